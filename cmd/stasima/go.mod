@@ -1,0 +1,3 @@
+module github.com/stasima/stasima/cmd/stasima
+
+go 1.26.8
