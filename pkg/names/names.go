@@ -19,6 +19,12 @@ import (
 // as commit authors, inbox tokens and audit actors.
 const MaxSeatLen = 200
 
+// MaxSegmentLen bounds one path segment (common filesystem NAME_MAX).
+const MaxSegmentLen = 255
+
+// MaxPathLen bounds a whole path.
+const MaxPathLen = 1024
+
 // MaxOpIDLen is the longest op id accepted, in bytes.
 const MaxOpIDLen = 256
 
@@ -114,9 +120,15 @@ func ValidateSlug(slug string) error {
 	if err := checkRunes(op, "slug", slug); err != nil {
 		return err
 	}
+	if len(slug) > MaxPathLen-4 {
+		return fault.E(op, fault.Denied, "slug %q… is %d bytes, over the limit of %d", slug[:32], len(slug), MaxPathLen-4)
+	}
 	for _, seg := range strings.Split(slug, "/") {
 		if seg == "." || seg == ".." {
 			return fault.E(op, fault.Denied, "slug %q has a %q segment", slug, seg)
+		}
+		if len(seg) > MaxSegmentLen-3 {
+			return fault.E(op, fault.Denied, "slug segment %q… is %d bytes, over the limit of %d", seg[:32], len(seg), MaxSegmentLen-3)
 		}
 	}
 	return nil
@@ -141,6 +153,9 @@ func EntryPath(domain, slug string) (string, error) {
 // control character (NUL included), not absolute, no trailing "/", no empty, "." or ".." segment
 // and no ".git" segment. ".git" is matched case-insensitively, as git's own verify_path does,
 // because ".GIT" is the repository directory on case-insensitive filesystems.
+//
+// Paths are also bounded: a segment over MaxSegmentLen bytes or a path over MaxPathLen bytes is
+// refused, because no filesystem a clone is checked out on holds such a name.
 func ValidatePath(p string) error {
 	const op = "names.path"
 	switch {
@@ -151,11 +166,17 @@ func ValidatePath(p string) error {
 	case strings.HasSuffix(p, "/"):
 		return fault.E(op, fault.Denied, "path %q ends with \"/\"", p)
 	}
+	if len(p) > MaxPathLen {
+		return fault.E(op, fault.Denied, "path %q… is %d bytes, over the limit of %d", p[:64], len(p), MaxPathLen)
+	}
 	if err := checkRunes(op, "path", p); err != nil {
 		return err
 	}
 	for _, seg := range strings.Split(p, "/") {
 		switch {
+		case len(seg) > MaxSegmentLen:
+			return fault.E(op, fault.Denied, "path segment %q… of path %q… is %d bytes, over the limit of %d (slug or domain too long)",
+				seg[:32], p[:32], len(seg), MaxSegmentLen)
 		case seg == "":
 			return fault.E(op, fault.Denied, "path %q has an empty segment", p)
 		case seg == "." || seg == "..":

@@ -1,0 +1,215 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/stasima/stasima/pkg/bus"
+	"github.com/stasima/stasima/pkg/busclient"
+	"github.com/stasima/stasima/pkg/hexseq"
+	"github.com/stasima/stasima/pkg/refs"
+	"github.com/stasima/stasima/pkg/schema"
+)
+
+// cmdAdmin is the practitioner's CLI (operations §1): JSON on stdout and exit 0 on success, the
+// refusal on stderr and exit 1, usage errors exit 2. It reaches the running deployment of the
+// data dir over the bus address recorded there, or runs the backend in-process holding the
+// deployment lock when none runs (O-cli-3).
+func cmdAdmin(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	f, rest, err := parseFlags("admin", args, false)
+	if err != nil || len(rest) == 0 {
+		fmt.Fprintf(stderr, "%s", usage)
+		return 2
+	}
+	cfg, err := loadConfig(f.data, f.config, "")
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	cmd, cargs := rest[0], rest[1:]
+	var run func(context.Context, *busclient.Client) (any, error)
+	switch cmd {
+	case "status":
+		run = func(ctx context.Context, c *busclient.Client) (any, error) { return adminStatus(ctx, c, cfg) }
+	case "bootstrap":
+		if len(cargs) != 1 {
+			fmt.Fprintf(stderr, "usage: stasima admin bootstrap <dir>\n")
+			return 2
+		}
+		files, err := readSeed(cargs[0])
+		if err != nil {
+			fmt.Fprintln(stderr, err)
+			return 1
+		}
+		run = func(ctx context.Context, c *busclient.Client) (any, error) {
+			var res schema.BootstrapResult
+			err := c.Do(ctx, busclient.Command{Svc: bus.Capstore, Verb: schema.CmdBootstrap, OpID: "bootstrap",
+				Data: schema.Bootstrap{Actor: schema.Actor{Seat: "practitioner"}, SeedDir: cargs[0], Files: files}}, &res)
+			return res, err
+		}
+	default:
+		fmt.Fprintf(stderr, "unknown admin command %q\n%s", cmd, usage)
+		return 2
+	}
+	out, err := withBackend(ctx, cfg, func(c *busclient.Client) (any, error) { return run(ctx, c) })
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	b, _ := json.MarshalIndent(out, "", "  ")
+	fmt.Fprintln(stdout, string(b))
+	return 0
+}
+
+// withBackend runs fn against the deployment of cfg's data dir: the running one, or an
+// in-process one started for the call.
+func withBackend(ctx context.Context, cfg Config, fn func(*busclient.Client) (any, error)) (any, error) {
+	subj, err := bus.NewSubjects(cfg.BusPrefix)
+	if err != nil {
+		return nil, err
+	}
+	var nc *nats.Conn
+	if cfg.NATSURL != "" {
+		if nc, err = nats.Connect(cfg.NATSURL, nats.Name("stasima-admin")); err != nil {
+			return nil, fmt.Errorf("connect bus %s: %w", cfg.NATSURL, err)
+		}
+	} else if lock, free, err := acquireLock(cfg.DataDir); err != nil {
+		return nil, err
+	} else if free {
+		// Offline: nobody serves this data dir; run the backend here, under the lock.
+		lock.Close()
+		n, err := startNode(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), nodeOptions{})
+		if err != nil {
+			return nil, err
+		}
+		defer n.stop(context.Background())
+		if nc, err = nats.Connect(n.nc.ConnectedUrl(), nats.Name("stasima-admin")); err != nil {
+			return nil, err
+		}
+	} else {
+		b, err := os.ReadFile(filepath.Join(cfg.DataDir, busFile))
+		if err != nil {
+			return nil, fmt.Errorf("a stasima process holds %s but its bus address is unreadable: %w", cfg.DataDir, err)
+		}
+		var rec busRecord
+		if err := json.Unmarshal(b, &rec); err != nil {
+			return nil, fmt.Errorf("bus record %s: %w", busFile, err)
+		}
+		if nc, err = nats.Connect(rec.URL, nats.Name("stasima-admin")); err != nil {
+			return nil, fmt.Errorf("connect bus %s: %w", rec.URL, err)
+		}
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, err
+	}
+	c := busclient.New(nc, js, subj, "admin", 60*time.Second)
+	if err := c.Start(); err != nil {
+		return nil, err
+	}
+	defer c.Stop()
+	return fn(c)
+}
+
+type statusResult struct {
+	CanonHead          *string  `json:"canon_head"`
+	CanonSeq           string   `json:"canon_seq"`
+	Perspectives       []string `json:"perspectives"`
+	Proposals          []string `json:"proposals"`
+	Staged             []string `json:"staged"`
+	PractitionerUnread int      `json:"practitioner_unread"`
+	AuditEvents        *int     `json:"audit_events"`
+	AuditVerifyOK      *bool    `json:"audit_verify_ok"`
+	AuditVsAnchor      *bool    `json:"audit_vs_anchor"`
+}
+
+// adminStatus is O-status-1; the audit fields are null until the audit service serves them.
+func adminStatus(ctx context.Context, c *busclient.Client, cfg Config) (any, error) {
+	var canon schema.RefAnswer
+	if err := c.Query(ctx, bus.Capstore, schema.QResolveRef, schema.RefQuery{Ref: cfg.CanonRef}, &canon); err != nil {
+		return nil, err
+	}
+	var seq schema.CanonSeqAnswer
+	if err := c.Query(ctx, bus.Capstore, schema.QCanonSeq, nil, &seq); err != nil {
+		return nil, err
+	}
+	list := func(prefix string) ([]string, error) {
+		var ans schema.ListRefsAnswer
+		if err := c.Query(ctx, bus.Capstore, schema.QListRefs, schema.ListRefsQuery{Prefix: prefix}, &ans); err != nil {
+			return nil, err
+		}
+		out := []string{}
+		for _, r := range ans.Refs {
+			out = append(out, strings.TrimPrefix(r.Name, prefix))
+		}
+		return out, nil
+	}
+	ps, err := list(refs.PerspectivePrefix)
+	if err != nil {
+		return nil, err
+	}
+	props, err := list(refs.ProposalPrefix)
+	if err != nil {
+		return nil, err
+	}
+	res := statusResult{CanonSeq: hexseq.Display(seq.Seq), Perspectives: ps, Proposals: props, Staged: []string{}}
+	if canon.OID != "" {
+		res.CanonHead = &canon.OID
+	}
+	return res, nil
+}
+
+// readSeed is O-bootstrap-3: every .md file under dir, per directory in sorted order, read as
+// UTF-8 with universal newlines; a file that is not UTF-8 fails the whole bootstrap.
+func readSeed(dir string) ([]schema.SeedFile, error) {
+	st, err := os.Stat(dir)
+	if err != nil {
+		return nil, fmt.Errorf("seed dir %s: %w", dir, err)
+	}
+	if !st.IsDir() {
+		return nil, fmt.Errorf("seed dir %s is not a directory", dir)
+	}
+	var files []schema.SeedFile
+	err = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() || !strings.HasSuffix(p, ".md") {
+			return nil
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		if !utf8.Valid(b) {
+			return fmt.Errorf("seed file %s is not valid UTF-8; nothing was written", rel)
+		}
+		text := strings.ReplaceAll(strings.ReplaceAll(string(b), "\r\n", "\n"), "\r", "\n")
+		files = append(files, schema.SeedFile{Path: filepath.ToSlash(rel), Text: text})
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if len(files) == 0 {
+		return nil, errors.New("no .md files in seed dir " + dir + "; nothing was written")
+	}
+	sort.Slice(files, func(i, j int) bool { return files[i].Path < files[j].Path })
+	return files, nil
+}

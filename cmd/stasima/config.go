@@ -1,0 +1,255 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+
+	"github.com/stasima/stasima/pkg/bus"
+	"github.com/stasima/stasima/pkg/hexseq"
+	"github.com/stasima/stasima/pkg/refs"
+	"github.com/stasima/stasima/services/capstore"
+	"github.com/stasima/stasima/services/gateway"
+)
+
+// fileConfig is the flat TOML file of operations §8 (the 0.1.5 fields are all accepted; those
+// a later issue serves are read and kept).
+type fileConfig struct {
+	GitDir            string   `toml:"git_dir"`
+	DeploymentName    string   `toml:"deployment_name"`
+	Approvers         any      `toml:"approvers"`
+	CanonRef          string   `toml:"canon_ref"`
+	MapDB             string   `toml:"map_db"`
+	AuditDB           string   `toml:"audit_db"`
+	CommitterName     string   `toml:"committer_name"`
+	CommitterEmail    string   `toml:"committer_email"`
+	EmbedBackend      string   `toml:"embed_backend"`
+	EmbedURL          string   `toml:"embed_url"`
+	EmbedModel        string   `toml:"embed_model"`
+	EmbedDim          any      `toml:"embed_dim"`
+	EmbedDocPrefix    string   `toml:"embed_doc_prefix"`
+	EmbedQueryPrefix  string   `toml:"embed_query_prefix"`
+	OrientationBase   string   `toml:"orientation_base"`
+	SeqOrigin         any      `toml:"seq_origin"`
+	AirlockSecretPath string   `toml:"airlock_secret_path"`
+	AirlockFloorS     any      `toml:"airlock_floor_s"`
+	AirlockCeilingS   any      `toml:"airlock_ceiling_s"`
+	HTTPPublicURL     string   `toml:"http_public_url"`
+	Transport         string   `toml:"transport"`
+	HTTPHost          string   `toml:"http_host"`
+	HTTPPort          any      `toml:"http_port"`
+	HTTPAllowedHosts  []string `toml:"http_allowed_hosts"`
+	BindingMode       string   `toml:"binding_mode"`
+	GitTimeout        any      `toml:"git_timeout"`
+	GitNetworkTimeout any      `toml:"git_network_timeout"`
+	SearchScoreFloor  any      `toml:"search_score_floor"`
+	// Go-only fields (operations §8.3).
+	NATSURL              string `toml:"nats_url"`
+	NATSCreds            string `toml:"nats_creds"`
+	NATSPort             any    `toml:"nats_port"`
+	AuditDSN             string `toml:"audit_dsn"`
+	IndexDSN             string `toml:"index_dsn"`
+	AuthDSN              string `toml:"auth_dsn"`
+	AuditBarrierTimeoutS any    `toml:"audit_barrier_timeout_s"`
+	IndexBarrierTimeoutS any    `toml:"index_barrier_timeout_s"`
+	RestSessionIdleS     any    `toml:"rest_session_idle_s"`
+	EventsMaxAgeDays     any    `toml:"events_max_age_days"`
+	BusPrefix            string `toml:"bus_prefix"`
+	MaxBodyBytes         any    `toml:"max_body_bytes"`
+	SearchMode           string `toml:"search_mode"`
+	AirlockLandSecret    string `toml:"airlock_land_secret"`
+}
+
+// Config is the resolved deployment configuration.
+type Config struct {
+	DataDir        string
+	GitDir         string
+	DeploymentName string
+	CanonRef       string
+	SeqOrigin      uint64
+	CommitterName  string
+	CommitterEmail string
+	Orientation    string
+	HTTPAddr       string
+	NATSURL        string // external bus; "" = embedded
+	NATSPort       int    // embedded bus port; 0 = chosen at start
+	BusPrefix      string
+	MaxBodyBytes   int
+	EventsMaxAge   time.Duration
+}
+
+// loadConfig resolves defaults, the config file (path or STASIMA_CONFIG), the environment and
+// the flags, in that order of increasing precedence.
+func loadConfig(dataDir, configPath, httpAddr string) (Config, error) {
+	if dataDir == "" {
+		dataDir = os.Getenv("STASIMA_DATA")
+	}
+	if dataDir == "" {
+		dataDir = "stasima-data"
+	}
+	if configPath == "" {
+		configPath = os.Getenv("STASIMA_CONFIG")
+	}
+	if httpAddr == "" {
+		httpAddr = os.Getenv("STASIMA_HTTP")
+	}
+	c := Config{
+		DataDir:        dataDir,
+		CanonRef:       refs.DefaultCanon,
+		SeqOrigin:      hexseq.DefaultOrigin,
+		CommitterName:  "capstore",
+		CommitterEmail: "capstore@stasima.local",
+		Orientation:    "technical/orientation",
+		HTTPAddr:       "127.0.0.1:8787",
+		BusPrefix:      bus.DefaultPrefix,
+		MaxBodyBytes:   1 << 20,
+		EventsMaxAge:   30 * 24 * time.Hour,
+	}
+	host, port := "127.0.0.1", 8787
+	if configPath != "" {
+		var f fileConfig
+		md, err := toml.DecodeFile(configPath, &f)
+		if errors.Is(err, os.ErrNotExist) {
+			return Config{}, fmt.Errorf("config file not found: %s", configPath)
+		}
+		if err != nil {
+			return Config{}, fmt.Errorf("config %s: %w", configPath, err)
+		}
+		if und := md.Undecoded(); len(und) > 0 {
+			keys := make([]string, len(und))
+			for i, k := range und {
+				keys[i] = k.String()
+			}
+			sort.Strings(keys)
+			return Config{}, fmt.Errorf("config %s: unknown keys (flat TOML; check spelling): %s", configPath, strings.Join(keys, ", "))
+		}
+		set := func(dst *string, v string) {
+			if v != "" {
+				*dst = v
+			}
+		}
+		set(&c.GitDir, f.GitDir)
+		set(&c.DeploymentName, f.DeploymentName)
+		set(&c.CanonRef, f.CanonRef)
+		set(&c.CommitterName, f.CommitterName)
+		set(&c.CommitterEmail, f.CommitterEmail)
+		set(&c.Orientation, f.OrientationBase)
+		set(&c.NATSURL, f.NATSURL)
+		set(&c.BusPrefix, f.BusPrefix)
+		set(&host, f.HTTPHost)
+		ints := []struct {
+			name string
+			v    any
+			dst  *int
+		}{{"http_port", f.HTTPPort, &port}, {"max_body_bytes", f.MaxBodyBytes, &c.MaxBodyBytes}, {"nats_port", f.NATSPort, &c.NATSPort}}
+		for _, it := range ints {
+			if it.v == nil {
+				continue
+			}
+			n, err := toInt(it.name, it.v)
+			if err != nil {
+				return Config{}, err
+			}
+			*it.dst = n
+		}
+		if f.SeqOrigin != nil {
+			n, err := toInt("seq_origin", f.SeqOrigin)
+			if err != nil {
+				return Config{}, err
+			}
+			c.SeqOrigin = uint64(n)
+		}
+		if f.EventsMaxAgeDays != nil {
+			n, err := toInt("events_max_age_days", f.EventsMaxAgeDays)
+			if err != nil {
+				return Config{}, err
+			}
+			c.EventsMaxAge = time.Duration(n) * 24 * time.Hour
+		}
+		c.HTTPAddr = net.JoinHostPort(host, strconv.Itoa(port))
+	}
+	if v := os.Getenv("STASIMA_GIT_DIR"); v != "" {
+		c.GitDir = v
+	}
+	if v := os.Getenv("STASIMA_CANON_REF"); v != "" {
+		c.CanonRef = v
+	}
+	if v := os.Getenv("STASIMA_NATS_URL"); v != "" {
+		c.NATSURL = v
+	}
+	if httpAddr != "" {
+		c.HTTPAddr = httpAddr
+	}
+	if c.GitDir == "" {
+		c.GitDir = filepath.Join(dataDir, "repo.git")
+	}
+	return c, c.validate()
+}
+
+func (c Config) validate() error {
+	if c.GitDir == "" {
+		return errors.New("git_dir is required")
+	}
+	h, p, err := net.SplitHostPort(c.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("http address %q: %w", c.HTTPAddr, err)
+	}
+	if !gateway.BindAllowed(h) {
+		return fmt.Errorf("http_host %q refused: bind loopback (127.0.0.1) or a 100.64.0.0/10 address and expose it through a TLS proxy", h)
+	}
+	if n, err := strconv.Atoi(p); err != nil || n < 0 || n > 65535 {
+		return fmt.Errorf("http_port must be 1-65535, got %s", p)
+	}
+	if c.MaxBodyBytes <= 0 {
+		return fmt.Errorf("max_body_bytes must be positive, got %d", c.MaxBodyBytes)
+	}
+	if _, err := bus.NewSubjects(c.BusPrefix); err != nil {
+		return err
+	}
+	return nil
+}
+
+func toInt(name string, v any) (int, error) {
+	switch x := v.(type) {
+	case int64:
+		return int(x), nil
+	case string:
+		n, err := strconv.ParseInt(strings.TrimSpace(x), 0, 64)
+		if err == nil {
+			return int(n), nil
+		}
+	}
+	return 0, fmt.Errorf("%s must be an integer, got %v", name, v)
+}
+
+func (c Config) capstore() capstore.Config {
+	cc := capstore.DefaultConfig()
+	cc.GitDir = c.GitDir
+	cc.CanonRef = c.CanonRef
+	cc.SeqOrigin = c.SeqOrigin
+	cc.CommitterName = c.CommitterName
+	cc.CommitterEmail = c.CommitterEmail
+	cc.MaxBodyBytes = c.MaxBodyBytes
+	cc.BusPrefix = c.BusPrefix
+	cc.EventsMaxAge = c.EventsMaxAge
+	return cc
+}
+
+func (c Config) gateway() gateway.Config {
+	gc := gateway.DefaultConfig()
+	gc.HTTPAddr = c.HTTPAddr
+	gc.DeploymentName = c.DeploymentName
+	gc.CanonRef = c.CanonRef
+	gc.OrientationBase = c.Orientation
+	gc.BusPrefix = c.BusPrefix
+	gc.MaxBodyBytes = c.MaxBodyBytes
+	return gc
+}

@@ -1,0 +1,144 @@
+// Command stasima is Stasima's one binary: `up` runs every service in one process on an embedded
+// NATS JetStream server; `serve <service>` runs one service against an external bus; `admin …`
+// is the practitioner's CLI.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+const usage = `usage:
+  stasima up [--data DIR] [--http HOST:PORT] [--config FILE]
+  stasima serve <capstore|gateway> [--data DIR] [--config FILE]
+  stasima admin [--data DIR | --config FILE] <command> ...
+      commands: status, bootstrap <dir>
+environment: STASIMA_DATA, STASIMA_HTTP, STASIMA_CONFIG
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// errUsage marks a usage error (exit 2, O-cli-2).
+var errUsage = errors.New("usage")
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	var err error
+	switch args[0] {
+	case "up":
+		err = cmdUp(ctx, args[1:], stdout, stderr)
+	case "serve":
+		err = cmdServe(ctx, args[1:], stderr)
+	case "admin":
+		return cmdAdmin(ctx, args[1:], stdout, stderr)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	default:
+		err = fmt.Errorf("%w: unknown command %q", errUsage, args[0])
+	}
+	if errors.Is(err, errUsage) {
+		fmt.Fprintf(stderr, "%v\n%s", err, usage)
+		return 2
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "stasima:", err)
+		return 1
+	}
+	return 0
+}
+
+type commonFlags struct {
+	data, config, http string
+}
+
+func parseFlags(name string, args []string, withHTTP bool) (commonFlags, []string, error) {
+	var f commonFlags
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.StringVar(&f.data, "data", "", "data directory (default ./stasima-data)")
+	fs.StringVar(&f.config, "config", "", "config file (flat TOML)")
+	if withHTTP {
+		fs.StringVar(&f.http, "http", "", "HTTP bind address host:port")
+	}
+	if err := fs.Parse(args); err != nil {
+		return f, nil, fmt.Errorf("%w: %v", errUsage, err)
+	}
+	return f, fs.Args(), nil
+}
+
+func cmdUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	f, rest, err := parseFlags("up", args, true)
+	if err != nil {
+		return err
+	}
+	if len(rest) > 0 {
+		return fmt.Errorf("%w: unexpected arguments %v", errUsage, rest)
+	}
+	cfg, err := loadConfig(f.data, f.config, f.http)
+	if err != nil {
+		return err
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	n, err := startNode(ctx, cfg, log, nodeOptions{gateway: true, record: true})
+	if err != nil {
+		return err
+	}
+	url := "http://" + n.gw.Addr() + "/mcp"
+	fmt.Fprintf(stdout, `Stasima is up.
+  MCP (streamable HTTP): %s
+  REST mirror:           http://%s/api/v1/tools
+  data dir:              %s
+  bus:                   %s
+
+Connect an MCP client, e.g.:
+  claude mcp add --transport http stasima %s
+or in a client's JSON config: {"mcpServers": {"stasima": {"type": "http", "url": "%s"}}}
+Ctrl-C stops.
+`, url, n.gw.Addr(), cfg.DataDir, n.nc.ConnectedUrl(), url, url)
+	<-ctx.Done()
+	log.Info("stopping")
+	return n.stop(context.Background())
+}
+
+func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
+	if len(args) == 0 {
+		return fmt.Errorf("%w: serve needs a service name", errUsage)
+	}
+	svc := args[0]
+	f, rest, err := parseFlags("serve", args[1:], true)
+	if err != nil {
+		return err
+	}
+	if len(rest) > 0 {
+		return fmt.Errorf("%w: unexpected arguments %v", errUsage, rest)
+	}
+	cfg, err := loadConfig(f.data, f.config, f.http)
+	if err != nil {
+		return err
+	}
+	if cfg.NATSURL == "" {
+		return errors.New("serve needs an external bus: set nats_url in the config or STASIMA_NATS_URL")
+	}
+	log := slog.New(slog.NewJSONHandler(stderr, nil)).With("svc", svc)
+	n, err := serveOne(ctx, cfg, log, svc)
+	if err != nil {
+		return err
+	}
+	<-ctx.Done()
+	return n.stop(context.Background())
+}

@@ -1,0 +1,255 @@
+// Package bus declares Stasima's bus contract (spec README §2.2): the deployment prefix, subject
+// builders, stream names and configurations, headers, the message envelope and the reply shape.
+// Subjects are built here and only here; services never concatenate subject strings.
+package bus
+
+import (
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/stasima/stasima/pkg/fault"
+)
+
+// DefaultPrefix is the deployment prefix of every subject and stream name.
+const DefaultPrefix = "stasima"
+
+// Header names.
+const (
+	// HeaderReply carries the requester's reply inbox on a command (ARCH-12).
+	HeaderReply = "Stasima-Reply"
+	// HeaderMsgID is JetStream's de-duplication header.
+	HeaderMsgID = "Nats-Msg-Id"
+)
+
+// Service names, also the second subject token.
+const (
+	Capstore = "capstore"
+	Audit    = "audit"
+	Airlock  = "airlock"
+	Index    = "index"
+	Gateway  = "gateway"
+)
+
+// DuplicateWindow is the de-duplication window of the COMMANDS and AUDIT streams (≥ 2 min).
+const DuplicateWindow = 2 * time.Minute
+
+var prefixRE = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,31}$`)
+
+// Subjects builds every subject and stream name for one deployment prefix.
+type Subjects struct{ prefix string }
+
+// NewSubjects validates prefix (lower-case letters, digits, '-' and '_', starting with a letter).
+func NewSubjects(prefix string) (Subjects, error) {
+	if prefix == "" {
+		prefix = DefaultPrefix
+	}
+	if !prefixRE.MatchString(prefix) {
+		return Subjects{}, fault.E("bus.prefix", fault.ArgumentError,
+			"bus prefix %q must match %s", prefix, prefixRE.String())
+	}
+	return Subjects{prefix: prefix}, nil
+}
+
+// MustSubjects is NewSubjects for constant prefixes.
+func MustSubjects(prefix string) Subjects {
+	s, err := NewSubjects(prefix)
+	if err != nil {
+		panic(err)
+	}
+	return s
+}
+
+// Prefix returns the deployment prefix.
+func (s Subjects) Prefix() string { return s.prefix }
+
+// Command is the subject of a write command: <prefix>.<svc>.cmd.<verb>.
+func (s Subjects) Command(svc, verb string) string { return s.prefix + "." + svc + ".cmd." + verb }
+
+// Query is the subject of a read query: <prefix>.<svc>.q.<name>.
+func (s Subjects) Query(svc, name string) string { return s.prefix + "." + svc + ".q." + name }
+
+// Event is the subject of an event: <prefix>.evt.<type>.
+func (s Subjects) Event(typ string) string { return s.prefix + ".evt." + typ }
+
+// Intent is the subject of an audit intent: <prefix>.audit.intent.<op>.
+func (s Subjects) Intent(op string) string { return s.prefix + ".audit.intent." + op }
+
+// Commands filters every command of one service.
+func (s Subjects) Commands(svc string) string { return s.prefix + "." + svc + ".cmd.>" }
+
+// AllEvents filters every event.
+func (s Subjects) AllEvents() string { return s.prefix + ".evt.>" }
+
+// AllIntents filters every audit intent.
+func (s Subjects) AllIntents() string { return s.prefix + ".audit.intent.>" }
+
+// QueueGroup is the queue group of a service's query endpoints.
+func (s Subjects) QueueGroup(svc string) string { return s.prefix + "-" + svc }
+
+// Inbox is the reply-inbox prefix a requester owns: _INBOX.<prefix>.<id>.
+func (s Subjects) Inbox(id string) string { return "_INBOX." + s.prefix + "." + id }
+
+// Stream names.
+func (s Subjects) streamName(base string) string {
+	return strings.ToUpper(strings.ReplaceAll(s.prefix, "-", "_")) + "_" + base
+}
+
+// CommandsStream is the name of the COMMANDS stream.
+func (s Subjects) CommandsStream() string { return s.streamName("COMMANDS") }
+
+// EventsStream is the name of the EVENTS stream.
+func (s Subjects) EventsStream() string { return s.streamName("EVENTS") }
+
+// AuditStream is the name of the AUDIT stream.
+func (s Subjects) AuditStream() string { return s.streamName("AUDIT") }
+
+// CommandsStreamConfig declares COMMANDS: work-queue retention, de-duplication on the command
+// id, file storage. Every service that consumes from it ensures it with the same config.
+func (s Subjects) CommandsStreamConfig() jetstream.StreamConfig {
+	return jetstream.StreamConfig{
+		Name:        s.CommandsStream(),
+		Description: "Stasima write commands (ARCH-12)",
+		Subjects: []string{
+			s.Commands(Capstore), s.Commands(Airlock), s.Commands(Audit), s.Commands(Index),
+		},
+		Retention:  jetstream.WorkQueuePolicy,
+		Storage:    jetstream.FileStorage,
+		Duplicates: DuplicateWindow,
+		MaxMsgSize: 16 << 20,
+	}
+}
+
+// EventsStreamConfig declares EVENTS: limits retention, maxAge old.
+func (s Subjects) EventsStreamConfig(maxAge time.Duration) jetstream.StreamConfig {
+	if maxAge <= 0 {
+		maxAge = 30 * 24 * time.Hour
+	}
+	return jetstream.StreamConfig{
+		Name:        s.EventsStream(),
+		Description: "Stasima events",
+		Subjects:    []string{s.AllEvents()},
+		Retention:   jetstream.LimitsPolicy,
+		Storage:     jetstream.FileStorage,
+		MaxAge:      maxAge,
+		Duplicates:  DuplicateWindow,
+	}
+}
+
+// AuditStreamConfig declares AUDIT: work-queue retention, de-duplication on the intent id.
+func (s Subjects) AuditStreamConfig() jetstream.StreamConfig {
+	return jetstream.StreamConfig{
+		Name:        s.AuditStream(),
+		Description: "Stasima audit intents (ARCH-2)",
+		Subjects:    []string{s.AllIntents()},
+		Retention:   jetstream.WorkQueuePolicy,
+		Storage:     jetstream.FileStorage,
+		Duplicates:  DuplicateWindow,
+	}
+}
+
+// Envelope is the one message envelope of every stream (README §2.2). Fields are added, never
+// repurposed; a new meaning is a new V.
+type Envelope struct {
+	V        int             `json:"v"`
+	ID       string          `json:"id"`
+	Type     string          `json:"type"`
+	At       string          `json:"at"`
+	Producer string          `json:"producer"`
+	Session  string          `json:"session"`
+	OpID     string          `json:"op_id,omitempty"`
+	Data     json.RawMessage `json:"data"`
+}
+
+// EnvelopeVersion is the current envelope version.
+const EnvelopeVersion = 1
+
+// NewEnvelope builds an envelope around data.
+func NewEnvelope(id, typ, producer, session, opID string, at time.Time, data any) (Envelope, error) {
+	raw, err := json.Marshal(data)
+	if err != nil {
+		return Envelope{}, fmt.Errorf("encode %s: %w", typ, err)
+	}
+	return Envelope{
+		V: EnvelopeVersion, ID: id, Type: typ, At: at.UTC().Format(time.RFC3339Nano),
+		Producer: producer, Session: session, OpID: opID, Data: raw,
+	}, nil
+}
+
+// DecodeEnvelope parses an envelope and refuses unknown versions and missing fields.
+func DecodeEnvelope(b []byte) (Envelope, error) {
+	var e Envelope
+	if err := json.Unmarshal(b, &e); err != nil {
+		return Envelope{}, fault.Wrap("bus.envelope", fault.ArgumentError, err, "undecodable envelope")
+	}
+	if e.V != EnvelopeVersion {
+		return Envelope{}, fault.E("bus.envelope", fault.ArgumentError, "envelope version %d is not %d", e.V, EnvelopeVersion)
+	}
+	if e.ID == "" || e.Type == "" {
+		return Envelope{}, fault.E("bus.envelope", fault.ArgumentError, "envelope lacks id or type")
+	}
+	return e, nil
+}
+
+// Reply is the body of every command and query reply: {"ok":true,"result":…} or
+// {"ok":false,"error":{"class":…,"message":…}}.
+type Reply struct {
+	OK     bool            `json:"ok"`
+	Result json.RawMessage `json:"result,omitempty"`
+	Error  *ReplyError     `json:"error,omitempty"`
+}
+
+// ReplyError is the error half of a Reply.
+type ReplyError struct {
+	Class   fault.Class `json:"class"`
+	Op      string      `json:"op,omitempty"`
+	Message string      `json:"message"`
+}
+
+// OKReply encodes a successful reply.
+func OKReply(result any) ([]byte, error) {
+	raw, err := json.Marshal(result)
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(Reply{OK: true, Result: raw})
+}
+
+// ErrReply encodes err as a failed reply; errors without a class become Internal with a
+// generic message (the detail is the caller's to log).
+func ErrReply(err error) []byte {
+	re := &ReplyError{Class: fault.Internal, Message: "internal error"}
+	if fe := (*fault.Error)(nil); asFault(err, &fe) {
+		re = &ReplyError{Class: fe.Class, Op: fe.Op, Message: fe.Error()}
+		if fe.Class == fault.Internal {
+			re.Message = "internal error"
+		}
+	}
+	b, _ := json.Marshal(Reply{OK: false, Error: re})
+	return b
+}
+
+// DecodeReply parses a reply into result (when ok) or returns its error as a *fault.Error.
+func DecodeReply(b []byte, result any) error {
+	var r Reply
+	if err := json.Unmarshal(b, &r); err != nil {
+		return fault.Wrap("bus.reply", fault.BackendUnavailable, err, "undecodable reply")
+	}
+	if !r.OK {
+		if r.Error == nil {
+			return fault.E("bus.reply", fault.Internal, "failed reply without error")
+		}
+		return &fault.Error{Op: r.Error.Op, Class: r.Error.Class, Msg: r.Error.Message}
+	}
+	if result == nil || len(r.Result) == 0 {
+		return nil
+	}
+	if err := json.Unmarshal(r.Result, result); err != nil {
+		return fault.Wrap("bus.reply", fault.Internal, err, "undecodable result")
+	}
+	return nil
+}

@@ -1,0 +1,165 @@
+// Package busclient is the requesting side of the bus (gateway, admin CLI, airlock): write commands published to the COMMANDS
+// stream with a reply inbox (ARCH-12), and read queries as core request/reply.
+package busclient
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/oklog/ulid/v2"
+
+	"github.com/stasima/stasima/pkg/bus"
+	"github.com/stasima/stasima/pkg/fault"
+)
+
+// Client sends commands and queries for one process. It is safe for concurrent use.
+type Client struct {
+	nc       *nats.Conn
+	js       jetstream.JetStream
+	subj     bus.Subjects
+	producer string
+	timeout  time.Duration
+
+	inbox string
+	sub   *nats.Subscription
+	mu    sync.Mutex
+	wait  map[string]chan []byte
+	next  atomic.Uint64
+}
+
+// New builds a client; Start subscribes its reply inbox.
+func New(nc *nats.Conn, js jetstream.JetStream, subj bus.Subjects, producer string, timeout time.Duration) *Client {
+	return &Client{nc: nc, js: js, subj: subj, producer: producer, timeout: timeout, wait: map[string]chan []byte{}}
+}
+
+// Start subscribes the reply inbox shared by every command of this client.
+func (c *Client) Start() error {
+	c.inbox = c.subj.Inbox(strings.ToLower(ulid.Make().String()))
+	sub, err := c.nc.Subscribe(c.inbox+".*", func(m *nats.Msg) {
+		token := m.Subject[len(c.inbox)+1:]
+		c.mu.Lock()
+		ch := c.wait[token]
+		delete(c.wait, token)
+		c.mu.Unlock()
+		if ch != nil {
+			ch <- m.Data
+		}
+	})
+	if err != nil {
+		return fmt.Errorf("busclient: subscribe inbox: %w", err)
+	}
+	c.sub = sub
+	return nil
+}
+
+// Stop unsubscribes the inbox.
+func (c *Client) Stop() {
+	if c.sub != nil {
+		_ = c.sub.Unsubscribe()
+	}
+}
+
+// Command describes one write command.
+type Command struct {
+	Svc, Verb string
+	// ID is the command id (Nats-Msg-Id); derived from op_id where the command has one.
+	ID      string
+	OpID    string
+	Session string
+	Data    any
+}
+
+// Do publishes a command to the COMMANDS stream and waits for the handler's reply. A command
+// the stream already holds under the same id (a retry within the de-duplication window) is
+// published again under a fresh id: the handler's op_id idempotency answers it with the same
+// commit, so the retry gets the original result instead of waiting on a reply already sent.
+func (c *Client) Do(ctx context.Context, cmd Command, result any) error {
+	op := cmd.Svc + "." + cmd.Verb
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.timeout)
+		defer cancel()
+	}
+	id := cmd.ID
+	if id == "" {
+		id = ulid.Make().String()
+	}
+	env, err := bus.NewEnvelope(id, "cmd."+cmd.Verb, c.producer, cmd.Session, cmd.OpID, time.Now(), cmd.Data)
+	if err != nil {
+		return fault.Wrap(op, fault.Internal, err, "encode command")
+	}
+	body, err := json.Marshal(env)
+	if err != nil {
+		return fault.Wrap(op, fault.Internal, err, "encode command")
+	}
+	token := strconv.FormatUint(c.next.Add(1), 36)
+	ch := make(chan []byte, 1)
+	c.mu.Lock()
+	c.wait[token] = ch
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		delete(c.wait, token)
+		c.mu.Unlock()
+	}()
+
+	msg := nats.NewMsg(c.subj.Command(cmd.Svc, cmd.Verb))
+	msg.Data = body
+	msg.Header.Set(bus.HeaderReply, c.inbox+"."+token)
+	ack, err := c.js.PublishMsg(ctx, msg, jetstream.WithMsgID(id))
+	if err != nil {
+		return unavailable(op, err)
+	}
+	if ack.Duplicate {
+		msg.Header.Set(bus.HeaderMsgID, id+"#"+ulid.Make().String())
+		if _, err := c.js.PublishMsg(ctx, msg); err != nil {
+			return unavailable(op, err)
+		}
+	}
+	select {
+	case b := <-ch:
+		return bus.DecodeReply(b, result)
+	case <-ctx.Done():
+		return fault.E(op, fault.BackendUnavailable,
+			"%s did NOT complete within the tool timeout: the command is queued and will apply; retry with the same op_id to get its result", op)
+	}
+}
+
+// Query sends a core request/reply query to svc.q.name.
+func (c *Client) Query(ctx context.Context, svc, name string, req, result any) error {
+	op := svc + ".q." + name
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.timeout)
+		defer cancel()
+	}
+	var body []byte
+	if req != nil {
+		var err error
+		if body, err = json.Marshal(req); err != nil {
+			return fault.Wrap(op, fault.Internal, err, "encode query")
+		}
+	}
+	m, err := c.nc.RequestWithContext(ctx, c.subj.Query(svc, name), body)
+	if err != nil {
+		return unavailable(op, err)
+	}
+	return bus.DecodeReply(m.Data, result)
+}
+
+func unavailable(op string, err error) error {
+	msg := "the bus did not answer"
+	if errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrNoStreamResponse) {
+		msg = "no service answers on the bus"
+	}
+	return fault.Wrap(op, fault.BackendUnavailable, err, "%s: %s did NOT complete", msg, op)
+}

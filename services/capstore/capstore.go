@@ -1,0 +1,342 @@
+// Package capstore is Stasima's sole writer of git (ARCH-1). It consumes write commands from the
+// COMMANDS stream (durable pull consumer capstore-commands), applies them to a bare repository
+// through go-git with compare-and-swap and op_id idempotency, publishes git events, replies on
+// the requester's inbox and only then acks (ARCH-12). Reads are core request/reply queries
+// (stasima.capstore.q.*) in a queue group, so read capacity scales with instances.
+package capstore
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nats.go/micro"
+	"go.uber.org/fx"
+
+	"github.com/stasima/stasima/pkg/bus"
+	"github.com/stasima/stasima/pkg/fault"
+	"github.com/stasima/stasima/pkg/hexseq"
+	"github.com/stasima/stasima/pkg/logkey"
+	"github.com/stasima/stasima/pkg/refs"
+	"github.com/stasima/stasima/pkg/schema"
+	"github.com/stasima/stasima/services/capstore/internal/app"
+	"github.com/stasima/stasima/services/capstore/internal/gitstore"
+)
+
+// Module provides capstore to an fx graph.
+var Module = fx.Module("capstore",
+	fx.Provide(New),
+	fx.Invoke(func(*Service) {}),
+)
+
+var _ app.Git = (*gitstore.Store)(nil)
+
+// Config configures capstore.
+type Config struct {
+	GitDir         string
+	CanonRef       string
+	SeqOrigin      uint64
+	CommitterName  string
+	CommitterEmail string
+	MaxBodyBytes   int
+	BusPrefix      string
+	EventsMaxAge   time.Duration
+	// Workers is the number of command workers; commands for one ref always go to the same
+	// worker (ARCH-9), different refs proceed in parallel.
+	Workers int
+	// AckWait is how long a delivered command may stay unacknowledged before redelivery.
+	AckWait time.Duration
+}
+
+// DefaultConfig returns the defaults of operations §8.
+func DefaultConfig() Config {
+	return Config{
+		CanonRef:       refs.DefaultCanon,
+		SeqOrigin:      hexseq.DefaultOrigin,
+		CommitterName:  "capstore",
+		CommitterEmail: "capstore@stasima.local",
+		MaxBodyBytes:   1 << 20,
+		BusPrefix:      bus.DefaultPrefix,
+		EventsMaxAge:   30 * 24 * time.Hour,
+		Workers:        16,
+		AckWait:        30 * time.Second,
+	}
+}
+
+// Validate checks the configuration.
+func (c Config) Validate() error {
+	if c.GitDir == "" {
+		return errors.New("capstore: git_dir is required")
+	}
+	if !strings.HasPrefix(c.CanonRef, "refs/") {
+		return fmt.Errorf("capstore: canon_ref %q must start with refs/", c.CanonRef)
+	}
+	if strings.HasPrefix(c.CanonRef, "refs/cap/") {
+		return fmt.Errorf("capstore: canon_ref %q must not lie under refs/cap/", c.CanonRef)
+	}
+	if c.Workers < 1 {
+		return fmt.Errorf("capstore: workers must be ≥ 1, got %d", c.Workers)
+	}
+	if c.AckWait <= 0 {
+		return fmt.Errorf("capstore: ack wait must be positive")
+	}
+	return nil
+}
+
+// Params are capstore's dependencies.
+type Params struct {
+	fx.In
+	Config    Config
+	Logger    *slog.Logger
+	Conn      *nats.Conn
+	JS        jetstream.JetStream
+	Lifecycle fx.Lifecycle
+}
+
+// Service is a running capstore.
+type Service struct {
+	cfg  Config
+	log  *slog.Logger
+	nc   *nats.Conn
+	js   jetstream.JetStream
+	subj bus.Subjects
+
+	git  *gitstore.Store
+	app  *app.App
+	cc   jetstream.ConsumeContext
+	msvc micro.Service
+
+	jobs []chan job
+	wg   sync.WaitGroup
+
+	// afterApply, when set (tests only), runs after a command's effect and before its events,
+	// reply and ack: the window a crash must not turn into a lost or doubled write.
+	afterApply func(verb string)
+}
+
+type job struct {
+	msg jetstream.Msg
+	env bus.Envelope
+}
+
+// New assembles capstore; the I/O happens in OnStart.
+func New(p Params) (*Service, error) {
+	if err := p.Config.Validate(); err != nil {
+		return nil, err
+	}
+	subj, err := bus.NewSubjects(p.Config.BusPrefix)
+	if err != nil {
+		return nil, err
+	}
+	s := &Service{cfg: p.Config, log: p.Logger.With(logkey.Svc, bus.Capstore), nc: p.Conn, js: p.JS, subj: subj}
+	p.Lifecycle.Append(fx.Hook{OnStart: s.Start, OnStop: s.Stop})
+	return s, nil
+}
+
+// Start opens the repository, ensures streams and the consumer, and starts serving.
+func (s *Service) Start(ctx context.Context) error {
+	g, err := gitstore.Open(gitstore.Config{
+		Dir: s.cfg.GitDir, CommitterName: s.cfg.CommitterName, CommitterEmail: s.cfg.CommitterEmail,
+	})
+	if err != nil {
+		return fmt.Errorf("capstore: open repo: %w", err)
+	}
+	s.git = g
+	s.app = app.New(g, app.Config{CanonRef: s.cfg.CanonRef, SeqOrigin: s.cfg.SeqOrigin, MaxBodyBytes: s.cfg.MaxBodyBytes}, s.log)
+
+	for _, sc := range []jetstream.StreamConfig{s.subj.CommandsStreamConfig(), s.subj.EventsStreamConfig(s.cfg.EventsMaxAge)} {
+		if _, err := s.js.CreateOrUpdateStream(ctx, sc); err != nil {
+			return fmt.Errorf("capstore: ensure stream %s: %w", sc.Name, err)
+		}
+	}
+	cons, err := s.js.CreateOrUpdateConsumer(ctx, s.subj.CommandsStream(), jetstream.ConsumerConfig{
+		Durable:       "capstore-commands",
+		Description:   "capstore applies write commands",
+		FilterSubject: s.subj.Commands(bus.Capstore),
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       s.cfg.AckWait,
+		MaxDeliver:    20,
+		BackOff:       nil,
+		MaxAckPending: s.cfg.Workers * 64,
+	})
+	if err != nil {
+		return fmt.Errorf("capstore: ensure consumer: %w", err)
+	}
+
+	if err := s.startQueries(); err != nil {
+		return err
+	}
+	// The query subscriptions must be known to the server before Start reports ready.
+	if err := s.nc.FlushWithContext(ctx); err != nil {
+		return fmt.Errorf("capstore: flush: %w", err)
+	}
+
+	s.jobs = make([]chan job, s.cfg.Workers)
+	for i := range s.jobs {
+		s.jobs[i] = make(chan job, 64)
+		s.wg.Add(1)
+		go s.work(s.jobs[i])
+	}
+	s.cc, err = cons.Consume(s.dispatch, jetstream.PullMaxMessages(s.cfg.Workers*32))
+	if err != nil {
+		return fmt.Errorf("capstore: consume: %w", err)
+	}
+	s.log.Info("capstore started", "git_dir", s.cfg.GitDir, "canon_ref", s.cfg.CanonRef)
+	return nil
+}
+
+// Stop drains the consumer, waits for the workers and closes the repository.
+func (s *Service) Stop(ctx context.Context) error {
+	if s.cc != nil {
+		s.cc.Drain()
+		select {
+		case <-s.cc.Closed():
+		case <-ctx.Done():
+		}
+	}
+	for _, ch := range s.jobs {
+		close(ch)
+	}
+	s.wg.Wait()
+	if s.msvc != nil {
+		_ = s.msvc.Stop()
+	}
+	if s.git != nil {
+		_ = s.git.Close()
+	}
+	s.log.Info("capstore stopped")
+	return nil
+}
+
+// dispatch routes a delivered command to the worker that owns its ref (ARCH-9).
+func (s *Service) dispatch(msg jetstream.Msg) {
+	env, err := bus.DecodeEnvelope(msg.Data())
+	if err != nil {
+		s.log.Error("command undecodable", logkey.Subject, msg.Subject(), logkey.Err, err)
+		_ = msg.TermWithReason("undecodable envelope")
+		return
+	}
+	var key struct {
+		Seat string `json:"seat"`
+	}
+	_ = json.Unmarshal(env.Data, &key)
+	h := fnv.New32a()
+	h.Write([]byte(key.Seat))
+	s.jobs[h.Sum32()%uint32(len(s.jobs))] <- job{msg: msg, env: env}
+}
+
+func (s *Service) work(ch <-chan job) {
+	defer s.wg.Done()
+	for j := range ch {
+		s.apply(j)
+	}
+}
+
+// apply runs one command: effect, events, reply, ack — in that order (ARCH-12).
+func (s *Service) apply(j job) {
+	msg := j.msg
+	verb := msg.Subject()[strings.LastIndexByte(msg.Subject(), '.')+1:]
+	delivered := uint64(1)
+	if md, err := msg.Metadata(); err == nil {
+		delivered = md.NumDelivered
+	}
+	log := s.log.With(logkey.Subject, msg.Subject(), logkey.OpID, j.env.OpID)
+	if delivered > 1 {
+		log.Warn("command redelivered", logkey.Delivered, delivered)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.AckWait)
+	defer cancel()
+
+	result, events, err := s.execute(ctx, verb, j.env, delivered > 1)
+	if s.afterApply != nil {
+		s.afterApply(verb)
+	}
+	if fault.ClassOf(err) == fault.BackendUnavailable || fault.ClassOf(err) == fault.Internal && err != nil {
+		// Transient or unexpected: redeliver later; the requester's retry finds the same op_id.
+		log.Error("command failed", logkey.Err, err)
+		_ = msg.NakWithDelay(time.Second)
+		return
+	}
+	for _, ev := range events {
+		if err := s.publishEvent(ctx, ev); err != nil {
+			log.Error("event publish failed", logkey.Err, err)
+			_ = msg.NakWithDelay(time.Second)
+			return
+		}
+	}
+	var body []byte
+	if err != nil {
+		body = bus.ErrReply(err)
+	} else if body, err = bus.OKReply(result); err != nil {
+		body = bus.ErrReply(err)
+	}
+	if inbox := msg.Headers().Get(bus.HeaderReply); inbox != "" {
+		if err := s.nc.Publish(inbox, body); err != nil {
+			log.Warn("reply failed", logkey.Err, err)
+		}
+	}
+	if err := msg.Ack(); err != nil {
+		log.Warn("ack failed", logkey.Err, err)
+	}
+}
+
+type event struct {
+	id, typ, opID, session string
+	data                   any
+}
+
+// execute decodes and applies one command, returning its result and the events to publish.
+// A replay publishes nothing, except on redelivery: then the effect may have been written by
+// a delivery that died before publishing, so its events are republished under their
+// deterministic ids and JetStream's de-duplication drops what already went out.
+func (s *Service) execute(ctx context.Context, verb string, env bus.Envelope, redelivered bool) (any, []event, error) {
+	switch verb {
+	case schema.CmdKipCommit:
+		var c schema.KipCommit
+		if err := json.Unmarshal(env.Data, &c); err != nil {
+			return nil, nil, fault.Wrap("kip_commit", fault.ArgumentError, err, "undecodable kip_commit command")
+		}
+		res, ev, err := s.app.KipCommit(ctx, c)
+		if err != nil {
+			return nil, nil, err
+		}
+		var evs []event
+		if ev != nil && (!res.Replayed || redelivered) {
+			evs = append(evs, event{id: schema.EvtGitCommit + "/" + ev.OID, typ: schema.EvtGitCommit, opID: c.OpID, session: c.Session, data: ev})
+		}
+		return res, evs, nil
+	case schema.CmdBootstrap:
+		var c schema.Bootstrap
+		if err := json.Unmarshal(env.Data, &c); err != nil {
+			return nil, nil, fault.Wrap("bootstrap", fault.ArgumentError, err, "undecodable bootstrap command")
+		}
+		res, err := s.app.Bootstrap(ctx, c)
+		if err != nil {
+			return nil, nil, err
+		}
+		ev := schema.GitBootstrapped{OID: res.Bootstrapped, Paths: res.Entries}
+		return res, []event{{id: schema.EvtGitBootstrap + "/" + res.Bootstrapped, typ: schema.EvtGitBootstrap, opID: "bootstrap", data: ev}}, nil
+	}
+	return nil, nil, fault.E("capstore.cmd", fault.ArgumentError, "unknown capstore command %q", verb)
+}
+
+func (s *Service) publishEvent(ctx context.Context, ev event) error {
+	env, err := bus.NewEnvelope(ev.id, ev.typ, bus.Capstore, ev.session, ev.opID, time.Now(), ev.data)
+	if err != nil {
+		return err
+	}
+	b, err := json.Marshal(env)
+	if err != nil {
+		return err
+	}
+	_, err = s.js.Publish(ctx, s.subj.Event(ev.typ), b, jetstream.WithMsgID(ev.id))
+	return err
+}

@@ -1,0 +1,198 @@
+package capstore_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os/exec"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/fx"
+	"go.uber.org/fx/fxtest"
+
+	"github.com/stasima/stasima/pkg/bus"
+	"github.com/stasima/stasima/pkg/busclient"
+	"github.com/stasima/stasima/pkg/natstest"
+	"github.com/stasima/stasima/pkg/schema"
+	"github.com/stasima/stasima/services/capstore"
+)
+
+type rig struct {
+	srv    *natstest.Server
+	gitDir string
+	subj   bus.Subjects
+}
+
+func newRig(t *testing.T) *rig {
+	return &rig{srv: natstest.Start(t), gitDir: t.TempDir() + "/repo.git", subj: bus.MustSubjects("")}
+}
+
+// start runs one capstore process: its own connection, the real repo, the real bus.
+func (r *rig) start(t *testing.T, ackWait time.Duration) (*capstore.Service, *fxtest.App, *nats.Conn) {
+	t.Helper()
+	nc, err := nats.Connect(r.srv.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	js, _ := jetstream.New(nc)
+	cfg := capstore.DefaultConfig()
+	cfg.GitDir = r.gitDir
+	cfg.AckWait = ackWait
+	var svc *capstore.Service
+	app := fxtest.New(t,
+		fx.NopLogger,
+		fx.Supply(slog.New(slog.NewTextHandler(io.Discard, nil)), nc, fx.Annotate(js, fx.As(new(jetstream.JetStream))), cfg),
+		capstore.Module,
+		fx.Populate(&svc),
+	)
+	app.RequireStart()
+	return svc, app, nc
+}
+
+func (r *rig) client(t *testing.T, timeout time.Duration) *busclient.Client {
+	t.Helper()
+	nc := r.srv.Connect(t)
+	js, _ := jetstream.New(nc)
+	c := busclient.New(nc, js, r.subj, "test", timeout)
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func kip(seat, slug, opID string) busclient.Command {
+	return busclient.Command{Svc: bus.Capstore, Verb: schema.CmdKipCommit, ID: "kip_commit/" + seat + "/" + opID, OpID: opID,
+		Data: schema.KipCommit{Actor: schema.Actor{Seat: seat}, OpID: opID, Domain: "practice", Slug: slug, Body: "body of " + slug}}
+}
+
+func revCount(t *testing.T, gitDir, ref string) string {
+	t.Helper()
+	out, err := exec.Command("git", "--git-dir", gitDir, "rev-list", "--count", ref).CombinedOutput()
+	if err != nil {
+		t.Fatalf("rev-list %s: %v %s", ref, err, out)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+func TestModule_Validates(t *testing.T) {
+	cfg := capstore.DefaultConfig()
+	cfg.GitDir = t.TempDir()
+	nc := natstest.Start(t).Connect(t)
+	js, _ := jetstream.New(nc)
+	if err := fx.ValidateApp(fx.NopLogger, fx.Supply(slog.Default(), nc, fx.Annotate(js, fx.As(new(jetstream.JetStream))), cfg), capstore.Module); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestService_RedeliveryAfterCrash: capstore dies after the git write and before the ack; a
+// restarted capstore gets the command again, recognises the op_id and writes nothing more
+// (ARCH-8, ARCH-12, C-commit-6). The requester still gets its answer, and the git.commit event
+// went out exactly once.
+func TestService_RedeliveryAfterCrash(t *testing.T) {
+	r := newRig(t)
+	svc1, app1, _ := r.start(t, time.Second)
+	crashed := make(chan struct{})
+	var once sync.Once
+	svc1.SetAfterApply(func(string) {
+		once.Do(func() {
+			svc1.CloseConn() // the process is gone: no event, no reply, no ack
+			close(crashed)
+		})
+	})
+	c := r.client(t, 30*time.Second)
+	type answer struct {
+		res schema.KipCommitResult
+		err error
+	}
+	done := make(chan answer, 1)
+	go func() {
+		var res schema.KipCommitResult
+		err := c.Do(context.Background(), kip("Recto", "crash", "op-crash"), &res)
+		done <- answer{res, err}
+	}()
+	<-crashed
+	stopCtx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	_ = app1.Stop(stopCtx)
+	cancel()
+
+	r.start(t, time.Second) // the restarted process
+	a := <-done
+	if a.err != nil {
+		t.Fatal(a.err)
+	}
+	if !a.res.Replayed || len(a.res.OID) != 40 {
+		t.Fatalf("want the replayed original commit, got %+v", a.res)
+	}
+	if n := revCount(t, r.gitDir, "refs/cap/perspectives/Recto"); n != "1" {
+		t.Fatalf("perspective has %s commits, want exactly 1", n)
+	}
+	// The event of the commit that the dead process never announced is published by the
+	// redelivery, exactly once.
+	js, _ := jetstream.New(r.srv.Connect(t))
+	st, err := js.Stream(context.Background(), r.subj.EventsStream())
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, _ := st.Info(context.Background())
+	if info.State.Msgs != 1 {
+		t.Fatalf("EVENTS holds %d messages, want 1 git.commit", info.State.Msgs)
+	}
+}
+
+// TestService_SameOpIDConcurrently: the same command sent twice at once makes one commit and
+// both requesters get its oid.
+func TestService_SameOpIDConcurrently(t *testing.T) {
+	r := newRig(t)
+	r.start(t, 5*time.Second)
+	c1, c2 := r.client(t, 10*time.Second), r.client(t, 10*time.Second)
+	var wg sync.WaitGroup
+	res := make([]schema.KipCommitResult, 2)
+	errs := make([]error, 2)
+	for i, c := range []*busclient.Client{c1, c2} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = c.Do(context.Background(), kip("Verso", "twice", "op-twice"), &res[i])
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if res[0].OID != res[1].OID {
+		t.Fatalf("two oids for one op_id: %s %s", res[0].OID, res[1].OID)
+	}
+	if n := revCount(t, r.gitDir, "refs/cap/perspectives/Verso"); n != "1" {
+		t.Fatalf("perspective has %s commits, want 1", n)
+	}
+}
+
+// TestService_RestartKeepsData: a restarted capstore serves what it wrote.
+func TestService_RestartKeepsData(t *testing.T) {
+	r := newRig(t)
+	_, app, _ := r.start(t, 5*time.Second)
+	c := r.client(t, 10*time.Second)
+	for i := 0; i < 3; i++ {
+		var res schema.KipCommitResult
+		if err := c.Do(context.Background(), kip("Tertia", fmt.Sprintf("e%d", i), fmt.Sprintf("op%d", i)), &res); err != nil {
+			t.Fatal(err)
+		}
+	}
+	app.RequireStop()
+	r.start(t, 5*time.Second)
+	var ans schema.ListPathsAnswer
+	if err := c.Query(context.Background(), bus.Capstore, schema.QListPaths, schema.RefQuery{Ref: "refs/cap/perspectives/Tertia"}, &ans); err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(ans.Paths) != "[practice/e0.md practice/e1.md practice/e2.md]" {
+		t.Fatalf("after restart: %v", ans.Paths)
+	}
+}

@@ -1,0 +1,170 @@
+// Package gateway is Stasima's agent-facing HTTP surface: MCP streamable HTTP at /mcp, the JSON
+// REST mirror at /api/v1, and health endpoints. It is stateless (ARCH-5): reads are queries to
+// the owning services, writes are commands on the COMMANDS stream (ARCH-12).
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/fx"
+
+	"github.com/stasima/stasima/pkg/bus"
+	"github.com/stasima/stasima/pkg/logkey"
+	"github.com/stasima/stasima/pkg/refs"
+	"github.com/stasima/stasima/services/gateway/internal/app"
+	"github.com/stasima/stasima/pkg/busclient"
+	"github.com/stasima/stasima/services/gateway/internal/mcpserver"
+	"github.com/stasima/stasima/services/gateway/internal/rest"
+)
+
+// Module provides the gateway to an fx graph.
+var Module = fx.Module("gateway",
+	fx.Provide(New),
+	fx.Invoke(func(*Service) {}),
+)
+
+var _ app.Backend = (*busclient.Client)(nil)
+
+// Config configures the gateway.
+type Config struct {
+	HTTPAddr        string // host:port; port 0 picks one at start
+	DeploymentName  string
+	CanonRef        string
+	OrientationBase string
+	BusPrefix       string
+	MaxBodyBytes    int
+	// ToolTimeout bounds one command's wait for its reply.
+	ToolTimeout time.Duration
+}
+
+// DefaultConfig returns the defaults of operations §8.
+func DefaultConfig() Config {
+	return Config{
+		HTTPAddr:        "127.0.0.1:8787",
+		CanonRef:        refs.DefaultCanon,
+		OrientationBase: "technical/orientation",
+		BusPrefix:       bus.DefaultPrefix,
+		MaxBodyBytes:    1 << 20,
+		ToolTimeout:     30 * time.Second,
+	}
+}
+
+// Validate checks the configuration; the bind address must be loopback or inside 100.64.0.0/10
+// (O-config-18) — expose the gateway through a TLS proxy, never directly.
+func (c Config) Validate() error {
+	host, _, err := net.SplitHostPort(c.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("gateway: http address %q: %w", c.HTTPAddr, err)
+	}
+	if !BindAllowed(host) {
+		return fmt.Errorf("gateway: refusing to bind %q: bind loopback (127.0.0.1) or a 100.64.0.0/10 address and expose it through a TLS proxy", host)
+	}
+	if c.MaxBodyBytes <= 0 {
+		return fmt.Errorf("gateway: max_body_bytes must be positive")
+	}
+	return nil
+}
+
+var cgnat = &net.IPNet{IP: net.IPv4(100, 64, 0, 0), Mask: net.CIDRMask(10, 32)}
+
+// BindAllowed is O-config-18's host test.
+func BindAllowed(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && (ip.IsLoopback() || cgnat.Contains(ip))
+}
+
+// Params are the gateway's dependencies.
+type Params struct {
+	fx.In
+	Config    Config
+	Logger    *slog.Logger
+	Conn      *nats.Conn
+	JS        jetstream.JetStream
+	Lifecycle fx.Lifecycle
+}
+
+// Service is a running gateway.
+type Service struct {
+	cfg    Config
+	log    *slog.Logger
+	client *busclient.Client
+	app    *app.App
+	srv    *http.Server
+	ln     net.Listener
+	done   chan error
+}
+
+// New assembles the gateway; it listens in OnStart.
+func New(p Params) (*Service, error) {
+	if err := p.Config.Validate(); err != nil {
+		return nil, err
+	}
+	subj, err := bus.NewSubjects(p.Config.BusPrefix)
+	if err != nil {
+		return nil, err
+	}
+	log := p.Logger.With(logkey.Svc, bus.Gateway)
+	client := busclient.New(p.Conn, p.JS, subj, bus.Gateway, p.Config.ToolTimeout)
+	a := app.New(client, app.Config{
+		DeploymentName: p.Config.DeploymentName, CanonRef: p.Config.CanonRef,
+		OrientationBase: p.Config.OrientationBase, MaxBodyBytes: p.Config.MaxBodyBytes,
+	}, log)
+	mux := http.NewServeMux()
+	// The MCP transport's own cap sits above the body cap so an oversized body is refused by
+	// D-37's argument error (naming size and cap) rather than a bare 413.
+	reqCap := int64(p.Config.MaxBodyBytes)*2 + 1<<20
+	mux.Handle("/mcp", mcpserver.Handler(mcpserver.New(a, log), reqCap))
+	rest.Mount(mux, a, log, reqCap)
+	s := &Service{cfg: p.Config, log: log, client: client, app: a, done: make(chan error, 1),
+		srv: &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}}
+	p.Lifecycle.Append(fx.Hook{OnStart: s.Start, OnStop: s.Stop})
+	return s, nil
+}
+
+// Addr is the bound HTTP address (after Start).
+func (s *Service) Addr() string { return s.ln.Addr().String() }
+
+// Start subscribes the reply inbox, listens and serves in a goroutine.
+func (s *Service) Start(ctx context.Context) error {
+	if err := s.client.Start(); err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", s.cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("gateway: listen: %w", err)
+	}
+	s.ln = ln
+	go func() {
+		err := s.srv.Serve(ln)
+		if errors.Is(err, http.ErrServerClosed) {
+			err = nil
+		}
+		s.done <- err
+	}()
+	s.log.Info("gateway listening", logkey.Addr, ln.Addr().String())
+	return nil
+}
+
+// Stop shuts the HTTP server down gracefully and releases the inbox.
+func (s *Service) Stop(ctx context.Context) error {
+	err := s.srv.Shutdown(ctx)
+	if s.ln != nil {
+		if serr := <-s.done; serr != nil && err == nil {
+			err = serr
+		}
+	}
+	s.client.Stop()
+	s.log.Info("gateway stopped")
+	return err
+}

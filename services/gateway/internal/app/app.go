@@ -1,0 +1,125 @@
+// Package app implements the agent tools of the gateway: argument-level rules (validation, lanes,
+// tick and thread forms, caps), then queries and commands to the owning services. The gateway
+// is stateless (ARCH-5): every answer comes from capstore, audit or the indexer.
+package app
+
+import (
+	"context"
+	"log/slog"
+	"strings"
+
+	"github.com/stasima/stasima/pkg/bus"
+	"github.com/stasima/stasima/pkg/fault"
+	"github.com/stasima/stasima/pkg/refs"
+	"github.com/stasima/stasima/pkg/schema"
+	"github.com/stasima/stasima/pkg/busclient"
+	"github.com/stasima/stasima/services/gateway/internal/toolspec"
+)
+
+// Backend is the bus as the tools use it.
+type Backend interface {
+	Do(ctx context.Context, cmd busclient.Command, result any) error
+	Query(ctx context.Context, svc, name string, req, result any) error
+}
+
+// Config is what the tools need of the gateway's configuration.
+type Config struct {
+	DeploymentName  string
+	CanonRef        string
+	OrientationBase string
+	MaxBodyBytes    int
+}
+
+// Session identifies the transport session of a call (the audit session tag).
+type Session struct {
+	ID        string
+	Transport string // "mcp" or "rest"
+}
+
+// App runs tools.
+type App struct {
+	be    Backend
+	cfg   Config
+	log   *slog.Logger
+	tools map[string]handler
+}
+
+type handler func(ctx context.Context, a toolspec.Args, s Session) (any, error)
+
+// New assembles the tool set.
+func New(be Backend, cfg Config, log *slog.Logger) *App {
+	if cfg.CanonRef == "" {
+		cfg.CanonRef = refs.DefaultCanon
+	}
+	if cfg.OrientationBase == "" {
+		cfg.OrientationBase = "technical/orientation"
+	}
+	a := &App{be: be, cfg: cfg, log: log}
+	a.tools = map[string]handler{
+		"announce":       a.announce,
+		"whoami":         a.whoami,
+		"canon_state":    a.canonState,
+		"list_instances": a.listInstances,
+		"kip_commit":     a.kipCommit,
+		"kip_get":        a.kipGet,
+		"list_entries":   a.listEntries,
+		"kip_history":    a.kipHistory,
+	}
+	return a
+}
+
+// Call runs one decoded tool call. A tool of the contract that this build does not serve yet
+// refuses clearly rather than pretending.
+func (a *App) Call(ctx context.Context, tool string, args toolspec.Args, s Session) (any, error) {
+	h, ok := a.tools[tool]
+	if !ok {
+		return nil, fault.E(tool, fault.BackendUnavailable,
+			"tool %s is part of the contract but is not served by this build yet; the call did NOT complete", tool)
+	}
+	return h(ctx, args, s)
+}
+
+// Ready reports whether the bus and capstore answer.
+func (a *App) Ready(ctx context.Context) error {
+	return a.be.Query(ctx, bus.Capstore, schema.QPing, nil, nil)
+}
+
+// resolveRef is C-refs-3.
+func (a *App) resolveRef(value string) string { return refs.Resolve(a.cfg.CanonRef, value) }
+
+func (a *App) tip(ctx context.Context, ref string) (string, error) {
+	var ans schema.RefAnswer
+	if err := a.be.Query(ctx, bus.Capstore, schema.QResolveRef, schema.RefQuery{Ref: ref}, &ans); err != nil {
+		return "", err
+	}
+	return ans.OID, nil
+}
+
+func (a *App) readBlob(ctx context.Context, ref, path string) (schema.BlobAnswer, error) {
+	var ans schema.BlobAnswer
+	err := a.be.Query(ctx, bus.Capstore, schema.QReadBlob, schema.BlobQuery{Ref: ref, Path: path}, &ans)
+	return ans, err
+}
+
+func (a *App) perspectives(ctx context.Context) ([]schema.RefEntry, error) {
+	var ans schema.ListRefsAnswer
+	if err := a.be.Query(ctx, bus.Capstore, schema.QListRefs, schema.ListRefsQuery{Prefix: refs.PerspectivePrefix}, &ans); err != nil {
+		return nil, err
+	}
+	return ans.Refs, nil
+}
+
+// nullable renders "" as JSON null.
+func nullable(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+// text decodes blob bytes with replacement characters (T-kip_get-4, D-29).
+func text(b []byte) string { return strings.ToValidUTF8(string(b), "\uFFFD") }
+
+func command(svc, verb, id, opID, session string, data any) busclient.Command {
+	return busclient.Command{Svc: svc, Verb: verb, ID: id, OpID: opID, Session: session, Data: data}
+}

@@ -1,0 +1,136 @@
+// Package mcpserver exposes the tools over MCP with the official Go SDK: exactly the 29 tools of
+// the contract (T-common-1), their published schemas (T-common-2), results as one JSON text
+// block (T-common-4) and refusals as tool errors naming the gate and values (T-common-5).
+package mcpserver
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sort"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+	"github.com/oklog/ulid/v2"
+
+	"github.com/stasima/stasima/pkg/fault"
+	"github.com/stasima/stasima/pkg/logkey"
+	"github.com/stasima/stasima/services/gateway/internal/app"
+	"github.com/stasima/stasima/services/gateway/internal/toolspec"
+)
+
+// Version is the server version reported at initialize.
+const Version = "0.1.0"
+
+// New builds an MCP server over the tool set.
+func New(a *app.App, log *slog.Logger) *mcp.Server {
+	srv := mcp.NewServer(&mcp.Implementation{Name: "stasima", Version: Version}, &mcp.ServerOptions{
+		Logger:   log,
+		PageSize: 100,
+	})
+	for _, t := range toolspec.All() {
+		t := t
+		srv.AddTool(&mcp.Tool{Name: t.Name, Description: t.Description, InputSchema: t.InputSchema()},
+			func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+				sess := app.Session{Transport: "mcp"}
+				if req.Session != nil {
+					sess.ID = "mcp:" + req.Session.ID()
+				}
+				return Call(ctx, a, log, t, req.Params.Arguments, sess), nil
+			})
+	}
+	srv.AddReceivingMiddleware(unknownTools, registrationOrder)
+	return srv
+}
+
+// Handler serves MCP streamable HTTP for the server.
+func Handler(srv *mcp.Server, maxBody int64) http.Handler {
+	return mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return srv },
+		&mcp.StreamableHTTPOptions{MaxRequestBodyBytes: maxBody})
+}
+
+// Call decodes, runs and encodes one tool call.
+func Call(ctx context.Context, a *app.App, log *slog.Logger, t toolspec.Tool, raw json.RawMessage, sess app.Session) *mcp.CallToolResult {
+	args, err := t.Decode(raw)
+	if err != nil {
+		return errorResult(t.Name, err, log)
+	}
+	res, err := a.Call(ctx, t.Name, args, sess)
+	if err != nil {
+		return errorResult(t.Name, err, log)
+	}
+	text, err := Encode(res)
+	if err != nil {
+		return errorResult(t.Name, err, log)
+	}
+	return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: text}}, StructuredContent: json.RawMessage(text)}
+}
+
+// Encode renders a result as T-common-4 text: 2-space indented UTF-8 JSON, no HTML escaping.
+func Encode(v any) (string, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(v); err != nil {
+		return "", err
+	}
+	return string(bytes.TrimRight(buf.Bytes(), "\n")), nil
+}
+
+// Message is the public message of an error: its own for refusals, a generic one with a
+// request id for internal faults (the detail is logged once, here).
+func Message(tool string, err error, log *slog.Logger) (fault.Class, string) {
+	class := fault.ClassOf(err)
+	if class == fault.Internal {
+		id := ulid.Make().String()
+		log.Error("tool failed", logkey.Tool, tool, logkey.RequestID, id, logkey.Err, err)
+		return class, "internal error (request " + id + ")"
+	}
+	return class, err.Error()
+}
+
+func errorResult(tool string, err error, log *slog.Logger) *mcp.CallToolResult {
+	_, msg := Message(tool, err, log)
+	return &mcp.CallToolResult{
+		IsError: true,
+		Content: []mcp.Content{&mcp.TextContent{Text: fmt.Sprintf("Error executing tool %s: %s", tool, msg)}},
+	}
+}
+
+// unknownTools answers a call of an unregistered tool as a tool error (T-common-21) instead of
+// the SDK's protocol error.
+func unknownTools(next mcp.MethodHandler) mcp.MethodHandler {
+	return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
+		if method == "tools/call" {
+			if p, ok := req.GetParams().(*mcp.CallToolParamsRaw); ok {
+				if _, known := toolspec.Lookup(p.Name); !known {
+					return &mcp.CallToolResult{
+						IsError: true,
+						Content: []mcp.Content{&mcp.TextContent{Text: "Unknown tool: " + p.Name}},
+					}, nil
+				}
+			}
+		}
+		return next(ctx, method, req)
+	}
+}
+
+
+// registrationOrder returns tools/list in the contract's registration order (tools.md §0); the
+// SDK lists tools by name.
+func registrationOrder(next mcp.MethodHandler) mcp.MethodHandler {
+	rank := map[string]int{}
+	for i, t := range toolspec.All() {
+		rank[t.Name] = i
+	}
+	return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
+		res, err := next(ctx, method, req)
+		if lt, ok := res.(*mcp.ListToolsResult); ok && err == nil {
+			sort.SliceStable(lt.Tools, func(i, j int) bool { return rank[lt.Tools[i].Name] < rank[lt.Tools[j].Name] })
+		}
+		return res, err
+	}
+}

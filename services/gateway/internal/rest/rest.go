@@ -1,0 +1,101 @@
+// Package rest is the JSON REST mirror of the tools at /api/v1 (T-common-19) and the health
+// endpoints: the same arguments, results and refusals as MCP, with the HTTP statuses of
+// T-common-6.
+package rest
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/stasima/stasima/pkg/fault"
+	"github.com/stasima/stasima/services/gateway/internal/app"
+	"github.com/stasima/stasima/services/gateway/internal/mcpserver"
+	"github.com/stasima/stasima/services/gateway/internal/toolspec"
+)
+
+// Mount registers /api/v1/tools, /api/v1/tools/{tool}, /healthz and /readyz on mux.
+func Mount(mux *http.ServeMux, a *app.App, log *slog.Logger, maxBody int64) {
+	mux.HandleFunc("GET /api/v1/tools", func(w http.ResponseWriter, r *http.Request) {
+		type item struct {
+			Name        string         `json:"name"`
+			Description string         `json:"description"`
+			InputSchema map[string]any `json:"inputSchema"`
+		}
+		var tools []item
+		for _, t := range toolspec.All() {
+			tools = append(tools, item{t.Name, t.Description, t.InputSchema()})
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"tools": tools})
+	})
+	mux.HandleFunc("POST /api/v1/tools/{tool}", func(w http.ResponseWriter, r *http.Request) {
+		name := r.PathValue("tool")
+		t, ok := toolspec.Lookup(name)
+		if !ok {
+			writeErr(w, http.StatusNotFound, name, "Unknown", "Unknown tool: "+name)
+			return
+		}
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+		if err != nil {
+			var mbe *http.MaxBytesError
+			if errors.As(err, &mbe) {
+				writeErr(w, http.StatusRequestEntityTooLarge, name, string(fault.ArgumentError),
+					"request body over the cap of "+itoa(maxBody)+" bytes")
+				return
+			}
+			writeErr(w, http.StatusBadRequest, name, string(fault.ArgumentError), "unreadable request body")
+			return
+		}
+		sess := app.Session{Transport: "rest"}
+		if tok := r.Header.Get("Stasima-Session"); tok != "" {
+			sess.ID = "rest:" + tok
+		}
+		args, err := t.Decode(body)
+		if err == nil {
+			var res any
+			if res, err = a.Call(r.Context(), name, args, sess); err == nil {
+				writeJSON(w, http.StatusOK, res)
+				return
+			}
+		}
+		class, msg := mcpserver.Message(name, err, log)
+		writeErr(w, class.HTTPStatus(), name, string(class), msg)
+	})
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if err := a.Ready(ctx); err != nil {
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "reason": err.Error()})
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	text, err := mcpserver.Encode(v)
+	if err != nil {
+		http.Error(w, "encode error", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	_, _ = io.WriteString(w, text+"\n")
+}
+
+func writeErr(w http.ResponseWriter, status int, tool, class, msg string) {
+	writeJSON(w, status, map[string]any{"error": map[string]string{"tool": tool, "class": class, "message": msg}})
+}
+
+func itoa(n int64) string {
+	b, _ := json.Marshal(n)
+	return strings.TrimSpace(string(b))
+}
