@@ -17,10 +17,10 @@ import (
 	"go.uber.org/fx"
 
 	"github.com/stasima/stasima/pkg/bus"
+	"github.com/stasima/stasima/pkg/busclient"
 	"github.com/stasima/stasima/pkg/logkey"
 	"github.com/stasima/stasima/pkg/refs"
 	"github.com/stasima/stasima/services/gateway/internal/app"
-	"github.com/stasima/stasima/pkg/busclient"
 	"github.com/stasima/stasima/services/gateway/internal/mcpserver"
 	"github.com/stasima/stasima/services/gateway/internal/rest"
 )

@@ -17,8 +17,8 @@ type Filter struct {
 	TargetPath Text
 }
 
-// ErrSeqTaken is returned by Store.Import when a row's seq is already present.
-var ErrSeqTaken = errors.New("audit seq already present")
+// ErrRowExists is returned by Store.Import when a row's seq or intent id is already present.
+var ErrRowExists = errors.New("audit row already present")
 
 // Store is the audit log's durable table, audit_events (U-1). Implementations: sqlitestore and
 // pgstore; both pass storetest.Run.
@@ -65,8 +65,8 @@ type Store interface {
 	ByIntent(ctx context.Context, id string) (Event, bool, error)
 
 	// Import inserts rows verbatim, nothing recomputed, in one transaction: for migrating a
-	// 0.1.5 log between backends and restoring backups. A row whose seq is present fails the
-	// whole call with ErrSeqTaken. Import does not check the chain; Verify afterwards.
+	// 0.1.5 log between backends and restoring backups. A row whose seq or intent id is present
+	// fails the whole call with ErrRowExists. Import does not check the chain; Verify afterwards.
 	Import(ctx context.Context, rows []Event) error
 
 	// Close releases the store's connections.

@@ -263,4 +263,3 @@ func unavailable(op string, err error) error {
 	}
 	return fault.Wrap(op, fault.BackendUnavailable, err, "storage operation did NOT complete")
 }
-

@@ -149,5 +149,3 @@ func (a *App) CommitCount(q schema.RefQuery) (int, error) {
 	}
 	return a.git.CountCommits(oid)
 }
-
-

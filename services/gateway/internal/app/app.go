@@ -9,10 +9,10 @@ import (
 	"strings"
 
 	"github.com/stasima/stasima/pkg/bus"
+	"github.com/stasima/stasima/pkg/busclient"
 	"github.com/stasima/stasima/pkg/fault"
 	"github.com/stasima/stasima/pkg/refs"
 	"github.com/stasima/stasima/pkg/schema"
-	"github.com/stasima/stasima/pkg/busclient"
 	"github.com/stasima/stasima/services/gateway/internal/toolspec"
 )
 

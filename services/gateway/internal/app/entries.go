@@ -131,11 +131,11 @@ type kipCommitResult struct {
 }
 
 type kipGetResult struct {
-	Text         string    `json:"text"`
-	Path         string    `json:"path"`
-	Status       string    `json:"status"`
-	Title        string    `json:"title"`
-	ResolvedFrom []string  `json:"resolved_from,omitempty"`
+	Text         string     `json:"text"`
+	Path         string     `json:"path"`
+	Status       string     `json:"status"`
+	Title        string     `json:"title"`
+	ResolvedFrom []string   `json:"resolved_from,omitempty"`
 	Vantages     *[]vantage `json:"vantages,omitempty"`
 }
 

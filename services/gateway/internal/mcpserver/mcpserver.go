@@ -118,7 +118,6 @@ func unknownTools(next mcp.MethodHandler) mcp.MethodHandler {
 	}
 }
 
-
 // registrationOrder returns tools/list in the contract's registration order (tools.md §0); the
 // SDK lists tools by name.
 func registrationOrder(next mcp.MethodHandler) mcp.MethodHandler {
