@@ -107,18 +107,9 @@ func (n *node) start(ctx context.Context, opt nodeOptions) error {
 	if err != nil {
 		return err
 	}
-	opts := []fx.Option{
-		fx.WithLogger(func() fxevent.Logger {
-			l := &fxevent.SlogLogger{Logger: n.log}
-			l.UseLogLevel(slog.LevelDebug)
-			return l
-		}),
-		fx.Supply(n.log, nc, fx.Annotate(js, fx.As(new(jetstream.JetStream)))),
-		fx.Supply(n.cfg.capstore()),
-		capstore.Module,
-	}
+	opts := upGraph(n.cfg, n.log, nc, js, opt.gateway)
 	if opt.gateway {
-		opts = append(opts, fx.Supply(n.cfg.gateway()), gateway.Module, fx.Populate(&n.gw))
+		opts = append(opts, fx.Populate(&n.gw))
 	}
 	n.app = fx.New(opts...)
 	if err := n.app.Err(); err != nil {
@@ -171,4 +162,22 @@ func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
 		return err
 	}
 	return os.Rename(tmp, path)
+}
+
+// upGraph is the fx graph of `stasima up`: every service module over one bus connection.
+func upGraph(cfg Config, log *slog.Logger, nc *nats.Conn, js jetstream.JetStream, withGateway bool) []fx.Option {
+	opts := []fx.Option{
+		fx.WithLogger(func() fxevent.Logger {
+			l := &fxevent.SlogLogger{Logger: log}
+			l.UseLogLevel(slog.LevelDebug)
+			return l
+		}),
+		fx.Supply(log, nc, fx.Annotate(js, fx.As(new(jetstream.JetStream)))),
+		fx.Supply(cfg.capstore()),
+		capstore.Module,
+	}
+	if withGateway {
+		opts = append(opts, fx.Supply(cfg.gateway()), gateway.Module)
+	}
+	return opts
 }

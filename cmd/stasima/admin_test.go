@@ -1,0 +1,177 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/stasima/stasima/pkg/natstest"
+	"go.uber.org/fx"
+)
+
+func admin(t *testing.T, args ...string) (int, map[string]any, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := run(append([]string{"admin"}, args...), &out, &errb)
+	var res map[string]any
+	if code == 0 {
+		if err := json.Unmarshal(out.Bytes(), &res); err != nil {
+			t.Fatalf("stdout is not JSON: %v\n%s", err, out.String())
+		}
+	}
+	return code, res, errb.String()
+}
+
+func writeSeed(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	files := map[string]string{
+		"technical/orientation/welcome.md": "# Welcome home\r\nBe kind.\r\n",
+		"meta/charter.md":                  "---\ntype: kno\ntitle: Charter\nstatus: active\n---\n\nWe write.\n",
+		"practice/no-silent-loss.md":       "Nothing is lost.\n",
+		"assets/logo.png":                  "not markdown",
+	}
+	for p, text := range files {
+		full := filepath.Join(dir, p)
+		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(full, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// TestAdmin_OfflineBootstrapAndStatus: with nothing running, admin runs the backend in-process
+// under the lock (O-cli-3); bootstrap seeds canon once (O-bootstrap-*); status reports it.
+func TestAdmin_OfflineBootstrapAndStatus(t *testing.T) {
+	data := t.TempDir()
+	seed := writeSeed(t)
+	code, res, stderr := admin(t, "--data", data, "bootstrap", seed)
+	if code != 0 {
+		t.Fatalf("bootstrap exit %d: %s", code, stderr)
+	}
+	oid, _ := res["bootstrapped"].(string)
+	entries, _ := json.Marshal(res["entries"])
+	if len(oid) != 40 || string(entries) != `["meta/charter.md","practice/no-silent-loss.md","technical/orientation/welcome.md"]` {
+		t.Fatalf("bootstrap: %v", res)
+	}
+	code, _, stderr = admin(t, "--data", data, "bootstrap", seed)
+	if code != 1 || !strings.Contains(stderr, "canon already exists") {
+		t.Fatalf("second bootstrap: exit %d %q", code, stderr)
+	}
+	code, st, stderr := admin(t, "--data", data, "status")
+	if code != 0 || st["canon_head"] != oid || st["canon_seq"] != "::3B" {
+		t.Fatalf("status: exit %d %v %s", code, st, stderr)
+	}
+	if code, _, _ := admin(t, "--data", data, "frobnicate"); code != 2 {
+		t.Fatalf("unknown command exit %d, want 2", code)
+	}
+}
+
+// TestAdmin_ReachesRunningDeployment: with `up` running on the data dir, admin uses the bus
+// address recorded there, and the agent surface sees the seeded canon (orientation slot wrapped,
+// O-bootstrap-4, OR-6).
+func TestAdmin_ReachesRunningDeployment(t *testing.T) {
+	data := t.TempDir()
+	cfg, err := loadConfig(data, "", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := startNode(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), nodeOptions{gateway: true, record: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { n.stop(context.Background()) })
+	if code, _, stderr := admin(t, "--data", data, "bootstrap", writeSeed(t)); code != 0 {
+		t.Fatalf("bootstrap: %s", stderr)
+	}
+	s := mcpSession(t, n)
+	ann := mustCall(t, s, "announce", map[string]any{"instance_id": "Recto"})
+	if !strings.Contains(ann["orientation"].(string), "## Welcome\n\n# Welcome home\nBe kind.") {
+		t.Fatalf("orientation lacks the seeded welcome slot:\n%s", ann["orientation"])
+	}
+	if !strings.Contains(ann["orientation"].(string), "_(This deployment has not authored its 'syntax' orientation yet.)_") {
+		t.Fatalf("orientation lacks the placeholder")
+	}
+	get := mustCall(t, s, "kip_get", map[string]any{"ref": "canon", "path": "technical/orientation/welcome"})
+	if !strings.HasPrefix(get["text"].(string), "---\ntype: ori\ntitle: Welcome home\nstatus: active\n---\n\n") {
+		t.Fatalf("wrapped seed: %q", get["text"])
+	}
+	cs := mustCall(t, s, "canon_state", nil)
+	if cs["canon_tip"] != ann["canon_head"] || len(cs["entries"].([]any)) != 3 {
+		t.Fatalf("canon_state: %v", cs)
+	}
+	if code, st, _ := admin(t, "--data", data, "status"); code != 0 || st["canon_head"] != cs["canon_tip"] {
+		t.Fatalf("status through the running deployment: %v", st)
+	}
+}
+
+// TestUp_RestartKeepsData: a restart keeps all data; one owner per data dir.
+func TestUp_RestartKeepsData(t *testing.T) {
+	data := t.TempDir()
+	cfg, err := loadConfig(data, "", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	n, err := startNode(context.Background(), cfg, log, nodeOptions{gateway: true, record: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := mcpSession(t, n)
+	c := mustCall(t, s, "kip_commit", map[string]any{"instance_id": "Recto", "domain": "practice", "slug": "keep", "body": "kept", "op_id": "k1"})
+	s.Close()
+	if err := n.stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(data, busFile)); !os.IsNotExist(err) {
+		t.Fatalf("bus record left behind after a clean stop: %v", err)
+	}
+	n2, err := startNode(context.Background(), cfg, log, nodeOptions{gateway: true, record: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { n2.stop(context.Background()) })
+	get := mustCall(t, mcpSession(t, n2), "kip_get", map[string]any{"ref": "Recto", "path": "practice/keep"})
+	if !strings.HasSuffix(get["text"].(string), "\n\nkept\n") {
+		t.Fatalf("after restart: %v", get)
+	}
+	ann := mustCall(t, mcpSession(t, n2), "announce", map[string]any{"instance_id": "Recto"})
+	if ann["your_perspective_tip"] != c["oid"] {
+		t.Fatalf("tip after restart %v, want %v", ann["your_perspective_tip"], c["oid"])
+	}
+	// A second process on the same data dir is refused while the first holds it.
+	if _, err := startNode(context.Background(), cfg, log, nodeOptions{}); err == nil || !strings.Contains(err.Error(), "another stasima process") {
+		t.Fatalf("second owner: %v", err)
+	}
+	// The bus record is private.
+	if st, err := os.Stat(filepath.Join(data, busFile)); err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("bus record mode: %v %v", st, err)
+	}
+}
+
+// TestUp_GraphValidates runs fx.ValidateApp over the up graph.
+func TestUp_GraphValidates(t *testing.T) {
+	cfg, err := loadConfig(t.TempDir(), "", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc := natstest.Start(t).Connect(t)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := fx.ValidateApp(upGraph(cfg, slog.Default(), nc, js, true)...); err != nil {
+		t.Fatal(err)
+	}
+}
