@@ -200,14 +200,14 @@ func (in *Intent) storedDetail(dst []byte) (Value, []byte, error) {
 	}
 	if in.Session != "" {
 		if _, ok := detail.Lookup("session"); !ok {
-			detail.obj = append(slices0(detail.obj), Member{"session", StringValue(in.Session)})
+			detail.obj = append(cloneMembers(detail.obj), Member{"session", StringValue(in.Session)})
 		}
 	}
 	return detail, detail.AppendStored(dst), nil
 }
 
-// slices0 copies s so appending never writes into a parsed Value's backing array.
-func slices0(s []Member) []Member { return append(make([]Member, 0, len(s)+1), s...) }
+// cloneMembers copies s so appending never writes into a parsed Value's backing array.
+func cloneMembers(s []Member) []Member { return append(make([]Member, 0, len(s)+1), s...) }
 
 var kindNames = [...]string{"null", "boolean", "integer", "float", "string", "array", "object"}
 

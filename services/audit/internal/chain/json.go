@@ -138,6 +138,10 @@ type parser struct {
 	data []byte
 	pos  int
 	buf  []byte // scratch for strings with escapes
+	// Open containers collect their elements on these stacks and copy them out once, at
+	// their exact size, when they close.
+	members []Member
+	values  []Value
 }
 
 func (p *parser) errorf(format string, args ...any) error {
@@ -208,12 +212,13 @@ func (p *parser) value(depth int) (Value, error) {
 
 func (p *parser) object(depth int) (Value, error) {
 	p.pos++ // '{'
-	v := Value{kind: KindObject, obj: []Member{}}
+	base := len(p.members)
+	defer func() { p.members = p.members[:base] }()
 	var index map[string]int // built lazily for large objects
 	p.skipWS()
 	if p.pos < len(p.data) && p.data[p.pos] == '}' {
 		p.pos++
-		return v, nil
+		return Value{kind: KindObject, obj: []Member{}}, nil
 	}
 	for {
 		if p.pos >= len(p.data) || p.data[p.pos] != '"' {
@@ -233,13 +238,21 @@ func (p *parser) object(depth int) (Value, error) {
 		if err != nil {
 			return Value{}, err
 		}
-		if index == nil && len(v.obj) >= 16 {
-			index = make(map[string]int, 2*len(v.obj))
-			for i, m := range v.obj {
+		open := p.members[base:]
+		if index == nil && len(open) >= 16 {
+			index = make(map[string]int, 2*len(open))
+			for i, m := range open {
 				index[m.Key] = i
 			}
 		}
-		v.obj = setMember(v.obj, index, key, val)
+		if i := memberIndex(open, index, key); i >= 0 {
+			open[i].Value = val
+		} else {
+			if index != nil {
+				index[key] = len(open)
+			}
+			p.members = append(p.members, Member{key, val})
+		}
 		p.skipWS()
 		if p.pos >= len(p.data) {
 			return Value{}, p.errorf("expecting ',' delimiter")
@@ -250,47 +263,57 @@ func (p *parser) object(depth int) (Value, error) {
 			p.skipWS()
 		case '}':
 			p.pos++
-			return v, nil
+			return Value{kind: KindObject, obj: slices.Clone(p.members[base:])}, nil
 		default:
 			return Value{}, p.errorf("expecting ',' delimiter")
 		}
 	}
 }
 
-// setMember gives Python dict assignment semantics: an existing key keeps its position and
-// takes the new value. index, when non-nil, maps keys to positions and is kept up to date.
-func setMember(obj []Member, index map[string]int, key string, val Value) []Member {
+// memberIndex returns key's position in obj, or -1; index, when non-nil, maps keys to positions.
+func memberIndex(obj []Member, index map[string]int, key string) int {
 	if index != nil {
 		if i, ok := index[key]; ok {
-			obj[i].Value = val
-			return obj
+			return i
 		}
-		index[key] = len(obj)
-		return append(obj, Member{key, val})
+		return -1
 	}
 	for i := range obj {
 		if obj[i].Key == key {
-			obj[i].Value = val
-			return obj
+			return i
 		}
+	}
+	return -1
+}
+
+// setMember gives Python dict assignment semantics: an existing key keeps its position and
+// takes the new value. index, when non-nil, maps keys to positions and is kept up to date.
+func setMember(obj []Member, index map[string]int, key string, val Value) []Member {
+	if i := memberIndex(obj, index, key); i >= 0 {
+		obj[i].Value = val
+		return obj
+	}
+	if index != nil {
+		index[key] = len(obj)
 	}
 	return append(obj, Member{key, val})
 }
 
 func (p *parser) array(depth int) (Value, error) {
 	p.pos++ // '['
-	v := Value{kind: KindArray, arr: []Value{}}
+	base := len(p.values)
+	defer func() { p.values = p.values[:base] }()
 	p.skipWS()
 	if p.pos < len(p.data) && p.data[p.pos] == ']' {
 		p.pos++
-		return v, nil
+		return Value{kind: KindArray, arr: []Value{}}, nil
 	}
 	for {
 		el, err := p.value(depth + 1)
 		if err != nil {
 			return Value{}, err
 		}
-		v.arr = append(v.arr, el)
+		p.values = append(p.values, el)
 		p.skipWS()
 		if p.pos >= len(p.data) {
 			return Value{}, p.errorf("expecting ',' delimiter")
@@ -301,7 +324,7 @@ func (p *parser) array(depth int) (Value, error) {
 			p.skipWS()
 		case ']':
 			p.pos++
-			return v, nil
+			return Value{kind: KindArray, arr: slices.Clone(p.values[base:])}, nil
 		default:
 			return Value{}, p.errorf("expecting ',' delimiter")
 		}
@@ -549,6 +572,14 @@ func appendSep(dst []byte, c byte, compact bool) []byte {
 
 const hexDigits = "0123456789abcdef"
 
+// plain marks the bytes AppendString copies unchanged: printable ASCII except '"' and '\\'.
+var plain = func() (t [256]bool) {
+	for c := 0x20; c < 0x7F; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
 // AppendString appends s as a JSON string the way Python's json.dumps does with
 // ensure_ascii=True: `"` and `\` escaped, \b \f \n \r \t as short escapes, every other code
 // point outside U+0020–U+007E as \uXXXX in lowercase hex, astral code points as a UTF-16
@@ -559,7 +590,7 @@ func AppendString(dst []byte, s string) []byte {
 	start := 0
 	for i := 0; i < len(s); {
 		c := s[i]
-		if c >= 0x20 && c < 0x7F && c != '"' && c != '\\' {
+		if plain[c] {
 			i++
 			continue
 		}
