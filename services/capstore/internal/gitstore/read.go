@@ -1,0 +1,151 @@
+package gitstore
+
+import (
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/filemode"
+)
+
+// CommitInfo describes one commit.
+type CommitInfo struct {
+	OID                     string
+	Parents                 []string
+	AuthorName, AuthorEmail string
+	Message                 string
+	Time                    time.Time // committer time, the clock git orders history by
+}
+
+// CommitInfo reads the commit oid. An unknown oid is fault.RefNotFound.
+func (s *Store) CommitInfo(oid string) (CommitInfo, error) {
+	const op = "gitstore.commit_info"
+	h, err := parseOID(op, oid)
+	if err != nil {
+		return CommitInfo{}, err
+	}
+	c, err := s.getCommit(op, h)
+	if err != nil {
+		return CommitInfo{}, err
+	}
+	return CommitInfo{
+		OID:         oid,
+		Parents:     hexes(c.ParentHashes),
+		AuthorName:  c.Author.Name,
+		AuthorEmail: c.Author.Email,
+		Message:     c.Message,
+		Time:        c.Committer.When,
+	}, nil
+}
+
+// ReadBlob returns the file at commitOID:path; ok is false when the path is
+// absent or is not a file (a directory, a submodule); a symlink reads as its
+// target, as git stores it. An unknown commit is
+// fault.RefNotFound.
+func (s *Store) ReadBlob(commitOID, path string) ([]byte, bool, error) {
+	const op = "gitstore.read_blob"
+	e, ok, err := s.entryAt(op, commitOID, path)
+	if err != nil || !ok {
+		return nil, false, err
+	}
+	b, err := s.getBlob(op, e.hash)
+	if err != nil {
+		return nil, false, err
+	}
+	return b, true, nil
+}
+
+// BlobOID returns the oid of the file at commitOID:path, with ReadBlob's ok.
+func (s *Store) BlobOID(commitOID, path string) (string, bool, error) {
+	e, ok, err := s.entryAt("gitstore.blob_oid", commitOID, path)
+	if err != nil || !ok {
+		return "", false, err
+	}
+	return e.hash.String(), true, nil
+}
+
+// entryAt finds the file entry at commit:path.
+func (s *Store) entryAt(op, commitOID, path string) (treeEntry, bool, error) {
+	h, err := parseOID(op, commitOID)
+	if err != nil {
+		return treeEntry{}, false, err
+	}
+	c, err := s.getCommit(op, h)
+	if err != nil {
+		return treeEntry{}, false, err
+	}
+	if path == "" {
+		return treeEntry{}, false, nil
+	}
+	e, err := s.pathEntry(op, c.TreeHash, strings.Split(path, "/"))
+	if err != nil || e.hash.IsZero() || !e.mode.IsFile() {
+		return treeEntry{}, false, err
+	}
+	return e, true, nil
+}
+
+// pathEntry returns the entry (file or directory) at segs under tree; the zero
+// entry when absent.
+func (s *Store) pathEntry(op string, tree plumbing.Hash, segs []string) (treeEntry, error) {
+	cur := treeEntry{mode: filemode.Dir, hash: tree}
+	for _, seg := range segs {
+		if cur.mode != filemode.Dir || seg == "" {
+			return treeEntry{}, nil
+		}
+		t, err := s.getTree(op, cur.hash)
+		if err != nil {
+			return treeEntry{}, err
+		}
+		found := false
+		for _, e := range t.Entries {
+			if e.Name == seg {
+				cur, found = treeEntry{mode: e.Mode, hash: e.Hash}, true
+				break
+			}
+		}
+		if !found {
+			return treeEntry{}, nil
+		}
+	}
+	return cur, nil
+}
+
+// ListPaths returns every file path in commitOID's tree, recursively, as exact
+// full paths in byte order (C-path-5).
+func (s *Store) ListPaths(commitOID string) ([]string, error) {
+	const op = "gitstore.list_paths"
+	h, err := parseOID(op, commitOID)
+	if err != nil {
+		return nil, err
+	}
+	c, err := s.getCommit(op, h)
+	if err != nil {
+		return nil, err
+	}
+	var paths []string
+	var walk func(tree plumbing.Hash, prefix string) error
+	walk = func(tree plumbing.Hash, prefix string) error {
+		t, err := s.getTree(op, tree)
+		if err != nil {
+			return err
+		}
+		for _, e := range t.Entries {
+			switch {
+			case e.Mode == filemode.Dir:
+				if err := walk(e.Hash, prefix+e.Name+"/"); err != nil {
+					return err
+				}
+			case e.Mode.IsFile():
+				paths = append(paths, prefix+e.Name)
+			}
+		}
+		return nil
+	}
+	if err := walk(c.TreeHash, ""); err != nil {
+		return nil, err
+	}
+	// A git tree walk already yields byte order; sorting makes it a guarantee.
+	sort.Strings(paths)
+	return paths, nil
+}
