@@ -61,6 +61,39 @@ func cmdAdmin(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 				Data: schema.Bootstrap{Actor: schema.Actor{Seat: "practitioner"}, SeedDir: cargs[0], Files: files}}, &res)
 			return res, err
 		}
+	case "verify":
+		run = func(ctx context.Context, c *busclient.Client) (any, error) {
+			var v schema.VerifyAnswer
+			err := c.Query(ctx, bus.Audit, schema.QAuditVerify, nil, &v)
+			return v, err
+		}
+	case "anchor", "reconcile":
+		verb := map[string]string{"anchor": schema.CmdAuditAnchor, "reconcile": schema.CmdAuditReconcile}[cmd]
+		run = func(ctx context.Context, c *busclient.Client) (any, error) {
+			var res json.RawMessage
+			err := c.Do(ctx, busclient.Command{Svc: bus.Audit, Verb: verb, Data: struct{}{}}, &res)
+			return res, err
+		}
+	case "restore-audit":
+		if len(cargs) != 1 {
+			fmt.Fprintf(stderr, "usage: stasima admin restore-audit <file>\n")
+			return 2
+		}
+		file, err := filepath.Abs(cargs[0])
+		if err != nil {
+			fmt.Fprintln(stderr, err)
+			return 1
+		}
+		run = func(ctx context.Context, c *busclient.Client) (any, error) {
+			var res schema.RestoreResult
+			err := c.Do(ctx, busclient.Command{Svc: bus.Audit, Verb: schema.CmdAuditRestore,
+				Data: schema.Restore{Actor: schema.Actor{Seat: "practitioner"}, File: file}}, &res)
+			if err == nil && (!res.Verify.OK || res.Verify.AuditVsAnchor != nil && !*res.Verify.AuditVsAnchor) {
+				b, _ := json.Marshal(res)
+				return nil, fmt.Errorf("restored %d rows but verification failed: %s", res.Restored, b)
+			}
+			return res, err
+		}
 	default:
 		fmt.Fprintf(stderr, "unknown admin command %q\n%s", cmd, usage)
 		return 2
@@ -133,12 +166,13 @@ type statusResult struct {
 	Proposals          []string `json:"proposals"`
 	Staged             []string `json:"staged"`
 	PractitionerUnread int      `json:"practitioner_unread"`
-	AuditEvents        *int     `json:"audit_events"`
-	AuditVerifyOK      *bool    `json:"audit_verify_ok"`
+	AuditEvents        int64    `json:"audit_events"`
+	AuditVerifyOK      bool     `json:"audit_verify_ok"`
 	AuditVsAnchor      *bool    `json:"audit_vs_anchor"`
 }
 
-// adminStatus is O-status-1; the audit fields are null until the audit service serves them.
+// adminStatus is O-status-1 (staged and practitioner_unread come with the airlock and the
+// indexer).
 func adminStatus(ctx context.Context, c *busclient.Client, cfg Config) (any, error) {
 	var canon schema.RefAnswer
 	if err := c.Query(ctx, bus.Capstore, schema.QResolveRef, schema.RefQuery{Ref: cfg.CanonRef}, &canon); err != nil {
@@ -171,6 +205,11 @@ func adminStatus(ctx context.Context, c *busclient.Client, cfg Config) (any, err
 	if canon.OID != "" {
 		res.CanonHead = &canon.OID
 	}
+	var au schema.AuditStatus
+	if err := c.Query(ctx, bus.Audit, schema.QAuditStatus, nil, &au); err != nil {
+		return nil, err
+	}
+	res.AuditEvents, res.AuditVerifyOK, res.AuditVsAnchor = au.Events, au.VerifyOK, au.AuditVsAnchor
 	return res, nil
 }
 

@@ -16,6 +16,7 @@ import (
 	"github.com/stasima/stasima/pkg/bus"
 	"github.com/stasima/stasima/pkg/hexseq"
 	"github.com/stasima/stasima/pkg/refs"
+	"github.com/stasima/stasima/services/audit"
 	"github.com/stasima/stasima/services/capstore"
 	"github.com/stasima/stasima/services/gateway"
 )
@@ -84,6 +85,9 @@ type Config struct {
 	BusPrefix      string
 	MaxBodyBytes   int
 	EventsMaxAge   time.Duration
+	AuditDB        string // SQLite path (default <data>/audit.sqlite)
+	AuditDSN       string // postgres://… selects Postgres
+	AuditBarrier   time.Duration
 }
 
 // loadConfig resolves defaults, the config file (path or STASIMA_CONFIG), the environment and
@@ -112,6 +116,7 @@ func loadConfig(dataDir, configPath, httpAddr string) (Config, error) {
 		BusPrefix:      bus.DefaultPrefix,
 		MaxBodyBytes:   1 << 20,
 		EventsMaxAge:   30 * 24 * time.Hour,
+		AuditBarrier:   10 * time.Second,
 	}
 	host, port := "127.0.0.1", 8787
 	if configPath != "" {
@@ -144,6 +149,15 @@ func loadConfig(dataDir, configPath, httpAddr string) (Config, error) {
 		set(&c.Orientation, f.OrientationBase)
 		set(&c.NATSURL, f.NATSURL)
 		set(&c.BusPrefix, f.BusPrefix)
+		set(&c.AuditDB, f.AuditDB)
+		set(&c.AuditDSN, f.AuditDSN)
+		if f.AuditBarrierTimeoutS != nil {
+			n, err := toInt("audit_barrier_timeout_s", f.AuditBarrierTimeoutS)
+			if err != nil {
+				return Config{}, err
+			}
+			c.AuditBarrier = time.Duration(n) * time.Second
+		}
 		set(&host, f.HTTPHost)
 		ints := []struct {
 			name string
@@ -182,6 +196,12 @@ func loadConfig(dataDir, configPath, httpAddr string) (Config, error) {
 	if v := os.Getenv("STASIMA_CANON_REF"); v != "" {
 		c.CanonRef = v
 	}
+	if v := os.Getenv("STASIMA_AUDIT_DB"); v != "" {
+		c.AuditDB = v
+	}
+	if v := os.Getenv("STASIMA_AUDIT_DSN"); v != "" {
+		c.AuditDSN = v
+	}
 	if v := os.Getenv("STASIMA_NATS_URL"); v != "" {
 		c.NATSURL = v
 	}
@@ -190,6 +210,9 @@ func loadConfig(dataDir, configPath, httpAddr string) (Config, error) {
 	}
 	if c.GitDir == "" {
 		c.GitDir = filepath.Join(dataDir, "repo.git")
+	}
+	if c.AuditDB == "" {
+		c.AuditDB = filepath.Join(dataDir, "audit.sqlite")
 	}
 	return c, c.validate()
 }
@@ -243,6 +266,15 @@ func (c Config) capstore() capstore.Config {
 	return cc
 }
 
+func (c Config) audit() audit.Config {
+	ac := audit.DefaultConfig()
+	ac.DSN = c.AuditDSN
+	ac.DBPath = c.AuditDB
+	ac.BusPrefix = c.BusPrefix
+	ac.CanonRef = c.CanonRef
+	return ac
+}
+
 func (c Config) gateway() gateway.Config {
 	gc := gateway.DefaultConfig()
 	gc.HTTPAddr = c.HTTPAddr
@@ -251,5 +283,6 @@ func (c Config) gateway() gateway.Config {
 	gc.OrientationBase = c.Orientation
 	gc.BusPrefix = c.BusPrefix
 	gc.MaxBodyBytes = c.MaxBodyBytes
+	gc.AuditBarrier = c.AuditBarrier
 	return gc
 }

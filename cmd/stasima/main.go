@@ -17,9 +17,9 @@ import (
 
 const usage = `usage:
   stasima up [--data DIR] [--http HOST:PORT] [--config FILE]
-  stasima serve <capstore|gateway> [--data DIR] [--config FILE]
+  stasima serve <capstore|audit|gateway> [--data DIR] [--config FILE]
   stasima admin [--data DIR | --config FILE] <command> ...
-      commands: status, bootstrap <dir>
+      commands: status, bootstrap <dir>, verify, anchor, reconcile, restore-audit <file>
 environment: STASIMA_DATA, STASIMA_HTTP, STASIMA_CONFIG
 `
 

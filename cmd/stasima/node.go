@@ -18,6 +18,7 @@ import (
 	"go.uber.org/fx/fxevent"
 
 	"github.com/stasima/stasima/pkg/embednats"
+	"github.com/stasima/stasima/services/audit"
 	"github.com/stasima/stasima/services/capstore"
 	"github.com/stasima/stasima/services/gateway"
 )
@@ -173,8 +174,9 @@ func upGraph(cfg Config, log *slog.Logger, nc *nats.Conn, js jetstream.JetStream
 			return l
 		}),
 		fx.Supply(log, nc, fx.Annotate(js, fx.As(new(jetstream.JetStream)))),
-		fx.Supply(cfg.capstore()),
+		fx.Supply(cfg.capstore(), cfg.audit()),
 		capstore.Module,
+		audit.Module,
 	}
 	if withGateway {
 		opts = append(opts, fx.Supply(cfg.gateway()), gateway.Module)

@@ -201,6 +201,9 @@ type Reply struct {
 	OK     bool            `json:"ok"`
 	Result json.RawMessage `json:"result,omitempty"`
 	Error  *ReplyError     `json:"error,omitempty"`
+	// Intents names the audit intents the handler published for this command (ok or not), so
+	// the requester can wait on the audit barrier (ARCH-6).
+	Intents []string `json:"intents,omitempty"`
 }
 
 // ReplyError is the error half of a Reply.
@@ -211,17 +214,17 @@ type ReplyError struct {
 }
 
 // OKReply encodes a successful reply.
-func OKReply(result any) ([]byte, error) {
+func OKReply(result any, intents ...string) ([]byte, error) {
 	raw, err := json.Marshal(result)
 	if err != nil {
 		return nil, err
 	}
-	return json.Marshal(Reply{OK: true, Result: raw})
+	return json.Marshal(Reply{OK: true, Result: raw, Intents: intents})
 }
 
 // ErrReply encodes err as a failed reply; errors without a class become Internal with a
 // generic message (the detail is the caller's to log).
-func ErrReply(err error) []byte {
+func ErrReply(err error, intents ...string) []byte {
 	re := &ReplyError{Class: fault.Internal, Message: "internal error"}
 	if fe := (*fault.Error)(nil); asFault(err, &fe) {
 		re = &ReplyError{Class: fe.Class, Op: fe.Op, Message: fe.Error()}
@@ -229,16 +232,26 @@ func ErrReply(err error) []byte {
 			re.Message = "internal error"
 		}
 	}
-	b, _ := json.Marshal(Reply{OK: false, Error: re})
+	b, _ := json.Marshal(Reply{OK: false, Error: re, Intents: intents})
 	return b
 }
 
 // DecodeReply parses a reply into result (when ok) or returns its error as a *fault.Error.
 func DecodeReply(b []byte, result any) error {
+	_, err := DecodeReplyIntents(b, result)
+	return err
+}
+
+// DecodeReplyIntents is DecodeReply that also returns the reply's audit intent ids.
+func DecodeReplyIntents(b []byte, result any) ([]string, error) {
 	var r Reply
 	if err := json.Unmarshal(b, &r); err != nil {
-		return fault.Wrap("bus.reply", fault.BackendUnavailable, err, "undecodable reply")
+		return nil, fault.Wrap("bus.reply", fault.BackendUnavailable, err, "undecodable reply")
 	}
+	return r.Intents, decodeReply(r, result)
+}
+
+func decodeReply(r Reply, result any) error {
 	if !r.OK {
 		if r.Error == nil {
 			return fault.E("bus.reply", fault.Internal, "failed reply without error")

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"strings"
 	"sync"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/stasima/stasima/pkg/bus"
 	"github.com/stasima/stasima/pkg/fault"
+	"github.com/stasima/stasima/pkg/schema"
 )
 
 // Client sends commands and queries for one process. It is safe for concurrent use.
@@ -28,6 +30,10 @@ type Client struct {
 	subj     bus.Subjects
 	producer string
 	timeout  time.Duration
+
+	// barrier is the ARCH-6 wait for a command's audit intents; 0 turns it off.
+	barrier time.Duration
+	log     *slog.Logger
 
 	inbox string
 	sub   *nats.Subscription
@@ -39,6 +45,15 @@ type Client struct {
 // New builds a client; Start subscribes its reply inbox.
 func New(nc *nats.Conn, js jetstream.JetStream, subj bus.Subjects, producer string, timeout time.Duration) *Client {
 	return &Client{nc: nc, js: js, subj: subj, producer: producer, timeout: timeout, wait: map[string]chan []byte{}}
+}
+
+// WithAuditBarrier makes Do wait, up to d, until the audit service has appended the intents a
+// command produced (ARCH-6), so a tool result observes its own rows. A barrier that times out
+// or finds the audit store degraded is logged, not failed: git is truth (INV-18) and the intents
+// wait in the AUDIT stream.
+func (c *Client) WithAuditBarrier(d time.Duration, log *slog.Logger) *Client {
+	c.barrier, c.log = d, log
+	return c
 }
 
 // Start subscribes the reply inbox shared by every command of this client.
@@ -127,7 +142,9 @@ func (c *Client) Do(ctx context.Context, cmd Command, result any) error {
 	}
 	select {
 	case b := <-ch:
-		return bus.DecodeReply(b, result)
+		intents, err := bus.DecodeReplyIntents(b, result)
+		c.Await(ctx, intents)
+		return err
 	case <-ctx.Done():
 		return fault.E(op, fault.BackendUnavailable,
 			"%s did NOT complete within the tool timeout: the command is queued and will apply; retry with the same op_id to get its result", op)
@@ -162,4 +179,38 @@ func unavailable(op string, err error) error {
 		msg = "no service answers on the bus"
 	}
 	return fault.Wrap(op, fault.BackendUnavailable, err, "%s: %s did NOT complete", msg, op)
+}
+
+// PublishIntents publishes audit intents on the AUDIT stream, the intent id as Nats-Msg-Id so a
+// repeat inside the de-duplication window is dropped (and past it, the writer's U-5 check).
+func (c *Client) PublishIntents(ctx context.Context, intents []schema.AuditIntent) error {
+	for _, in := range intents {
+		env, err := bus.NewEnvelope(in.ID, "audit.intent", c.producer, in.Session, "", time.Now(), in)
+		if err != nil {
+			return fault.Wrap("audit.intent", fault.Internal, err, "encode intent")
+		}
+		b, err := json.Marshal(env)
+		if err != nil {
+			return fault.Wrap("audit.intent", fault.Internal, err, "encode intent")
+		}
+		if _, err := c.js.Publish(ctx, c.subj.Intent(in.Op), b, jetstream.WithMsgID(in.ID)); err != nil {
+			return unavailable("audit.intent", err)
+		}
+	}
+	return nil
+}
+
+// Await is the audit barrier (ARCH-6): it waits until the audit service has appended the
+// intents, or the barrier times out. It never fails the caller.
+func (c *Client) Await(ctx context.Context, ids []string) {
+	if c.barrier <= 0 || len(ids) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.barrier+time.Second)
+	defer cancel()
+	var ans schema.AwaitAnswer
+	err := c.Query(ctx, bus.Audit, schema.QAuditAwait, schema.AwaitQuery{IDs: ids, TimeoutMS: int(c.barrier / time.Millisecond)}, &ans)
+	if err != nil && c.log != nil {
+		c.log.Warn("audit barrier passed without the rows", "intents", len(ids), "err", err)
+	}
 }

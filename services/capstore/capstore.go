@@ -22,6 +22,7 @@ import (
 	"go.uber.org/fx"
 
 	"github.com/stasima/stasima/pkg/bus"
+	"github.com/stasima/stasima/pkg/busclient"
 	"github.com/stasima/stasima/pkg/fault"
 	"github.com/stasima/stasima/pkg/hexseq"
 	"github.com/stasima/stasima/pkg/logkey"
@@ -109,6 +110,8 @@ type Service struct {
 	js   jetstream.JetStream
 	subj bus.Subjects
 
+	intents *busclient.Client
+
 	git  *gitstore.Store
 	app  *app.App
 	cc   jetstream.ConsumeContext
@@ -136,7 +139,8 @@ func New(p Params) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Service{cfg: p.Config, log: p.Logger.With(logkey.Svc, bus.Capstore), nc: p.Conn, js: p.JS, subj: subj}
+	s := &Service{cfg: p.Config, log: p.Logger.With(logkey.Svc, bus.Capstore), nc: p.Conn, js: p.JS, subj: subj,
+		intents: busclient.New(p.Conn, p.JS, subj, bus.Capstore, p.Config.AckWait)}
 	p.Lifecycle.Append(fx.Hook{OnStart: s.Start, OnStop: s.Stop})
 	return s, nil
 }
@@ -152,7 +156,9 @@ func (s *Service) Start(ctx context.Context) error {
 	s.git = g
 	s.app = app.New(g, app.Config{CanonRef: s.cfg.CanonRef, SeqOrigin: s.cfg.SeqOrigin, MaxBodyBytes: s.cfg.MaxBodyBytes}, s.log)
 
-	for _, sc := range []jetstream.StreamConfig{s.subj.CommandsStreamConfig(), s.subj.EventsStreamConfig(s.cfg.EventsMaxAge)} {
+	// AUDIT is the audit service's stream; capstore ensures it too (same declaration) so the
+	// intents it produces are kept even while no audit writer runs.
+	for _, sc := range []jetstream.StreamConfig{s.subj.CommandsStreamConfig(), s.subj.EventsStreamConfig(s.cfg.EventsMaxAge), s.subj.AuditStreamConfig()} {
 		if _, err := s.js.CreateOrUpdateStream(ctx, sc); err != nil {
 			return fmt.Errorf("capstore: ensure stream %s: %w", sc.Name, err)
 		}
@@ -255,7 +261,7 @@ func (s *Service) apply(j job) {
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.AckWait)
 	defer cancel()
 
-	result, events, err := s.execute(ctx, verb, j.env, delivered > 1)
+	result, events, intents, err := s.execute(ctx, verb, j.env, delivered > 1)
 	if s.afterApply != nil {
 		s.afterApply(verb)
 	}
@@ -272,11 +278,23 @@ func (s *Service) apply(j job) {
 			return
 		}
 	}
+	// Git first, audit second (INV-18, U-23); intent ids derive from the command id, so a
+	// redelivered command republishes the same ids and the writer keeps one row each (ARCH-8).
+	ids := make([]string, len(intents))
+	for i := range intents {
+		intents[i].ID = fmt.Sprintf("%s/%s/%d", j.env.ID, intents[i].Op, i)
+		ids[i] = intents[i].ID
+	}
+	if err := s.intents.PublishIntents(ctx, intents); err != nil {
+		log.Error("audit intent publish failed", logkey.Err, err)
+		_ = msg.NakWithDelay(time.Second)
+		return
+	}
 	var body []byte
 	if err != nil {
-		body = bus.ErrReply(err)
-	} else if body, err = bus.OKReply(result); err != nil {
-		body = bus.ErrReply(err)
+		body = bus.ErrReply(err, ids...)
+	} else if body, err = bus.OKReply(result, ids...); err != nil {
+		body = bus.ErrReply(err, ids...)
 	}
 	if inbox := msg.Headers().Get(bus.HeaderReply); inbox != "" {
 		if err := s.nc.Publish(inbox, body); err != nil {
@@ -297,35 +315,50 @@ type event struct {
 // A replay publishes nothing, except on redelivery: then the effect may have been written by
 // a delivery that died before publishing, so its events are republished under their
 // deterministic ids and JetStream's de-duplication drops what already went out.
-func (s *Service) execute(ctx context.Context, verb string, env bus.Envelope, redelivered bool) (any, []event, error) {
+func (s *Service) execute(ctx context.Context, verb string, env bus.Envelope, redelivered bool) (any, []event, []schema.AuditIntent, error) {
 	switch verb {
 	case schema.CmdKipCommit:
 		var c schema.KipCommit
 		if err := json.Unmarshal(env.Data, &c); err != nil {
-			return nil, nil, fault.Wrap("kip_commit", fault.ArgumentError, err, "undecodable kip_commit command")
+			return nil, nil, nil, fault.Wrap("kip_commit", fault.ArgumentError, err, "undecodable kip_commit command")
 		}
-		res, ev, err := s.app.KipCommit(ctx, c)
+		res, ev, rows, err := s.app.KipCommit(ctx, c)
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, rows, err
 		}
 		var evs []event
 		if ev != nil && (!res.Replayed || redelivered) {
 			evs = append(evs, event{id: schema.EvtGitCommit + "/" + ev.OID, typ: schema.EvtGitCommit, opID: c.OpID, session: c.Session, data: ev})
 		}
-		return res, evs, nil
+		return res, evs, rows, nil
 	case schema.CmdBootstrap:
 		var c schema.Bootstrap
 		if err := json.Unmarshal(env.Data, &c); err != nil {
-			return nil, nil, fault.Wrap("bootstrap", fault.ArgumentError, err, "undecodable bootstrap command")
+			return nil, nil, nil, fault.Wrap("bootstrap", fault.ArgumentError, err, "undecodable bootstrap command")
 		}
 		res, err := s.app.Bootstrap(ctx, c)
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		ev := schema.GitBootstrapped{OID: res.Bootstrapped, Paths: res.Entries}
-		return res, []event{{id: schema.EvtGitBootstrap + "/" + res.Bootstrapped, typ: schema.EvtGitBootstrap, opID: "bootstrap", data: ev}}, nil
+		return res, []event{{id: schema.EvtGitBootstrap + "/" + res.Bootstrapped, typ: schema.EvtGitBootstrap, opID: "bootstrap", data: ev}}, nil, nil
+	case schema.CmdAnchor:
+		var c schema.Anchor
+		if err := json.Unmarshal(env.Data, &c); err != nil {
+			return nil, nil, nil, fault.Wrap("anchor", fault.ArgumentError, err, "undecodable anchor command")
+		}
+		res, err := s.app.Anchor(ctx, c)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		var evs []event
+		if !res.Replayed || redelivered {
+			evs = append(evs, event{id: "git.anchor/" + res.OID, typ: "git.anchor", opID: "anchor-" + c.Head[:12],
+				data: map[string]any{"oid": res.OID, "seq": res.Seq, "head": res.Head}})
+		}
+		return res, evs, nil, nil
 	}
-	return nil, nil, fault.E("capstore.cmd", fault.ArgumentError, "unknown capstore command %q", verb)
+	return nil, nil, nil, fault.E("capstore.cmd", fault.ArgumentError, "unknown capstore command %q", verb)
 }
 
 func (s *Service) publishEvent(ctx context.Context, ev event) error {

@@ -49,7 +49,9 @@ func (s *Service) startQueries() error {
 			var q schema.HoldersQuery
 			return decodeThen(b, &q, func() (any, error) { return s.app.Holders(q) })
 		},
-		schema.QCanonSeq: func([]byte) (any, error) { return s.app.CanonSeq() },
+		schema.QCanonSeq:   func([]byte) (any, error) { return s.app.CanonSeq() },
+		schema.QAnchorHead: func([]byte) (any, error) { return s.app.AnchorHead() },
+		schema.QCommitOps:  func([]byte) (any, error) { return s.app.CommitOps() },
 	}
 	for name, fn := range endpoints {
 		fn := fn

@@ -43,6 +43,8 @@ type Config struct {
 	MaxBodyBytes    int
 	// ToolTimeout bounds one command's wait for its reply.
 	ToolTimeout time.Duration
+	// AuditBarrier bounds the wait for a call's own audit rows (ARCH-6); 0 turns it off.
+	AuditBarrier time.Duration
 }
 
 // DefaultConfig returns the defaults of operations §8.
@@ -54,6 +56,7 @@ func DefaultConfig() Config {
 		BusPrefix:       bus.DefaultPrefix,
 		MaxBodyBytes:    1 << 20,
 		ToolTimeout:     30 * time.Second,
+		AuditBarrier:    10 * time.Second,
 	}
 }
 
@@ -115,7 +118,7 @@ func New(p Params) (*Service, error) {
 		return nil, err
 	}
 	log := p.Logger.With(logkey.Svc, bus.Gateway)
-	client := busclient.New(p.Conn, p.JS, subj, bus.Gateway, p.Config.ToolTimeout)
+	client := busclient.New(p.Conn, p.JS, subj, bus.Gateway, p.Config.ToolTimeout).WithAuditBarrier(p.Config.AuditBarrier, log)
 	a := app.New(client, app.Config{
 		DeploymentName: p.Config.DeploymentName, CanonRef: p.Config.CanonRef,
 		OrientationBase: p.Config.OrientationBase, MaxBodyBytes: p.Config.MaxBodyBytes,

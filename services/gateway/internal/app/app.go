@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"strings"
 
+	"github.com/oklog/ulid/v2"
+
 	"github.com/stasima/stasima/pkg/bus"
 	"github.com/stasima/stasima/pkg/busclient"
 	"github.com/stasima/stasima/pkg/fault"
@@ -20,6 +22,8 @@ import (
 type Backend interface {
 	Do(ctx context.Context, cmd busclient.Command, result any) error
 	Query(ctx context.Context, svc, name string, req, result any) error
+	PublishIntents(ctx context.Context, intents []schema.AuditIntent) error
+	Await(ctx context.Context, ids []string)
 }
 
 // Config is what the tools need of the gateway's configuration.
@@ -122,4 +126,31 @@ func text(b []byte) string { return strings.ToValidUTF8(string(b), "\uFFFD") }
 
 func command(svc, verb, id, opID, session string, data any) busclient.Command {
 	return busclient.Command{Svc: svc, Verb: verb, ID: id, OpID: opID, Session: session, Data: data}
+}
+
+// deny appends a gateway-side refusal row (U-21, e.g. the authz denial A1), waits for it on the
+// audit barrier, and returns the refusal.
+func (a *App) deny(ctx context.Context, s Session, in schema.AuditIntent, err error) error {
+	in.ID = "gw/" + ulid.Make().String()
+	in.Outcome = "denied"
+	in.Session = s.ID
+	if perr := a.be.PublishIntents(ctx, []schema.AuditIntent{in}); perr != nil {
+		a.log.Error("audit intent publish failed", "op", in.Op, "err", perr)
+		return err
+	}
+	a.be.Await(ctx, []string{in.ID})
+	return err
+}
+
+// cursor is T-common-15: the result_oid of the seat's latest canon_pull row, or "".
+func (a *App) cursor(ctx context.Context, seat string) (string, error) {
+	var ans schema.AuditLatest
+	op := "canon_pull"
+	if err := a.be.Query(ctx, bus.Audit, schema.QAuditLatest, schema.AuditFilter{Op: &op, Actor: &seat}, &ans); err != nil {
+		return "", err
+	}
+	if ans.Row == nil || ans.Row.ResultOID == nil {
+		return "", nil
+	}
+	return *ans.Row.ResultOID, nil
 }

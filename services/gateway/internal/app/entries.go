@@ -56,8 +56,10 @@ func (a *App) kipCommit(ctx context.Context, args toolspec.Args, s Session) (any
 		if strings.HasPrefix(p, "vantages/") {
 			lane = "vap_record (or kip_commit horizon=)"
 		}
-		return nil, fault.E(op+".authz", fault.Denied,
+		err := fault.E(op+".authz", fault.Denied,
 			"kip_commit may not write %s on %s: that lane belongs to %s", p, refs.Perspective(seat), lane)
+		return nil, a.deny(ctx, s, schema.AuditIntent{Actor: seat, Op: op, TargetRef: schema.S(refs.Perspective(seat)),
+			TargetPath: schema.S(p), Detail: schema.Detail("msg", err.Error())}, err)
 	}
 	body := args.String("body")
 	if a.cfg.MaxBodyBytes > 0 && len(body) > a.cfg.MaxBodyBytes {
@@ -99,6 +101,10 @@ func (a *App) kipCommit(ctx context.Context, args toolspec.Args, s Session) (any
 		}
 	}
 
+	cursor, err := a.cursor(ctx, seat)
+	if err != nil {
+		return nil, err
+	}
 	cmd := schema.KipCommit{
 		Actor: schema.Actor{Seat: seat, Session: s.ID},
 		OpID:  opID, Domain: domain, Slug: slug, Body: body,
@@ -106,7 +112,7 @@ func (a *App) kipCommit(ctx context.Context, args toolspec.Args, s Session) (any
 		Tags: args.Strings("tags"), References: args.Strings("references"),
 		Supersedes: args.Strings("supersedes"), SupersededBy: args.Strings("superseded_by"),
 		Horizon: args.String("horizon"), HorizonTitle: args.String("horizon_title"),
-		Tick: tick, Thread: thread,
+		Tick: tick, Thread: thread, CanonState: cursor,
 	}
 	var res schema.KipCommitResult
 	err = a.be.Do(ctx, command(bus.Capstore, schema.CmdKipCommit, "kip_commit/"+seat+"/"+opID, opID, s.ID, cmd), &res)

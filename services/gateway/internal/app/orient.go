@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 
@@ -145,13 +146,29 @@ func (a *App) canonState(ctx context.Context, _ toolspec.Args, _ Session) (any, 
 	if err := a.be.Query(ctx, bus.Capstore, schema.QListPaths, schema.RefQuery{Ref: a.cfg.CanonRef}, &paths); err != nil {
 		return nil, err
 	}
+	var rows schema.AuditRows
+	op := "land_merge"
+	if err := a.be.Query(ctx, bus.Audit, schema.QAuditEvents, schema.AuditFilter{Op: &op}, &rows); err != nil {
+		return nil, err
+	}
+	if len(rows.Rows) > 10 {
+		rows.Rows = rows.Rows[len(rows.Rows)-10:]
+	}
+	lands := []landItem{}
+	for _, r := range rows.Rows {
+		var d struct {
+			Seq any `json:"seq"`
+		}
+		_ = json.Unmarshal(r.Detail, &d)
+		lands = append(lands, landItem{OID: deref(r.ResultOID), TS: deref(r.TS), By: deref(r.Actor), Seq: fmt.Sprint(d.Seq)})
+	}
 	return canonStateResult{
 		CanonTip: nullable(canon),
 		Seq:      hexseq.Format(seq.Seq),
 		Display:  hexseq.Display(seq.Seq),
 		NextSeq:  hexseq.Next(seq.Seq),
 		Entries:  paths.Paths,
-		Lands:    []landItem{}, // land_merge rows come with the audit service
+		Lands:    lands,
 	}, nil
 }
 
@@ -203,9 +220,11 @@ func (a *App) listInstances(ctx context.Context, _ toolspec.Args, _ Session) (an
 	for _, p := range ps {
 		seat, _ := refs.SeatOf(p.Name)
 		res.Instances = append(res.Instances, seat)
-		// The canon cursor (T-common-15) comes from canon_pull audit rows; until the audit
-		// service serves it every cursor is null, and null == null counts as current.
-		res.CurrentWithCanon[seat] = canon == ""
+		cur, err := a.cursor(ctx, seat)
+		if err != nil {
+			return nil, err
+		}
+		res.CurrentWithCanon[seat] = cur == canon // null == null counts as current
 	}
 	return res, nil
 }
@@ -219,3 +238,10 @@ Provenance: your name rides every entry you write, as a claim, not a proof. Entr
 The tools: orient with announce, whoami and canon_state. Author with kip_commit. Read your own trail with list_entries(ref=<your name>) and kip_history. Find with map_search (scopes canon, mine and all; every hit is attributed), kip_get and list_entries. Move toward canon with propose, then follow it with list_proposals and conflict_preview: a proposal carries exactly one log entry meta/log/<seq>.md of type log, numbered canon's seq + 1 (next_seq in canon_state). Reach other seats with imp_send; read with imp_check and imp_flags — messages are pulled, not pushed.
 
 Nothing is pushed to you: ask when you need to know. The sections below are this deployment's own.`
+
+func deref(p *string) string {
+	if p == nil {
+		return ""
+	}
+	return *p
+}

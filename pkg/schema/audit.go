@@ -1,0 +1,202 @@
+package schema
+
+import "encoding/json"
+
+// Audit command verbs (stasima.audit.cmd.<verb>) and query names (stasima.audit.q.<name>).
+const (
+	CmdAuditAnchor    = "anchor"
+	CmdAuditReconcile = "reconcile"
+	CmdAuditRestore   = "restore"
+
+	QAuditAwait   = "await"
+	QAuditEvents  = "events"
+	QAuditLatest  = "latest"
+	QAuditIsRead  = "is_read"
+	QAuditCount   = "count"
+	QAuditHead    = "head"
+	QAuditVerify  = "verify"
+	QAuditHeadAt  = "head_at"
+	QAuditStatus  = "status"
+	EvtAuditAdded = "audit.appended"
+
+	// CmdAnchor is capstore's command that commits {seq, head} to refs/cap/audit-anchor.
+	CmdAnchor = "anchor"
+	// QAnchorHead reads the anchor's audit-head.json; QCommitOps lists op-id commits for
+	// reconcile-from-git (U-40).
+	QAnchorHead = "anchor_head"
+	QCommitOps  = "commit_ops"
+)
+
+// AuditIntent is the data of an audit.intent message on the AUDIT stream: exactly the hashed
+// fields of audit.md minus seq, ts and prev_hash, which the audit service assigns (README §2.2),
+// plus the intent id (U-5) and the session tag (U-20). Nil pointers are SQL NULL.
+type AuditIntent struct {
+	ID         string          `json:"id"`
+	Actor      string          `json:"actor"`
+	Op         string          `json:"op"`
+	TargetRef  *string         `json:"target_ref"`
+	TargetPath *string         `json:"target_path"`
+	OpID       *string         `json:"op_id"`
+	ResultOID  *string         `json:"result_oid"`
+	Outcome    string          `json:"outcome,omitempty"`
+	Detail     json.RawMessage `json:"detail,omitempty"`
+	Session    string          `json:"session,omitempty"`
+}
+
+// S returns a pointer to s, or nil for "": the NULL of an intent field.
+func S(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+// Detail encodes an ordered detail object from key/value pairs (keys keep their order in the
+// stored text, U-62).
+func Detail(kv ...any) json.RawMessage {
+	if len(kv) == 0 {
+		return json.RawMessage("{}")
+	}
+	b := []byte{'{'}
+	for i := 0; i+1 < len(kv); i += 2 {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		k, _ := json.Marshal(kv[i])
+		v, err := json.Marshal(kv[i+1])
+		if err != nil {
+			v = []byte("null")
+		}
+		b = append(append(append(b, k...), ':'), v...)
+	}
+	return append(b, '}')
+}
+
+// AuditRow is one audit_events row as queries return it, detail parsed.
+type AuditRow struct {
+	Seq        int64           `json:"seq"`
+	TS         *string         `json:"ts"`
+	Actor      *string         `json:"actor"`
+	Op         *string         `json:"op"`
+	TargetRef  *string         `json:"target_ref"`
+	TargetPath *string         `json:"target_path"`
+	OpID       *string         `json:"op_id"`
+	ResultOID  *string         `json:"result_oid"`
+	Outcome    *string         `json:"outcome"`
+	Detail     json.RawMessage `json:"detail"`
+	PrevHash   string          `json:"prev_hash"`
+	Hash       string          `json:"hash"`
+	IntentID   string          `json:"intent_id,omitempty"`
+}
+
+// AwaitQuery asks the audit service to answer once intent ID is appended (ARCH-6, U-6).
+type AwaitQuery struct {
+	IDs       []string `json:"ids"`
+	TimeoutMS int      `json:"timeout_ms"`
+}
+
+// AwaitAnswer carries the appended rows, index for index.
+type AwaitAnswer struct {
+	Rows []AuditRow `json:"rows"`
+}
+
+// AuditFilter selects rows (U-14, U-15); nil fields do not filter.
+type AuditFilter struct {
+	Op         *string `json:"op,omitempty"`
+	Actor      *string `json:"actor,omitempty"`
+	OpID       *string `json:"op_id,omitempty"`
+	TargetRef  *string `json:"target_ref,omitempty"`
+	TargetPath *string `json:"target_path,omitempty"`
+}
+
+// AuditRows answers events.
+type AuditRows struct {
+	Rows []AuditRow `json:"rows"`
+}
+
+// AuditLatest answers latest: Row is nil when nothing matches.
+type AuditLatest struct {
+	Row *AuditRow `json:"row"`
+}
+
+// IsReadQuery asks U-16.
+type IsReadQuery struct {
+	Actor string `json:"actor"`
+	Path  string `json:"path"`
+}
+
+// IsReadAnswer answers U-16.
+type IsReadAnswer struct {
+	Read bool `json:"read"`
+}
+
+// AuditHead is {seq, head}: seq is count() (U-13) and head the last row's hash (U-11).
+type AuditHead struct {
+	Seq  int64  `json:"seq"`
+	Head string `json:"head"`
+}
+
+// HeadAtQuery asks head_at(seq) (U-12).
+type HeadAtQuery struct {
+	Seq int64 `json:"seq"`
+}
+
+// VerifyAnswer is O-verify-1: the chain (U-10) and the anchor (U-52) together.
+type VerifyAnswer struct {
+	OK            bool   `json:"audit_verify_ok"`
+	FirstBadSeq   *int64 `json:"first_bad_seq"`
+	AuditVsAnchor *bool  `json:"audit_vs_anchor"`
+}
+
+// AuditStatus is the audit part of admin status (O-status-1).
+type AuditStatus struct {
+	Events        int64 `json:"audit_events"`
+	VerifyOK      bool  `json:"audit_verify_ok"`
+	AuditVsAnchor *bool `json:"audit_vs_anchor"`
+}
+
+// Anchor asks capstore to commit {seq, head} on refs/cap/audit-anchor (U-50).
+type Anchor struct {
+	Actor
+	Seq  int64  `json:"seq"`
+	Head string `json:"head"`
+}
+
+// AnchorResult answers Anchor and AnchorHead.
+type AnchorResult struct {
+	Found    bool   `json:"found"`
+	Seq      int64  `json:"seq"`
+	Head     string `json:"head"`
+	OID      string `json:"oid,omitempty"`
+	Replayed bool   `json:"replayed,omitempty"`
+}
+
+// CommitOp is one commit with an op-id trailer, as reconcile scans them (U-40).
+type CommitOp struct {
+	Ref    string `json:"ref"`
+	OID    string `json:"oid"`
+	OpID   string `json:"op_id"`
+	Author string `json:"author"`
+}
+
+// CommitOpsAnswer lists CommitOps in scan order.
+type CommitOpsAnswer struct {
+	Commits []CommitOp `json:"commits"`
+}
+
+// ReconcileResult is O-reconcile-1.
+type ReconcileResult struct {
+	Backfilled int `json:"backfilled"`
+}
+
+// Restore imports a SQLite audit snapshot into an empty table (O-restore-2).
+type Restore struct {
+	Actor
+	File string `json:"file"`
+}
+
+// RestoreResult answers Restore.
+type RestoreResult struct {
+	Restored int64        `json:"restored"`
+	Verify   VerifyAnswer `json:"verify"`
+}

@@ -1,0 +1,235 @@
+// Package audit is the one writer of the hash-chained audit log (ARCH-2): it consumes the audit
+// intents every service publishes on the AUDIT stream (durable pull consumer audit-writer),
+// appends exactly one row per intent id in stream order — a single writer transaction per
+// fetched batch — then publishes audit.appended and acks. It serves the audit queries
+// (stasima.audit.q.*, including the ARCH-6 barrier await), anchors the head into git through
+// capstore (U-50), reconciles from git (U-40) and restores snapshots (O-restore-2). The store is
+// Postgres (pgx) when a DSN is configured, else SQLite (the single binary).
+package audit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nats.go/micro"
+	"go.uber.org/fx"
+
+	"github.com/stasima/stasima/pkg/bus"
+	"github.com/stasima/stasima/pkg/busclient"
+	"github.com/stasima/stasima/pkg/logkey"
+	"github.com/stasima/stasima/pkg/refs"
+	"github.com/stasima/stasima/services/audit/internal/chain"
+	"github.com/stasima/stasima/services/audit/internal/pgstore"
+	"github.com/stasima/stasima/services/audit/internal/sqlitestore"
+)
+
+// Module provides the audit service to an fx graph.
+var Module = fx.Module("audit",
+	fx.Provide(New),
+	fx.Invoke(func(*Service) {}),
+)
+
+var (
+	_ chain.Store = (*sqlitestore.Store)(nil)
+	_ chain.Store = (*pgstore.Store)(nil)
+)
+
+// Config configures the audit service.
+type Config struct {
+	// DSN selects Postgres (postgres://…); empty means SQLite at DBPath.
+	DSN    string
+	DBPath string
+	// BusPrefix is the deployment prefix of subjects and streams.
+	BusPrefix string
+	CanonRef  string
+	// BatchSize bounds the intents appended in one writer transaction.
+	BatchSize int
+	// AckWait is the redelivery timeout of a fetched, unacknowledged intent.
+	AckWait time.Duration
+	// RetryEvery is the pause between append attempts while the store is unavailable.
+	RetryEvery time.Duration
+}
+
+// DefaultConfig returns the defaults.
+func DefaultConfig() Config {
+	return Config{BusPrefix: bus.DefaultPrefix, CanonRef: refs.DefaultCanon, BatchSize: 256,
+		AckWait: 30 * time.Second, RetryEvery: time.Second}
+}
+
+// Validate checks the configuration.
+func (c Config) Validate() error {
+	if c.DSN == "" && c.DBPath == "" {
+		return errors.New("audit: audit_db (SQLite path) or audit_dsn (postgres://…) is required")
+	}
+	if c.DSN != "" && !strings.HasPrefix(c.DSN, "postgres://") && !strings.HasPrefix(c.DSN, "postgresql://") {
+		return errors.New("audit: audit_dsn must be a postgres:// URL")
+	}
+	if c.BatchSize < 1 || c.AckWait <= 0 || c.RetryEvery <= 0 {
+		return fmt.Errorf("audit: batch size, ack wait and retry interval must be positive")
+	}
+	return nil
+}
+
+// Params are the audit service's dependencies.
+type Params struct {
+	fx.In
+	Config    Config
+	Logger    *slog.Logger
+	Conn      *nats.Conn
+	JS        jetstream.JetStream
+	Lifecycle fx.Lifecycle
+}
+
+// Service is a running audit service.
+type Service struct {
+	cfg    Config
+	log    *slog.Logger
+	nc     *nats.Conn
+	js     jetstream.JetStream
+	subj   bus.Subjects
+	client *busclient.Client
+
+	store chain.Store
+	msvc  micro.Service
+	cmds  jetstream.ConsumeContext
+
+	// appendMu serializes this process's appends with the anchor's read of {count, head}
+	// ("at a point where it is not appending", U-50) and with reconcile's backfill.
+	appendMu sync.Mutex
+
+	waitMu   sync.Mutex
+	waiters  map[string][]chan chain.Event
+	degraded bool // the last append attempt failed: awaits answer at once
+
+	stop chan struct{}
+	done chan struct{}
+
+	// afterAppend, when set (tests only), runs after a batch is committed and before its
+	// events and acks: the window a crash must not turn into a gap or a duplicate.
+	afterAppend func(n int)
+}
+
+// New assembles the audit service; its I/O happens in Start.
+func New(p Params) (*Service, error) {
+	if err := p.Config.Validate(); err != nil {
+		return nil, err
+	}
+	subj, err := bus.NewSubjects(p.Config.BusPrefix)
+	if err != nil {
+		return nil, err
+	}
+	s := &Service{
+		cfg: p.Config, log: p.Logger.With(logkey.Svc, bus.Audit), nc: p.Conn, js: p.JS, subj: subj,
+		client:  busclient.New(p.Conn, p.JS, subj, bus.Audit, 30*time.Second),
+		waiters: map[string][]chan chain.Event{},
+	}
+	p.Lifecycle.Append(fx.Hook{OnStart: s.Start, OnStop: s.Stop})
+	return s, nil
+}
+
+// openStore opens the configured backend (migrations applied at start).
+func (s *Service) openStore(ctx context.Context) (chain.Store, error) {
+	if s.cfg.DSN != "" {
+		pc, err := pgxpool.ParseConfig(s.cfg.DSN)
+		if err != nil {
+			return nil, fmt.Errorf("audit: dsn: %w", err)
+		}
+		return pgstore.Open(ctx, pc)
+	}
+	return sqlitestore.Open(ctx, s.cfg.DBPath)
+}
+
+// Start opens the store, ensures the streams and consumers, and starts the writer.
+func (s *Service) Start(ctx context.Context) error {
+	st, err := s.openStore(ctx)
+	if err != nil {
+		return fmt.Errorf("audit: open store: %w", err)
+	}
+	s.store = st
+	for _, sc := range []jetstream.StreamConfig{s.subj.AuditStreamConfig(), s.subj.CommandsStreamConfig(), s.subj.EventsStreamConfig(0)} {
+		if _, err := s.js.CreateOrUpdateStream(ctx, sc); err != nil {
+			return fmt.Errorf("audit: ensure stream %s: %w", sc.Name, err)
+		}
+	}
+	writer, err := s.js.CreateOrUpdateConsumer(ctx, s.subj.AuditStream(), jetstream.ConsumerConfig{
+		Durable:       "audit-writer",
+		Description:   "the one writer of audit_events",
+		FilterSubject: s.subj.AllIntents(),
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       s.cfg.AckWait,
+		MaxDeliver:    -1, // an intent is never dropped
+		MaxAckPending: s.cfg.BatchSize,
+	})
+	if err != nil {
+		return fmt.Errorf("audit: ensure writer consumer: %w", err)
+	}
+	cmds, err := s.js.CreateOrUpdateConsumer(ctx, s.subj.CommandsStream(), jetstream.ConsumerConfig{
+		Durable:       "audit-commands",
+		FilterSubject: s.subj.Commands(bus.Audit),
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       5 * time.Minute,
+		MaxDeliver:    5,
+		MaxAckPending: 1,
+	})
+	if err != nil {
+		return fmt.Errorf("audit: ensure command consumer: %w", err)
+	}
+	if err := s.client.Start(); err != nil {
+		return err
+	}
+	if err := s.startQueries(); err != nil {
+		return err
+	}
+	if s.cmds, err = cmds.Consume(s.command); err != nil {
+		return fmt.Errorf("audit: consume commands: %w", err)
+	}
+	if err := s.nc.FlushWithContext(ctx); err != nil {
+		return fmt.Errorf("audit: flush: %w", err)
+	}
+	s.stop, s.done = make(chan struct{}), make(chan struct{})
+	go s.write(writer)
+	s.log.Info("audit started", "backend", s.backend())
+	return nil
+}
+
+func (s *Service) backend() string {
+	if s.cfg.DSN != "" {
+		return "postgres"
+	}
+	return "sqlite"
+}
+
+// Stop stops the writer after its current batch, drains the command consumer, closes the store.
+func (s *Service) Stop(ctx context.Context) error {
+	if s.stop != nil {
+		close(s.stop)
+		select {
+		case <-s.done:
+		case <-ctx.Done():
+		}
+	}
+	if s.cmds != nil {
+		s.cmds.Drain()
+		select {
+		case <-s.cmds.Closed():
+		case <-ctx.Done():
+		}
+	}
+	if s.msvc != nil {
+		_ = s.msvc.Stop()
+	}
+	s.client.Stop()
+	if s.store != nil {
+		_ = s.store.Close()
+	}
+	s.log.Info("audit stopped")
+	return nil
+}

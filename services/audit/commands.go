@@ -1,0 +1,185 @@
+package audit
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/stasima/stasima/pkg/bus"
+	"github.com/stasima/stasima/pkg/busclient"
+	"github.com/stasima/stasima/pkg/fault"
+	"github.com/stasima/stasima/pkg/logkey"
+	"github.com/stasima/stasima/pkg/schema"
+	"github.com/stasima/stasima/services/audit/internal/chain"
+	"github.com/stasima/stasima/services/audit/internal/sqlitestore"
+)
+
+// command applies one audit command (anchor, reconcile, restore) and replies on its inbox, then
+// acks (ARCH-12). Each is safe to redeliver: anchor replays an unchanged head, reconcile's rows
+// carry deterministic intent ids, restore refuses a non-empty table.
+func (s *Service) command(msg jetstream.Msg) {
+	verb := msg.Subject()[strings.LastIndexByte(msg.Subject(), '.')+1:]
+	env, err := bus.DecodeEnvelope(msg.Data())
+	if err != nil {
+		s.log.Error("command undecodable", logkey.Subject, msg.Subject(), logkey.Err, err)
+		_ = msg.TermWithReason("undecodable envelope")
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	var res any
+	switch verb {
+	case schema.CmdAuditAnchor:
+		res, err = s.Anchor(ctx)
+	case schema.CmdAuditReconcile:
+		res, err = s.Reconcile(ctx)
+	case schema.CmdAuditRestore:
+		var c schema.Restore
+		if err = json.Unmarshal(env.Data, &c); err == nil {
+			res, err = s.Restore(ctx, c.File)
+		}
+	default:
+		err = fault.E("audit.cmd", fault.ArgumentError, "unknown audit command %q", verb)
+	}
+	if fault.ClassOf(err) == fault.BackendUnavailable {
+		s.log.Warn("command failed; redelivering", logkey.Subject, msg.Subject(), logkey.Err, err)
+	}
+	var body []byte
+	if err != nil {
+		body = bus.ErrReply(err)
+	} else if body, err = bus.OKReply(res); err != nil {
+		body = bus.ErrReply(err)
+	}
+	if inbox := msg.Headers().Get(bus.HeaderReply); inbox != "" {
+		_ = s.nc.Publish(inbox, body)
+	}
+	_ = msg.Ack()
+}
+
+// Anchor is U-50: {count, head} taken while not appending, committed by capstore on
+// refs/cap/audit-anchor. It writes no audit row (U-51).
+func (s *Service) Anchor(ctx context.Context) (schema.AuditHead, error) {
+	h, err := s.head(ctx)
+	if err != nil {
+		return schema.AuditHead{}, err
+	}
+	var res schema.AnchorResult
+	err = s.client.Do(ctx, busclient.Command{Svc: bus.Capstore, Verb: schema.CmdAnchor,
+		ID: fmt.Sprintf("anchor/%d/%s", h.Seq, h.Head), OpID: "anchor-" + h.Head[:12],
+		Data: schema.Anchor{Actor: schema.Actor{Seat: "system"}, Seq: h.Seq, Head: h.Head}}, &res)
+	if err != nil {
+		return schema.AuditHead{}, err
+	}
+	return h, nil
+}
+
+// Reconcile is U-40: backfill a reconciled_commit row for every committed op_id the log lacks.
+func (s *Service) Reconcile(ctx context.Context) (schema.ReconcileResult, error) {
+	var ops schema.CommitOpsAnswer
+	if err := s.client.Query(ctx, bus.Capstore, schema.QCommitOps, nil, &ops); err != nil {
+		return schema.ReconcileResult{}, err
+	}
+	s.appendMu.Lock()
+	defer s.appendMu.Unlock()
+	known := map[string]bool{}
+	for e, err := range s.store.Range(ctx, chain.MinSeq, chain.MaxSeq) {
+		if err != nil {
+			return schema.ReconcileResult{}, err
+		}
+		if e.OpID.Valid && e.OpID.String != "" {
+			known[e.OpID.String] = true
+		}
+	}
+	var intents []chain.Intent
+	for _, c := range ops.Commits {
+		if known[c.OpID] {
+			continue
+		}
+		known[c.OpID] = true
+		intents = append(intents, chain.Intent{
+			ID: "reconcile/" + c.OID, Actor: c.Author, Op: "reconciled_commit",
+			TargetRef: chain.Str(c.Ref), OpID: chain.Str(c.OpID), ResultOID: chain.Str(c.OID),
+			Outcome: "ok", Detail: json.RawMessage(`{"reconciled":true}`),
+		})
+	}
+	if len(intents) == 0 {
+		return schema.ReconcileResult{}, nil
+	}
+	rows, err := s.store.AppendBatch(ctx, intents)
+	if err != nil {
+		return schema.ReconcileResult{}, err
+	}
+	for i, r := range rows {
+		s.publishAppended(r, intents[i].ID)
+	}
+	return schema.ReconcileResult{Backfilled: len(rows)}, nil
+}
+
+// Restore is O-restore-2: copy a SQLite snapshot's rows verbatim into an empty table, then
+// verify.
+func (s *Service) Restore(ctx context.Context, file string) (schema.RestoreResult, error) {
+	const op = "restore-audit"
+	if _, err := os.Stat(file); err != nil {
+		return schema.RestoreResult{}, fault.Wrap(op, fault.ArgumentError, err, "snapshot %s", file)
+	}
+	// Read a private copy: opening a SQLite log brings its schema up to date, and the
+	// practitioner's snapshot must stay as it is.
+	tmp, err := copyToTemp(file)
+	if err != nil {
+		return schema.RestoreResult{}, fault.Wrap(op, fault.ArgumentError, err, "snapshot %s", file)
+	}
+	defer os.Remove(tmp)
+	snap, err := sqlitestore.Open(ctx, tmp)
+	if err != nil {
+		return schema.RestoreResult{}, fault.Wrap(op, fault.ArgumentError, err, "snapshot %s is not an audit SQLite file", file)
+	}
+	defer snap.Close()
+	var rows []chain.Event
+	for e, err := range snap.Range(ctx, chain.MinSeq, chain.MaxSeq) {
+		if err != nil {
+			return schema.RestoreResult{}, err
+		}
+		rows = append(rows, e)
+	}
+	s.appendMu.Lock()
+	n, err := s.store.Count(ctx)
+	if err == nil && n > 0 {
+		err = fault.E(op, fault.Denied, "the audit table already holds %d rows; restore-audit imports into an empty table only", n)
+	}
+	if err == nil {
+		err = s.store.Import(ctx, rows)
+	}
+	s.appendMu.Unlock()
+	if err != nil {
+		return schema.RestoreResult{}, err
+	}
+	v, err := s.verify(ctx)
+	if err != nil {
+		return schema.RestoreResult{}, err
+	}
+	return schema.RestoreResult{Restored: int64(len(rows)), Verify: v}, nil
+}
+
+func copyToTemp(file string) (string, error) {
+	in, err := os.Open(file)
+	if err != nil {
+		return "", err
+	}
+	defer in.Close()
+	out, err := os.CreateTemp("", "stasima-restore-*.sqlite")
+	if err != nil {
+		return "", err
+	}
+	defer out.Close()
+	if _, err := io.Copy(out, in); err != nil {
+		os.Remove(out.Name())
+		return "", err
+	}
+	return out.Name(), nil
+}

@@ -1,0 +1,284 @@
+package audit
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/micro"
+
+	"github.com/stasima/stasima/pkg/bus"
+	"github.com/stasima/stasima/pkg/fault"
+	"github.com/stasima/stasima/pkg/logkey"
+	"github.com/stasima/stasima/pkg/schema"
+	"github.com/stasima/stasima/services/audit/internal/chain"
+)
+
+// maxAwait caps one barrier wait.
+const maxAwait = time.Minute
+
+// startQueries registers stasima.audit.q.* in the audit queue group.
+func (s *Service) startQueries() error {
+	svc, err := micro.AddService(s.nc, micro.Config{
+		Name: "audit", Version: "0.1.0", Description: "Stasima audit log queries",
+		QueueGroup: s.subj.QueueGroup(bus.Audit),
+	})
+	if err != nil {
+		return fmt.Errorf("audit: queries: %w", err)
+	}
+	s.msvc = svc
+	endpoints := map[string]func(context.Context, []byte) (any, error){
+		schema.QAuditEvents: func(ctx context.Context, b []byte) (any, error) {
+			var f schema.AuditFilter
+			if err := decode(b, &f); err != nil {
+				return nil, err
+			}
+			rows, err := s.store.Events(ctx, filter(f))
+			if err != nil {
+				return nil, err
+			}
+			out := schema.AuditRows{Rows: make([]schema.AuditRow, 0, len(rows))}
+			for _, r := range rows {
+				out.Rows = append(out.Rows, wireRow(r))
+			}
+			return out, nil
+		},
+		schema.QAuditLatest: func(ctx context.Context, b []byte) (any, error) {
+			var f schema.AuditFilter
+			if err := decode(b, &f); err != nil {
+				return nil, err
+			}
+			r, ok, err := s.store.Latest(ctx, filter(f))
+			if err != nil || !ok {
+				return schema.AuditLatest{}, err
+			}
+			w := wireRow(r)
+			return schema.AuditLatest{Row: &w}, nil
+		},
+		schema.QAuditIsRead: func(ctx context.Context, b []byte) (any, error) {
+			var q schema.IsReadQuery
+			if err := decode(b, &q); err != nil {
+				return nil, err
+			}
+			read, err := s.store.IsRead(ctx, q.Actor, q.Path)
+			return schema.IsReadAnswer{Read: read}, err
+		},
+		schema.QAuditCount: func(ctx context.Context, _ []byte) (any, error) {
+			n, err := s.store.Count(ctx)
+			return map[string]int64{"count": n}, err
+		},
+		schema.QAuditHead: func(ctx context.Context, _ []byte) (any, error) { return s.head(ctx) },
+		schema.QAuditHeadAt: func(ctx context.Context, b []byte) (any, error) {
+			var q schema.HeadAtQuery
+			if err := decode(b, &q); err != nil {
+				return nil, err
+			}
+			h, err := chain.HeadAtStore(ctx, s.store, q.Seq)
+			return map[string]string{"head": h}, err
+		},
+		schema.QAuditVerify: func(ctx context.Context, _ []byte) (any, error) { return s.verify(ctx) },
+		schema.QAuditStatus: func(ctx context.Context, _ []byte) (any, error) {
+			n, err := s.store.Count(ctx)
+			if err != nil {
+				return nil, err
+			}
+			v, err := s.verify(ctx)
+			if err != nil {
+				return nil, err
+			}
+			return schema.AuditStatus{Events: n, VerifyOK: v.OK, AuditVsAnchor: v.AuditVsAnchor}, nil
+		},
+	}
+	for name, fn := range endpoints {
+		fn := fn
+		name := name
+		err := svc.AddEndpoint(name, micro.HandlerFunc(func(r micro.Request) {
+			// Queries run off the subscription goroutine so a slow one (verify) never stalls
+			// the others.
+			go func() {
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+				defer cancel()
+				res, err := fn(ctx, r.Data())
+				respond(s, r, name, res, err)
+			}()
+		}), micro.WithEndpointSubject(s.subj.Query(bus.Audit, name)))
+		if err != nil {
+			return fmt.Errorf("audit: endpoint %s: %w", name, err)
+		}
+	}
+	return svc.AddEndpoint(schema.QAuditAwait, micro.HandlerFunc(func(r micro.Request) {
+		go func() {
+			res, err := s.await(r.Data())
+			respond(s, r, schema.QAuditAwait, res, err)
+		}()
+	}), micro.WithEndpointSubject(s.subj.Query(bus.Audit, schema.QAuditAwait)))
+}
+
+func respond(s *Service, r micro.Request, name string, res any, err error) {
+	var body []byte
+	if err != nil {
+		if fault.ClassOf(err) == fault.Internal {
+			s.log.Error("query failed", "query", name, logkey.Err, err)
+		}
+		body = bus.ErrReply(err)
+	} else if body, err = bus.OKReply(res); err != nil {
+		body = bus.ErrReply(err)
+	}
+	_ = r.Respond(body)
+}
+
+// await is U-6 / ARCH-6: it answers once every intent is appended, or at the timeout, or at
+// once when the store is unavailable (the intents are queued; the caller proceeds).
+func (s *Service) await(b []byte) (any, error) {
+	var q schema.AwaitQuery
+	if err := decode(b, &q); err != nil {
+		return nil, err
+	}
+	timeout := time.Duration(q.TimeoutMS) * time.Millisecond
+	if timeout <= 0 || timeout > maxAwait {
+		timeout = 10 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	// Register before looking, so an append between the two is not missed.
+	chans := make([]chan chain.Event, len(q.IDs))
+	s.waitMu.Lock()
+	for i, id := range q.IDs {
+		chans[i] = make(chan chain.Event, 1)
+		s.waiters[id] = append(s.waiters[id], chans[i])
+	}
+	degraded := s.degraded
+	s.waitMu.Unlock()
+	defer s.unregister(q.IDs, chans)
+
+	out := schema.AwaitAnswer{Rows: make([]schema.AuditRow, len(q.IDs))}
+	for i, id := range q.IDs {
+		if r, ok, err := s.store.ByIntent(ctx, id); err == nil && ok {
+			out.Rows[i] = wireRow(r)
+			continue
+		}
+		if degraded {
+			return nil, fault.E("audit.await", fault.BackendUnavailable,
+				"audit store unavailable: intent %s is queued in the AUDIT stream and will be appended in order", id)
+		}
+		select {
+		case r := <-chans[i]:
+			out.Rows[i] = wireRow(r)
+		case <-ctx.Done():
+			return nil, fault.E("audit.await", fault.BackendUnavailable,
+				"intent %s not appended within %s: the barrier wait did NOT complete", id, timeout)
+		}
+	}
+	return out, nil
+}
+
+func (s *Service) unregister(ids []string, chans []chan chain.Event) {
+	s.waitMu.Lock()
+	defer s.waitMu.Unlock()
+	for i, id := range ids {
+		ws := s.waiters[id]
+		for j, ch := range ws {
+			if ch == chans[i] {
+				ws = append(ws[:j], ws[j+1:]...)
+				break
+			}
+		}
+		if len(ws) == 0 {
+			delete(s.waiters, id)
+		} else {
+			s.waiters[id] = ws
+		}
+	}
+}
+
+// head is {seq: count(), head: head()} (U-13, U-11), read while no append runs.
+func (s *Service) head(ctx context.Context) (schema.AuditHead, error) {
+	s.appendMu.Lock()
+	defer s.appendMu.Unlock()
+	n, err := s.store.Count(ctx)
+	if err != nil {
+		return schema.AuditHead{}, err
+	}
+	t, err := s.store.Tail(ctx)
+	if err != nil {
+		return schema.AuditHead{}, err
+	}
+	return schema.AuditHead{Seq: n, Head: t.Hash}, nil
+}
+
+// verify is O-verify-1: the chain (U-10) and the anchor (U-52).
+func (s *Service) verify(ctx context.Context) (schema.VerifyAnswer, error) {
+	ok, bad, err := chain.VerifyStore(ctx, s.store)
+	if err != nil {
+		return schema.VerifyAnswer{}, err
+	}
+	out := schema.VerifyAnswer{OK: ok}
+	if !ok {
+		out.FirstBadSeq = &bad
+	}
+	vs, err := s.vsAnchor(ctx)
+	if err != nil {
+		return schema.VerifyAnswer{}, err
+	}
+	out.AuditVsAnchor = vs
+	return out, nil
+}
+
+// vsAnchor is U-52: nil without an anchor, else head_at(anchor.seq) == anchor.head.
+func (s *Service) vsAnchor(ctx context.Context) (*bool, error) {
+	var a schema.AnchorResult
+	if err := s.client.Query(ctx, bus.Capstore, schema.QAnchorHead, nil, &a); err != nil {
+		return nil, err
+	}
+	if !a.Found {
+		return nil, nil
+	}
+	h, err := chain.HeadAtStore(ctx, s.store, a.Seq)
+	if err != nil {
+		return nil, err
+	}
+	match := h == a.Head
+	return &match, nil
+}
+
+func decode(b []byte, v any) error {
+	if len(b) == 0 {
+		return nil
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return fault.Wrap("audit.query", fault.ArgumentError, err, "undecodable query")
+	}
+	return nil
+}
+
+func text(p *string) chain.Text {
+	if p == nil {
+		return chain.Text{}
+	}
+	return chain.Str(*p)
+}
+
+func filter(f schema.AuditFilter) chain.Filter {
+	return chain.Filter{Op: text(f.Op), Actor: text(f.Actor), OpID: text(f.OpID), TargetRef: text(f.TargetRef), TargetPath: text(f.TargetPath)}
+}
+
+func ptr(t chain.Text) *string {
+	if !t.Valid {
+		return nil
+	}
+	s := t.String
+	return &s
+}
+
+func wireRow(e chain.Event) schema.AuditRow {
+	d := e.Detail
+	if len(d) == 0 {
+		d = json.RawMessage("{}")
+	}
+	return schema.AuditRow{
+		Seq: e.Seq, TS: ptr(e.TS), Actor: ptr(e.Actor), Op: ptr(e.Op), TargetRef: ptr(e.TargetRef),
+		TargetPath: ptr(e.TargetPath), OpID: ptr(e.OpID), ResultOID: ptr(e.ResultOID), Outcome: ptr(e.Outcome),
+		Detail: d, PrevHash: e.PrevHash, Hash: e.Hash, IntentID: e.IntentID,
+	}
+}

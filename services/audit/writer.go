@@ -1,0 +1,197 @@
+package audit
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/stasima/stasima/pkg/bus"
+	"github.com/stasima/stasima/pkg/fault"
+	"github.com/stasima/stasima/pkg/logkey"
+	"github.com/stasima/stasima/pkg/schema"
+	"github.com/stasima/stasima/services/audit/internal/chain"
+)
+
+// write is the one writer loop (U-3): fetch a batch in stream order, append it in one
+// transaction, publish audit.appended, ack, wake the barrier waiters. While the store is
+// unavailable it keeps the batch, extends its ack deadline and retries: intents wait in
+// JetStream and the chain catches up in order.
+func (s *Service) write(cons jetstream.Consumer) {
+	defer close(s.done)
+	for {
+		select {
+		case <-s.stop:
+			return
+		default:
+		}
+		batch, err := cons.Fetch(s.cfg.BatchSize, jetstream.FetchMaxWait(500*time.Millisecond))
+		if err != nil {
+			if !errors.Is(err, jetstream.ErrNoMessages) {
+				s.log.Warn("fetch failed", logkey.Err, err)
+				if s.pause() {
+					return
+				}
+			}
+			continue
+		}
+		var msgs []jetstream.Msg
+		var intents []chain.Intent
+		for msg := range batch.Messages() {
+			in, err := decodeIntent(msg)
+			if err != nil {
+				s.log.Error("intent undecodable", logkey.Subject, msg.Subject(), logkey.Err, err)
+				_ = msg.TermWithReason("undecodable intent")
+				continue
+			}
+			msgs = append(msgs, msg)
+			intents = append(intents, in)
+		}
+		if len(msgs) == 0 {
+			continue
+		}
+		rows, ok := s.appendWithRetry(intents, msgs)
+		if !ok {
+			return // stopping: the batch is redelivered to the next writer
+		}
+		if s.afterAppend != nil {
+			s.afterAppend(len(rows))
+		}
+		for i, row := range rows {
+			s.publishAppended(row, intents[i].ID)
+		}
+		for _, msg := range msgs {
+			if err := msg.Ack(); err != nil {
+				s.log.Warn("ack failed", logkey.Err, err)
+			}
+		}
+		s.wake(rows)
+	}
+}
+
+// appendWithRetry appends a batch, retrying while the store is unavailable. An invalid intent
+// is terminated alone so it never blocks the ones behind it. ok=false means the service stops.
+func (s *Service) appendWithRetry(intents []chain.Intent, msgs []jetstream.Msg) ([]chain.Event, bool) {
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		s.appendMu.Lock()
+		rows, err := s.store.AppendBatch(ctx, intents)
+		s.appendMu.Unlock()
+		cancel()
+		if err == nil {
+			s.setDegraded(false)
+			return rows, true
+		}
+		if errors.Is(err, chain.ErrInvalidIntent) {
+			return s.appendOneByOne(intents, msgs)
+		}
+		if !s.degradedNow() {
+			s.log.Error("audit store unavailable; intents wait in the stream", "backend", s.backend(), logkey.Err, err)
+		}
+		s.setDegraded(true)
+		for _, m := range msgs {
+			_ = m.InProgress()
+		}
+		if s.pause() {
+			return nil, false
+		}
+	}
+}
+
+func (s *Service) appendOneByOne(intents []chain.Intent, msgs []jetstream.Msg) ([]chain.Event, bool) {
+	var rows []chain.Event
+	for i := range intents {
+		r, ok := s.appendWithRetrySingle(intents[i], msgs[i])
+		if !ok {
+			return nil, false
+		}
+		rows = append(rows, r...)
+	}
+	return rows, true
+}
+
+func (s *Service) appendWithRetrySingle(in chain.Intent, msg jetstream.Msg) ([]chain.Event, bool) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	s.appendMu.Lock()
+	rows, err := s.store.AppendBatch(ctx, []chain.Intent{in})
+	s.appendMu.Unlock()
+	if errors.Is(err, chain.ErrInvalidIntent) {
+		s.log.Error("intent refused", logkey.Subject, msg.Subject(), logkey.Err, err)
+		_ = msg.TermWithReason("invalid intent")
+		return nil, true
+	}
+	if err != nil {
+		return s.appendWithRetry([]chain.Intent{in}, []jetstream.Msg{msg})
+	}
+	return rows, true
+}
+
+// pause waits RetryEvery; true when the service is stopping.
+func (s *Service) pause() bool {
+	t := time.NewTimer(s.cfg.RetryEvery)
+	defer t.Stop()
+	select {
+	case <-s.stop:
+		return true
+	case <-t.C:
+		return false
+	}
+}
+
+func decodeIntent(msg jetstream.Msg) (chain.Intent, error) {
+	env, err := bus.DecodeEnvelope(msg.Data())
+	if err != nil {
+		return chain.Intent{}, err
+	}
+	var in chain.Intent
+	if err := json.Unmarshal(env.Data, &in); err != nil {
+		return chain.Intent{}, fault.Wrap("audit.intent", fault.ArgumentError, err, "undecodable intent data")
+	}
+	if in.ID == "" {
+		in.ID = env.ID
+	}
+	if md, err := msg.Metadata(); err == nil {
+		in.StreamSeq = md.Sequence.Stream
+	}
+	in.IntentAt = env.At
+	return in, nil
+}
+
+func (s *Service) publishAppended(e chain.Event, intentID string) {
+	data := map[string]any{"seq": e.Seq, "op": e.Op, "actor": e.Actor, "outcome": e.Outcome, "hash": e.Hash, "intent_id": intentID}
+	env, err := bus.NewEnvelope("audit.appended/"+intentID, schema.EvtAuditAdded, bus.Audit, "", "", time.Now(), data)
+	if err != nil {
+		return
+	}
+	b, _ := json.Marshal(env)
+	if _, err := s.js.PublishAsync(s.subj.Event(schema.EvtAuditAdded), b, jetstream.WithMsgID(env.ID)); err != nil {
+		s.log.Warn("audit.appended publish failed", logkey.Err, err)
+	}
+}
+
+func (s *Service) setDegraded(v bool) {
+	s.waitMu.Lock()
+	s.degraded = v
+	s.waitMu.Unlock()
+}
+
+func (s *Service) degradedNow() bool {
+	s.waitMu.Lock()
+	defer s.waitMu.Unlock()
+	return s.degraded
+}
+
+// wake answers the barrier waiters of the appended rows.
+func (s *Service) wake(rows []chain.Event) {
+	s.waitMu.Lock()
+	defer s.waitMu.Unlock()
+	for _, r := range rows {
+		for _, ch := range s.waiters[r.IntentID] {
+			ch <- r
+		}
+		delete(s.waiters, r.IntentID)
+	}
+}
