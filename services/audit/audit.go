@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -114,7 +115,7 @@ type Service struct {
 
 	// afterAppend, when set (tests only), runs after a batch is committed and before its
 	// events and acks: the window a crash must not turn into a gap or a duplicate.
-	afterAppend func(n int)
+	afterAppend atomic.Pointer[func(n int)]
 }
 
 // New assembles the audit service; its I/O happens in Start.

@@ -56,8 +56,8 @@ func (s *Service) write(cons jetstream.Consumer) {
 		if !ok {
 			return // stopping: the batch is redelivered to the next writer
 		}
-		if s.afterAppend != nil {
-			s.afterAppend(len(rows))
+		if hook := s.afterAppend.Load(); hook != nil {
+			(*hook)(len(rows))
 		}
 		for i, row := range rows {
 			s.publishAppended(row, intents[i].ID)

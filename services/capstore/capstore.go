@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -122,7 +123,7 @@ type Service struct {
 
 	// afterApply, when set (tests only), runs after a command's effect and before its events,
 	// reply and ack: the window a crash must not turn into a lost or doubled write.
-	afterApply func(verb string)
+	afterApply atomic.Pointer[func(verb string)]
 }
 
 type job struct {
@@ -262,8 +263,8 @@ func (s *Service) apply(j job) {
 	defer cancel()
 
 	result, events, intents, err := s.execute(ctx, verb, j.env, delivered > 1)
-	if s.afterApply != nil {
-		s.afterApply(verb)
+	if hook := s.afterApply.Load(); hook != nil {
+		(*hook)(verb)
 	}
 	if fault.ClassOf(err) == fault.BackendUnavailable || fault.ClassOf(err) == fault.Internal && err != nil {
 		// Transient or unexpected: redeliver later; the requester's retry finds the same op_id.

@@ -1,7 +1,7 @@
 package capstore
 
 // SetAfterApply installs the crash window hook (tests only).
-func (s *Service) SetAfterApply(fn func(verb string)) { s.afterApply = fn }
+func (s *Service) SetAfterApply(fn func(verb string)) { s.afterApply.Store(&fn) }
 
 // CloseConn closes the service's bus connection, as a crashed process would lose it.
 func (s *Service) CloseConn() { s.nc.Close() }
