@@ -212,7 +212,9 @@ func loadConfig(dataDir, configPath, httpAddr string) (Config, error) {
 		c.GitDir = filepath.Join(dataDir, "repo.git")
 	}
 	if c.AuditDB == "" {
-		c.AuditDB = filepath.Join(dataDir, "audit.sqlite")
+		// operations §8.2: next to the repository, the parent of git_dir after removing
+		// trailing separators (D-26).
+		c.AuditDB = filepath.Join(filepath.Dir(strings.TrimRight(c.GitDir, string(filepath.Separator))), "audit.sqlite")
 	}
 	return c, c.validate()
 }

@@ -104,11 +104,16 @@ func (c *Client) Do(ctx context.Context, cmd Command, result any) error {
 		ctx, cancel = context.WithTimeout(ctx, c.timeout)
 		defer cancel()
 	}
+	// The envelope id names this call: it is what a redelivery repeats and what the handler
+	// derives its audit intent ids from, so a retried call (same op_id) still gets rows of its
+	// own while a redelivered one does not. The Nats-Msg-Id is the command id, derived from the
+	// op_id, so JetStream drops a repeated publish of the same command.
+	callID := ulid.Make().String()
 	id := cmd.ID
 	if id == "" {
-		id = ulid.Make().String()
+		id = callID
 	}
-	env, err := bus.NewEnvelope(id, "cmd."+cmd.Verb, c.producer, cmd.Session, cmd.OpID, time.Now(), cmd.Data)
+	env, err := bus.NewEnvelope(callID, "cmd."+cmd.Verb, c.producer, cmd.Session, cmd.OpID, time.Now(), cmd.Data)
 	if err != nil {
 		return fault.Wrap(op, fault.Internal, err, "encode command")
 	}

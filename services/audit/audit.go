@@ -106,6 +106,12 @@ type Service struct {
 	// ("at a point where it is not appending", U-50) and with reconcile's backfill.
 	appendMu sync.Mutex
 
+	// cursorMu guards cursors: the latest canon_pull row per actor, the canon cursor every
+	// write reads (T-common-15, U-15). It is rebuilt from the log at start and kept by the
+	// writer, so a write still learns its cursor while the store is unreachable.
+	cursorMu sync.RWMutex
+	cursors  map[string]chain.Event
+
 	waitMu   sync.Mutex
 	waiters  map[string][]chan chain.Event
 	degraded bool // the last append attempt failed: awaits answer at once
@@ -155,6 +161,9 @@ func (s *Service) Start(ctx context.Context) error {
 		return fmt.Errorf("audit: open store: %w", err)
 	}
 	s.store = st
+	if err := s.loadCursors(ctx); err != nil {
+		return err
+	}
 	for _, sc := range []jetstream.StreamConfig{s.subj.AuditStreamConfig(), s.subj.CommandsStreamConfig(), s.subj.EventsStreamConfig(0)} {
 		if _, err := s.js.CreateOrUpdateStream(ctx, sc); err != nil {
 			return fmt.Errorf("audit: ensure stream %s: %w", sc.Name, err)
@@ -233,4 +242,47 @@ func (s *Service) Stop(ctx context.Context) error {
 	}
 	s.log.Info("audit stopped")
 	return nil
+}
+
+const opCanonPull = "canon_pull"
+
+// loadCursors rebuilds the cursor cache from the log.
+func (s *Service) loadCursors(ctx context.Context) error {
+	rows, err := s.store.Events(ctx, chain.Filter{Op: chain.Str(opCanonPull)})
+	if err != nil {
+		return fmt.Errorf("audit: load cursors: %w", err)
+	}
+	m := make(map[string]chain.Event, len(rows))
+	for _, r := range rows {
+		m[r.Actor.String] = r
+	}
+	s.cursorMu.Lock()
+	s.cursors = m
+	s.cursorMu.Unlock()
+	return nil
+}
+
+// noteAppended keeps the cursor cache current.
+func (s *Service) noteAppended(rows []chain.Event) {
+	s.cursorMu.Lock()
+	defer s.cursorMu.Unlock()
+	for _, r := range rows {
+		if r.Op.Valid && r.Op.String == opCanonPull && r.Actor.Valid {
+			if cur, ok := s.cursors[r.Actor.String]; !ok || r.Seq > cur.Seq {
+				s.cursors[r.Actor.String] = r
+			}
+		}
+	}
+}
+
+// cursorRow answers latest(op=canon_pull, actor) from the cache; ok=false when the filter is
+// not exactly that shape.
+func (s *Service) cursorRow(f chain.Filter) (chain.Event, bool, bool) {
+	if !f.Op.Valid || f.Op.String != opCanonPull || !f.Actor.Valid || f.OpID.Valid || f.TargetRef.Valid || f.TargetPath.Valid {
+		return chain.Event{}, false, false
+	}
+	s.cursorMu.RLock()
+	defer s.cursorMu.RUnlock()
+	r, found := s.cursors[f.Actor.String]
+	return r, found, true
 }

@@ -159,6 +159,9 @@ func (s *Service) Restore(ctx context.Context, file string) (schema.RestoreResul
 	if err != nil {
 		return schema.RestoreResult{}, err
 	}
+	if err := s.loadCursors(ctx); err != nil {
+		return schema.RestoreResult{}, err
+	}
 	v, err := s.verify(ctx)
 	if err != nil {
 		return schema.RestoreResult{}, err

@@ -49,7 +49,12 @@ func (s *Service) startQueries() error {
 			if err := decode(b, &f); err != nil {
 				return nil, err
 			}
-			r, ok, err := s.store.Latest(ctx, filter(f))
+			cf := filter(f)
+			r, ok, cached := s.cursorRow(cf)
+			var err error
+			if !cached {
+				r, ok, err = s.store.Latest(ctx, cf)
+			}
 			if err != nil || !ok {
 				return schema.AuditLatest{}, err
 			}

@@ -67,6 +67,7 @@ func (s *Service) write(cons jetstream.Consumer) {
 				s.log.Warn("ack failed", logkey.Err, err)
 			}
 		}
+		s.noteAppended(rows)
 		s.wake(rows)
 	}
 }
