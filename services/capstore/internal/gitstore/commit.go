@@ -3,12 +3,8 @@ package gitstore
 import (
 	"context"
 	"fmt"
-	"io"
-	"os"
-	"path/filepath"
 	"sort"
 	"strings"
-	"sync"
 
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
@@ -187,16 +183,13 @@ func (s *Store) Commit(ctx context.Context, req CommitRequest) (CommitResult, er
 	if err := commit.Encode(obj); err != nil {
 		return CommitResult{}, fault.Wrap(op, fault.Internal, err, "encode commit")
 	}
-	// Objects are independent files: writing them concurrently overlaps their
-	// fsyncs. All of them are durable before the ref names the commit.
-	if err := s.writeObjects(op, append(b.pending, obj)); err != nil {
-		return CommitResult{}, err
-	}
+	// The group committer writes the objects (one pack per batch) and then
+	// moves the ref by compare-and-swap; both are durable when it returns.
 	old := plumbing.ZeroHash
 	if exists {
 		old = parent
 	}
-	if err := s.moveRef(op, req.Ref, obj.Hash(), old); err != nil {
+	if err := s.apply(&refUpdate{op: op, ref: req.Ref, old: old, new: obj.Hash(), objs: append(b.pending, obj)}); err != nil {
 		return CommitResult{}, err
 	}
 	return CommitResult{OID: obj.Hash().String(), Parents: hexes(parents), Paths: changed}, nil
@@ -459,72 +452,4 @@ func (b *treeBuilder) encodeNode(n *treeNode, isRoot bool) (h plumbing.Hash, emp
 	}
 	b.pending = append(b.pending, obj)
 	return obj.Hash(), len(entries) == 0, nil
-}
-
-// objectWriters bounds the objects of one commit written at once.
-const objectWriters = 8
-
-// writeObjects writes objs concurrently (at most objectWriters at a time) and
-// returns the first error once all writers have finished.
-func (s *Store) writeObjects(op string, objs []*plumbing.MemoryObject) error {
-	if len(objs) == 1 {
-		return s.writeObject(op, objs[0])
-	}
-	sem := make(chan struct{}, objectWriters)
-	errs := make(chan error, len(objs))
-	var wg sync.WaitGroup
-	for _, o := range objs {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			errs <- s.writeObject(op, o)
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		if err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// writeObject stores o as a loose object, durably (syncFS), unless it already
-// exists. go-git's object storage is entered only to obtain the writer, under
-// objMu; writing, fsyncing and renaming happen outside it, so writes to
-// different refs overlap their fsyncs.
-func (s *Store) writeObject(op string, o *plumbing.MemoryObject) error {
-	h := o.Hash()
-	hex := h.String()
-	loose := filepath.Join(s.cfg.Dir, "objects", hex[:2], hex[2:])
-	if fi, err := os.Lstat(loose); err == nil && fi.Size() > 0 {
-		// Present already, written by an earlier commit or by a concurrent one
-		// that may not have synced its directory yet: sync it here so that this
-		// commit never depends on an entry that is not durable.
-		if err := s.fs.syncDir(filepath.Dir(loose)); err != nil {
-			return fault.Wrap(op, fault.BackendUnavailable, err, "sync object %s", h)
-		}
-		return nil
-	}
-	s.objMu.Lock()
-	w, writeHeader, err := s.st.LazyWriter()
-	s.objMu.Unlock()
-	if err != nil {
-		return fault.Wrap(op, fault.BackendUnavailable, err, "write object %s", h)
-	}
-	r, _ := o.Reader()
-	err = writeHeader(o.Type(), o.Size())
-	if err == nil {
-		_, err = io.Copy(w, r)
-	}
-	if cerr := w.Close(); err == nil { // fsync, rename, fsync directory
-		err = cerr
-	}
-	if err != nil {
-		return fault.Wrap(op, fault.BackendUnavailable, err, "write object %s", h)
-	}
-	return nil
 }

@@ -181,5 +181,5 @@ func TestStore_ConcurrentWriters(t *testing.T) {
 		t.Errorf("CountCommits(shared) = %d, %v", n, err)
 	}
 	t.Logf("StaleRef retries per racer: %v", staleRetries)
-	fsck(t, dir)
+	fsck(t, s, dir)
 }

@@ -2,10 +2,10 @@ package gitstore
 
 import (
 	"context"
-	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -83,26 +83,30 @@ func lines(s string) []string {
 	return strings.Split(s, "\n")
 }
 
-func fsck(t testing.TB, dir string) {
+// fsck runs git fsck on the repository once s (when not nil) has finished
+// consolidating packs: git fsck, unlike git's readers, does not tolerate packs
+// removed while it runs.
+func fsck(t testing.TB, s *Store, dir string) {
 	t.Helper()
+	if s != nil {
+		s.waitConsolidated()
+	}
 	gitCLI(t, dir, "fsck", "--strict", "--no-dangling")
 }
 
-// countObjects counts loose object files.
+// countObjects counts the objects stored, loose and packed (git's count).
 func countObjects(t testing.TB, dir string) int {
 	t.Helper()
 	n := 0
-	err := filepath.WalkDir(filepath.Join(dir, "objects"), func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
+	for _, l := range lines(gitCLI(t, dir, "count-objects", "-v")) {
+		k, v, _ := strings.Cut(l, ": ")
+		if k == "count" || k == "in-pack" {
+			c, err := strconv.Atoi(v)
+			if err != nil {
+				t.Fatalf("count-objects: %q", l)
+			}
+			n += c
 		}
-		if !d.IsDir() && len(filepath.Base(filepath.Dir(p))) == 2 {
-			n++
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
 	}
 	return n
 }

@@ -1,7 +1,6 @@
 package gitstore
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -11,6 +10,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/go-git/go-git/v5/plumbing"
@@ -30,7 +30,9 @@ type Ref struct {
 // git process) holds the ref, or a crashed writer left the lock behind.
 var errRefLocked = errors.New("ref is locked")
 
-// storage is go-git's filesystem storage with git's lockfile protocol for refs.
+// storage is go-git's filesystem storage with git's lockfile protocol for the
+// refs go-git itself writes (HEAD at init); the package moves refs through
+// packed-refs (batch.go).
 //
 // go-git's own reference writer updates a ref in place (open, flock, truncate,
 // write): a concurrent reader can see the empty file and conclude the ref does not
@@ -40,6 +42,8 @@ var errRefLocked = errors.New("ref is locked")
 type storage struct {
 	*filesystem.Storage
 	fs *syncFS
+
+	packedCache atomic.Pointer[packedRefs] // the last packed-refs read or written
 }
 
 // SetReference sets r unconditionally (used by go-git's init for HEAD).
@@ -105,10 +109,18 @@ func (st *storage) CheckAndSetReference(r, old *plumbing.Reference) (err error) 
 // refs are followed (to a bounded depth). exists is false when the ref (or the
 // target of a symbolic ref) does not exist.
 func (st *storage) readRef(name string) (h plumbing.Hash, exists bool, err error) {
+	h, exists, _, err = st.resolveRef(name)
+	return h, exists, err
+}
+
+// resolveRef is readRef that also reports whether name itself is a loose file
+// (which shadows any packed value of name).
+func (st *storage) resolveRef(name string) (h plumbing.Hash, exists, loose bool, err error) {
 	for depth := 0; depth < 5; depth++ {
-		b, err := os.ReadFile(filepath.Join(st.fs.root, filepath.FromSlash(name)))
+		b, err := os.ReadFile(st.fs.abs(name))
 		switch {
 		case err == nil:
+			loose = loose || depth == 0
 			line := strings.TrimSpace(string(b))
 			if target, ok := strings.CutPrefix(line, "ref:"); ok {
 				name = strings.TrimSpace(target)
@@ -116,60 +128,23 @@ func (st *storage) readRef(name string) (h plumbing.Hash, exists bool, err error
 			}
 			h, ok := fromHex(line)
 			if !ok || len(line) != 40 {
-				return plumbing.ZeroHash, false, fmt.Errorf("ref %s is corrupt: %q", name, line)
+				return plumbing.ZeroHash, false, loose, fmt.Errorf("ref %s is corrupt: %q", name, line)
 			}
-			return h, true, nil
+			return h, true, loose, nil
 		case errors.Is(err, fs.ErrNotExist), errors.Is(err, syscall.EISDIR), errors.Is(err, syscall.ENOTDIR):
 			// Not a loose ref (a directory of refs, or under a file): git
 			// then consults packed-refs.
-			h, ok, err := st.packedRef(name)
-			return h, ok, err
+			pr, err := st.packed()
+			if err != nil {
+				return plumbing.ZeroHash, false, loose, err
+			}
+			h, ok := pr.oids[name]
+			return h, ok, loose, nil
 		default:
-			return plumbing.ZeroHash, false, err
+			return plumbing.ZeroHash, false, loose, err
 		}
 	}
-	return plumbing.ZeroHash, false, fmt.Errorf("ref %s: symbolic refs nest too deep", name)
-}
-
-// packedRefs parses packed-refs into name → hash (peeled lines skipped).
-func (st *storage) packedRefs(fn func(name string, h plumbing.Hash) bool) error {
-	f, err := os.Open(filepath.Join(st.fs.root, "packed-refs"))
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		line := sc.Text()
-		if line == "" || line[0] == '#' || line[0] == '^' {
-			continue
-		}
-		hex, name, ok := strings.Cut(line, " ")
-		h, hok := fromHex(hex)
-		if !ok || !hok || len(hex) != 40 {
-			return fmt.Errorf("packed-refs: malformed line %q", line)
-		}
-		if !fn(name, h) {
-			return nil
-		}
-	}
-	return sc.Err()
-}
-
-func (st *storage) packedRef(name string) (plumbing.Hash, bool, error) {
-	var found plumbing.Hash
-	ok := false
-	err := st.packedRefs(func(n string, h plumbing.Hash) bool {
-		if n == name {
-			found, ok = h, true
-			return false
-		}
-		return true
-	})
-	return found, ok, err
+	return plumbing.ZeroHash, false, loose, fmt.Errorf("ref %s: symbolic refs nest too deep", name)
 }
 
 // checkRefName refuses names that are not full, well-formed refs (git
@@ -241,12 +216,14 @@ func (s *Store) ListRefs(prefix string) ([]Ref, error) {
 		return nil
 	})
 	if err == nil {
-		err = s.st.packedRefs(func(name string, h plumbing.Hash) bool {
+		var pr *packedRefs
+		if pr, err = s.st.packed(); err == nil {
 			// A packed ref whose loose file is gone was deleted only if git
 			// also dropped it from packed-refs, so packed values stand.
-			add(name, h)
-			return true
-		})
+			for _, name := range pr.names {
+				add(name, pr.oids[name])
+			}
+		}
 	}
 	if err != nil {
 		return nil, fault.Wrap(op, fault.BackendUnavailable, err, "list refs %q", prefix)
@@ -293,34 +270,7 @@ func (s *Store) SetRef(ctx context.Context, name, newOID, oldOID string) error {
 	if err := s.hasObject(op, newH); err != nil {
 		return err
 	}
-	return s.moveRef(op, name, newH, oldH)
-}
-
-// moveRef is the compare-and-swap of C-commit-5: old is the zero hash for a
-// create-only write.
-func (s *Store) moveRef(op, name string, newH, oldH plumbing.Hash) error {
-	ref := plumbing.NewHashReference(plumbing.ReferenceName(name), newH)
-	old := plumbing.NewHashReference(plumbing.ReferenceName(name), oldH)
-	err := s.st.CheckAndSetReference(ref, old)
-	switch {
-	case err == nil:
-		return nil
-	case errors.Is(err, gitstorage.ErrReferenceHasChanged):
-		// Someone outside this process moved the ref since we read it.
-		cur, exists, rerr := s.st.readRef(name)
-		if rerr != nil {
-			return fault.Wrap(op, fault.BackendUnavailable, rerr, "read ref %q", name)
-		}
-		want := ""
-		if !oldH.IsZero() {
-			want = oldH.String()
-		}
-		return staleRef(op, name, want, cur, exists)
-	case errors.Is(err, errRefLocked):
-		return fault.Wrap(op, fault.BackendUnavailable, err, "ref %q is locked by another writer", name)
-	default:
-		return fault.Wrap(op, fault.BackendUnavailable, err, "move ref %q to %s", name, newH)
-	}
+	return s.apply(&refUpdate{op: op, ref: name, old: oldH, new: newH})
 }
 
 func staleRef(op, name, expected string, cur plumbing.Hash, exists bool) error {
@@ -336,10 +286,7 @@ func staleRef(op, name, expected string, cur plumbing.Hash, exists bool) error {
 }
 
 func (s *Store) hasObject(op string, h plumbing.Hash) error {
-	s.objMu.Lock()
-	err := s.st.HasEncodedObject(h)
-	s.objMu.Unlock()
-	if err != nil {
+	if _, err := s.db.get(h); err != nil {
 		return s.objectError(op, "object", h, err)
 	}
 	return nil

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -35,19 +36,39 @@ type Config struct {
 	// Now is the commit clock (C-commit-7); nil means time.Now. Times are
 	// written with a UTC offset whatever the clock's location.
 	Now func() time.Time
+	// Logger receives what the store cannot return to a caller: failures of
+	// background pack consolidation. nil means slog.Default().
+	Logger *slog.Logger
 }
 
 // Store is a bare git repository. Its methods are safe for concurrent use.
 type Store struct {
 	cfg Config
 	fs  *syncFS
-	st  *storage
-
-	// objMu serializes every call into go-git's object storage (a leaf lock).
-	objMu sync.Mutex
+	st  *storage // go-git storage: init, config, HEAD; refs via the lockfile protocol
+	db  *objectDB
 
 	refMu    sync.Mutex
 	refLocks map[string]chan struct{} // per-ref write lock (ARCH-9), a 1-slot semaphore
+
+	committer committer // group commit of ref updates (batch.go)
+	// batchHook, when set, runs as a batch starts. Tests only; set it before
+	// the store is used concurrently.
+	batchHook func(batch []*refUpdate)
+	// lockInode is the file hard-linked to "<ref>.lock" to lock a ref.
+	lockInode string
+	// packedRefsTimeout bounds the wait for another holder of packed-refs.lock.
+	packedRefsTimeout time.Duration
+
+	maxPacks int           // consolidate above this many packs
+	stop     chan struct{} // closed by Close: background work ends
+	bg       sync.WaitGroup
+	bgMu     sync.Mutex
+	bgIdle   *sync.Cond // signalled when a consolidation ends
+	merging  bool       // a consolidation goroutine is running
+	closed   bool
+	close1   sync.Once
+	closeErr error
 
 	countMu sync.Mutex
 	meta    map[plumbing.Hash]*commitMeta // C-pos-4: immutable per oid, never evicted
@@ -72,6 +93,9 @@ func Open(cfg Config) (*Store, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
 	dir, err := filepath.Abs(cfg.Dir)
 	if err != nil {
 		return nil, fault.Wrap(op, fault.ArgumentError, err, "git dir %q", cfg.Dir)
@@ -83,13 +107,20 @@ func Open(cfg Config) (*Store, error) {
 		return nil, fault.Wrap(op, fault.BackendUnavailable, err, "create git dir %q", dir)
 	}
 	s := &Store{
-		cfg:      cfg,
-		fs:       sfs,
-		refLocks: make(map[string]chan struct{}),
-		meta:     make(map[plumbing.Hash]*commitMeta),
+		cfg:               cfg,
+		fs:                sfs,
+		db:                newObjectDB(sfs),
+		refLocks:          make(map[string]chan struct{}),
+		lockInode:         filepath.Join(dir, lockInodeName),
+		packedRefsTimeout: time.Second, // git's core.packedRefsTimeout
+		maxPacks:          defaultMaxPacks,
+		stop:              make(chan struct{}),
+		meta:              make(map[plumbing.Hash]*commitMeta),
 	}
+	s.bgIdle = sync.NewCond(&s.bgMu)
 	s.st = &storage{
-		Storage: filesystem.NewStorageWithOptions(sfs, cache.NewObjectLRUDefault(), filesystem.Options{}),
+		// go-git's object storage is not used: objects go through s.db.
+		Storage: filesystem.NewStorageWithOptions(sfs, cache.NewObjectLRU(0), filesystem.Options{}),
 		fs:      sfs,
 	}
 
@@ -125,15 +156,37 @@ func Open(cfg Config) (*Store, error) {
 	if f := c.Extensions.ObjectFormat; f != "" && f != config.SHA1 {
 		return nil, fault.E(op, fault.BackendUnavailable, "%q uses object format %s, want sha1 (CONV-4)", dir, f)
 	}
+	s.db.mu.Lock()
+	_, err = s.db.loadLocked()
+	s.db.mu.Unlock()
+	if err != nil {
+		_ = s.db.close()
+		return nil, fault.Wrap(op, fault.BackendUnavailable, err, "read packs of %q", dir)
+	}
+	if err := s.createLockInode(); err != nil {
+		_ = s.db.close()
+		return nil, fault.Wrap(op, fault.BackendUnavailable, err, "create %s in %q", lockInodeName, dir)
+	}
+	s.maybeConsolidate()
 	return s, nil
 }
 
-// Close releases the repository's file descriptors. In-flight calls must have
-// returned.
+// lockInodeName is the file in the repository that ref locks are hard links
+// of (see lockRefFile). git ignores it.
+const lockInodeName = "gitstore-lock-inode"
+
+// Close stops background pack consolidation, waits for it, and releases the
+// repository's file descriptors. In-flight calls must have returned.
 func (s *Store) Close() error {
-	s.objMu.Lock()
-	defer s.objMu.Unlock()
-	return s.st.Close()
+	s.close1.Do(func() {
+		s.bgMu.Lock()
+		s.closed = true
+		s.bgMu.Unlock()
+		close(s.stop)
+		s.bg.Wait()
+		s.closeErr = errors.Join(s.db.close(), s.st.Close())
+	})
+	return s.closeErr
 }
 
 // lockRef takes the per-ref write lock (ARCH-9), giving up when ctx ends.
@@ -193,11 +246,9 @@ func checkIdent(name, email string) error {
 
 // getCommit reads and decodes a commit. A missing object is fault.RefNotFound.
 func (s *Store) getCommit(op string, h plumbing.Hash) (*object.Commit, error) {
-	s.objMu.Lock()
-	defer s.objMu.Unlock()
-	o, err := s.st.EncodedObject(plumbing.CommitObject, h)
+	o, err := s.getObject(op, "commit", plumbing.CommitObject, h)
 	if err != nil {
-		return nil, s.objectError(op, "commit", h, err)
+		return nil, err
 	}
 	c, err := object.DecodeCommit(s.st, o)
 	if err != nil {
@@ -208,11 +259,9 @@ func (s *Store) getCommit(op string, h plumbing.Hash) (*object.Commit, error) {
 
 // getTree reads and decodes a tree.
 func (s *Store) getTree(op string, h plumbing.Hash) (*object.Tree, error) {
-	s.objMu.Lock()
-	defer s.objMu.Unlock()
-	o, err := s.st.EncodedObject(plumbing.TreeObject, h)
+	o, err := s.getObject(op, "tree", plumbing.TreeObject, h)
 	if err != nil {
-		return nil, s.objectError(op, "tree", h, err)
+		return nil, err
 	}
 	t, err := object.DecodeTree(s.st, o)
 	if err != nil {
@@ -223,11 +272,9 @@ func (s *Store) getTree(op string, h plumbing.Hash) (*object.Tree, error) {
 
 // getBlob reads a blob's content.
 func (s *Store) getBlob(op string, h plumbing.Hash) ([]byte, error) {
-	s.objMu.Lock()
-	defer s.objMu.Unlock()
-	o, err := s.st.EncodedObject(plumbing.BlobObject, h)
+	o, err := s.getObject(op, "blob", plumbing.BlobObject, h)
 	if err != nil {
-		return nil, s.objectError(op, "blob", h, err)
+		return nil, err
 	}
 	r, err := o.Reader()
 	if err != nil {
@@ -239,6 +286,18 @@ func (s *Store) getBlob(op string, h plumbing.Hash) ([]byte, error) {
 		return nil, fault.Wrap(op, fault.BackendUnavailable, err, "read blob %s", h)
 	}
 	return b, nil
+}
+
+// getObject reads object h, which must be of type t.
+func (s *Store) getObject(op, kind string, t plumbing.ObjectType, h plumbing.Hash) (plumbing.EncodedObject, error) {
+	o, err := s.db.get(h)
+	if err == nil && o.Type() != t {
+		err = plumbing.ErrObjectNotFound // as go-git reports a type mismatch
+	}
+	if err != nil {
+		return nil, s.objectError(op, kind, h, err)
+	}
+	return o, nil
 }
 
 func (s *Store) objectError(op, kind string, h plumbing.Hash, err error) error {

@@ -31,7 +31,7 @@ func TestOpen_InitsBareSHA1Repository(t *testing.T) {
 	if got := mustResolve(t, s2, "refs/heads/main"); got != res.OID {
 		t.Errorf("after reopen main = %s, want %s", got, res.OID)
 	}
-	fsck(t, dir)
+	fsck(t, s, dir)
 }
 
 // C-commit-5: create-only, compare-and-swap and stale writes.
@@ -133,7 +133,7 @@ func TestStore_Commit_CompareAndSwap(t *testing.T) {
 			t.Errorf("ref = %s, want %s", got, res.OID)
 		}
 	})
-	fsck(t, dir)
+	fsck(t, s, dir)
 }
 
 // C-commit-6: a replay returns the tip and writes nothing, and it is tip-local.
@@ -186,7 +186,7 @@ func TestStore_Commit_Replay(t *testing.T) {
 			t.Errorf("TipOpID = %s, %q, %v, %v", oid, opID, ok, err)
 		}
 	})
-	fsck(t, dir)
+	fsck(t, s, dir)
 }
 
 // C-commit-4.
@@ -345,7 +345,7 @@ func TestStore_Commit_Trees(t *testing.T) {
 			}
 		})
 	}
-	fsck(t, dir)
+	fsck(t, s, dir)
 }
 
 // C-commit-2, C-commit-7: the message is written verbatim (no trailing newline
@@ -413,7 +413,7 @@ func TestStore_ListPaths_ExactByteOrder(t *testing.T) {
 			t.Errorf("ReadBlob(%q) = %q, %v, %v", p, b, ok, err)
 		}
 	}
-	fsck(t, dir)
+	fsck(t, s, dir)
 }
 
 func TestStore_ReadBlob(t *testing.T) {
@@ -539,7 +539,7 @@ func TestStore_SetRefAndListRefs(t *testing.T) {
 	if err != nil || len(persp) != 2 || persp[0].Name != "refs/cap/perspectives/nested/seat" {
 		t.Errorf("ListRefs(perspectives) = %v, %v", persp, err)
 	}
-	fsck(t, dir)
+	fsck(t, s, dir)
 }
 
 // ARCH-9: an out-of-band git writer and the store exclude each other through
@@ -586,5 +586,5 @@ func TestStore_OutOfBandWriter(t *testing.T) {
 			t.Errorf("git sees %s, want %s", got, res.OID)
 		}
 	})
-	fsck(t, dir)
+	fsck(t, s, dir)
 }

@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 
@@ -23,8 +24,10 @@ import (
 //   - every directory created implicitly (Rename, OpenFile, TempFile) or by MkdirAll
 //     has its parent fsynced, so the directory entry survives too.
 //
-// go-git writes loose objects as temp file → Close → Rename into objects/xx/, so
-// with this wrapper an object is durable when go-git's writer Close returns.
+// go-git writes the repository's config and HEAD through it. The package's own
+// pack, index and packed-refs files are written with os directly and made
+// durable with syncOSFile, renameAll and syncDir, which count and observe the
+// same events.
 type syncFS struct {
 	billy.Filesystem
 	root string // absolute repository directory; relative names are under it
@@ -125,6 +128,37 @@ func (s *syncFS) Rename(from, to string) error {
 	return s.syncDir(filepath.Dir(absTo))
 }
 
+// renameAll renames every {from, to} pair in order, then fsyncs each distinct
+// destination directory once (and the parents of directories the renames had
+// to create): a group of renames into one directory costs one directory sync.
+func (s *syncFS) renameAll(pairs ...[2]string) error {
+	var dirs []string
+	for _, p := range pairs {
+		absTo := s.abs(p[1])
+		created := s.missingDirs(filepath.Dir(absTo))
+		// Plain os.Rename: the names are the package's own, and billy's
+		// bound filesystem resolves every path component on each call.
+		if err := os.Rename(s.abs(p[0]), absTo); err != nil {
+			return err
+		}
+		if s.observe != nil {
+			s.observe(fsEvent{Kind: "rename", Path: absTo, From: s.abs(p[0])})
+		}
+		if err := s.syncCreated(created); err != nil {
+			return err
+		}
+		if d := filepath.Dir(absTo); !slices.Contains(dirs, d) {
+			dirs = append(dirs, d)
+		}
+	}
+	for _, d := range dirs {
+		if err := s.syncDir(d); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // MkdirAll creates path and fsyncs the parent of every directory it created.
 func (s *syncFS) MkdirAll(path string, perm os.FileMode) error {
 	created := s.missingDirs(s.abs(path))
@@ -183,6 +217,21 @@ func (s *syncFS) syncDir(dir string) error {
 	s.dirSyncs.Add(1)
 	if s.observe != nil {
 		s.observe(fsEvent{Kind: "sync-dir", Path: dir})
+	}
+	return nil
+}
+
+// syncOSFile fsyncs a file the package opened with os directly.
+func (s *syncFS) syncOSFile(f *os.File) error {
+	if s.noSync {
+		return nil
+	}
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("fsync %s: %w", f.Name(), err)
+	}
+	s.fileSyncs.Add(1)
+	if s.observe != nil {
+		s.observe(fsEvent{Kind: "sync-file", Path: f.Name()})
 	}
 	return nil
 }

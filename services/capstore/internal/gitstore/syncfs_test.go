@@ -4,15 +4,17 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 )
 
-// ARCH-13: when Commit returns, every new object file and the ref were fsynced
-// before being renamed into place, every rename's directory (and every new
-// directory's parent) was fsynced after it, and all objects were durable before
-// the ref moved.
+// ARCH-13: when Commit returns, the batch's pack and index were fsynced, renamed
+// into objects/pack (index last) and the directory fsynced; only then was
+// packed-refs.lock written, fsynced and renamed over packed-refs, and the
+// repository directory fsynced. Nothing is written loose.
 func TestSyncFS_CommitIsDurable(t *testing.T) {
 	s, dir, _ := newStore(t)
 	const ref = "refs/cap/perspectives/seat-1"
@@ -25,7 +27,7 @@ func TestSyncFS_CommitIsDurable(t *testing.T) {
 		events = append(events, ev)
 		mu.Unlock()
 	}
-	before := looseObjects(t, dir)
+	packsBefore := packFiles(t, dir)
 	files0, dirs0 := s.fs.fileSyncs.Load(), s.fs.dirSyncs.Load()
 	res := mustCommit(t, s, seatRequest(ref, first.OID, "op-2",
 		put("practice/new/deep/x.md", "x"), put("practice/y.md", "y"), put("a.md", "a")))
@@ -33,77 +35,85 @@ func TestSyncFS_CommitIsDurable(t *testing.T) {
 	files, dirs := s.fs.fileSyncs.Load()-files0, s.fs.dirSyncs.Load()-dirs0
 
 	var created []string
-	for p := range looseObjects(t, dir) {
-		if !before[p] && !strings.HasSuffix(p, "/") {
+	for _, p := range packFiles(t, dir) {
+		if !slices.Contains(packsBefore, p) {
 			created = append(created, p)
 		}
 	}
+	if len(created) != 2 || !strings.HasSuffix(created[0], ".idx") || !strings.HasSuffix(created[1], ".pack") {
+		t.Fatalf("new files in objects/pack = %v, want one pack and its index", created)
+	}
 	// blob x, blob y (a.md's blob exists), trees deep, new, practice, root, commit.
-	if len(created) != 7 {
-		t.Fatalf("created %d objects, want 7: %v", len(created), created)
+	idx := filepath.Join(dir, "objects/pack", created[0])
+	if got := len(packedObjects(t, dir, idx)); got != 7 {
+		t.Errorf("the pack holds %d objects, want 7", got)
 	}
-	refPath := filepath.Join(dir, ref)
-	durable := func(target string) int {
-		t.Helper()
-		at := -1
-		for i, ev := range events {
-			if ev.Kind == "rename" && ev.Path == target {
-				at = i
+	if n := len(looseObjects(t, dir)); n != 0 {
+		t.Errorf("%d loose objects or fan-out directories, want none", n)
+	}
+
+	rel := regexp.MustCompile(`tmp_(pack|idx)_[^/]*$|pack-[0-9a-f]{40}`)
+	var got []string
+	for _, ev := range events {
+		p := strings.TrimPrefix(strings.TrimPrefix(ev.Path, dir), "/")
+		if p == "" {
+			p = "."
+		}
+		got = append(got, ev.Kind+" "+rel.ReplaceAllStringFunc(p, func(m string) string {
+			if strings.HasPrefix(m, "tmp_") {
+				return m[:strings.LastIndex(m, "_")+1] + "*"
 			}
-		}
-		if at < 0 {
-			t.Fatalf("%s was not renamed into place", target)
-		}
-		synced := false
-		for _, ev := range events[:at] {
-			synced = synced || ev.Kind == "sync-file" && ev.Path == events[at].From
-		}
-		if !synced {
-			t.Errorf("%s: its data (%s) was not fsynced before the rename", target, events[at].From)
-		}
-		dirSynced := false
-		for _, ev := range events[at+1:] {
-			dirSynced = dirSynced || ev.Kind == "sync-dir" && ev.Path == filepath.Dir(target)
-		}
-		if !dirSynced {
-			t.Errorf("%s: directory not fsynced after the rename", target)
-		}
-		return at
+			return "pack-X"
+		}))
 	}
-	refAt := durable(refPath)
-	for _, p := range created {
-		if at := durable(p); at > refAt {
-			t.Errorf("object %s was renamed after the ref moved", p)
+	want := []string{
+		"sync-file objects/pack/tmp_pack_*",
+		"sync-file objects/pack/tmp_idx_*",
+		"rename objects/pack/pack-X.pack",
+		"rename objects/pack/pack-X.idx", // git discovers packs by their index
+		"sync-dir objects/pack",
+		"sync-file packed-refs.lock",
+		"rename packed-refs",
+		"sync-dir .",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("events:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	// Each rename moved the file that was fsynced before it.
+	for i, ev := range events {
+		if ev.Kind != "rename" {
+			continue
 		}
-		// A fresh objects/xx directory needs its own entry in objects/ durable.
-		if !before[filepath.Dir(p)+"/"] {
-			found := false
-			for _, ev := range events {
-				found = found || ev.Kind == "sync-dir" && ev.Path == filepath.Join(dir, "objects")
-			}
-			if !found {
-				t.Errorf("new directory %s: objects/ was not fsynced", filepath.Dir(p))
-			}
+		if !slices.ContainsFunc(events[:i], func(e fsEvent) bool { return e.Kind == "sync-file" && e.Path == ev.From }) {
+			t.Errorf("%s: its data (%s) was not fsynced before the rename", ev.Path, ev.From)
 		}
 	}
-	if want := int64(len(created) + 1); files != want {
-		t.Errorf("file fsyncs = %d, want %d (one per new object, one for the ref)", files, want)
+	if files != 3 || dirs != 2 {
+		t.Errorf("fsyncs: %d files, %d directories; want 3 (pack, index, packed-refs) and 2", files, dirs)
 	}
-	// One directory fsync per rename (objects and ref), one for the fan-out
-	// directory of the blob that already existed, one of objects/ per new
-	// fan-out directory.
-	newFans := 0
-	for p := range looseObjects(t, dir) {
-		if strings.HasSuffix(p, "/") && !before[p] {
-			newFans++
-		}
+	if _, err := os.Lstat(filepath.Join(dir, ref)); !os.IsNotExist(err) {
+		t.Errorf("loose ref file %s: %v, want none", ref, err)
 	}
-	if want := int64(len(created) + 1 + 1 + newFans); dirs != want {
-		t.Errorf("directory fsyncs = %d, want %d", dirs, want)
+	if got := strings.TrimSpace(gitCLI(t, dir, "rev-parse", ref)); got != res.OID {
+		t.Errorf("git sees %s at %s, want %s", ref, got, res.OID)
 	}
 	t.Logf("commit %s: %d file fsyncs, %d directory fsyncs", res.OID[:12], files, dirs)
 }
 
+// packedObjects lists the oids in a pack, as git verify-pack reads them.
+func packedObjects(t *testing.T, dir, idx string) []string {
+	t.Helper()
+	var out []string
+	for _, l := range lines(gitCLI(t, dir, "verify-pack", "-v", idx)) {
+		if f := strings.Fields(l); len(f) > 0 && len(f[0]) == 40 {
+			out = append(out, f[0])
+		}
+	}
+	return out
+}
+
+// looseObjects lists loose object files and fan-out directories (with a
+// trailing "/").
 func looseObjects(t *testing.T, dir string) map[string]bool {
 	t.Helper()
 	out := make(map[string]bool)
@@ -128,8 +138,21 @@ func looseObjects(t *testing.T, dir string) map[string]bool {
 	return out
 }
 
-// ARCH-13 for SetRef and init: the ref and config writes go through the same
-// discipline.
+// packFiles lists objects/pack, sorted.
+func packFiles(t *testing.T, dir string) []string {
+	t.Helper()
+	es, err := os.ReadDir(filepath.Join(dir, "objects/pack"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, e := range es {
+		out = append(out, e.Name())
+	}
+	return out
+}
+
+// ARCH-13 for SetRef: the ref moves through packed-refs like a commit's.
 func TestSyncFS_SetRefAndInitAreDurable(t *testing.T) {
 	s, dir, _ := newStore(t)
 	res := mustCommit(t, s, seatRequest("refs/heads/main", "", "op-1"))
@@ -141,13 +164,16 @@ func TestSyncFS_SetRefAndInitAreDurable(t *testing.T) {
 	s.fs.observe = nil
 	var kinds []string
 	for _, ev := range events {
-		kinds = append(kinds, ev.Kind+" "+strings.TrimPrefix(ev.Path, dir+"/"))
+		p := strings.TrimPrefix(strings.TrimPrefix(ev.Path, dir), "/")
+		if p == "" {
+			p = "."
+		}
+		kinds = append(kinds, ev.Kind+" "+p)
 	}
 	want := []string{
-		"sync-dir refs/tags", // refs/tags/state/ created for the lock file
-		"sync-file refs/tags/state/3c.lock",
-		"rename refs/tags/state/3c",
-		"sync-dir refs/tags/state",
+		"sync-file packed-refs.lock",
+		"rename packed-refs",
+		"sync-dir .",
 	}
 	if strings.Join(kinds, "\n") != strings.Join(want, "\n") {
 		t.Errorf("events:\n%s\nwant:\n%s", strings.Join(kinds, "\n"), strings.Join(want, "\n"))
