@@ -1,0 +1,186 @@
+package approval
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/stasima/stasima/pkg/fault"
+	"github.com/stasima/stasima/pkg/refs"
+)
+
+// minPrefix is the shortest staged-oid prefix land_approve accepts.
+const minPrefix = 8
+
+// Stage implements stage_approve (A-30…A-35), stasima.airlock.cmd.stage: code 1 freezes the
+// proposal on a prepared candidate and starts the review clock.
+//
+// Order matters: the state check, the merge preparation and the log-entry
+// validation all run before the code is looked at, so a proposal that cannot land never
+// burns a window. Their errors (AirlockError, RefNotFound, MergeConflict, CanonAppendOnly,
+// ValidationError) are returned unchanged.
+func (s *Service) Stage(ctx context.Context, pid, code string) (Staged, []Event, error) {
+	const op = "airlock.stage"
+	unlock, err := s.lock(ctx)
+	if err != nil {
+		return Staged{}, nil, err
+	}
+	defer unlock()
+	var evs []Event
+
+	st, err := s.state(ctx, pid, &evs)
+	if err != nil {
+		return Staged{}, evs, err
+	}
+	if st.Phase == PhaseStaged {
+		return Staged{}, evs, fault.E(op, fault.AirlockError, "%s is already staged", pid)
+	}
+	ref := refs.Proposal(pid)
+	cand, err := s.cands.Prepare(ctx, ref, s.cfg.CanonRef) // A-31; A-36: closed proposals too
+	if err != nil {
+		return Staged{}, evs, err
+	}
+	if !isOID(cand.OID) {
+		return Staged{}, evs, fault.E(op, fault.Internal, "prepare returned candidate %q, not a 40-hex oid", cand.OID)
+	}
+	seq, err := s.cands.Validate(ctx, cand)
+	if err != nil {
+		return Staged{}, evs, err
+	}
+	w, err := s.consume(ctx, code, PurposeStage, pid, nil)
+	if err != nil {
+		return Staged{}, evs, err
+	}
+
+	now := s.nowSeconds()
+	stagedAt := Seconds(now) // float seconds
+	paths := slices.Clone(cand.ChangedPaths)
+	if paths == nil {
+		paths = []string{}
+	}
+	slices.Sort(paths) // sorted(adds + modifies)
+	if err := s.record(ctx, Record{Actor: ActorPractitioner, Op: OpAirlockStage, TargetRef: ref, ResultOID: cand.OID,
+		Detail: encodeDetail(stageDetail{Proposal: pid, StagedOID: cand.OID, Window: w, StagedAt: stagedAt,
+			Seq: seq, ChangedPaths: paths})}); err != nil {
+		return Staged{}, evs, err
+	}
+	res := Staged{
+		ProposalID:   pid,
+		StagedOID:    cand.OID,
+		StagedAt:     stagedAt,
+		LandsAfter:   Seconds(now + s.cfg.Floor.Seconds()),
+		ExpiresAt:    Seconds(now + s.cfg.Ceiling.Seconds()),
+		ChangedPaths: paths,
+		LogSeq:       seq,
+	}
+	evs = append(evs, res)
+	s.log.Info("proposal staged", keyProposal, pid, keyOID, cand.OID, keyWindow, w)
+	return res, evs, nil
+}
+
+// Land implements land_approve (A-40…A-47), stasima.airlock.cmd.land: code 2, from a window
+// strictly later than the staging one, after the review floor and before the ceiling, lands
+// exactly the staged candidate named by its oid prefix (content binding, A-64).
+//
+// The prefix, match and floor gates (A-40…A-44) run before the code is looked at, so a miss
+// never burns a window. Once the code is consumed a failing land (ValidationError,
+// StaleRef: canon moved since staging) leaves the code spent and the proposal staged.
+func (s *Service) Land(ctx context.Context, prefix, code string) (LandResult, []Event, error) {
+	const op = "airlock.land"
+	unlock, err := s.lock(ctx)
+	if err != nil {
+		return LandResult{}, nil, err
+	}
+	defer unlock()
+	var evs []Event
+
+	if utf8.RuneCountInString(prefix) < minPrefix {
+		return LandResult{}, evs, fault.E(op+".prefix", fault.AirlockError,
+			"staged oid prefix %q is too short — give at least %d hex characters", prefix, minPrefix)
+	}
+	all, err := s.staged(ctx, &evs) // may revert expired stages
+	if err != nil {
+		return LandResult{}, evs, err
+	}
+	var matches []stagedEntry
+	for _, e := range all {
+		if strings.HasPrefix(e.info.StagedOID, prefix) { // case-sensitive
+			matches = append(matches, e)
+		}
+	}
+	switch {
+	case len(matches) == 0:
+		return LandResult{}, evs, fault.E(op+".binding", fault.AirlockError,
+			"no staged proposal matches oid prefix %q (content-binding)", prefix)
+	case len(matches) > 1:
+		return LandResult{}, evs, fault.E(op+".binding", fault.AirlockError,
+			"oid prefix %q is ambiguous across staged proposals — give more characters", prefix)
+	}
+	m := matches[0]
+	now := s.nowSeconds()
+	if elapsed := now - float64(m.info.StagedAt); elapsed < s.cfg.Floor.Seconds() {
+		return LandResult{}, evs, fault.E(op+".floor", fault.AirlockError,
+			"review floor not met: %.0fs since staging, floor is %ss — review, then retry with a fresh code",
+			elapsed, seconds(s.cfg.Floor))
+	}
+	w2, err := s.consume(ctx, code, PurposeLand, m.pid, &m.info.Window)
+	if err != nil {
+		return LandResult{}, evs, err
+	}
+	// the prepared merge is rebuilt from the stage row; the candidate commit written at
+	// stage is what lands, byte for byte.
+	cand := Candidate{OID: m.info.StagedOID, Into: s.cfg.CanonRef, ProposalRef: refs.Proposal(m.pid),
+		ChangedPaths: m.info.ChangedPaths}
+	appr := LandApproval{CandidateOID: m.info.StagedOID, ApprovedBy: s.approver,
+		Evidence: fmt.Sprintf("airlock-totp-w%d", w2)}
+	res, err := s.cands.Land(ctx, cand, appr)
+	if err != nil {
+		s.log.Info("staged land failed", keyProposal, m.pid, keyOID, m.info.StagedOID, keyWindow, w2)
+		return LandResult{}, evs, err
+	}
+	evs = append(evs, Landed{ProposalID: m.pid, StagedOID: m.info.StagedOID, Landed: res.Landed, Seq: res.Seq})
+	s.log.Info("proposal landed", keyProposal, m.pid, keyOID, res.Landed, keyWindow, w2)
+	return res, evs, nil
+}
+
+// Revert implements stage_revert (A-50…A-52), stasima.airlock.cmd.revert: it never takes a
+// code, because declining must cost nothing. The proposal's entries are untouched.
+func (s *Service) Revert(ctx context.Context, pid string) (RevertResult, []Event, error) {
+	const op = "airlock.revert"
+	unlock, err := s.lock(ctx)
+	if err != nil {
+		return RevertResult{}, nil, err
+	}
+	defer unlock()
+	var evs []Event
+
+	st, err := s.state(ctx, pid, &evs) // after A-13
+	if err != nil {
+		return RevertResult{}, evs, err
+	}
+	if st.Phase != PhaseStaged {
+		return RevertResult{}, evs, fault.E(op, fault.AirlockError, "%s is not staged", pid)
+	}
+	if err := s.record(ctx, Record{Actor: ActorSystem, Op: OpAirlockRevert, TargetRef: refs.Proposal(pid),
+		Detail: encodeDetail(revertDetail{Proposal: pid, Reason: ReasonManual})}); err != nil {
+		return RevertResult{}, evs, err
+	}
+	evs = append(evs, Reverted{ProposalID: pid, Reason: ReasonManual})
+	s.log.Info("stage reverted", keyProposal, pid, keyOID, st.Staging.StagedOID)
+	return RevertResult{ProposalID: pid, State: PhaseOpen}, evs, nil
+}
+
+// isOID reports whether s is a 40-character lowercase SHA-1 hex oid (CONV-4).
+func isOID(s string) bool {
+	if len(s) != 40 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
