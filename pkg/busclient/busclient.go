@@ -219,3 +219,34 @@ func (c *Client) Await(ctx context.Context, ids []string) {
 		c.log.Warn("audit barrier passed without the rows", "intents", len(ids), "err", err)
 	}
 }
+
+// PublishIntentsAsync publishes intents without waiting for each acknowledgement, then waits
+// for all of them: the bulk path (reconcile, imports, benchmarks).
+func (c *Client) PublishIntentsAsync(ctx context.Context, intents []schema.AuditIntent) error {
+	futures := make([]jetstream.PubAckFuture, 0, len(intents))
+	for _, in := range intents {
+		env, err := bus.NewEnvelope(in.ID, "audit.intent", c.producer, in.Session, "", time.Now(), in)
+		if err != nil {
+			return fault.Wrap("audit.intent", fault.Internal, err, "encode intent")
+		}
+		b, err := json.Marshal(env)
+		if err != nil {
+			return fault.Wrap("audit.intent", fault.Internal, err, "encode intent")
+		}
+		f, err := c.js.PublishAsync(c.subj.Intent(in.Op), b, jetstream.WithMsgID(in.ID))
+		if err != nil {
+			return unavailable("audit.intent", err)
+		}
+		futures = append(futures, f)
+	}
+	for _, f := range futures {
+		select {
+		case <-f.Ok():
+		case err := <-f.Err():
+			return unavailable("audit.intent", err)
+		case <-ctx.Done():
+			return unavailable("audit.intent", ctx.Err())
+		}
+	}
+	return nil
+}

@@ -31,7 +31,7 @@ type rig struct {
 	subj bus.Subjects
 }
 
-func sqliteRig(t *testing.T) *rig {
+func sqliteRig(t testing.TB) *rig {
 	cfg := audit.DefaultConfig()
 	cfg.DBPath = filepath.Join(t.TempDir(), "audit.sqlite")
 	cfg.AckWait = time.Second
@@ -39,13 +39,13 @@ func sqliteRig(t *testing.T) *rig {
 	return &rig{srv: natstest.Start(t), cfg: cfg, subj: bus.MustSubjects("")}
 }
 
-func pgRig(t *testing.T, dsn string) *rig {
+func pgRig(t testing.TB, dsn string) *rig {
 	r := sqliteRig(t)
 	r.cfg.DSN, r.cfg.DBPath = dsn, ""
 	return r
 }
 
-func (r *rig) start(t *testing.T) (*audit.Service, *fxtest.App) {
+func (r *rig) start(t testing.TB) (*audit.Service, *fxtest.App) {
 	t.Helper()
 	nc, err := nats.Connect(r.srv.ClientURL())
 	if err != nil {
@@ -60,7 +60,7 @@ func (r *rig) start(t *testing.T) (*audit.Service, *fxtest.App) {
 	return svc, app
 }
 
-func (r *rig) client(t *testing.T, barrier time.Duration) *busclient.Client {
+func (r *rig) client(t testing.TB, barrier time.Duration) *busclient.Client {
 	t.Helper()
 	nc := r.srv.Connect(t)
 	js, _ := jetstream.New(nc)

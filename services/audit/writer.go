@@ -21,38 +21,53 @@ import (
 // JetStream and the chain catches up in order.
 func (s *Service) write(cons jetstream.Consumer) {
 	defer close(s.done)
+	// One consume callback feeds the loop in stream order; the loop takes what is waiting
+	// (natural batching: a lone intent is appended at once, a burst in one transaction).
+	in := make(chan jetstream.Msg, 2*s.cfg.BatchSize)
+	cc, err := cons.Consume(func(m jetstream.Msg) {
+		select {
+		case in <- m:
+		case <-s.stop: // unacked: redelivered to the next writer
+		}
+	}, jetstream.PullMaxMessages(s.cfg.BatchSize))
+	if err != nil {
+		s.log.Error("writer consume failed", logkey.Err, err)
+		return
+	}
+	defer cc.Stop()
 	for {
+		var first jetstream.Msg
 		select {
 		case <-s.stop:
 			return
-		default:
+		case first = <-in:
 		}
-		batch, err := cons.Fetch(s.cfg.BatchSize, jetstream.FetchMaxWait(500*time.Millisecond))
-		if err != nil {
-			if !errors.Is(err, jetstream.ErrNoMessages) {
-				s.log.Warn("fetch failed", logkey.Err, err)
-				if s.pause() {
-					return
-				}
+		msgs := []jetstream.Msg{first}
+	drain:
+		for len(msgs) < s.cfg.BatchSize {
+			select {
+			case m := <-in:
+				msgs = append(msgs, m)
+			default:
+				break drain
 			}
-			continue
 		}
-		var msgs []jetstream.Msg
+		var kept []jetstream.Msg
 		var intents []chain.Intent
-		for msg := range batch.Messages() {
-			in, err := decodeIntent(msg)
+		for _, msg := range msgs {
+			it, err := decodeIntent(msg)
 			if err != nil {
 				s.log.Error("intent undecodable", logkey.Subject, msg.Subject(), logkey.Err, err)
 				_ = msg.TermWithReason("undecodable intent")
 				continue
 			}
-			msgs = append(msgs, msg)
-			intents = append(intents, in)
+			kept = append(kept, msg)
+			intents = append(intents, it)
 		}
-		if len(msgs) == 0 {
+		if len(kept) == 0 {
 			continue
 		}
-		rows, ok := s.appendWithRetry(intents, msgs)
+		rows, ok := s.appendWithRetry(intents, kept)
 		if !ok {
 			return // stopping: the batch is redelivered to the next writer
 		}
@@ -62,7 +77,7 @@ func (s *Service) write(cons jetstream.Consumer) {
 		for i, row := range rows {
 			s.publishAppended(row, intents[i].ID)
 		}
-		for _, msg := range msgs {
+		for _, msg := range kept {
 			if err := msg.Ack(); err != nil {
 				s.log.Warn("ack failed", logkey.Err, err)
 			}

@@ -23,7 +23,6 @@ import (
 	"go.uber.org/fx"
 
 	"github.com/stasima/stasima/pkg/bus"
-	"github.com/stasima/stasima/pkg/busclient"
 	"github.com/stasima/stasima/pkg/fault"
 	"github.com/stasima/stasima/pkg/hexseq"
 	"github.com/stasima/stasima/pkg/logkey"
@@ -68,7 +67,7 @@ func DefaultConfig() Config {
 		MaxBodyBytes:   1 << 20,
 		BusPrefix:      bus.DefaultPrefix,
 		EventsMaxAge:   30 * 24 * time.Hour,
-		Workers:        16,
+		Workers:        64,
 		AckWait:        30 * time.Second,
 	}
 }
@@ -111,8 +110,6 @@ type Service struct {
 	js   jetstream.JetStream
 	subj bus.Subjects
 
-	intents *busclient.Client
-
 	git  *gitstore.Store
 	app  *app.App
 	cc   jetstream.ConsumeContext
@@ -140,8 +137,7 @@ func New(p Params) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Service{cfg: p.Config, log: p.Logger.With(logkey.Svc, bus.Capstore), nc: p.Conn, js: p.JS, subj: subj,
-		intents: busclient.New(p.Conn, p.JS, subj, bus.Capstore, p.Config.AckWait)}
+	s := &Service{cfg: p.Config, log: p.Logger.With(logkey.Svc, bus.Capstore), nc: p.Conn, js: p.JS, subj: subj}
 	p.Lifecycle.Append(fx.Hook{OnStart: s.Start, OnStop: s.Stop})
 	return s, nil
 }
@@ -272,22 +268,16 @@ func (s *Service) apply(j job) {
 		_ = msg.NakWithDelay(time.Second)
 		return
 	}
-	for _, ev := range events {
-		if err := s.publishEvent(ctx, ev); err != nil {
-			log.Error("event publish failed", logkey.Err, err)
-			_ = msg.NakWithDelay(time.Second)
-			return
-		}
-	}
-	// Git first, audit second (INV-18, U-23); intent ids derive from the command id, so a
-	// redelivered command republishes the same ids and the writer keeps one row each (ARCH-8).
+	// Git first, audit second (INV-18, U-23); intent ids derive from the command's envelope
+	// id, so a redelivered command republishes the same ids and the writer keeps one row each
+	// (ARCH-8). Events and intents go out together; the reply waits for all their acks.
 	ids := make([]string, len(intents))
 	for i := range intents {
 		intents[i].ID = fmt.Sprintf("%s/%s/%d", j.env.ID, intents[i].Op, i)
 		ids[i] = intents[i].ID
 	}
-	if err := s.intents.PublishIntents(ctx, intents); err != nil {
-		log.Error("audit intent publish failed", logkey.Err, err)
+	if err := s.publishAll(ctx, events, intents); err != nil {
+		log.Error("event or intent publish failed", logkey.Err, err)
 		_ = msg.NakWithDelay(time.Second)
 		return
 	}
@@ -362,15 +352,48 @@ func (s *Service) execute(ctx context.Context, verb string, env bus.Envelope, re
 	return nil, nil, nil, fault.E("capstore.cmd", fault.ArgumentError, "unknown capstore command %q", verb)
 }
 
-func (s *Service) publishEvent(ctx context.Context, ev event) error {
-	env, err := bus.NewEnvelope(ev.id, ev.typ, bus.Capstore, ev.session, ev.opID, time.Now(), ev.data)
-	if err != nil {
-		return err
+// publishAll publishes a command's events and audit intents without waiting for each ack,
+// then waits for all of them: every one is durable in its stream before the command replies.
+func (s *Service) publishAll(ctx context.Context, events []event, intents []schema.AuditIntent) error {
+	futures := make([]jetstream.PubAckFuture, 0, len(events)+len(intents))
+	for _, ev := range events {
+		env, err := bus.NewEnvelope(ev.id, ev.typ, bus.Capstore, ev.session, ev.opID, time.Now(), ev.data)
+		if err != nil {
+			return err
+		}
+		b, err := json.Marshal(env)
+		if err != nil {
+			return err
+		}
+		f, err := s.js.PublishAsync(s.subj.Event(ev.typ), b, jetstream.WithMsgID(ev.id))
+		if err != nil {
+			return err
+		}
+		futures = append(futures, f)
 	}
-	b, err := json.Marshal(env)
-	if err != nil {
-		return err
+	for _, in := range intents {
+		env, err := bus.NewEnvelope(in.ID, "audit.intent", bus.Capstore, in.Session, "", time.Now(), in)
+		if err != nil {
+			return err
+		}
+		b, err := json.Marshal(env)
+		if err != nil {
+			return err
+		}
+		f, err := s.js.PublishAsync(s.subj.Intent(in.Op), b, jetstream.WithMsgID(in.ID))
+		if err != nil {
+			return err
+		}
+		futures = append(futures, f)
 	}
-	_, err = s.js.Publish(ctx, s.subj.Event(ev.typ), b, jetstream.WithMsgID(ev.id))
-	return err
+	for _, f := range futures {
+		select {
+		case <-f.Ok():
+		case err := <-f.Err():
+			return err
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
 }

@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -75,9 +76,21 @@ func WithClock(now func() time.Time) Option { return func(s *Store) { s.now = no
 func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	// _txlock=immediate makes every transaction BEGIN IMMEDIATE: the tail read and the
 	// insert happen under the write lock. busy_timeout waits out other processes.
-	db, err := sql.Open("sqlite", path+"?_pragma=busy_timeout(10000)&_txlock=immediate")
+	// A log this store creates uses write-ahead logging: a rollback journal creates and
+	// deletes a file on every transaction, which costs more than the append itself on some
+	// filesystems. An existing file keeps the journal mode it has (0.1.5 used rollback
+	// journaling), and synchronous=FULL keeps every commit durable in either mode.
+	_, statErr := os.Stat(path)
+	fresh := errors.Is(statErr, os.ErrNotExist)
+	db, err := sql.Open("sqlite", path+"?_pragma=busy_timeout(10000)&_pragma=synchronous(FULL)&_txlock=immediate")
 	if err != nil {
 		return nil, unavailable("open", err, "open %s", path)
+	}
+	if fresh {
+		if _, err := db.ExecContext(ctx, `PRAGMA journal_mode=WAL`); err != nil {
+			db.Close()
+			return nil, unavailable("open", err, "set journal mode of %s", path)
+		}
 	}
 	s := &Store{db: db, now: time.Now}
 	for _, o := range opts {
