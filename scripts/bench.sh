@@ -1,32 +1,33 @@
 #!/usr/bin/env bash
 # make bench: throughput and latency figures, one line each. Benchmarks, never tests.
+# BENCH_N sets the commit count of the git and pipeline benchmarks (default 2000).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${BENCH_N:-2000}
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 
-run() { # dir pattern benchtime
+run() { # package pattern benchtime
   go test -run '^$' -bench "$2" -benchtime "$3" "$1" 2>&1 | grep -E '^Benchmark' >>"$out" || true
 }
-run ./services/capstore/internal/gitstore/ 'BenchmarkCommit' "${N}x"
-run ./cmd/stasima/ 'BenchmarkPipeline' "${N}x"
-if [ -d services/audit/internal/storetest ] || ls services/audit/internal/*/bench*_test.go >/dev/null 2>&1; then
-  run ./services/audit/... 'Benchmark' 1x
-fi
+echo "# git store alone (go-git, no bus), then the full pipeline (MCP → JetStream → capstore → git → event → reply)"
+run ./services/capstore/internal/gitstore/ '^BenchmarkCommit' "${N}x"
+run ./cmd/stasima/ '^BenchmarkPipeline' "${N}x"
+echo "# audit: appends through the writer (producers wait on the barrier), burst throughput, verify of 1,000,000 rows beside raw SHA-256"
+run ./services/audit/ '^BenchmarkWriter' "${N}x"
+run ./services/audit/internal/chain/ '^Benchmark(Verify|SHA256)$' 1x
 
 awk '
-function metric(name,   i) { for (i = 3; i <= NF; i++) if ($(i+1) == name) return $i; return "" }
+function metric(name,   i) { for (i = 3; i < NF; i++) if ($(i+1) == name) return $i; return "" }
 {
   name = $1; sub(/-[0-9]+$/, "", name)
-  nsop = metric("ns/op")
-  cps = metric("commits/s"); p50 = metric("p50-ms"); p99 = metric("p99-ms"); rps = metric("rows/s")
-  if (cps == "" && nsop != "" && name ~ /Commit/) cps = sprintf("%.1f", 1e9 / nsop)
-  line = sprintf("%-52s", name)
-  if (cps != "") line = line sprintf(" %10s commits/s", cps)
-  if (rps != "") line = line sprintf(" %10s rows/s", rps)
-  if (p50 != "") line = line sprintf("  p50 %s ms  p99 %s ms", p50, p99)
-  if (cps == "" && rps == "") line = line sprintf(" %14s ns/op", nsop)
-  for (i = 3; i <= NF; i++) if ($(i+1) ~ /^(MB\/s|s\/verify|rows|sha-MB\/s)$/) line = line sprintf("  %s %s", $i, $(i+1))
+  nsop = metric("ns/op"); cps = metric("commits/s"); rps = metric("rows/s")
+  p50 = metric("p50-ms"); p99 = metric("p99-ms")
+  if (cps == "" && rps == "" && name ~ /Commit/) cps = sprintf("%.0f", 1e9 / nsop)
+  line = sprintf("%-44s", name)
+  if (cps != "") line = line sprintf(" %9s commits/s", cps)
+  if (rps != "") line = line sprintf(" %9s rows/s", rps)
+  if (p50 != "") line = line sprintf("   p50 %s ms   p99 %s ms", p50, p99)
+  if (name ~ /Verify|SHA256/) line = line sprintf("   %.2f s per 1,000,000 rows", nsop / 1e9)
   print line
 }' "$out"

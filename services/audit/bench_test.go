@@ -52,8 +52,8 @@ func BenchmarkWriter(b *testing.B) {
 	}
 }
 
-// BenchmarkWriterBurst measures the writer's throughput with intents already queued: producers
-// publish without waiting, the benchmark waits for the last row (batched appends).
+// BenchmarkWriterBurst measures the writer's throughput over a backlog: intents queued in the
+// AUDIT stream (as after an outage), appended in batches until the last row.
 func BenchmarkWriterBurst(b *testing.B) {
 	for _, be := range []string{"sqlite", "postgres"} {
 		b.Run(be, func(b *testing.B) {
@@ -63,8 +63,6 @@ func BenchmarkWriterBurst(b *testing.B) {
 			}
 			c := r.client(b, 60*time.Second)
 			ctx := context.Background()
-			b.ResetTimer()
-			start := time.Now()
 			const chunk = 512
 			for k := 0; k < b.N; k += chunk {
 				n := min(chunk, b.N-k)
@@ -72,6 +70,10 @@ func BenchmarkWriterBurst(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
+			// The intents are queued (publishing is the stream's cost, not the writer's); the
+			// clock runs from the writer's start to the last row.
+			b.ResetTimer()
+			start := time.Now()
 			r.start(b)
 			c.Await(ctx, []string{fmt.Sprintf("test/%d", b.N-1)})
 			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "rows/s")
