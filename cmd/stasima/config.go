@@ -88,6 +88,7 @@ type Config struct {
 	AuditDB        string // SQLite path (default <data>/audit.sqlite)
 	AuditDSN       string // postgres://… selects Postgres
 	AuditBarrier   time.Duration
+	Approvers      []string // sorted; the first is the console and airlock default
 }
 
 // loadConfig resolves defaults, the config file (path or STASIMA_CONFIG), the environment and
@@ -117,6 +118,7 @@ func loadConfig(dataDir, configPath, httpAddr string) (Config, error) {
 		MaxBodyBytes:   1 << 20,
 		EventsMaxAge:   30 * 24 * time.Hour,
 		AuditBarrier:   10 * time.Second,
+		Approvers:      []string{"practitioner"},
 	}
 	host, port := "127.0.0.1", 8787
 	if configPath != "" {
@@ -149,6 +151,13 @@ func loadConfig(dataDir, configPath, httpAddr string) (Config, error) {
 		set(&c.Orientation, f.OrientationBase)
 		set(&c.NATSURL, f.NATSURL)
 		set(&c.BusPrefix, f.BusPrefix)
+		if f.Approvers != nil {
+			list, err := approverList(f.Approvers)
+			if err != nil {
+				return Config{}, err
+			}
+			c.Approvers = list
+		}
 		set(&c.AuditDB, f.AuditDB)
 		set(&c.AuditDSN, f.AuditDSN)
 		if f.AuditBarrierTimeoutS != nil {
@@ -196,6 +205,9 @@ func loadConfig(dataDir, configPath, httpAddr string) (Config, error) {
 	if v := os.Getenv("STASIMA_CANON_REF"); v != "" {
 		c.CanonRef = v
 	}
+	if v := os.Getenv("STASIMA_APPROVERS"); v != "" {
+		c.Approvers, _ = approverList(v)
+	}
 	if v := os.Getenv("STASIMA_AUDIT_DB"); v != "" {
 		c.AuditDB = v
 	}
@@ -242,6 +254,37 @@ func (c Config) validate() error {
 	return nil
 }
 
+// approverList is O-config-2: a list, or a comma-separated string; items trimmed, empties
+// dropped; sorted so the first is the default approver.
+func approverList(v any) ([]string, error) {
+	var items []string
+	switch x := v.(type) {
+	case string:
+		items = strings.Split(x, ",")
+	case []any:
+		for _, it := range x {
+			s, ok := it.(string)
+			if !ok {
+				return nil, fmt.Errorf("approvers must be strings, got %v", it)
+			}
+			items = append(items, s)
+		}
+	default:
+		return nil, fmt.Errorf("approvers must be a list or a comma-separated string, got %v", v)
+	}
+	var out []string
+	for _, it := range items {
+		if it = strings.TrimSpace(it); it != "" {
+			out = append(out, it)
+		}
+	}
+	if len(out) == 0 {
+		return nil, errors.New("at least one approver is required")
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
 func toInt(name string, v any) (int, error) {
 	switch x := v.(type) {
 	case int64:
@@ -286,5 +329,6 @@ func (c Config) gateway() gateway.Config {
 	gc.BusPrefix = c.BusPrefix
 	gc.MaxBodyBytes = c.MaxBodyBytes
 	gc.AuditBarrier = c.AuditBarrier
+	gc.Approvers = c.Approvers
 	return gc
 }

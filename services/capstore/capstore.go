@@ -348,8 +348,48 @@ func (s *Service) execute(ctx context.Context, verb string, env bus.Envelope, re
 				data: map[string]any{"oid": res.OID, "seq": res.Seq, "head": res.Head}})
 		}
 		return res, evs, nil, nil
+	case schema.CmdPropose:
+		return lifecycle(env, verb, s.app.Propose)
+	case schema.CmdProposeRetract:
+		return lifecycle(env, verb, s.app.ProposeRetract)
+	case schema.CmdProposeClose:
+		return lifecycle(env, verb, s.app.ProposeClose)
+	case schema.CmdSupReconcile:
+		res, rows, err := decodeApply(ctx, env, verb, s.app.SupReconcile)
+		if err != nil || res.Already {
+			return res, nil, rows, err
+		}
+		// The reconcile report is an entry on the perspective: announce it like any commit.
+		ev := schema.GitCommitted{Ref: refs.Perspective(seatOf(env)), OID: res.OID, OpID: "reconcile-" + res.CanonCursor[:12],
+			Author: seatOf(env), Subject: "KIP " + res.Path, Paths: []string{res.Path}}
+		return res, []event{{id: schema.EvtGitCommit + "/" + res.OID, typ: schema.EvtGitCommit, opID: ev.OpID, data: ev}}, rows, nil
 	}
 	return nil, nil, nil, fault.E("capstore.cmd", fault.ArgumentError, "unknown capstore command %q", verb)
+}
+
+// lifecycle runs a proposal command, which publishes no git event (proposals are never
+// indexed) but writes audit rows.
+func lifecycle[C, R any](env bus.Envelope, verb string, fn func(context.Context, C) (R, []schema.AuditIntent, error)) (any, []event, []schema.AuditIntent, error) {
+	res, rows, err := decodeApply(context.Background(), env, verb, fn)
+	if err != nil {
+		return nil, nil, rows, err
+	}
+	return res, nil, rows, nil
+}
+
+func decodeApply[C, R any](ctx context.Context, env bus.Envelope, verb string, fn func(context.Context, C) (R, []schema.AuditIntent, error)) (R, []schema.AuditIntent, error) {
+	var c C
+	var zero R
+	if err := json.Unmarshal(env.Data, &c); err != nil {
+		return zero, nil, fault.Wrap(verb, fault.ArgumentError, err, "undecodable %s command", verb)
+	}
+	return fn(ctx, c)
+}
+
+func seatOf(env bus.Envelope) string {
+	var a schema.Actor
+	_ = json.Unmarshal(env.Data, &a)
+	return a.Seat
 }
 
 // publishAll publishes a command's events and audit intents without waiting for each ack,

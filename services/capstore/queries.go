@@ -49,6 +49,10 @@ func (s *Service) startQueries() error {
 			var q schema.HoldersQuery
 			return decodeThen(b, &q, func() (any, error) { return s.app.Holders(q) })
 		},
+		schema.QProposalInfo: func(b []byte) (any, error) {
+			var q schema.ProposalQuery
+			return decodeThen(b, &q, func() (any, error) { return s.app.ProposalInfo(q) })
+		},
 		schema.QCanonSeq:   func([]byte) (any, error) { return s.app.CanonSeq() },
 		schema.QAnchorHead: func([]byte) (any, error) { return s.app.AnchorHead() },
 		schema.QCommitOps:  func([]byte) (any, error) { return s.app.CommitOps() },

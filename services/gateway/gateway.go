@@ -43,6 +43,8 @@ type Config struct {
 	MaxBodyBytes    int
 	// ToolTimeout bounds one command's wait for its reply.
 	ToolTimeout time.Duration
+	// Approvers may close any proposal (T-propose_close-5).
+	Approvers []string
 	// AuditBarrier bounds the wait for a call's own audit rows (ARCH-6); 0 turns it off.
 	AuditBarrier time.Duration
 }
@@ -57,6 +59,7 @@ func DefaultConfig() Config {
 		MaxBodyBytes:    1 << 20,
 		ToolTimeout:     30 * time.Second,
 		AuditBarrier:    10 * time.Second,
+		Approvers:       []string{"practitioner"},
 	}
 }
 
@@ -121,7 +124,7 @@ func New(p Params) (*Service, error) {
 	client := busclient.New(p.Conn, p.JS, subj, bus.Gateway, p.Config.ToolTimeout).WithAuditBarrier(p.Config.AuditBarrier, log)
 	a := app.New(client, app.Config{
 		DeploymentName: p.Config.DeploymentName, CanonRef: p.Config.CanonRef,
-		OrientationBase: p.Config.OrientationBase, MaxBodyBytes: p.Config.MaxBodyBytes,
+		OrientationBase: p.Config.OrientationBase, MaxBodyBytes: p.Config.MaxBodyBytes, Approvers: p.Config.Approvers,
 	}, log)
 	mux := http.NewServeMux()
 	// The MCP transport's own cap sits above the body cap so an oversized body is refused by

@@ -21,6 +21,7 @@ type Git interface {
 	CommitInfo(oid string) (gitstore.CommitInfo, error)
 	History(tipOID, path string) ([]gitstore.CommitInfo, error)
 	CountCommits(oid string) (int, error)
+	SetRef(ctx context.Context, name, newOID, oldOID string) error
 }
 
 // Config is what the handlers need of capstore's configuration.

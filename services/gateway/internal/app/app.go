@@ -32,6 +32,7 @@ type Config struct {
 	CanonRef        string
 	OrientationBase string
 	MaxBodyBytes    int
+	Approvers       []string
 }
 
 // Session identifies the transport session of a call (the audit session tag).
@@ -60,14 +61,20 @@ func New(be Backend, cfg Config, log *slog.Logger) *App {
 	}
 	a := &App{be: be, cfg: cfg, log: log}
 	a.tools = map[string]handler{
-		"announce":       a.announce,
-		"whoami":         a.whoami,
-		"canon_state":    a.canonState,
-		"list_instances": a.listInstances,
-		"kip_commit":     a.kipCommit,
-		"kip_get":        a.kipGet,
-		"list_entries":   a.listEntries,
-		"kip_history":    a.kipHistory,
+		"announce":        a.announce,
+		"whoami":          a.whoami,
+		"canon_state":     a.canonState,
+		"list_instances":  a.listInstances,
+		"kip_commit":      a.kipCommit,
+		"kip_get":         a.kipGet,
+		"list_entries":    a.listEntries,
+		"kip_history":     a.kipHistory,
+		"propose":         a.propose,
+		"propose_retract": a.proposeRetract,
+		"propose_close":   a.proposeClose,
+		"canon_diff":      a.canonDiff,
+		"sup_reconcile":   a.supReconcile,
+		"sup_state":       a.supState,
 	}
 	return a
 }
@@ -154,3 +161,5 @@ func (a *App) cursor(ctx context.Context, seat string) (string, error) {
 	}
 	return *ans.Row.ResultOID, nil
 }
+
+func newID() string { return ulid.Make().String() }
