@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"io/fs"
@@ -17,9 +18,11 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/oklog/ulid/v2"
 
 	"github.com/stasima/stasima/pkg/bus"
 	"github.com/stasima/stasima/pkg/busclient"
+	"github.com/stasima/stasima/pkg/fault"
 	"github.com/stasima/stasima/pkg/hexseq"
 	"github.com/stasima/stasima/pkg/refs"
 	"github.com/stasima/stasima/pkg/schema"
@@ -59,6 +62,49 @@ func cmdAdmin(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			var res schema.BootstrapResult
 			err := c.Do(ctx, busclient.Command{Svc: bus.Capstore, Verb: schema.CmdBootstrap, OpID: "bootstrap",
 				Data: schema.Bootstrap{Actor: schema.Actor{Seat: "practitioner"}, SeedDir: cargs[0], Files: files}}, &res)
+			return res, err
+		}
+	case "preview":
+		if len(cargs) != 1 {
+			fmt.Fprintf(stderr, "usage: stasima admin preview <proposal-id>\n")
+			return 2
+		}
+		run = func(ctx context.Context, c *busclient.Client) (any, error) { return adminPreview(ctx, c, cargs[0]) }
+	case "land":
+		fs := flag.NewFlagSet("land", flag.ContinueOnError)
+		fs.SetOutput(io.Discard)
+		by := fs.String("by", "", "approver")
+		if err := fs.Parse(cargs); err != nil || fs.NArg() != 1 {
+			fmt.Fprintf(stderr, "usage: stasima admin land <proposal-id> [--by APPROVER]\n")
+			return 2
+		}
+		id := fs.Arg(0)
+		approver := *by
+		if approver == "" {
+			approver = cfg.Approvers[0]
+		}
+		run = func(ctx context.Context, c *busclient.Client) (any, error) {
+			var res schema.LandResult
+			err := c.Do(ctx, busclient.Command{Svc: bus.Capstore, Verb: schema.CmdLand, ID: "land/" + id + "/" + ulidString(),
+				Data: schema.Land{Actor: schema.Actor{Seat: approver}, ProposalID: id, ApprovedBy: approver, Evidence: "cli-confirm"}}, &res)
+			return res, landRefusal(err)
+		}
+	case "proposals":
+		run = func(ctx context.Context, c *busclient.Client) (any, error) {
+			var st schema.ProposalStatuses
+			err := c.Query(ctx, bus.Capstore, schema.QProposalStatuses, nil, &st)
+			return map[string]any{"proposals": st.Statuses}, err
+		}
+	case "close":
+		if len(cargs) < 2 {
+			fmt.Fprintf(stderr, "usage: stasima admin close <proposal-id> <reason>\n")
+			return 2
+		}
+		id, reason := cargs[0], strings.Join(cargs[1:], " ")
+		run = func(ctx context.Context, c *busclient.Client) (any, error) {
+			var res schema.ProposeCloseResult
+			err := c.Do(ctx, busclient.Command{Svc: bus.Capstore, Verb: schema.CmdProposeClose, ID: "close/" + id + "/" + ulidString(),
+				Data: schema.ProposeClose{Actor: schema.Actor{Seat: "practitioner"}, ProposalID: id, Reason: reason, Approver: true}}, &res)
 			return res, err
 		}
 	case "verify":
@@ -252,3 +298,40 @@ func readSeed(dir string) ([]schema.SeedFile, error) {
 	sort.Slice(files, func(i, j int) bool { return files[i].Path < files[j].Path })
 	return files, nil
 }
+
+// adminPreview is O-preview-1.
+func adminPreview(ctx context.Context, c *busclient.Client, id string) (any, error) {
+	var pv schema.Preview
+	if err := c.Query(ctx, bus.Capstore, schema.QPreviewMerge, schema.ProposalQuery{ProposalID: id}, &pv); err != nil {
+		return nil, err
+	}
+	return struct {
+		Conflicts        []string `json:"conflicts"`
+		Authors          []string `json:"authors"`
+		Adds             []string `json:"adds"`
+		Removes          []string `json:"removes"`
+		Modifies         []string `json:"modifies"`
+		WouldRemoveCanon []string `json:"would_remove_canon"`
+		LogEntries       []string `json:"log_entries"`
+		LogEntryOK       bool     `json:"log_entry_ok"`
+		ExpectedSeq      string   `json:"expected_seq"`
+	}{pv.Conflicts, pv.Authors, pv.Adds, pv.Removes, pv.Modifies, pv.Removes, pv.LogEntries, len(pv.LogEntries) == 1, pv.ExpectedSeq}, nil
+}
+
+// landRefusal gives console refusals their O-land-2/O-land-3 prefixes.
+func landRefusal(err error) error {
+	switch fault.ClassOf(err) {
+	case fault.MergeConflict:
+		return fmt.Errorf("conflict — not landing: %w", err)
+	case fault.CanonAppendOnly:
+		return fmt.Errorf("append-only — not landing: %w", err)
+	case fault.ValidationError:
+		return fmt.Errorf("not landing: %w", err)
+	}
+	if err == nil {
+		return nil
+	}
+	return err
+}
+
+func ulidString() string { return ulid.Make().String() }

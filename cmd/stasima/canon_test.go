@@ -2,10 +2,14 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
+	"os/exec"
 	"strings"
 	"testing"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
 // bootNode starts the up graph over a data dir bootstrapped from the test seed.
@@ -136,5 +140,206 @@ func TestUp_ReconcileThenPropose(t *testing.T) {
 	li := mustCall(t, s, "list_instances", nil)
 	if cur := li["current_with_canon"].(map[string]any); cur["Recto"] != true {
 		t.Fatalf("list_instances: %v", li)
+	}
+}
+
+// reconcile pulls canon and writes the reconcile report for seat.
+func reconcile(t *testing.T, s *mcp.ClientSession, seat string) map[string]any {
+	t.Helper()
+	d := mustCall(t, s, "canon_diff", map[string]any{"instance_id": seat})
+	mustCall(t, s, "sup_reconcile", map[string]any{"instance_id": seat, "body": "read canon at " + d["canon_tip"].(string)})
+	return d
+}
+
+func proposeLog(t *testing.T, s *mcp.ClientSession, seat, id, seq, narrative string) (map[string]any, string) {
+	t.Helper()
+	return call(t, s, "propose", map[string]any{"instance_id": seat, "proposal_id": id, "domain": "meta/log", "slug": seq,
+		"body": narrative, "op_id": id + "-log-" + seq, "type": "log", "seq": seq, "title": "::" + strings.ToUpper(seq) + " " + id})
+}
+
+// TestUp_FirstSession is the first-session narrative end to end (SC-1, SC-9, SC-13): two seats
+// author; one reconciles, proposes with a log entry, the practitioner lands; the other is refused
+// at propose until it has pulled and reconciled; seq and the state tag advance; canon_diff carries
+// the narrative; the audit log verifies against its anchor after every land.
+func TestUp_FirstSession(t *testing.T) {
+	n, data := bootNode(t)
+	s := mcpSession(t, n)
+	for _, seat := range []string{"Recto", "Verso"} {
+		mustCall(t, s, "kip_commit", map[string]any{"instance_id": seat, "domain": "practice", "slug": "notes-" + strings.ToLower(seat), "body": seat + " notes", "op_id": seat + "-k1"})
+	}
+	reconcile(t, s, "Recto")
+	mustCall(t, s, "propose", map[string]any{"instance_id": "Recto", "proposal_id": "p-durability", "domain": "practice", "slug": "durability",
+		"body": "Never lose committed work.", "op_id": "pd-1", "tags": []string{"durability"}})
+	if p, e := proposeLog(t, s, "Recto", "p-durability", "3c", "We agreed on durability."); e != "" {
+		t.Fatalf("propose log: %s %v", e, p)
+	}
+	if _, e := call(t, s, "propose", map[string]any{"instance_id": "Verso", "proposal_id": "p-verso", "domain": "practice", "slug": "v",
+		"body": "v", "op_id": "pv-1"}); !strings.Contains(e, "reconcile with current canon") {
+		t.Fatalf("Verso before reconcile: %q", e)
+	}
+	lp := mustCall(t, s, "list_proposals", nil)
+	if st := lp["statuses"].(map[string]any)["p-durability"].(map[string]any); st["status"] != "open" {
+		t.Fatalf("before land: %v", lp)
+	}
+	cp := mustCall(t, s, "conflict_preview", map[string]any{"proposal_id": "p-durability"})
+	if cp["conflicts"] != false || cp["would_remove_canon"] != false || fmt.Sprint(cp["adds"]) != "[meta/log/3c.md practice/durability.md]" {
+		t.Fatalf("conflict_preview: %v", cp)
+	}
+
+	code, pv, stderr := admin(t, "--data", data, "preview", "p-durability")
+	if code != 0 || pv["log_entry_ok"] != true || pv["expected_seq"] != "3c" || fmt.Sprint(pv["authors"]) != "[Recto]" {
+		t.Fatalf("preview: %d %v %s", code, pv, stderr)
+	}
+	code, landed, stderr := admin(t, "--data", data, "land", "p-durability")
+	if code != 0 || landed["seq"] != "3c" || landed["display"] != "::3C" || len(landed["landed"].(string)) != 40 {
+		t.Fatalf("land: %d %v %s", code, landed, stderr)
+	}
+	oid := landed["landed"].(string)
+	cs := mustCall(t, s, "canon_state", nil)
+	if cs["canon_tip"] != oid || cs["seq"] != "3c" || cs["display"] != "::3C" || cs["next_seq"] != "3d" {
+		t.Fatalf("canon_state after land: %v", cs)
+	}
+	if lands := cs["lands"].([]any); len(lands) != 1 || lands[0].(map[string]any)["seq"] != "3c" || lands[0].(map[string]any)["by"] != "practitioner" {
+		t.Fatalf("lands: %v", cs["lands"])
+	}
+	if out, err := exec.Command("git", "--git-dir", n.cfg.GitDir, "rev-parse", "refs/tags/state/3c").Output(); err != nil || strings.TrimSpace(string(out)) != oid {
+		t.Fatalf("state tag: %s %v", out, err)
+	}
+	lp = mustCall(t, s, "list_proposals", nil)
+	if st := lp["statuses"].(map[string]any)["p-durability"].(map[string]any); st["status"] != "landed" {
+		t.Fatalf("after land: %v", lp)
+	}
+	if code, v, _ := admin(t, "--data", data, "verify"); code != 0 || v["audit_verify_ok"] != true || v["audit_vs_anchor"] != true {
+		t.Fatalf("verify after land: %v", v)
+	}
+	// Recto is behind the new canon now: propose is blocked again (INV-15).
+	if _, e := proposeLog(t, s, "Recto", "p-next", "3d", "next"); !strings.Contains(e, "reconcile with current canon") {
+		t.Fatalf("Recto after the land: %q", e)
+	}
+	// Verso pulls: the diff carries the narrative in full, other entries as pointers.
+	d := reconcile(t, s, "Verso")
+	logs := d["logs"].([]any)
+	if len(logs) != 1 || logs[0].(map[string]any)["path"] != "meta/log/3c.md" || logs[0].(map[string]any)["body"] != "We agreed on durability." {
+		t.Fatalf("canon_diff logs: %v", d)
+	}
+	mustCall(t, s, "propose", map[string]any{"instance_id": "Verso", "proposal_id": "p-verso", "domain": "practice", "slug": "v", "body": "v", "op_id": "pv-1"})
+	if _, e := proposeLog(t, s, "Verso", "p-verso", "3d", "Verso's turn."); e != "" {
+		t.Fatal(e)
+	}
+	if code, l2, stderr := admin(t, "--data", data, "land", "p-verso"); code != 0 || l2["seq"] != "3d" {
+		t.Fatalf("second land: %v %s", l2, stderr)
+	}
+	if code, st, _ := admin(t, "--data", data, "status"); code != 0 || st["canon_seq"] != "::3D" || st["audit_vs_anchor"] != true {
+		t.Fatalf("status: %v", st)
+	}
+}
+
+// TestUp_SeqRace: two proposals carry the same next seq; after the first lands the second is
+// refused (O-land-3) naming the displays, then renumbers (retract the stale log, re-author) and
+// lands as seq + 1 (C-log-8).
+func TestUp_SeqRace(t *testing.T) {
+	n, data := bootNode(t)
+	s := mcpSession(t, n)
+	for _, seat := range []string{"Recto", "Verso"} {
+		reconcile(t, s, seat)
+		mustCall(t, s, "propose", map[string]any{"instance_id": seat, "proposal_id": "p-" + seat, "domain": "practice", "slug": "w-" + seat,
+			"body": seat + " work", "op_id": seat + "-w"})
+		if _, e := proposeLog(t, s, seat, "p-"+seat, "3c", seat+" lands"); e != "" {
+			t.Fatal(e)
+		}
+	}
+	if code, _, stderr := admin(t, "--data", data, "land", "p-Recto"); code != 0 {
+		t.Fatal(stderr)
+	}
+	// Both carry meta/log/3c.md: the second no longer merges (0.1.5 refused p-weft the same way).
+	code, _, stderr := admin(t, "--data", data, "land", "p-Verso")
+	if code != 1 || !strings.HasPrefix(stderr, "conflict — not landing: ") || !strings.Contains(stderr, "meta/log/3c.md") {
+		t.Fatalf("stale seq: %d %q", code, stderr)
+	}
+	reconcile(t, s, "Verso")
+	mustCall(t, s, "propose_retract", map[string]any{"instance_id": "Verso", "proposal_id": "p-Verso", "path": "meta/log/3c.md", "op_id": "v-ret"})
+	if _, e := proposeLog(t, s, "Verso", "p-Verso", "3d", "Verso lands second"); e != "" {
+		t.Fatal(e)
+	}
+	// A proposal branched before another land still lands (SC-9).
+	code, l, stderr := admin(t, "--data", data, "land", "p-Verso")
+	if code != 0 || l["seq"] != "3d" {
+		t.Fatalf("renumbered land: %d %v %s", code, l, stderr)
+	}
+	get := mustCall(t, s, "kip_get", map[string]any{"ref": "canon", "path": "practice/w-Recto"})
+	if !strings.HasSuffix(get["text"].(string), "Recto work\n") {
+		t.Fatalf("canon lost Recto's land: %v", get)
+	}
+	mustCall(t, s, "kip_get", map[string]any{"ref": "canon", "path": "practice/w-Verso"})
+}
+
+// TestUp_LandValidation: a log entry numbered past canon's next seq is refused at land naming
+// the displays and the remedy (O-land-3, SC-9: 3e at ::3B names ::3E, ::3B, ::3C); a proposal
+// without a log entry is refused naming exactly one log entry; a removal of a canon path is
+// refused before any candidate (INV-3, SC-14).
+func TestUp_LandValidation(t *testing.T) {
+	n, data := bootNode(t)
+	s := mcpSession(t, n)
+	reconcile(t, s, "Recto")
+	if _, e := proposeLog(t, s, "Recto", "p-far", "3e", "too far"); e != "" {
+		t.Fatal(e)
+	}
+	code, _, stderr := admin(t, "--data", data, "land", "p-far")
+	for _, w := range []string{"not landing: ", "::3E", "::3B", "::3C", "propose_retract"} {
+		if code != 1 || !strings.Contains(stderr, w) {
+			t.Fatalf("far seq: %d %q lacks %q", code, stderr, w)
+		}
+	}
+	mustCall(t, s, "propose", map[string]any{"instance_id": "Recto", "proposal_id": "p-nolog", "domain": "practice", "slug": "x", "body": "x", "op_id": "nl"})
+	code, _, stderr = admin(t, "--data", data, "land", "p-nolog")
+	if code != 1 || !strings.Contains(stderr, "exactly one log entry") || !strings.Contains(stderr, "found 0") || !strings.Contains(stderr, "none") {
+		t.Fatalf("no log: %d %q", code, stderr)
+	}
+	// Retracting a canon path whose proposal side was deleted cannot remove it: build a removal
+	// the only way a seat can — a proposal that never held the path cannot delete it — so
+	// preview an out-of-band removal instead.
+	git := func(args ...string) string {
+		out, err := exec.Command("git", append([]string{"--git-dir", n.cfg.GitDir}, args...)...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("git %v: %v %s", args, err, out)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	tip := git("rev-parse", "refs/cap/proposals/p-nolog")
+	idx := t.TempDir() + "/index"
+	cmd := exec.Command("git", "--git-dir", n.cfg.GitDir, "read-tree", tip)
+	cmd.Env = append(cmd.Environ(), "GIT_INDEX_FILE="+idx)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatal(err, string(out))
+	}
+	cmd = exec.Command("git", "--git-dir", n.cfg.GitDir, "rm", "--cached", "-q", "meta/charter.md")
+	cmd.Env = append(cmd.Environ(), "GIT_INDEX_FILE="+idx)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatal(err, string(out))
+	}
+	cmd = exec.Command("git", "--git-dir", n.cfg.GitDir, "write-tree")
+	cmd.Env = append(cmd.Environ(), "GIT_INDEX_FILE="+idx)
+	tree, err := cmd.Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd = exec.Command("git", "--git-dir", n.cfg.GitDir, "commit-tree", strings.TrimSpace(string(tree)), "-p", tip, "-m", "drop charter")
+	cmd.Env = append(cmd.Environ(), "GIT_AUTHOR_NAME=Recto", "GIT_AUTHOR_EMAIL=r@x", "GIT_COMMITTER_NAME=r", "GIT_COMMITTER_EMAIL=r@x")
+	c, err := cmd.Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	git("update-ref", "refs/cap/proposals/p-nolog", strings.TrimSpace(string(c)), tip)
+	cp := mustCall(t, s, "conflict_preview", map[string]any{"proposal_id": "p-nolog"})
+	if cp["would_remove_canon"] != true || fmt.Sprint(cp["removes"]) != "[meta/charter.md]" {
+		t.Fatalf("removal preview: %v", cp)
+	}
+	before := refsSnapshot(t, n.cfg.GitDir)
+	code, _, stderr = admin(t, "--data", data, "land", "p-nolog")
+	if code != 1 || !strings.HasPrefix(stderr, "append-only — not landing: ") || !strings.Contains(stderr, "meta/charter.md") {
+		t.Fatalf("removal land: %d %q", code, stderr)
+	}
+	if refsSnapshot(t, n.cfg.GitDir) != before {
+		t.Fatal("a refused land moved a ref")
 	}
 }

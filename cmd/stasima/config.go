@@ -308,6 +308,7 @@ func (c Config) capstore() capstore.Config {
 	cc.MaxBodyBytes = c.MaxBodyBytes
 	cc.BusPrefix = c.BusPrefix
 	cc.EventsMaxAge = c.EventsMaxAge
+	cc.Approvers = c.Approvers
 	return cc
 }
 

@@ -19,7 +19,8 @@ const usage = `usage:
   stasima up [--data DIR] [--http HOST:PORT] [--config FILE]
   stasima serve <capstore|audit|gateway> [--data DIR] [--config FILE]
   stasima admin [--data DIR | --config FILE] <command> ...
-      commands: status, bootstrap <dir>, verify, anchor, reconcile, restore-audit <file>
+      commands: status, bootstrap <dir>, preview <id>, land <id> [--by X], proposals, close <id> <reason>,
+                verify, anchor, reconcile, restore-audit <file>
 environment: STASIMA_DATA, STASIMA_HTTP, STASIMA_CONFIG
 `
 

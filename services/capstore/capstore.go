@@ -23,6 +23,7 @@ import (
 	"go.uber.org/fx"
 
 	"github.com/stasima/stasima/pkg/bus"
+	"github.com/stasima/stasima/pkg/busclient"
 	"github.com/stasima/stasima/pkg/fault"
 	"github.com/stasima/stasima/pkg/hexseq"
 	"github.com/stasima/stasima/pkg/logkey"
@@ -55,6 +56,8 @@ type Config struct {
 	Workers int
 	// AckWait is how long a delivered command may stay unacknowledged before redelivery.
 	AckWait time.Duration
+	// Approvers may land (sorted; the first is the default approver, O-land-1).
+	Approvers []string
 }
 
 // DefaultConfig returns the defaults of operations §8.
@@ -69,6 +72,7 @@ func DefaultConfig() Config {
 		EventsMaxAge:   30 * 24 * time.Hour,
 		Workers:        64,
 		AckWait:        30 * time.Second,
+		Approvers:      []string{"practitioner"},
 	}
 }
 
@@ -110,6 +114,9 @@ type Service struct {
 	js   jetstream.JetStream
 	subj bus.Subjects
 
+	// client queries the audit service (the land's barrier and head).
+	client *busclient.Client
+
 	git  *gitstore.Store
 	app  *app.App
 	cc   jetstream.ConsumeContext
@@ -137,7 +144,8 @@ func New(p Params) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Service{cfg: p.Config, log: p.Logger.With(logkey.Svc, bus.Capstore), nc: p.Conn, js: p.JS, subj: subj}
+	s := &Service{cfg: p.Config, log: p.Logger.With(logkey.Svc, bus.Capstore), nc: p.Conn, js: p.JS, subj: subj,
+		client: busclient.New(p.Conn, p.JS, subj, bus.Capstore, 30*time.Second)}
 	p.Lifecycle.Append(fx.Hook{OnStart: s.Start, OnStop: s.Stop})
 	return s, nil
 }
@@ -151,7 +159,8 @@ func (s *Service) Start(ctx context.Context) error {
 		return fmt.Errorf("capstore: open repo: %w", err)
 	}
 	s.git = g
-	s.app = app.New(g, app.Config{CanonRef: s.cfg.CanonRef, SeqOrigin: s.cfg.SeqOrigin, MaxBodyBytes: s.cfg.MaxBodyBytes}, s.log)
+	s.app = app.New(g, app.Config{CanonRef: s.cfg.CanonRef, SeqOrigin: s.cfg.SeqOrigin, MaxBodyBytes: s.cfg.MaxBodyBytes,
+		Approvers: s.cfg.Approvers, CommitterName: s.cfg.CommitterName}, s.log)
 
 	// AUDIT is the audit service's stream; capstore ensures it too (same declaration) so the
 	// intents it produces are kept even while no audit writer runs.
@@ -348,6 +357,9 @@ func (s *Service) execute(ctx context.Context, verb string, env bus.Envelope, re
 				data: map[string]any{"oid": res.OID, "seq": res.Seq, "head": res.Head}})
 		}
 		return res, evs, nil, nil
+	case schema.CmdLand:
+		res, err := s.land(ctx, env)
+		return res, nil, nil, err
 	case schema.CmdPropose:
 		return lifecycle(env, verb, s.app.Propose)
 	case schema.CmdProposeRetract:

@@ -53,7 +53,16 @@ func (s *Service) startQueries() error {
 			var q schema.ProposalQuery
 			return decodeThen(b, &q, func() (any, error) { return s.app.ProposalInfo(q) })
 		},
-		schema.QCanonSeq:   func([]byte) (any, error) { return s.app.CanonSeq() },
+		schema.QCanonSeq:         func([]byte) (any, error) { return s.app.CanonSeq() },
+		schema.QProposalStatuses: func([]byte) (any, error) { return s.app.ProposalStatuses() },
+		schema.QPreviewMerge: func(b []byte) (any, error) {
+			var q schema.ProposalQuery
+			return decodeThen(b, &q, func() (any, error) { return s.app.Preview(q) })
+		},
+		schema.QChangedPaths: func(b []byte) (any, error) {
+			var q schema.ChangedPathsQuery
+			return decodeThen(b, &q, func() (any, error) { return s.app.ChangedPaths(q) })
+		},
 		schema.QAnchorHead: func([]byte) (any, error) { return s.app.AnchorHead() },
 		schema.QCommitOps:  func([]byte) (any, error) { return s.app.CommitOps() },
 	}

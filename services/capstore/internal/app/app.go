@@ -26,9 +26,11 @@ type Git interface {
 
 // Config is what the handlers need of capstore's configuration.
 type Config struct {
-	CanonRef     string
-	SeqOrigin    uint64
-	MaxBodyBytes int
+	CanonRef      string
+	SeqOrigin     uint64
+	MaxBodyBytes  int
+	Approvers     []string
+	CommitterName string
 }
 
 // App answers commands and queries.

@@ -61,20 +61,22 @@ func New(be Backend, cfg Config, log *slog.Logger) *App {
 	}
 	a := &App{be: be, cfg: cfg, log: log}
 	a.tools = map[string]handler{
-		"announce":        a.announce,
-		"whoami":          a.whoami,
-		"canon_state":     a.canonState,
-		"list_instances":  a.listInstances,
-		"kip_commit":      a.kipCommit,
-		"kip_get":         a.kipGet,
-		"list_entries":    a.listEntries,
-		"kip_history":     a.kipHistory,
-		"propose":         a.propose,
-		"propose_retract": a.proposeRetract,
-		"propose_close":   a.proposeClose,
-		"canon_diff":      a.canonDiff,
-		"sup_reconcile":   a.supReconcile,
-		"sup_state":       a.supState,
+		"announce":         a.announce,
+		"whoami":           a.whoami,
+		"canon_state":      a.canonState,
+		"list_instances":   a.listInstances,
+		"kip_commit":       a.kipCommit,
+		"kip_get":          a.kipGet,
+		"list_entries":     a.listEntries,
+		"kip_history":      a.kipHistory,
+		"propose":          a.propose,
+		"propose_retract":  a.proposeRetract,
+		"propose_close":    a.proposeClose,
+		"canon_diff":       a.canonDiff,
+		"sup_reconcile":    a.supReconcile,
+		"sup_state":        a.supState,
+		"conflict_preview": a.conflictPreview,
+		"list_proposals":   a.listProposals,
 	}
 	return a
 }

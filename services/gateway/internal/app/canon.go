@@ -297,3 +297,47 @@ func (a *App) supState(ctx context.Context, args toolspec.Args, _ Session) (any,
 	res.CanonCursor, res.CurrentWithCanon = nullable(cursor), cursor == canon
 	return res, nil
 }
+
+type attribution struct {
+	Authored string `json:"authored"`
+	Proposed string `json:"proposed"`
+}
+
+type conflictPreviewResult struct {
+	Conflicts        bool                   `json:"conflicts"`
+	ConflictDetail   []string               `json:"conflict_detail"`
+	ChangedPaths     []string               `json:"changed_paths"`
+	Adds             []string               `json:"adds"`
+	Removes          []string               `json:"removes"`
+	Modifies         []string               `json:"modifies"`
+	DeltaBasis       string                 `json:"delta_basis"`
+	WouldRemoveCanon bool                   `json:"would_remove_canon"`
+	Attributions     map[string]attribution `json:"attributions"`
+}
+
+// conflictPreview is T-conflict_preview-1/2: a dry-run merge against canon_ref (D-4).
+func (a *App) conflictPreview(ctx context.Context, args toolspec.Args, _ Session) (any, error) {
+	var pv schema.Preview
+	if err := a.be.Query(ctx, bus.Capstore, schema.QPreviewMerge, schema.ProposalQuery{ProposalID: args.String("proposal_id")}, &pv); err != nil {
+		return nil, err
+	}
+	res := conflictPreviewResult{
+		Conflicts: !pv.Clean, ConflictDetail: pv.Conflicts, ChangedPaths: pv.ChangedPaths,
+		Adds: pv.Adds, Removes: pv.Removes, Modifies: pv.Modifies, DeltaBasis: "candidate",
+		WouldRemoveCanon: pv.Clean && len(pv.Removes) > 0, Attributions: map[string]attribution{},
+	}
+	if !pv.Clean {
+		res.DeltaBasis = "proposal-since-base"
+	}
+	for p, oa := range pv.OriginAuthors {
+		res.Attributions[p] = attribution{Authored: oa, Proposed: pv.ProposedBy[p]}
+	}
+	return res, nil
+}
+
+// listProposals is C-prop-3 / T-list_proposals-1/2.
+func (a *App) listProposals(ctx context.Context, _ toolspec.Args, _ Session) (any, error) {
+	var st schema.ProposalStatuses
+	err := a.be.Query(ctx, bus.Capstore, schema.QProposalStatuses, nil, &st)
+	return st, err
+}

@@ -1,0 +1,63 @@
+package capstore
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/stasima/stasima/pkg/bus"
+	"github.com/stasima/stasima/pkg/fault"
+	"github.com/stasima/stasima/pkg/hexseq"
+	"github.com/stasima/stasima/pkg/schema"
+)
+
+// land is the landing routine (operations §2.2), run for the console and for the airlock:
+// the git half (prepare, bind, validate, CAS canon, tag), then the land_merge row — published
+// and awaited, so the anchor that follows includes it — then git.land, then the anchor
+// (U-50/O-land-8), written here from the audit head rather than by a command round trip.
+// A redelivered land finds canon already at its merge and resumes from the row (O-land-10).
+func (s *Service) land(ctx context.Context, env bus.Envelope) (any, error) {
+	var c schema.Land
+	if err := json.Unmarshal(env.Data, &c); err != nil {
+		return nil, fault.Wrap("land", fault.ArgumentError, err, "undecodable land command")
+	}
+	if c.ApprovedBy == "" && len(s.cfg.Approvers) > 0 {
+		c.ApprovedBy = s.cfg.Approvers[0]
+	}
+	done, rows, err := s.app.ResumeOrLand(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	for i := range rows {
+		rows[i].ID = fmt.Sprintf("land/%s/%d", done.OID, i)
+	}
+	landEv := event{id: schema.EvtGitLand + "/" + done.OID, typ: schema.EvtGitLand, opID: "land-" + done.OID[:12],
+		data: map[string]any{"ref": s.cfg.CanonRef, "oid": done.OID, "proposal_ref": done.ProposalRef, "seq": done.Seq,
+			"approved_by": c.ApprovedBy, "evidence": c.Evidence}}
+	tagEv := event{id: schema.EvtGitTag + "/" + done.Seq, typ: schema.EvtGitTag, data: map[string]any{"name": "refs/tags/state/" + done.Seq, "oid": done.OID}}
+	if err := s.publishAll(ctx, []event{landEv, tagEv}, rows); err != nil {
+		return nil, fault.Wrap("land", fault.BackendUnavailable, err, "land of %s moved canon but its events did NOT complete", done.OID)
+	}
+	ids := make([]string, len(rows))
+	for i := range rows {
+		ids[i] = rows[i].ID
+	}
+	var aw schema.AwaitAnswer
+	if err := s.client.Query(ctx, bus.Audit, schema.QAuditAwait, schema.AwaitQuery{IDs: ids, TimeoutMS: 10000}, &aw); err != nil {
+		return nil, fault.Wrap("land", fault.BackendUnavailable, err, "canon landed at %s; its land_merge row is queued; anchor did NOT complete (run stasima admin anchor)", done.OID)
+	}
+	var head schema.AuditHead
+	if err := s.client.Query(ctx, bus.Audit, schema.QAuditHead, nil, &head); err != nil {
+		return nil, err
+	}
+	anc, err := s.app.Anchor(ctx, schema.Anchor{Actor: schema.Actor{Seat: "system"}, Seq: head.Seq, Head: head.Head})
+	if err != nil {
+		return nil, err
+	}
+	if err := s.publishAll(ctx, []event{{id: "git.anchor/" + anc.OID, typ: "git.anchor", opID: "anchor-" + head.Head[:12],
+		data: map[string]any{"oid": anc.OID, "seq": anc.Seq, "head": anc.Head}}}, nil); err != nil {
+		s.log.Warn("anchor event publish failed", "err", err)
+	}
+	n, _ := hexseq.Parse(done.Seq)
+	return schema.LandResult{Landed: done.OID, Seq: done.Seq, Display: hexseq.Display(n), Anchor: head}, nil
+}
