@@ -176,7 +176,8 @@ func withBackend(ctx context.Context, cfg Config, fn func(*busclient.Client) (an
 			return nil, err
 		}
 		defer n.stop(context.Background())
-		if nc, err = nats.Connect(n.nc.ConnectedUrl(), nats.Name("stasima-admin")); err != nil {
+		u := n.creds["admin"]
+		if nc, err = nats.Connect(n.nc.ConnectedUrl(), nats.Name("stasima-admin"), nats.UserInfo(u.Name, u.Password)); err != nil {
 			return nil, err
 		}
 	} else {
@@ -188,7 +189,11 @@ func withBackend(ctx context.Context, cfg Config, fn func(*busclient.Client) (an
 		if err := json.Unmarshal(b, &rec); err != nil {
 			return nil, fmt.Errorf("bus record %s: %w", busFile, err)
 		}
-		if nc, err = nats.Connect(rec.URL, nats.Name("stasima-admin")); err != nil {
+		opts := []nats.Option{nats.Name("stasima-admin")}
+		if rec.User != "" {
+			opts = append(opts, nats.UserInfo(rec.User, rec.Password))
+		}
+		if nc, err = nats.Connect(rec.URL, opts...); err != nil {
 			return nil, fmt.Errorf("connect bus %s: %w", rec.URL, err)
 		}
 	}

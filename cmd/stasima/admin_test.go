@@ -10,9 +10,12 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/stasima/stasima/pkg/bus"
 	"github.com/stasima/stasima/pkg/natstest"
 	"go.uber.org/fx"
 )
@@ -171,7 +174,57 @@ func TestUp_GraphValidates(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := fx.ValidateApp(upGraph(cfg, slog.Default(), nc, js, true)...); err != nil {
+	c := busConn{nc, js}
+	conns := map[string]busConn{"admin": c, "capstore": c, "audit": c, "gateway": c}
+	if err := fx.ValidateApp(upGraph(cfg, slog.Default(), conns, true)...); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestUp_GatewayCannotLand is ARCH-11 / O-deploy-3 on the embedded bus: the gateway's
+// credentials may publish a kip_commit command but not a land, a bootstrap or any audit
+// command; the admin's may.
+func TestUp_GatewayCannotLand(t *testing.T) {
+	n := testNode(t)
+	subj := bus.MustSubjects(n.cfg.BusPrefix)
+	gw := n.creds["gateway"]
+	errs := make(chan error, 8)
+	nc, err := nats.Connect(n.ns.ClientURL(), nats.UserInfo(gw.Name, gw.Password),
+		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) { errs <- err }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	for _, subject := range []string{subj.Command(bus.Capstore, "land"), subj.Command(bus.Capstore, "bootstrap"), subj.Command(bus.Audit, "reconcile")} {
+		if err := nc.Publish(subject, []byte("{}")); err != nil {
+			t.Fatal(err)
+		}
+		if err := nc.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case err := <-errs:
+			if !strings.Contains(err.Error(), "Permissions Violation") || !strings.Contains(err.Error(), subject) {
+				t.Fatalf("publish %s: %v", subject, err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("the gateway published %s unrefused", subject)
+		}
+	}
+	if err := nc.Publish(subj.Command(bus.Capstore, "kip_commit"), []byte("{}")); err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-errs:
+		t.Fatalf("kip_commit refused to the gateway: %v", err)
+	default:
+	}
+	// Without credentials nothing connects.
+	if c, err := nats.Connect(n.ns.ClientURL()); err == nil {
+		c.Close()
+		t.Fatal("the embedded bus accepted an anonymous client")
 	}
 }

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -17,6 +19,7 @@ import (
 	"go.uber.org/fx"
 	"go.uber.org/fx/fxevent"
 
+	"github.com/stasima/stasima/pkg/bus"
 	"github.com/stasima/stasima/pkg/embednats"
 	"github.com/stasima/stasima/services/audit"
 	"github.com/stasima/stasima/services/capstore"
@@ -34,6 +37,15 @@ type busRecord struct {
 	URL  string `json:"url"`
 	PID  int    `json:"pid"`
 	HTTP string `json:"http,omitempty"`
+	// User and Password are the admin credentials of the embedded bus (the file is 0600).
+	User     string `json:"user,omitempty"`
+	Password string `json:"password,omitempty"`
+}
+
+// busConn is one component's connection.
+type busConn struct {
+	nc *nats.Conn
+	js jetstream.JetStream
 }
 
 // node is one running process: the embedded bus (or a connection to an external one) and the
@@ -43,9 +55,12 @@ type node struct {
 	log  *slog.Logger
 	lock *os.File
 	ns   *server.Server
-	nc   *nats.Conn
+	nc   *nats.Conn // the admin connection
 	app  *fx.App
 	gw   *gateway.Service
+
+	conns []*nats.Conn
+	creds map[string]embednats.User
 }
 
 type nodeOptions struct {
@@ -90,25 +105,56 @@ func startNode(ctx context.Context, cfg Config, log *slog.Logger, opt nodeOption
 }
 
 func (n *node) start(ctx context.Context, opt nodeOptions) error {
+	subj, err := bus.NewSubjects(n.cfg.BusPrefix)
+	if err != nil {
+		return err
+	}
 	url := n.cfg.NATSURL
+	n.creds = map[string]embednats.User{}
 	if url == "" {
-		ns, err := embednats.Start(embednats.Options{Port: n.cfg.NATSPort, StoreDir: filepath.Join(n.cfg.DataDir, "nats")})
+		// ARCH-11: one user per component; the gateway may not publish the human gate's
+		// commands. Passwords are minted per start and never logged.
+		for _, name := range []string{"capstore", "audit", "gateway", "admin"} {
+			u := embednats.User{Name: name, Password: randomSecret()}
+			if name == "gateway" {
+				u.DenyPublish = subj.GatewayDenied()
+			}
+			n.creds[name] = u
+		}
+		users := make([]embednats.User, 0, len(n.creds))
+		for _, u := range n.creds {
+			users = append(users, u)
+		}
+		ns, err := embednats.Start(embednats.Options{Port: n.cfg.NATSPort, StoreDir: filepath.Join(n.cfg.DataDir, "nats"), Users: users})
 		if err != nil {
 			return err
 		}
 		n.ns = ns
 		url = ns.ClientURL()
 	}
-	nc, err := nats.Connect(url, nats.Name("stasima"), nats.MaxReconnects(-1))
-	if err != nil {
-		return fmt.Errorf("connect bus %s: %w", url, err)
+	connect := func(name string) (busConn, error) {
+		opts := []nats.Option{nats.Name("stasima-" + name), nats.MaxReconnects(-1)}
+		if u, ok := n.creds[name]; ok {
+			opts = append(opts, nats.UserInfo(u.Name, u.Password))
+		}
+		nc, err := nats.Connect(url, opts...)
+		if err != nil {
+			return busConn{}, fmt.Errorf("connect bus %s as %s: %w", url, name, err)
+		}
+		n.conns = append(n.conns, nc)
+		js, err := jetstream.New(nc)
+		return busConn{nc, js}, err
 	}
-	n.nc = nc
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return err
+	conns := map[string]busConn{}
+	for _, name := range []string{"admin", "capstore", "audit", "gateway"} {
+		c, err := connect(name)
+		if err != nil {
+			return err
+		}
+		conns[name] = c
 	}
-	opts := upGraph(n.cfg, n.log, nc, js, opt.gateway)
+	n.nc = conns["admin"].nc
+	opts := upGraph(n.cfg, n.log, conns, opt.gateway)
 	if opt.gateway {
 		opts = append(opts, fx.Populate(&n.gw))
 	}
@@ -123,7 +169,7 @@ func (n *node) start(ctx context.Context, opt nodeOptions) error {
 		return err
 	}
 	if opt.record {
-		rec := busRecord{URL: url, PID: os.Getpid()}
+		rec := busRecord{URL: url, PID: os.Getpid(), User: n.creds["admin"].Name, Password: n.creds["admin"].Password}
 		if n.gw != nil {
 			rec.HTTP = n.gw.Addr()
 		}
@@ -143,8 +189,8 @@ func (n *node) stop(ctx context.Context) error {
 		err = n.app.Stop(stopCtx)
 		cancel()
 	}
-	if n.nc != nil {
-		n.nc.Close()
+	for _, nc := range n.conns {
+		nc.Close()
 	}
 	if n.ns != nil {
 		n.ns.Shutdown()
@@ -165,21 +211,39 @@ func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
 	return os.Rename(tmp, path)
 }
 
-// upGraph is the fx graph of `stasima up`: every service module over one bus connection.
-func upGraph(cfg Config, log *slog.Logger, nc *nats.Conn, js jetstream.JetStream, withGateway bool) []fx.Option {
+// upGraph is the fx graph of `stasima up`: every service module, each over its own bus
+// connection (its own credentials on the embedded bus).
+func upGraph(cfg Config, log *slog.Logger, conns map[string]busConn, withGateway bool) []fx.Option {
+	withConn := func(name string, mod fx.Option) fx.Option {
+		c := conns[name]
+		return fx.Module(name+"-bus",
+			fx.Decorate(func() *nats.Conn { return c.nc }),
+			fx.Decorate(func() jetstream.JetStream { return c.js }),
+			mod)
+	}
+	admin := conns["admin"]
 	opts := []fx.Option{
 		fx.WithLogger(func() fxevent.Logger {
 			l := &fxevent.SlogLogger{Logger: log}
 			l.UseLogLevel(slog.LevelDebug)
 			return l
 		}),
-		fx.Supply(log, nc, fx.Annotate(js, fx.As(new(jetstream.JetStream)))),
+		fx.Supply(log, admin.nc, fx.Annotate(admin.js, fx.As(new(jetstream.JetStream)))),
 		fx.Supply(cfg.capstore(), cfg.audit()),
-		capstore.Module,
-		audit.Module,
+		withConn("capstore", capstore.Module),
+		withConn("audit", audit.Module),
 	}
 	if withGateway {
-		opts = append(opts, fx.Supply(cfg.gateway()), gateway.Module)
+		opts = append(opts, fx.Supply(cfg.gateway()), withConn("gateway", gateway.Module))
 	}
 	return opts
+}
+
+// randomSecret mints a bus password.
+func randomSecret() string {
+	b := make([]byte, 24)
+	if _, err := rand.Read(b); err != nil {
+		panic(err)
+	}
+	return base64.RawURLEncoding.EncodeToString(b)
 }

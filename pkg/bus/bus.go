@@ -266,3 +266,13 @@ func decodeReply(r Reply, result any) error {
 	}
 	return nil
 }
+
+// GatewayDenied lists the subjects the agent-facing gateway's credentials may not publish
+// (ARCH-11, O-deploy-3): nothing an agent can do advances canon or runs an admin command.
+func (s Subjects) GatewayDenied() []string {
+	return []string{
+		s.Command(Capstore, "land"), s.Command(Capstore, "prepare_merge"), s.Command(Capstore, "bootstrap"),
+		s.Command(Capstore, "backup_push"), s.Command(Capstore, "mirror_push"), s.Command(Capstore, "anchor"),
+		s.Commands(Audit), s.Commands(Index),
+	}
+}

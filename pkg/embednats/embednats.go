@@ -18,6 +18,16 @@ type Options struct {
 	Port     int    // 0 or -1: chosen at start
 	StoreDir string // JetStream store directory (required)
 	Logs     bool   // route server logs to stderr (off by default)
+	// Users, when set, turns authentication on: one user per component, each with its own
+	// publish denials (ARCH-11: the agent-facing gateway cannot request a land).
+	Users []User
+}
+
+// User is one component's bus credentials.
+type User struct {
+	Name, Password string
+	// DenyPublish lists subjects (wildcards allowed) the user may not publish.
+	DenyPublish []string
 }
 
 // Start runs the server and waits until it accepts connections.
@@ -48,6 +58,13 @@ func Start(o Options) (*server.Server, error) {
 		MaxPayload:            16 << 20,
 		JetStreamMaxMemory:    256 << 20,
 		DisableShortFirstPing: true,
+	}
+	for _, u := range o.Users {
+		su := &server.User{Username: u.Name, Password: u.Password}
+		if len(u.DenyPublish) > 0 {
+			su.Permissions = &server.Permissions{Publish: &server.SubjectPermission{Allow: []string{">"}, Deny: u.DenyPublish}}
+		}
+		opts.Users = append(opts.Users, su)
 	}
 	ns, err := server.NewServer(opts)
 	if err != nil {
