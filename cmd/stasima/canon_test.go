@@ -343,3 +343,63 @@ func TestUp_LandValidation(t *testing.T) {
 		t.Fatal("a refused land moved a ref")
 	}
 }
+
+// TestUp_LifecycleRefusals: every refusal of the lifecycle gates this build serves, one row per
+// rule, each naming the values involved.
+func TestUp_LifecycleRefusals(t *testing.T) {
+	empty := testNode(t) // no canon yet
+	se := mcpSession(t, empty)
+	n, _ := bootNode(t)
+	s := mcpSession(t, n)
+	reconcile(t, s, "Recto")
+	mustCall(t, s, "propose", map[string]any{"instance_id": "Recto", "proposal_id": "p-r", "domain": "practice", "slug": "a", "body": "a", "op_id": "pr-a"})
+	mustCall(t, s, "propose", map[string]any{"instance_id": "Recto", "proposal_id": "p-closed", "domain": "practice", "slug": "c", "body": "c", "op_id": "pc-a"})
+	mustCall(t, s, "propose_close", map[string]any{"instance_id": "Recto", "proposal_id": "p-closed", "reason": "done", "op_id": "pc-close"})
+	reconcile(t, s, "Verso")
+
+	prop := func(over map[string]any) map[string]any {
+		args := map[string]any{"instance_id": "Recto", "proposal_id": "p-r", "domain": "practice", "slug": "b", "body": "b", "op_id": "pr-b"}
+		for k, v := range over {
+			args[k] = v
+		}
+		return args
+	}
+	tests := []struct {
+		rule string
+		sess *mcp.ClientSession
+		tool string
+		args map[string]any
+		want []string
+	}{
+		{"T-propose-2", s, "propose", prop(map[string]any{"domain": "/practice"}), []string{"/practice", "double slash"}},
+		{"T-propose-2", s, "propose", prop(map[string]any{"slug": "x//y"}), []string{"double slash"}},
+		{"T-propose-6", s, "propose", prop(map[string]any{"proposal_id": "p-closed"}), []string{"p-closed", "closed", "done", "terminal"}},
+		{"T-propose-7", s, "propose", prop(map[string]any{"instance_id": "Tertia"}), []string{"reconcile with current canon", "canon_diff", "sup_reconcile"}},
+		{"T-propose-8", se, "propose", prop(nil), []string{"refs/heads/main"}},
+		{"T-propose-9", s, "propose", prop(map[string]any{"domain": "meta/log", "slug": "3c", "seq": ""}), []string{"seq", "next_seq"}},
+		{"T-propose-10", s, "propose", prop(map[string]any{"domain": "meta/log", "slug": "3C", "seq": "3c"}), []string{"3C", "3c", "meta/log/3c.md"}},
+		{"T-propose-12", s, "propose", prop(map[string]any{"thread": "-bad"}), []string{"ref-safe"}},
+		{"T-propose_retract-3", s, "propose_retract", map[string]any{"instance_id": "Recto", "proposal_id": "p-closed", "path": "practice/c.md", "op_id": "x"}, []string{"p-closed", "closed"}},
+		{"T-propose_retract-4", s, "propose_retract", map[string]any{"instance_id": "Recto", "proposal_id": "p-none", "path": "practice/c.md", "op_id": "x"}, []string{"refs/cap/proposals/p-none"}},
+		{"T-propose_retract-5", s, "propose_retract", map[string]any{"instance_id": "Verso", "proposal_id": "p-r", "path": "practice/a.md", "op_id": "x"}, []string{"Recto"}},
+		{"T-propose_close-4", s, "propose_close", map[string]any{"instance_id": "Recto", "proposal_id": "p-none", "reason": "r", "op_id": "x"}, []string{"refs/cap/proposals/p-none"}},
+		{"T-propose_close-5", s, "propose_close", map[string]any{"instance_id": "Verso", "proposal_id": "p-r", "reason": "r", "op_id": "x"}, []string{"Recto"}},
+		{"T-sup_reconcile-2", se, "sup_reconcile", map[string]any{"instance_id": "Recto", "body": "b"}, []string{"refs/heads/main"}},
+		{"T-sup_reconcile-3", s, "sup_reconcile", map[string]any{"instance_id": "Tertia", "body": "b"}, []string{"pull current canon first", "canon_diff"}},
+		{"T-conflict_preview-1", s, "conflict_preview", map[string]any{"proposal_id": "p-none"}, []string{"refs/cap/proposals/p-none"}},
+		{"D-31", s, "propose", prop(map[string]any{"op_id": "pr-a", "slug": "other"}), []string{"pr-a", "new op_id"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.rule+"/"+tt.tool, func(t *testing.T) {
+			_, e := call(t, tt.sess, tt.tool, tt.args)
+			if e == "" {
+				t.Fatal("accepted")
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(e, w) {
+					t.Errorf("%q lacks %q", e, w)
+				}
+			}
+		})
+	}
+}
