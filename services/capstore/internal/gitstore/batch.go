@@ -18,7 +18,9 @@ import (
 )
 
 // refUpdate is one compare-and-swap submitted to the group committer: move ref
-// from old (zero: the ref must not exist) to new, after writing objs.
+// from old (zero: the ref must not exist) to new, after writing objs. An
+// update with ref "" only writes objs (an unreferenced merge candidate,
+// PrepareCandidate): it joins a batch's pack and moves no ref.
 type refUpdate struct {
 	op       string
 	ref      string
@@ -145,7 +147,7 @@ func (s *Store) moveRefs(batch []*refUpdate) {
 		}
 	}()
 	for _, u := range batch {
-		if u.err != nil {
+		if u.err != nil || u.ref == "" { // "": objects only, already written
 			continue
 		}
 		if err := s.lockRefFile(u.ref); err != nil {

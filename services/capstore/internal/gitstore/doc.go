@@ -55,8 +55,20 @@
 //     objects come out fully read and are decoded outside it. Writing and
 //     fsyncing happen outside every lock but the caller's per-ref lock.
 //
+// Merge plumbing (graph.go, treediff.go, candidate.go) serves preview,
+// prepare and land (operations.md §2.1): MergeBase and IsAncestor walk the
+// commit graph by generation number and FirstParentChain follows first
+// parents, all through the commit meta cache of CountCommits (C-pos-4);
+// ChangedPaths and CanonPositions compare trees by subtree hash and descend
+// only where they differ; PreviewMerge feeds the pure engine of package merge
+// the paths either side changed since the base; PrepareCandidate writes the
+// merged commit as an objects-only update of the group committer: durable,
+// in a pack, referenced by nothing until a land moves canon to it with SetRef
+// (D-19: nothing is pruned).
+//
 // Lock order: a per-ref lock → committer.mu; a per-ref lock → objectDB.mu;
-// Store.countMu → objectDB.mu; Store.bgMu → objectDB.mu. committer.mu and
-// objectDB.mu are leaves and never held across I/O that syncs; the batch
-// writer holds no mutex while it writes, only the files' locks.
+// Store.countMu (held by commit counts and graph walks) → objectDB.mu;
+// Store.bgMu → objectDB.mu. committer.mu and objectDB.mu are leaves and never
+// held across I/O that syncs; the batch writer holds no mutex while it
+// writes, only the files' locks.
 package gitstore
