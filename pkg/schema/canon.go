@@ -173,3 +173,16 @@ type LandResult struct {
 	Display string    `json:"display"`
 	Anchor  AuditHead `json:"anchor"`
 }
+
+// CmdPrepareMerge prepares a proposal's candidate without moving canon (airlock stage).
+const CmdPrepareMerge = "prepare_merge"
+
+// Prepared is O-merge-10's result plus the validated log seq (O-land-3) a stage records.
+type Prepared struct {
+	Candidate    string   `json:"candidate_oid"`
+	Into         string   `json:"into"`
+	ProposalRef  string   `json:"proposal_ref"`
+	CanonTip     string   `json:"canon_tip"`
+	Seq          string   `json:"seq"`
+	ChangedPaths []string `json:"changed_paths"`
+}

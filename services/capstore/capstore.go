@@ -357,6 +357,12 @@ func (s *Service) execute(ctx context.Context, verb string, env bus.Envelope, re
 				data: map[string]any{"oid": res.OID, "seq": res.Seq, "head": res.Head}})
 		}
 		return res, evs, nil, nil
+	case schema.CmdPrepareMerge:
+		res, _, err := decodeApply(ctx, env, verb, func(ctx context.Context, q schema.ProposalQuery) (schema.Prepared, []schema.AuditIntent, error) {
+			r, err := s.app.PrepareMerge(ctx, q)
+			return r, nil, err
+		})
+		return res, nil, nil, err
 	case schema.CmdLand:
 		res, err := s.land(ctx, env)
 		return res, nil, nil, err

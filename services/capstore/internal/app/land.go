@@ -214,16 +214,26 @@ func (a *App) Land(ctx context.Context, c schema.Land) (Landed, []schema.AuditIn
 		return Landed{}, nil, err
 	}
 	pref := refs.Proposal(c.ProposalID)
-	cand, _, err := a.merger().PrepareCandidate(ctx, gitstore.CandidateRequest{
-		Ours: canon, Theirs: p,
-		Message:    fmt.Sprintf("Merge %s into %s\n\napproved-by: <pending>", pref, a.cfg.CanonRef),
-		AuthorName: a.cfg.CommitterName, AuthorEmail: a.cfg.CommitterName + "@stasima.local",
-	})
-	if err != nil {
-		return Landed{}, nil, err
-	}
-	if c.Candidate != "" && c.Candidate != cand {
-		return Landed{}, nil, fault.E(op+".bind", fault.MergeNotApproved, "the approval of %s does not bind the prepared candidate %s", c.Candidate, cand)
+	var cand string
+	if c.Candidate != "" {
+		// An approval binds the exact candidate it approved (INV-14): the staged merge of
+		// these very tips, or nothing.
+		info, err := a.git.CommitInfo(c.Candidate)
+		if err != nil || len(info.Parents) != 2 || info.Parents[0] != canon || info.Parents[1] != p {
+			return Landed{}, nil, fault.E(op+".bind", fault.MergeNotApproved,
+				"the approval of %s does not bind the current merge of %s into %s (canon %s, proposal %s)", c.Candidate, pref, a.cfg.CanonRef, canon, p)
+		}
+		cand = c.Candidate
+	} else {
+		var err error
+		cand, _, err = a.merger().PrepareCandidate(ctx, gitstore.CandidateRequest{
+			Ours: canon, Theirs: p,
+			Message:    fmt.Sprintf("Merge %s into %s\n\napproved-by: <pending>", pref, a.cfg.CanonRef),
+			AuthorName: a.cfg.CommitterName, AuthorEmail: a.cfg.CommitterName + "@stasima.local",
+		})
+		if err != nil {
+			return Landed{}, nil, err
+		}
 	}
 	seq, err := a.validateLog(canon, cand)
 	if err != nil {
@@ -357,4 +367,30 @@ func (a *App) logSeqOf(parent, merge string) (string, error) {
 		}
 	}
 	return "", fault.E("land", fault.ValidationError, "the merge %s carries no log entry", merge)
+}
+
+// PrepareMerge is O-merge-10: the candidate for a proposal, written unreferenced (refusing
+// conflicts and removals), with the preview and the log validation a stage needs (airlock).
+func (a *App) PrepareMerge(ctx context.Context, q schema.ProposalQuery) (schema.Prepared, error) {
+	const op = "prepare_merge"
+	canon, p, err := a.snapshot(op, q.ProposalID)
+	if err != nil {
+		return schema.Prepared{}, err
+	}
+	pref := refs.Proposal(q.ProposalID)
+	cand, pv, err := a.merger().PrepareCandidate(ctx, gitstore.CandidateRequest{
+		Ours: canon, Theirs: p,
+		Message:    fmt.Sprintf("Merge %s into %s\n\napproved-by: <pending>", pref, a.cfg.CanonRef),
+		AuthorName: a.cfg.CommitterName, AuthorEmail: a.cfg.CommitterName + "@stasima.local",
+	})
+	if err != nil {
+		return schema.Prepared{}, err
+	}
+	seq, err := a.validateLog(canon, cand)
+	if err != nil {
+		return schema.Prepared{}, err
+	}
+	changed := append(append([]string{}, pv.Adds...), pv.Modifies...)
+	sort.Strings(changed)
+	return schema.Prepared{Candidate: cand, Into: a.cfg.CanonRef, ProposalRef: pref, CanonTip: canon, Seq: seq, ChangedPaths: nonNil(changed)}, nil
 }
