@@ -200,3 +200,12 @@ type RestoreResult struct {
 	Restored int64        `json:"restored"`
 	Verify   VerifyAnswer `json:"verify"`
 }
+
+// QAuditPortBindings answers the port table of U-17.
+const QAuditPortBindings = "port_bindings"
+
+// PortBinding is one port's current seat (nil after a clear) and when it was set.
+type PortBinding struct {
+	Instance *string `json:"instance"`
+	TS       string  `json:"ts"`
+}

@@ -249,3 +249,43 @@ func awaitAppended(t *testing.T, c *busclient.Client, id string) {
 		}
 	}
 }
+
+// TestService_ReadReceiptsAndPorts: read receipts are rows (U-30) answered per reader by
+// is_read (U-16); the port table folds port_binding rows, latest wins, clear empties (U-17).
+func TestService_ReadReceiptsAndPorts(t *testing.T) {
+	r := sqliteRig(t)
+	r.start(t)
+	c := r.client(t, 10*time.Second)
+	ctx := context.Background()
+	rows := []schema.AuditIntent{
+		{ID: "rr/1", Actor: "Recto", Op: "read_receipt", TargetPath: schema.S("messages/m1.md"), Outcome: "ok"},
+		{ID: "rr/2", Actor: "Recto", Op: "read_receipt", TargetPath: schema.S("messages/m1.md"), Outcome: "ok"}, // duplicates allowed
+		{ID: "pb/1", Actor: "Recto", Op: "port_binding", Outcome: "ok", Detail: schema.Detail("port", "p1", "action", "learn", "mode", "strict")},
+		{ID: "pb/2", Actor: "Verso", Op: "port_binding", Outcome: "ok", Detail: schema.Detail("port", "p2", "action", "learn", "mode", "strict")},
+		{ID: "pb/3", Actor: "practitioner", Op: "port_binding", Outcome: "ok", Detail: schema.Detail("port", "p2", "action", "clear", "was", "Verso")},
+		{ID: "pb/4", Actor: "Tertia", Op: "port_binding", Outcome: "ok", Detail: schema.Detail("action", "learn")}, // no port: skipped
+	}
+	if err := c.PublishIntents(ctx, rows); err != nil {
+		t.Fatal(err)
+	}
+	c.Await(ctx, []string{"pb/4"})
+	for _, tt := range []struct {
+		actor, path string
+		want        bool
+	}{{"Recto", "messages/m1.md", true}, {"Verso", "messages/m1.md", false}, {"Recto", "messages/m2.md", false}} {
+		var ans schema.IsReadAnswer
+		if err := c.Query(ctx, bus.Audit, schema.QAuditIsRead, schema.IsReadQuery{Actor: tt.actor, Path: tt.path}, &ans); err != nil {
+			t.Fatal(err)
+		}
+		if ans.Read != tt.want {
+			t.Errorf("is_read(%s, %s) = %v, want %v", tt.actor, tt.path, ans.Read, tt.want)
+		}
+	}
+	var ports map[string]schema.PortBinding
+	if err := c.Query(ctx, bus.Audit, schema.QAuditPortBindings, nil, &ports); err != nil {
+		t.Fatal(err)
+	}
+	if len(ports) != 2 || ports["p1"].Instance == nil || *ports["p1"].Instance != "Recto" || ports["p2"].Instance != nil {
+		t.Fatalf("port table: %+v", ports)
+	}
+}

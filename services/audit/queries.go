@@ -82,7 +82,8 @@ func (s *Service) startQueries() error {
 			h, err := chain.HeadAtStore(ctx, s.store, q.Seq)
 			return map[string]string{"head": h}, err
 		},
-		schema.QAuditVerify: func(ctx context.Context, _ []byte) (any, error) { return s.verify(ctx) },
+		schema.QAuditVerify:       func(ctx context.Context, _ []byte) (any, error) { return s.verify(ctx) },
+		schema.QAuditPortBindings: func(ctx context.Context, _ []byte) (any, error) { return s.portBindings(ctx) },
 		schema.QAuditStatus: func(ctx context.Context, _ []byte) (any, error) {
 			n, err := s.store.Count(ctx)
 			if err != nil {
@@ -286,4 +287,30 @@ func wireRow(e chain.Event) schema.AuditRow {
 		TargetPath: ptr(e.TargetPath), OpID: ptr(e.OpID), ResultOID: ptr(e.ResultOID), Outcome: ptr(e.Outcome),
 		Detail: d, PrevHash: e.PrevHash, Hash: e.Hash, IntentID: e.IntentID,
 	}
+}
+
+// portBindings is U-17: scan port_binding rows by seq; rows without detail.port are skipped;
+// action clear sets {instance: null, ts}, anything else {instance: actor, ts}; latest wins.
+func (s *Service) portBindings(ctx context.Context) (map[string]schema.PortBinding, error) {
+	rows, err := s.store.Events(ctx, chain.Filter{Op: chain.Str("port_binding")})
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]schema.PortBinding{}
+	for _, r := range rows {
+		var d struct {
+			Port   any    `json:"port"`
+			Action string `json:"action"`
+		}
+		if err := json.Unmarshal(r.Detail, &d); err != nil || d.Port == nil {
+			continue
+		}
+		port := fmt.Sprint(d.Port)
+		pb := schema.PortBinding{TS: r.TS.String}
+		if d.Action != "clear" {
+			pb.Instance = ptr(r.Actor)
+		}
+		out[port] = pb
+	}
+	return out, nil
 }
