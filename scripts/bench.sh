@@ -16,6 +16,10 @@ run ./cmd/stasima/ '^BenchmarkPipeline' "${N}x"
 echo "# audit: appends through the writer (producers wait on the barrier), burst throughput, verify of 1,000,000 rows beside raw SHA-256"
 run ./services/audit/ '^BenchmarkWriter' "${N}x"
 run ./services/audit/internal/chain/ '^Benchmark(Verify|SHA256)$' 1x
+echo "# landing: preview + land of a 50-entry proposal into a 10,000-entry canon; the canon_diff across a 500-path land"
+run ./cmd/stasima/ '^BenchmarkLand10k$' 3x
+run ./cmd/stasima/ '^BenchmarkCanonDiff500$' 3x
+run ./services/capstore/internal/gitstore/ '^BenchmarkPrepareCandidate10k' 5x
 
 awk '
 function metric(name,   i) { for (i = 3; i < NF; i++) if ($(i+1) == name) return $i; return "" }
@@ -29,5 +33,8 @@ function metric(name,   i) { for (i = 3; i < NF; i++) if ($(i+1) == name) return
   if (rps != "") line = line sprintf(" %9s rows/s", rps)
   if (p50 != "") line = line sprintf("   p50 %s ms   p99 %s ms", p50, p99)
   if (name ~ /Verify|SHA256/) line = line sprintf("   %.2f s per 1,000,000 rows", nsop / 1e9)
+  ml = metric("ms/land"); if (ml != "") line = line sprintf(" %9s ms per land", ml)
+  by = metric("bytes/500-path-pull"); if (by != "") line = line sprintf(" %9s bytes for %s paths (pointers only)", by, metric("paths"))
+  if (name ~ /PrepareCandidate/) line = line sprintf(" %9.1f ms per candidate", nsop / 1e6)
   print line
 }' "$out"
