@@ -187,22 +187,10 @@ func unavailable(op string, err error) error {
 }
 
 // PublishIntents publishes audit intents on the AUDIT stream, the intent id as Nats-Msg-Id so a
-// repeat inside the de-duplication window is dropped (and past it, the writer's U-5 check).
+// repeat inside the de-duplication window is dropped (and past it, the writer's U-5 check). It
+// returns once every intent is stored in the stream.
 func (c *Client) PublishIntents(ctx context.Context, intents []schema.AuditIntent) error {
-	for _, in := range intents {
-		env, err := bus.NewEnvelope(in.ID, "audit.intent", c.producer, in.Session, "", time.Now(), in)
-		if err != nil {
-			return fault.Wrap("audit.intent", fault.Internal, err, "encode intent")
-		}
-		b, err := json.Marshal(env)
-		if err != nil {
-			return fault.Wrap("audit.intent", fault.Internal, err, "encode intent")
-		}
-		if _, err := c.js.Publish(ctx, c.subj.Intent(in.Op), b, jetstream.WithMsgID(in.ID)); err != nil {
-			return unavailable("audit.intent", err)
-		}
-	}
-	return nil
+	return c.PublishIntentsAsync(ctx, intents)
 }
 
 // Await is the audit barrier (ARCH-6): it waits until the audit service has appended the
@@ -220,8 +208,8 @@ func (c *Client) Await(ctx context.Context, ids []string) {
 	}
 }
 
-// PublishIntentsAsync publishes intents without waiting for each acknowledgement, then waits
-// for all of them: the bulk path (reconcile, imports, benchmarks).
+// PublishIntentsAsync publishes intents without waiting for each acknowledgement in turn, then
+// waits for all of them.
 func (c *Client) PublishIntentsAsync(ctx context.Context, intents []schema.AuditIntent) error {
 	futures := make([]jetstream.PubAckFuture, 0, len(intents))
 	for _, in := range intents {
