@@ -3,10 +3,26 @@
 // reads it (ARCH-3); it verifies codes for the approval relay (stage_approve, land_approve,
 // stage_revert) and for the OAuth door (stasima.airlock.cmd.totp_verify, A-72).
 //
+// On the bus (spec README §2.2):
+//   - commands stasima.airlock.cmd.{stage,land,revert,totp_verify,totp_provision} on the
+//     COMMANDS stream, durable pull consumer airlock-commands; each is applied, its events
+//     published, its reply sent on the Stasima-Reply inbox, and only then acked (ARCH-12);
+//   - queries stasima.airlock.q.{state,staged,check_writable,totp_check}, core request/reply
+//     in the queue group <prefix>-airlock; check_writable is the frozen gate the gateway
+//     asks before propose, propose_retract and propose_close;
+//   - events stasima.evt.airlock.{staged,reverted,landed} on EVENTS, each after its audit row
+//     with a Nats-Msg-Id derived from that row's intent id.
+//
 // The airlock keeps no store of its own: the state of every proposal and the consume-once
-// ledger are folded from the audit log, which the audit service owns, so a restart loses
-// nothing. Only one instance may run, and it serializes every decision through one mutex
-//
+// ledger are folded from the audit log, read through stasima.audit.q.events; its rows
+// are audit intents whose ids derive from the command's envelope id ("<id>/<op>/<n>") and are
+// awaited before the next decision (ARCH-6, A-11). A redelivered command is recognised by those
+// ids and answered from its rows, never decided twice (ARCH-8). capstore prepares and lands the
+// candidates (stasima.capstore.cmd.prepare_merge and .land); the airlock never touches git.
+// Only one instance may run, and it serializes every decision through one mutex.
+//
+// The payload types of the airlock's commands, queries and events are declared in this package
+// (payloads.go) until a later change moves them to pkg/schema with the same JSON.
 //
 // The core lives in internal/totp (RFC 6238 primitives, provisioning, diagnostics) and
 // internal/approval (the state machine over small ports for the audit log and capstore).

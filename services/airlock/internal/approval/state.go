@@ -12,7 +12,9 @@ import (
 // proposalFold is one proposal's state after the fold of A-12.
 type proposalFold struct {
 	phase Phase
-	stage detail // the airlock_stage row's detail while staged
+	// stage is the detail of the proposal's last airlock_stage row while it is staged, and
+	// still after a land that followed it (ResumeLand reads it); nil when open.
+	stage detail
 }
 
 // logFold is the fold of the whole airlock part of the audit log.
@@ -58,7 +60,7 @@ func (s *Service) fold(ctx context.Context) (logFold, error) {
 			f.byID[d.str("proposal")] = proposalFold{phase: PhaseOpen}
 		case OpLandMerge:
 			if pid, ok := refs.ProposalOf(d.str("proposal")); ok {
-				f.byID[pid] = proposalFold{phase: PhaseLanded}
+				f.byID[pid] = proposalFold{phase: PhaseLanded, stage: f.byID[pid].stage}
 			}
 		}
 	}

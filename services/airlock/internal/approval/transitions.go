@@ -184,3 +184,40 @@ func isOID(s string) bool {
 	}
 	return true
 }
+
+// ResumeLand finishes a land_approve whose code an earlier delivery of the same command already
+// consumed (its totp_accept row for purpose land, window w and object pid exists) and which then
+// died before it replied (ARCH-12). Running Land again would refuse that window as a replay, so
+// the resumption skips the gates the first delivery passed (A-40…A-45) and lands the staged
+// candidate with the evidence of w. capstore's land recognises a land it already made and
+// answers it again (O-land-10), so a land that reached canon before the crash is not repeated.
+//
+// A proposal reverted since refuses with AirlockError "<pid> is not staged"; one landed at the
+// console without a stage refuses the same way. No row is appended here.
+func (s *Service) ResumeLand(ctx context.Context, pid string, w int64) (LandResult, []Event, error) {
+	const op = "airlock.land"
+	unlock, err := s.lock(ctx)
+	if err != nil {
+		return LandResult{}, nil, err
+	}
+	defer unlock()
+	f, err := s.fold(ctx)
+	if err != nil {
+		return LandResult{}, nil, err
+	}
+	p := f.of(pid)
+	if p.phase == PhaseOpen || p.stage == nil {
+		return LandResult{}, nil, fault.E(op, fault.AirlockError, "%s is not staged", pid)
+	}
+	info := s.stageInfo(p.stage)
+	cand := Candidate{OID: info.StagedOID, Into: s.cfg.CanonRef, ProposalRef: refs.Proposal(pid),
+		ChangedPaths: info.ChangedPaths}
+	appr := LandApproval{CandidateOID: info.StagedOID, ApprovedBy: s.approver,
+		Evidence: fmt.Sprintf("airlock-totp-w%d", w)}
+	res, err := s.cands.Land(ctx, cand, appr)
+	if err != nil {
+		return LandResult{}, nil, err
+	}
+	s.log.Info("proposal landed on redelivery", keyProposal, pid, keyOID, res.Landed, keyWindow, w)
+	return res, []Event{Landed{ProposalID: pid, StagedOID: info.StagedOID, Landed: res.Landed, Seq: res.Seq}}, nil
+}

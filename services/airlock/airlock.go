@@ -1,0 +1,230 @@
+package airlock
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nats.go/micro"
+	"go.uber.org/fx"
+
+	"github.com/stasima/stasima/pkg/bus"
+	"github.com/stasima/stasima/pkg/busclient"
+	"github.com/stasima/stasima/pkg/logkey"
+	"github.com/stasima/stasima/pkg/refs"
+	"github.com/stasima/stasima/services/airlock/internal/approval"
+	"github.com/stasima/stasima/services/airlock/internal/totp"
+)
+
+// Module provides the airlock service to an fx graph. Only one airlock may run per deployment
+//
+var Module = fx.Module("airlock",
+	fx.Provide(New),
+	fx.Invoke(func(*Service) {}),
+)
+
+var _ approval.SecretSource = totp.File{}
+
+// Config configures the airlock (operations.md §8.2).
+type Config struct {
+	// SecretPath is airlock_secret_path (O-totp-1), resolved by the caller: the secret file the
+	// airlock alone reads (ARCH-3) and totp_provision writes with mode 0600.
+	SecretPath string
+	// LandSecretPath is airlock_land_secret: when set, land codes verify against this second
+	// secret (an independent factor); stage codes and the OAuth door use SecretPath.
+	LandSecretPath string
+	// Floor and Ceiling are airlock_floor_s and airlock_ceiling_s.
+	Floor   time.Duration
+	Ceiling time.Duration
+	// Approvers may land; the airlock lands as the first in sorted order.
+	Approvers []string
+	// CanonRef is canon_ref, where a staged candidate lands.
+	CanonRef string
+	// Issuer is the otpauth issuer of totp_provision: deployment_name, or "Stasima" when empty.
+	Issuer string
+	// BusPrefix is the deployment prefix of subjects and streams.
+	BusPrefix    string
+	EventsMaxAge time.Duration
+	// AckWait is how long a delivered command may stay unacknowledged before it is delivered
+	// again (to a restarted airlock).
+	AckWait time.Duration
+	// RequestTimeout bounds each command and query the airlock sends (capstore, audit).
+	RequestTimeout time.Duration
+	// AuditWait bounds the wait for one of the airlock's own audit rows (ARCH-6; default 10 s).
+	AuditWait time.Duration
+	// Now is the clock of every gate (INV-17, A-5); nil is the server's time.Now. Tests inject
+	// a clock here.
+	Now func() time.Time
+}
+
+// DefaultConfig returns the defaults of operations.md §8.2; SecretPath has none.
+func DefaultConfig() Config {
+	d := approval.DefaultConfig()
+	return Config{
+		Floor:          d.Floor,
+		Ceiling:        d.Ceiling,
+		Approvers:      d.Approvers,
+		CanonRef:       refs.DefaultCanon,
+		Issuer:         totp.DefaultIssuer,
+		BusPrefix:      bus.DefaultPrefix,
+		EventsMaxAge:   30 * 24 * time.Hour,
+		AckWait:        30 * time.Second,
+		RequestTimeout: 30 * time.Second,
+		AuditWait:      10 * time.Second,
+	}
+}
+
+// Validate checks the configuration: a secret path, 0 < floor < ceiling (O-config-15), at
+// least one approver, and positive timeouts.
+func (c Config) Validate() error {
+	switch {
+	case c.SecretPath == "":
+		return errors.New("airlock: airlock_secret_path is required")
+	case c.Floor <= 0 || c.Ceiling <= c.Floor:
+		return fmt.Errorf("airlock: airlock_floor_s (%s) and airlock_ceiling_s (%s) must satisfy 0 < floor < ceiling",
+			c.Floor, c.Ceiling)
+	case c.AckWait <= 0 || c.RequestTimeout <= 0 || c.AuditWait <= 0:
+		return errors.New("airlock: ack wait, request timeout and audit wait must be positive")
+	}
+	return c.machine().Validate()
+}
+
+func (c Config) machine() approval.Config {
+	return approval.Config{Floor: c.Floor, Ceiling: c.Ceiling, Approvers: c.Approvers, CanonRef: c.CanonRef}
+}
+
+func (c Config) now() time.Time {
+	if c.Now != nil {
+		return c.Now()
+	}
+	return time.Now()
+}
+
+// Params are the airlock's dependencies.
+type Params struct {
+	fx.In
+	Config    Config
+	Logger    *slog.Logger
+	Conn      *nats.Conn
+	JS        jetstream.JetStream
+	Lifecycle fx.Lifecycle
+}
+
+// Service is a running airlock: the approval state machine behind the airlock's commands
+// (durable consumer airlock-commands) and queries (queue group <prefix>-airlock).
+type Service struct {
+	cfg    Config
+	log    *slog.Logger
+	nc     *nats.Conn
+	js     jetstream.JetStream
+	subj   bus.Subjects
+	client *busclient.Client
+	ledger *ledger
+	m      *approval.Service
+
+	cc   jetstream.ConsumeContext
+	msvc micro.Service
+
+	// afterApply, when set (tests only), runs after a command's effect and before its events,
+	// reply and ack: the window a crash must not turn into a lost or doubled row.
+	afterApply atomic.Pointer[func(verb string)]
+}
+
+// New assembles the airlock; its I/O happens in Start.
+func New(p Params) (*Service, error) {
+	if err := p.Config.Validate(); err != nil {
+		return nil, err
+	}
+	subj, err := bus.NewSubjects(p.Config.BusPrefix)
+	if err != nil {
+		return nil, err
+	}
+	log := p.Logger.With(logkey.Svc, bus.Airlock)
+	client := busclient.New(p.Conn, p.JS, subj, bus.Airlock, p.Config.RequestTimeout)
+	l := &ledger{client: client}
+	var landSecret approval.SecretSource
+	if p.Config.LandSecretPath != "" {
+		landSecret = totp.File{Path: p.Config.LandSecretPath}
+	}
+	m, err := approval.New(approval.Params{
+		Config:     p.Config.machine(),
+		Secret:     totp.File{Path: p.Config.SecretPath},
+		LandSecret: landSecret,
+		Ledger:     l,
+		Audit:      &auditLog{client: client, await: p.Config.AuditWait},
+		Candidates: &candidates{client: client},
+		Logger:     log,
+		Now:        p.Config.now,
+	})
+	if err != nil {
+		return nil, err
+	}
+	s := &Service{cfg: p.Config, log: log, nc: p.Conn, js: p.JS, subj: subj, client: client, ledger: l, m: m}
+	p.Lifecycle.Append(fx.Hook{OnStart: s.Start, OnStop: s.Stop})
+	return s, nil
+}
+
+// Start ensures the streams and the command consumer, serves the queries and starts
+// consuming commands.
+func (s *Service) Start(ctx context.Context) error {
+	// AUDIT is the audit service's stream; the airlock ensures it too (same declaration) so
+	// the intents it produces are kept even while no audit writer runs.
+	for _, sc := range []jetstream.StreamConfig{s.subj.CommandsStreamConfig(), s.subj.EventsStreamConfig(s.cfg.EventsMaxAge),
+		s.subj.AuditStreamConfig()} {
+		if _, err := s.js.CreateOrUpdateStream(ctx, sc); err != nil {
+			return fmt.Errorf("airlock: ensure stream %s: %w", sc.Name, err)
+		}
+	}
+	cons, err := s.js.CreateOrUpdateConsumer(ctx, s.subj.CommandsStream(), jetstream.ConsumerConfig{
+		Durable:       "airlock-commands",
+		Description:   "the airlock's approval commands",
+		FilterSubject: s.subj.Commands(bus.Airlock),
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       s.cfg.AckWait,
+		MaxDeliver:    5,
+		// Commands run one at a time anyway; a small window keeps redelivery order
+		// close to arrival order.
+		MaxAckPending: 16,
+	})
+	if err != nil {
+		return fmt.Errorf("airlock: ensure consumer: %w", err)
+	}
+	if err := s.client.Start(); err != nil {
+		return err
+	}
+	if err := s.startQueries(); err != nil {
+		return err
+	}
+	// The query subscriptions must be known to the server before Start reports ready.
+	if err := s.nc.FlushWithContext(ctx); err != nil {
+		return fmt.Errorf("airlock: flush: %w", err)
+	}
+	if s.cc, err = cons.Consume(s.command, jetstream.PullMaxMessages(16)); err != nil {
+		return fmt.Errorf("airlock: consume: %w", err)
+	}
+	s.log.Info("airlock started", "floor_s", s.cfg.Floor.Seconds(), "ceiling_s", s.cfg.Ceiling.Seconds(),
+		"approver", s.m.Approver())
+	return nil
+}
+
+// Stop drains the command consumer and stops serving queries.
+func (s *Service) Stop(ctx context.Context) error {
+	if s.cc != nil {
+		s.cc.Drain()
+		select {
+		case <-s.cc.Closed():
+		case <-ctx.Done():
+		}
+	}
+	if s.msvc != nil {
+		_ = s.msvc.Stop()
+	}
+	s.client.Stop()
+	s.log.Info("airlock stopped")
+	return nil
+}

@@ -1,0 +1,7 @@
+package airlock
+
+// SetAfterApply installs the crash window hook (tests only).
+func (s *Service) SetAfterApply(fn func(verb string)) { s.afterApply.Store(&fn) }
+
+// CloseConn closes the service's bus connection, as a crashed process would lose it.
+func (s *Service) CloseConn() { s.nc.Close() }
