@@ -107,6 +107,43 @@ func cmdAdmin(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 				Data: schema.ProposeClose{Actor: schema.Actor{Seat: "practitioner"}, ProposalID: id, Reason: reason, Approver: true}}, &res)
 			return res, err
 		}
+	case "totp-provision":
+		fs := flag.NewFlagSet("totp-provision", flag.ContinueOnError)
+		fs.SetOutput(io.Discard)
+		force := fs.Bool("force", false, "rotate an existing secret")
+		qr := fs.Bool("qr", false, "also render a QR code")
+		if err := fs.Parse(cargs); err != nil || fs.NArg() != 0 {
+			fmt.Fprintf(stderr, "usage: stasima admin totp-provision [--force] [--qr]\n")
+			return 2
+		}
+		run = func(ctx context.Context, c *busclient.Client) (any, error) {
+			var res json.RawMessage
+			err := c.Do(ctx, busclient.Command{Svc: bus.Airlock, Verb: schema.CmdTOTPProvision, Data: schema.TOTPProvision{Force: *force, QR: *qr}}, &res)
+			return res, err
+		}
+	case "totp-check":
+		if len(cargs) != 1 {
+			fmt.Fprintf(stderr, "usage: stasima admin totp-check <code>\n")
+			return 2
+		}
+		run = func(ctx context.Context, c *busclient.Client) (any, error) {
+			var res json.RawMessage
+			err := c.Query(ctx, bus.Airlock, schema.QTOTPCheck, schema.TOTPCheck{Code: cargs[0]}, &res)
+			return res, err
+		}
+	case "watch":
+		fs := flag.NewFlagSet("watch", flag.ContinueOnError)
+		fs.SetOutput(io.Discard)
+		asJSON := fs.Bool("json", false, "print raw events")
+		if err := fs.Parse(cargs); err != nil || fs.NArg() != 0 {
+			fmt.Fprintf(stderr, "usage: stasima admin watch [--json]\n")
+			return 2
+		}
+		if _, err := withBackend(ctx, cfg, func(c *busclient.Client) (any, error) { return nil, watch(ctx, c, cfg, *asJSON, stdout) }); err != nil {
+			fmt.Fprintln(stderr, err)
+			return 1
+		}
+		return 0
 	case "verify":
 		run = func(ctx context.Context, c *busclient.Client) (any, error) {
 			var v schema.VerifyAnswer
@@ -340,3 +377,42 @@ func landRefusal(err error) error {
 }
 
 func ulidString() string { return ulid.Make().String() }
+
+// watch is O-watch-1: follow airlock and land events, one line each, until interrupted. It
+// writes nothing.
+func watch(ctx context.Context, c *busclient.Client, cfg Config, asJSON bool, out io.Writer) error {
+	subj, err := bus.NewSubjects(cfg.BusPrefix)
+	if err != nil {
+		return err
+	}
+	return c.Watch(ctx, []string{subj.Event("airlock.>"), subj.Event(schema.EvtGitLand)}, func(env bus.Envelope) {
+		if asJSON {
+			b, _ := json.Marshal(env)
+			fmt.Fprintln(out, string(b))
+			return
+		}
+		var d map[string]any
+		_ = json.Unmarshal(env.Data, &d)
+		oid8 := func(k string) string {
+			s, _ := d[k].(string)
+			if len(s) > 8 {
+				return s[:8]
+			}
+			return s
+		}
+		switch env.Type {
+		case "airlock.staged":
+			fmt.Fprintf(out, "staged   %v  %s  lands after %v  expires %v\n", d["proposal_id"], oid8("staged_oid"), d["lands_after"], d["expires_at"])
+		case "airlock.reverted":
+			fmt.Fprintf(out, "reverted %v  (%v)\n", d["proposal_id"], d["reason"])
+		case "airlock.landed":
+			fmt.Fprintf(out, "landed   %v  %s  seq %v\n", d["proposal_id"], oid8("landed"), d["seq"])
+		case schema.EvtGitLand:
+			seq, _ := d["seq"].(string)
+			n, _ := hexseq.Parse(seq)
+			fmt.Fprintf(out, "land     %s  %s  by %v\n", hexseq.Display(n), oid8("oid"), d["approved_by"])
+		default:
+			fmt.Fprintf(out, "%s\n", env.Type)
+		}
+	})
+}

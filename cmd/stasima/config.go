@@ -16,6 +16,7 @@ import (
 	"github.com/stasima/stasima/pkg/bus"
 	"github.com/stasima/stasima/pkg/hexseq"
 	"github.com/stasima/stasima/pkg/refs"
+	"github.com/stasima/stasima/services/airlock"
 	"github.com/stasima/stasima/services/audit"
 	"github.com/stasima/stasima/services/capstore"
 	"github.com/stasima/stasima/services/gateway"
@@ -89,6 +90,10 @@ type Config struct {
 	AuditDSN       string // postgres://… selects Postgres
 	AuditBarrier   time.Duration
 	Approvers      []string // sorted; the first is the console and airlock default
+	AirlockSecret  string   // TOTP secret file (default <parent of git_dir>/totp.secret)
+	AirlockLand    string   // optional second secret for land codes
+	AirlockFloor   time.Duration
+	AirlockCeiling time.Duration
 }
 
 // loadConfig resolves defaults, the config file (path or STASIMA_CONFIG), the environment and
@@ -119,6 +124,8 @@ func loadConfig(dataDir, configPath, httpAddr string) (Config, error) {
 		EventsMaxAge:   30 * 24 * time.Hour,
 		AuditBarrier:   10 * time.Second,
 		Approvers:      []string{"practitioner"},
+		AirlockFloor:   120 * time.Second,
+		AirlockCeiling: 7200 * time.Second,
 	}
 	host, port := "127.0.0.1", 8787
 	if configPath != "" {
@@ -157,6 +164,21 @@ func loadConfig(dataDir, configPath, httpAddr string) (Config, error) {
 				return Config{}, err
 			}
 			c.Approvers = list
+		}
+		set(&c.AirlockSecret, f.AirlockSecretPath)
+		set(&c.AirlockLand, f.AirlockLandSecret)
+		for _, it := range []struct {
+			name string
+			v    any
+			dst  *time.Duration
+		}{{"airlock_floor_s", f.AirlockFloorS, &c.AirlockFloor}, {"airlock_ceiling_s", f.AirlockCeilingS, &c.AirlockCeiling}} {
+			if it.v != nil {
+				n, err := toInt(it.name, it.v)
+				if err != nil {
+					return Config{}, err
+				}
+				*it.dst = time.Duration(n) * time.Second
+			}
 		}
 		set(&c.AuditDB, f.AuditDB)
 		set(&c.AuditDSN, f.AuditDSN)
@@ -223,6 +245,9 @@ func loadConfig(dataDir, configPath, httpAddr string) (Config, error) {
 	if c.GitDir == "" {
 		c.GitDir = filepath.Join(dataDir, "repo.git")
 	}
+	if c.AirlockSecret == "" {
+		c.AirlockSecret = filepath.Join(filepath.Dir(strings.TrimRight(c.GitDir, string(filepath.Separator))), "totp.secret")
+	}
 	if c.AuditDB == "" {
 		// operations §8.2: next to the repository, the parent of git_dir after removing
 		// trailing separators (D-26).
@@ -244,6 +269,9 @@ func (c Config) validate() error {
 	}
 	if n, err := strconv.Atoi(p); err != nil || n < 0 || n > 65535 {
 		return fmt.Errorf("http_port must be 1-65535, got %s", p)
+	}
+	if !(0 < c.AirlockFloor && c.AirlockFloor < c.AirlockCeiling) { // O-config-15
+		return fmt.Errorf("airlock_floor_s (%v) and airlock_ceiling_s (%v) must satisfy 0 < airlock_floor_s < airlock_ceiling_s", c.AirlockFloor.Seconds(), c.AirlockCeiling.Seconds())
 	}
 	if c.MaxBodyBytes <= 0 {
 		return fmt.Errorf("max_body_bytes must be positive, got %d", c.MaxBodyBytes)
@@ -318,6 +346,21 @@ func (c Config) audit() audit.Config {
 	ac.DBPath = c.AuditDB
 	ac.BusPrefix = c.BusPrefix
 	ac.CanonRef = c.CanonRef
+	return ac
+}
+
+func (c Config) airlock() airlock.Config {
+	ac := airlock.DefaultConfig()
+	ac.SecretPath = c.AirlockSecret
+	ac.LandSecretPath = c.AirlockLand
+	ac.Floor, ac.Ceiling = c.AirlockFloor, c.AirlockCeiling
+	ac.Approvers = c.Approvers
+	ac.CanonRef = c.CanonRef
+	ac.BusPrefix = c.BusPrefix
+	ac.EventsMaxAge = c.EventsMaxAge
+	if c.DeploymentName != "" {
+		ac.Issuer = c.DeploymentName
+	}
 	return ac
 }
 

@@ -46,7 +46,7 @@ func landRig(b *testing.B, entries int) (*node, string, *mcp.ClientSession) {
 type discard []byte
 
 func (d *discard) Write(p []byte) (int, error) { *d = append(*d, p...); return len(p), nil }
-func (d discard) String() string              { return string(d) }
+func (d discard) String() string               { return string(d) }
 
 func benchCall(b *testing.B, s *mcp.ClientSession, tool string, args map[string]any) string {
 	b.Helper()

@@ -20,7 +20,8 @@ const usage = `usage:
   stasima serve <capstore|audit|gateway> [--data DIR] [--config FILE]
   stasima admin [--data DIR | --config FILE] <command> ...
       commands: status, bootstrap <dir>, preview <id>, land <id> [--by X], proposals, close <id> <reason>,
-                verify, anchor, reconcile, restore-audit <file>
+                verify, anchor, reconcile, restore-audit <file>,
+                totp-provision [--force] [--qr], totp-check <code>, watch [--json]
 environment: STASIMA_DATA, STASIMA_HTTP, STASIMA_CONFIG
 `
 

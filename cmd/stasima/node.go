@@ -21,6 +21,7 @@ import (
 
 	"github.com/stasima/stasima/pkg/bus"
 	"github.com/stasima/stasima/pkg/embednats"
+	"github.com/stasima/stasima/services/airlock"
 	"github.com/stasima/stasima/services/audit"
 	"github.com/stasima/stasima/services/capstore"
 	"github.com/stasima/stasima/services/gateway"
@@ -114,7 +115,7 @@ func (n *node) start(ctx context.Context, opt nodeOptions) error {
 	if url == "" {
 		// ARCH-11: one user per component; the gateway may not publish the human gate's
 		// commands. Passwords are minted per start and never logged.
-		for _, name := range []string{"capstore", "audit", "gateway", "admin"} {
+		for _, name := range []string{"capstore", "audit", "airlock", "gateway", "admin"} {
 			u := embednats.User{Name: name, Password: randomSecret()}
 			if name == "gateway" {
 				u.DenyPublish = subj.GatewayDenied()
@@ -146,7 +147,7 @@ func (n *node) start(ctx context.Context, opt nodeOptions) error {
 		return busConn{nc, js}, err
 	}
 	conns := map[string]busConn{}
-	for _, name := range []string{"admin", "capstore", "audit", "gateway"} {
+	for _, name := range []string{"admin", "capstore", "audit", "airlock", "gateway"} {
 		c, err := connect(name)
 		if err != nil {
 			return err
@@ -229,9 +230,10 @@ func upGraph(cfg Config, log *slog.Logger, conns map[string]busConn, withGateway
 			return l
 		}),
 		fx.Supply(log, admin.nc, fx.Annotate(admin.js, fx.As(new(jetstream.JetStream)))),
-		fx.Supply(cfg.capstore(), cfg.audit()),
+		fx.Supply(cfg.capstore(), cfg.audit(), cfg.airlock()),
 		withConn("capstore", capstore.Module),
 		withConn("audit", audit.Module),
+		withConn("airlock", airlock.Module),
 	}
 	if withGateway {
 		opts = append(opts, fx.Supply(cfg.gateway()), withConn("gateway", gateway.Module))

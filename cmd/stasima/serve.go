@@ -11,6 +11,7 @@ import (
 	"go.uber.org/fx"
 	"go.uber.org/fx/fxevent"
 
+	"github.com/stasima/stasima/services/airlock"
 	"github.com/stasima/stasima/services/audit"
 	"github.com/stasima/stasima/services/capstore"
 	"github.com/stasima/stasima/services/gateway"
@@ -28,12 +29,14 @@ func serveOne(ctx context.Context, cfg Config, log *slog.Logger, svc string) (*n
 		}
 		_ = lock // held for the life of the process
 		mod = []fx.Option{fx.Supply(cfg.capstore()), capstore.Module}
+	case "airlock":
+		mod = []fx.Option{fx.Supply(cfg.airlock()), airlock.Module}
 	case "audit":
 		mod = []fx.Option{fx.Supply(cfg.audit()), audit.Module}
 	case "gateway":
 		mod = []fx.Option{fx.Supply(cfg.gateway()), gateway.Module}
 	default:
-		return nil, fmt.Errorf("%w: unknown service %q (capstore, audit, gateway; airlock and indexer come with their issues)", errUsage, svc)
+		return nil, fmt.Errorf("%w: unknown service %q (capstore, audit, airlock, gateway; the indexer comes with its issue)", errUsage, svc)
 	}
 	nc, err := nats.Connect(cfg.NATSURL, nats.Name("stasima-"+svc), nats.MaxReconnects(-1))
 	if err != nil {

@@ -273,6 +273,7 @@ func (s Subjects) GatewayDenied() []string {
 	return []string{
 		s.Command(Capstore, "land"), s.Command(Capstore, "prepare_merge"), s.Command(Capstore, "bootstrap"),
 		s.Command(Capstore, "backup_push"), s.Command(Capstore, "mirror_push"), s.Command(Capstore, "anchor"),
+		s.Command(Airlock, "totp_provision"), // its reply carries the secret
 		s.Commands(Audit), s.Commands(Index),
 	}
 }

@@ -238,3 +238,25 @@ func (c *Client) PublishIntentsAsync(ctx context.Context, intents []schema.Audit
 	}
 	return nil
 }
+
+// Watch follows events on the EVENTS stream from now on (an ephemeral consumer that writes
+// nothing) and calls fn for each until ctx ends.
+func (c *Client) Watch(ctx context.Context, subjects []string, fn func(bus.Envelope)) error {
+	cons, err := c.js.OrderedConsumer(ctx, c.subj.EventsStream(), jetstream.OrderedConsumerConfig{
+		FilterSubjects: subjects, DeliverPolicy: jetstream.DeliverNewPolicy,
+	})
+	if err != nil {
+		return unavailable("watch", err)
+	}
+	cc, err := cons.Consume(func(m jetstream.Msg) {
+		if env, err := bus.DecodeEnvelope(m.Data()); err == nil {
+			fn(env)
+		}
+	})
+	if err != nil {
+		return unavailable("watch", err)
+	}
+	defer cc.Stop()
+	<-ctx.Done()
+	return nil
+}

@@ -48,6 +48,9 @@ func (a *App) propose(ctx context.Context, args toolspec.Args, s Session) (any, 
 	if body := args.String("body"); a.cfg.MaxBodyBytes > 0 && len(body) > a.cfg.MaxBodyBytes {
 		return nil, fault.E(op+".body", fault.ArgumentError, "body is %d bytes, over the cap of %d bytes (max_body_bytes)", len(body), a.cfg.MaxBodyBytes)
 	}
+	if err := a.frozen(ctx, op, id); err != nil { // T-propose-5
+		return nil, err
+	}
 	info, err := a.proposalInfo(ctx, id)
 	if err != nil {
 		return nil, err
@@ -110,6 +113,9 @@ func (a *App) proposeRetract(ctx context.Context, args toolspec.Args, s Session)
 			return nil, err
 		}
 	}
+	if err := a.frozen(ctx, "propose_retract", id); err != nil { // T-propose_retract-3
+		return nil, err
+	}
 	var res schema.ProposeRetractResult
 	err := a.be.Do(ctx, command(bus.Capstore, schema.CmdProposeRetract, "propose_retract/"+id+"/"+opID, opID, s.ID,
 		schema.ProposeRetract{Actor: schema.Actor{Seat: seat, Session: s.ID}, ProposalID: id, Path: path, OpID: opID}), &res)
@@ -122,6 +128,9 @@ func (a *App) proposeClose(ctx context.Context, args toolspec.Args, s Session) (
 		if err != nil {
 			return nil, err
 		}
+	}
+	if err := a.frozen(ctx, "propose_close", id); err != nil { // T-propose_close-3
+		return nil, err
 	}
 	approver := false
 	for _, ap := range a.cfg.Approvers {

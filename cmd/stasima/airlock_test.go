@@ -1,0 +1,91 @@
+package main
+
+import (
+	"crypto/hmac"
+	"crypto/sha1"
+	"encoding/base32"
+	"encoding/binary"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+	"time"
+)
+
+// totpNow computes the RFC 6238 code (SHA-1, 6 digits, 30 s) of a base32 secret file, as an
+// authenticator app would.
+func totpNow(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := strings.ToUpper(strings.TrimSpace(string(b)))
+	if m := len(s) % 8; m != 0 {
+		s += strings.Repeat("=", 8-m)
+	}
+	key, err := base32.StdEncoding.DecodeString(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var msg [8]byte
+	binary.BigEndian.PutUint64(msg[:], uint64(time.Now().Unix()/30))
+	h := hmac.New(sha1.New, key)
+	h.Write(msg[:])
+	sum := h.Sum(nil)
+	off := sum[len(sum)-1] & 0x0f
+	v := binary.BigEndian.Uint32(sum[off:off+4]) & 0x7fffffff
+	return fmt.Sprintf("%06d", v%1000000)
+}
+
+// TestUp_AirlockStageFreezes: the approval relay over MCP on the up graph — provision the
+// secret (0600), stage with a code, the proposal is frozen for seat writes (C-prop-5,
+// T-propose-5), revert is free and thaws it. The full two-code land, with its review
+// floor, runs in services/airlock against an injected clock.
+func TestUp_AirlockStageFreezes(t *testing.T) {
+	n, data := bootNode(t)
+	s := mcpSession(t, n)
+	reconcile(t, s, "Recto")
+	mustCall(t, s, "propose", map[string]any{"instance_id": "Recto", "proposal_id": "p-air", "domain": "practice", "slug": "air", "body": "air", "op_id": "pa-1"})
+	if _, e := proposeLog(t, s, "Recto", "p-air", "3c", "through the airlock"); e != "" {
+		t.Fatal(e)
+	}
+	code, prov, stderr := admin(t, "--data", data, "totp-provision")
+	if code != 0 || !strings.HasPrefix(prov["otpauth_uri"].(string), "otpauth://totp/") {
+		t.Fatalf("totp-provision: %d %v %s", code, prov, stderr)
+	}
+	if st, err := os.Stat(n.cfg.AirlockSecret); err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("secret mode: %v %v", st, err)
+	}
+	if code, _, stderr := admin(t, "--data", data, "totp-provision"); code != 1 || !strings.Contains(stderr, "force") {
+		t.Fatalf("second provision without --force: %d %s", code, stderr)
+	}
+	if _, e := call(t, s, "stage_approve", map[string]any{"proposal_id": "p-air", "code": "000000"}); e == "" {
+		t.Fatal("a wrong code staged")
+	}
+	st := mustCall(t, s, "stage_approve", map[string]any{"proposal_id": "p-air", "code": totpNow(t, n.cfg.AirlockSecret)})
+	if len(st["staged_oid"].(string)) != 40 || st["log_seq"] != "3c" {
+		t.Fatalf("stage_approve: %v", st)
+	}
+	if _, e := call(t, s, "propose", map[string]any{"instance_id": "Recto", "proposal_id": "p-air", "domain": "practice", "slug": "late", "body": "x", "op_id": "pa-2"}); !strings.Contains(e, "frozen for review") || !strings.Contains(e, "p-air") {
+		t.Fatalf("propose on a staged proposal: %q", e)
+	}
+	if _, e := call(t, s, "propose_retract", map[string]any{"instance_id": "Recto", "proposal_id": "p-air", "path": "practice/air.md", "op_id": "pa-r"}); !strings.Contains(e, "frozen for review") {
+		t.Fatalf("retract on a staged proposal: %q", e)
+	}
+	rv := mustCall(t, s, "stage_revert", map[string]any{"proposal_id": "p-air"})
+	if rv["state"] != "open" {
+		t.Fatalf("stage_revert: %v", rv)
+	}
+	mustCall(t, s, "propose", map[string]any{"instance_id": "Recto", "proposal_id": "p-air", "domain": "practice", "slug": "late", "body": "x", "op_id": "pa-2"})
+	for _, op := range []string{"totp_accept", "airlock_stage", "airlock_revert"} {
+		if rows := auditRows(t, n, op); len(rows) != 1 {
+			t.Errorf("%s rows: %d", op, len(rows))
+		}
+	}
+	for _, r := range auditRows(t, n, "") {
+		if strings.Contains(string(r.Detail), totpNow(t, n.cfg.AirlockSecret)) {
+			t.Fatalf("a code reached the audit log: %s", r.Detail)
+		}
+	}
+}

@@ -1,0 +1,53 @@
+package schema
+
+import "encoding/json"
+
+// Airlock command verbs (stasima.airlock.cmd.<verb>) and queries (stasima.airlock.q.<name>).
+// The payloads mirror services/airlock's own types field for field (the same JSON).
+const (
+	CmdAirlockStage  = "stage"
+	CmdAirlockLand   = "land"
+	CmdAirlockRevert = "revert"
+	CmdTOTPProvision = "totp_provision"
+	QAirlockCheck    = "check_writable"
+	QAirlockStaged   = "staged"
+	QTOTPCheck       = "totp_check"
+	EvtAirlockPrefix = "airlock."
+)
+
+// AirlockStage is stage_approve's command.
+type AirlockStage struct {
+	ProposalID string `json:"proposal_id"`
+	Code       string `json:"code"`
+}
+
+// AirlockLand is land_approve's command.
+type AirlockLand struct {
+	StagedOIDPrefix string `json:"staged_oid_prefix"`
+	Code            string `json:"code"`
+}
+
+// AirlockRevert is stage_revert's command.
+type AirlockRevert struct {
+	ProposalID string `json:"proposal_id"`
+}
+
+// AirlockCheckWritable asks the frozen gate (C-prop-5) for a seat write on a proposal.
+type AirlockCheckWritable struct {
+	Op         string `json:"op"`
+	ProposalID string `json:"proposal_id"`
+}
+
+// TOTPProvision asks the airlock to create or rotate the secret (operations §6).
+type TOTPProvision struct {
+	Force bool `json:"force,omitempty"`
+	QR    bool `json:"qr,omitempty"`
+}
+
+// TOTPCheck asks the airlock to diagnose a code (never stored or logged).
+type TOTPCheck struct {
+	Code string `json:"code"`
+}
+
+// Raw is a result relayed as the owning service shaped it.
+type Raw = json.RawMessage
