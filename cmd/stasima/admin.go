@@ -22,6 +22,7 @@ import (
 
 	"github.com/stasima/stasima/pkg/bus"
 	"github.com/stasima/stasima/pkg/busclient"
+	"github.com/stasima/stasima/pkg/entry"
 	"github.com/stasima/stasima/pkg/fault"
 	"github.com/stasima/stasima/pkg/hexseq"
 	"github.com/stasima/stasima/pkg/refs"
@@ -378,8 +379,9 @@ func landRefusal(err error) error {
 
 func ulidString() string { return ulid.Make().String() }
 
-// watch is O-watch-1: follow airlock and land events, one line each, until interrupted. It
-// writes nothing.
+// watch is O-watch-1: follow airlock and land events, one entry each, until interrupted. A
+// staged proposal shows its changed paths and log narrative, read from the staged candidate.
+// It writes nothing.
 func watch(ctx context.Context, c *busclient.Client, cfg Config, asJSON bool, out io.Writer) error {
 	subj, err := bus.NewSubjects(cfg.BusPrefix)
 	if err != nil {
@@ -391,28 +393,53 @@ func watch(ctx context.Context, c *busclient.Client, cfg Config, asJSON bool, ou
 			fmt.Fprintln(out, string(b))
 			return
 		}
-		var d map[string]any
-		_ = json.Unmarshal(env.Data, &d)
-		oid8 := func(k string) string {
-			s, _ := d[k].(string)
-			if len(s) > 8 {
-				return s[:8]
-			}
-			return s
-		}
-		switch env.Type {
-		case "airlock.staged":
-			fmt.Fprintf(out, "staged   %v  %s  lands after %v  expires %v\n", d["proposal_id"], oid8("staged_oid"), d["lands_after"], d["expires_at"])
-		case "airlock.reverted":
-			fmt.Fprintf(out, "reverted %v  (%v)\n", d["proposal_id"], d["reason"])
-		case "airlock.landed":
-			fmt.Fprintf(out, "landed   %v  %s  seq %v\n", d["proposal_id"], oid8("landed"), d["seq"])
-		case schema.EvtGitLand:
-			seq, _ := d["seq"].(string)
-			n, _ := hexseq.Parse(seq)
-			fmt.Fprintf(out, "land     %s  %s  by %v\n", hexseq.Display(n), oid8("oid"), d["approved_by"])
-		default:
-			fmt.Fprintf(out, "%s\n", env.Type)
-		}
+		fmt.Fprint(out, watchLine(ctx, c, env))
 	})
+}
+
+// watchLine renders one event for the practitioner.
+func watchLine(ctx context.Context, c *busclient.Client, env bus.Envelope) string {
+	var d map[string]any
+	_ = json.Unmarshal(env.Data, &d)
+	str := func(k string) string { s, _ := d[k].(string); return s }
+	oid8 := func(k string) string {
+		if s := str(k); len(s) > 8 {
+			return s[:8]
+		}
+		return str(k)
+	}
+	when := func(k string) string {
+		if f, ok := d[k].(float64); ok {
+			return time.Unix(int64(f), 0).UTC().Format(time.RFC3339)
+		}
+		return fmt.Sprint(d[k])
+	}
+	switch env.Type {
+	case "airlock.staged":
+		var b strings.Builder
+		fmt.Fprintf(&b, "staged   %s  %s  lands after %s  expires %s\n", str("proposal_id"), oid8("staged_oid"), when("lands_after"), when("expires_at"))
+		if paths, ok := d["changed_paths"].([]any); ok {
+			for _, p := range paths {
+				fmt.Fprintf(&b, "         %v\n", p)
+			}
+		}
+		if seq := str("log_seq"); seq != "" {
+			var blob schema.BlobAnswer
+			if err := c.Query(ctx, bus.Capstore, schema.QReadBlob, schema.BlobQuery{OID: str("staged_oid"), Path: "meta/log/" + seq + ".md"}, &blob); err == nil && blob.Found {
+				_, body := entry.Parse(string(blob.Data))
+				for _, line := range strings.Split(body, "\n") {
+					fmt.Fprintf(&b, "       > %s\n", line)
+				}
+			}
+		}
+		return b.String()
+	case "airlock.reverted":
+		return fmt.Sprintf("reverted %s  (%s)\n", str("proposal_id"), str("reason"))
+	case "airlock.landed":
+		return fmt.Sprintf("landed   %s  %s  seq %s\n", str("proposal_id"), oid8("landed"), str("seq"))
+	case schema.EvtGitLand:
+		n, _ := hexseq.Parse(str("seq"))
+		return fmt.Sprintf("land     %s  %s  by %s\n", hexseq.Display(n), oid8("oid"), str("approved_by"))
+	}
+	return env.Type + "\n"
 }

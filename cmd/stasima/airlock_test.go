@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/sha1"
 	"encoding/base32"
@@ -10,6 +11,11 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/stasima/stasima/pkg/bus"
+	"github.com/stasima/stasima/pkg/busclient"
 )
 
 // totpNow computes the RFC 6238 code (SHA-1, 6 digits, 30 s) of a base32 secret file, as an
@@ -63,7 +69,26 @@ func TestUp_AirlockStageFreezes(t *testing.T) {
 	if _, e := call(t, s, "stage_approve", map[string]any{"proposal_id": "p-air", "code": "000000"}); e == "" {
 		t.Fatal("a wrong code staged")
 	}
+	// The watcher subscribes as the CLI does, before the stage.
+	js, _ := jetstream.New(n.nc)
+	wc := busclient.New(n.nc, js, bus.MustSubjects(n.cfg.BusPrefix), "test", 10*time.Second)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	lines := make(chan string, 8)
+	stop, err := wc.Follow(ctx, []string{"stasima.evt.airlock.>"}, func(env bus.Envelope) { lines <- watchLine(ctx, wc, env) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
 	st := mustCall(t, s, "stage_approve", map[string]any{"proposal_id": "p-air", "code": totpNow(t, n.cfg.AirlockSecret)})
+	select {
+	case l := <-lines:
+		if !strings.HasPrefix(l, "staged   p-air  "+st["staged_oid"].(string)[:8]) || !strings.Contains(l, "practice/air.md") || !strings.Contains(l, "> through the airlock") {
+			t.Fatalf("watch line:\n%s", l)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the watcher saw no staged event")
+	}
 	if len(st["staged_oid"].(string)) != 40 || st["log_seq"] != "3c" {
 		t.Fatalf("stage_approve: %v", st)
 	}

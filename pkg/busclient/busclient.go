@@ -239,14 +239,14 @@ func (c *Client) PublishIntentsAsync(ctx context.Context, intents []schema.Audit
 	return nil
 }
 
-// Watch follows events on the EVENTS stream from now on (an ephemeral consumer that writes
-// nothing) and calls fn for each until ctx ends.
-func (c *Client) Watch(ctx context.Context, subjects []string, fn func(bus.Envelope)) error {
+// Follow starts following events on the EVENTS stream from now on (an ephemeral ordered
+// consumer that writes nothing): when it returns, every later event reaches fn. stop ends it.
+func (c *Client) Follow(ctx context.Context, subjects []string, fn func(bus.Envelope)) (stop func(), err error) {
 	cons, err := c.js.OrderedConsumer(ctx, c.subj.EventsStream(), jetstream.OrderedConsumerConfig{
 		FilterSubjects: subjects, DeliverPolicy: jetstream.DeliverNewPolicy,
 	})
 	if err != nil {
-		return unavailable("watch", err)
+		return nil, unavailable("watch", err)
 	}
 	cc, err := cons.Consume(func(m jetstream.Msg) {
 		if env, err := bus.DecodeEnvelope(m.Data()); err == nil {
@@ -254,9 +254,18 @@ func (c *Client) Watch(ctx context.Context, subjects []string, fn func(bus.Envel
 		}
 	})
 	if err != nil {
-		return unavailable("watch", err)
+		return nil, unavailable("watch", err)
 	}
-	defer cc.Stop()
+	return cc.Stop, nil
+}
+
+// Watch is Follow until ctx ends.
+func (c *Client) Watch(ctx context.Context, subjects []string, fn func(bus.Envelope)) error {
+	stop, err := c.Follow(ctx, subjects, fn)
+	if err != nil {
+		return err
+	}
+	defer stop()
 	<-ctx.Done()
 	return nil
 }
