@@ -2,6 +2,7 @@ package airlock
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -211,9 +212,16 @@ func (c *candidates) Validate(_ context.Context, cand approval.Candidate) (strin
 	return seq, nil
 }
 
+// capstoreBindOp is the gate of capstore's land that refuses an approval whose candidate is not
+// the merge of the current canon and proposal tips (MergeNotApproved): the wire form of
+// approval.ErrUnbound. Its other MergeNotApproved refusal (an approver capstore does not know)
+// is a configuration fault and passes unchanged.
+const capstoreBindOp = "land.bind"
+
 // Land sends stasima.capstore.cmd.land binding the approval to the staged candidate exactly
-// (INV-14). The command id derives from the airlock command being handled, so a redelivered
-// land_approve repeats the same capstore command and capstore resumes instead of landing twice.
+// (INV-14); a candidate that no longer binds comes back as approval.ErrUnbound. The command id
+// derives from the airlock command being handled, so a redelivered land_approve repeats the
+// same capstore command and capstore resumes instead of landing twice.
 func (c *candidates) Land(ctx context.Context, cand approval.Candidate, a approval.LandApproval) (approval.LandResult, error) {
 	pid, ok := refs.ProposalOf(cand.ProposalRef)
 	if !ok {
@@ -227,6 +235,9 @@ func (c *candidates) Land(ctx context.Context, cand approval.Candidate, a approv
 	}
 	var res schema.LandResult
 	if err := c.client.Do(ctx, cmd, &res); err != nil {
+		if fe := (*fault.Error)(nil); errors.As(err, &fe) && fe.Class == fault.MergeNotApproved && fe.Op == capstoreBindOp {
+			return approval.LandResult{}, fmt.Errorf("%w: %w", approval.ErrUnbound, err)
+		}
 		return approval.LandResult{}, err
 	}
 	return approval.LandResult{Landed: res.Landed, Seq: res.Seq, Display: res.Display,

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 	"sync/atomic"
 	"time"
 
@@ -37,6 +38,7 @@ type Config struct {
 	SecretPath string
 	// LandSecretPath is airlock_land_secret: when set, land codes verify against this second
 	// secret (an independent factor); stage codes and the OAuth door use SecretPath.
+	// totp_provision {land: true} writes it. It must differ from SecretPath.
 	LandSecretPath string
 	// Floor and Ceiling are airlock_floor_s and airlock_ceiling_s.
 	Floor   time.Duration
@@ -45,6 +47,11 @@ type Config struct {
 	Approvers []string
 	// CanonRef is canon_ref, where a staged candidate lands.
 	CanonRef string
+	// RelayBurst and RelayPeriod are the per-client limit on the relay commands stage, land
+	// and revert: a token bucket of RelayBurst attempts refilled at RelayBurst per RelayPeriod
+	// (default 10 per minute; see relayLimiter).
+	RelayBurst  int
+	RelayPeriod time.Duration
 	// Issuer is the otpauth issuer of totp_provision: deployment_name, or "Stasima" when empty.
 	Issuer string
 	// BusPrefix is the deployment prefix of subjects and streams.
@@ -70,6 +77,8 @@ func DefaultConfig() Config {
 		Ceiling:        d.Ceiling,
 		Approvers:      d.Approvers,
 		CanonRef:       refs.DefaultCanon,
+		RelayBurst:     10,
+		RelayPeriod:    time.Minute,
 		Issuer:         totp.DefaultIssuer,
 		BusPrefix:      bus.DefaultPrefix,
 		EventsMaxAge:   30 * 24 * time.Hour,
@@ -79,8 +88,9 @@ func DefaultConfig() Config {
 	}
 }
 
-// Validate checks the configuration: a secret path, 0 < floor < ceiling (O-config-15), at
-// least one approver, and positive timeouts.
+// Validate checks the configuration: a secret path, a land secret path apart from it,
+// 0 < floor < ceiling (O-config-15), at least one approver, positive timeouts and a relay rate
+// limit that allows something.
 func (c Config) Validate() error {
 	switch {
 	case c.SecretPath == "":
@@ -88,8 +98,12 @@ func (c Config) Validate() error {
 	case c.Floor <= 0 || c.Ceiling <= c.Floor:
 		return fmt.Errorf("airlock: airlock_floor_s (%s) and airlock_ceiling_s (%s) must satisfy 0 < floor < ceiling",
 			c.Floor, c.Ceiling)
+	case c.LandSecretPath != "" && filepath.Clean(c.LandSecretPath) == filepath.Clean(c.SecretPath):
+		return errors.New("airlock: airlock_land_secret must be another file than airlock_secret_path (an independent factor)")
 	case c.AckWait <= 0 || c.RequestTimeout <= 0 || c.AuditWait <= 0:
 		return errors.New("airlock: ack wait, request timeout and audit wait must be positive")
+	case c.RelayBurst <= 0 || c.RelayPeriod < time.Duration(c.RelayBurst):
+		return fmt.Errorf("airlock: relay rate limit %d per %s must allow at least one command", c.RelayBurst, c.RelayPeriod)
 	}
 	return c.machine().Validate()
 }
@@ -125,7 +139,10 @@ type Service struct {
 	subj   bus.Subjects
 	client *busclient.Client
 	ledger *ledger
+	audit  *auditLog
 	m      *approval.Service
+	// limiter is the per-client relay rate limit (ratelimit.go).
+	limiter *relayLimiter
 
 	cc   jetstream.ConsumeContext
 	msvc micro.Service
@@ -147,6 +164,7 @@ func New(p Params) (*Service, error) {
 	log := p.Logger.With(logkey.Svc, bus.Airlock)
 	client := busclient.New(p.Conn, p.JS, subj, bus.Airlock, p.Config.RequestTimeout)
 	l := &ledger{client: client}
+	audit := &auditLog{client: client, await: p.Config.AuditWait}
 	var landSecret approval.SecretSource
 	if p.Config.LandSecretPath != "" {
 		landSecret = totp.File{Path: p.Config.LandSecretPath}
@@ -156,7 +174,7 @@ func New(p Params) (*Service, error) {
 		Secret:     totp.File{Path: p.Config.SecretPath},
 		LandSecret: landSecret,
 		Ledger:     l,
-		Audit:      &auditLog{client: client, await: p.Config.AuditWait},
+		Audit:      audit,
 		Candidates: &candidates{client: client},
 		Logger:     log,
 		Now:        p.Config.now,
@@ -164,7 +182,8 @@ func New(p Params) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Service{cfg: p.Config, log: log, nc: p.Conn, js: p.JS, subj: subj, client: client, ledger: l, m: m}
+	s := &Service{cfg: p.Config, log: log, nc: p.Conn, js: p.JS, subj: subj, client: client, ledger: l, audit: audit, m: m,
+		limiter: newRelayLimiter(p.Config.RelayBurst, p.Config.RelayPeriod, p.Config.now)}
 	p.Lifecycle.Append(fx.Hook{OnStart: s.Start, OnStop: s.Stop})
 	return s, nil
 }

@@ -304,6 +304,9 @@ func TestConfig_Validate(t *testing.T) {
 		{"floor 0 (O-config-15)", func(c *airlock.Config) { c.Floor = 0 }, "airlock_floor_s"},
 		{"ceiling below floor", func(c *airlock.Config) { c.Ceiling = c.Floor }, "airlock_ceiling_s"},
 		{"no approvers", func(c *airlock.Config) { c.Approvers = nil }, "approver"},
+		{"land secret apart", func(c *airlock.Config) { c.LandSecretPath = "/x/totp-land.secret" }, ""},
+		{"land secret is the first secret", func(c *airlock.Config) { c.LandSecretPath = "/x/./totp.secret" }, "airlock_land_secret"},
+		{"no relay budget", func(c *airlock.Config) { c.RelayBurst = 0 }, "relay rate limit"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

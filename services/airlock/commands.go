@@ -107,6 +107,9 @@ func (s *Service) execute(ctx context.Context, c *call, verb string, env bus.Env
 				return res, ev, err
 			}
 		}
+		if err := s.rateLimit(ctx, verb, cmd.Client, cmd.ProposalID); err != nil {
+			return nil, nil, err
+		}
 		res, evs, err := s.m.Stage(ctx, cmd.ProposalID, cmd.Code)
 		return stagedOf(res), s.events(c, evs), err
 	case CmdLand:
@@ -119,6 +122,9 @@ func (s *Service) execute(ctx context.Context, c *call, verb string, env bus.Env
 				return res, ev, err
 			}
 		}
+		if err := s.rateLimit(ctx, verb, cmd.Client, cmd.StagedOIDPrefix); err != nil {
+			return nil, nil, err
+		}
 		res, evs, err := s.m.Land(ctx, cmd.StagedOIDPrefix, cmd.Code)
 		return landResultOf(res), s.events(c, evs), err
 	case CmdRevert:
@@ -130,6 +136,9 @@ func (s *Service) execute(ctx context.Context, c *call, verb string, env bus.Env
 			if res, ev, ok, err := s.revertedEarlier(ctx, env.ID); err != nil || ok {
 				return res, ev, err
 			}
+		}
+		if err := s.rateLimit(ctx, verb, cmd.Client, cmd.ProposalID); err != nil {
+			return nil, nil, err
 		}
 		res, evs, err := s.m.Revert(ctx, cmd.ProposalID)
 		return RevertResult{ProposalID: res.ProposalID, State: string(res.State)}, s.events(c, evs), err
@@ -161,14 +170,42 @@ func (s *Service) execute(ctx context.Context, c *call, verb string, env bus.Env
 		if err := decode(env, verb, &cmd); err != nil {
 			return nil, nil, err
 		}
-		p, err := totp.Provision(s.cfg.SecretPath, totp.ProvisionOptions{Force: cmd.Force, QR: cmd.QR, Issuer: s.cfg.Issuer})
-		if err != nil {
-			return nil, nil, provisionError(err)
-		}
-		s.log.Info("totp secret provisioned", "secret_path", p.SecretPath, "rotated", cmd.Force)
-		return Provisioned{SecretPath: p.SecretPath, OTPAuthURI: p.OTPAuthURI, Rotated: p.Rotated, Note: p.Note}, nil, nil
+		res, err := s.provision(cmd)
+		return res, nil, err
 	}
 	return nil, nil, fault.E("airlock.cmd", fault.ArgumentError, "unknown airlock command %q", verb)
+}
+
+// provision runs totp_provision (O-totp-3/4) for the first secret or, with Land, for the land
+// factor at airlock_land_secret, and renders the QR when asked.
+func (s *Service) provision(cmd TOTPProvision) (Provisioned, error) {
+	path, account, factor := s.cfg.SecretPath, totp.Account, "stage"
+	if cmd.Land {
+		if s.cfg.LandSecretPath == "" {
+			return Provisioned{}, fault.E("totp-provision.land", fault.AirlockError,
+				"no land factor is configured — set airlock_land_secret to the path of a second secret file, then provision it with --land")
+		}
+		path, account, factor = s.cfg.LandSecretPath, totp.LandAccount, "land"
+	}
+	p, err := totp.Provision(path, totp.ProvisionOptions{Force: cmd.Force, QR: cmd.QR, Issuer: s.cfg.Issuer, Account: account})
+	if err != nil {
+		return Provisioned{}, provisionError(err)
+	}
+	s.log.Info("totp secret provisioned", "secret_path", p.SecretPath, "factor", factor, "rotated", cmd.Force)
+	out := Provisioned{SecretPath: p.SecretPath, OTPAuthURI: p.OTPAuthURI, Rotated: p.Rotated, Note: p.Note}
+	if cmd.Land {
+		out.Note += " — this is the land factor: add it as its own authenticator entry (" + account +
+			") and read land codes from it; stage codes still come from the first entry"
+	}
+	if cmd.QR {
+		qr, err := totp.RenderQR(p.OTPAuthURI)
+		if err != nil { // O-totp-3: a hint instead of the QR; the URI and secret= still work
+			out.Note += " (QR rendering unavailable: enter the secret= value manually)"
+		} else {
+			out.QR = qr
+		}
+	}
+	return out, nil
 }
 
 // provisionError keeps provisioning refusals as they are and hides I/O detail (Internal).

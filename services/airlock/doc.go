@@ -21,6 +21,25 @@
 // candidates (stasima.capstore.cmd.prepare_merge and .land); the airlock never touches git.
 // Only one instance may run, and it serializes every decision through one mutex.
 //
+// Hardening (issue #5):
+//   - brute force: a staged proposal takes at most MaxWrongLandCodes (5) wrong land codes,
+//     counted from the totp_reject rows (purpose land, that proposal) after its airlock_stage
+//     row, so the count is derived from the audit log like all airlock state; past it
+//     every land code is refused (AirlockError naming the proposal and stage_revert, its own
+//     totp_reject row {…, misses, reason:"too many wrong codes"}) until the proposal is
+//     reverted and staged again;
+//   - rate limit: stage, land and revert draw from a token bucket per client (the payloads'
+//     optional "client", the gateway's session id), RelayBurst per RelayPeriod (10 a minute),
+//     on the injected clock; a refusal is class RateLimited with an airlock_rate_limited row.
+//     The buckets are in memory (a restart refills them): they only slow a relaying seat, the
+//     lock-out above is the bound that survives;
+//   - second factor: with airlock_land_secret configured, land codes verify against it alone;
+//     totp_provision {land: true} writes it (0600, label <issuer>:practitioner-land);
+//   - totp_provision {qr: true} adds the otpauth URI as a terminal QR (field qr, half blocks,
+//     dark-terminal polarity) rendered with github.com/skip2/go-qrcode;
+//   - a staged candidate that capstore says no longer binds the proposal (it changed since
+//     staging) is refused as content-binding; the code is spent, revert and re-stage.
+//
 // The payload types of the airlock's commands, queries and events are declared in this package
 // (payloads.go) until a later change moves them to pkg/schema with the same JSON.
 //

@@ -178,12 +178,23 @@ type capstoreFake struct {
 	landed  map[string]schema.LandResult
 	lands   []schema.Land
 	prepare int
+	swapped map[string]bool // proposals changed since staging: their staged candidate no longer binds
+}
+
+// swap changes proposal pid behind the airlock's back (a console write, or git directly):
+// from now on its merge is another commit, so capstore's land refuses the staged candidate
+// as not binding, exactly as capstore's land.bind gate does.
+func (c *capstoreFake) swap(pid string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.swapped[pid] = true
 }
 
 func startCapstore(t *testing.T, nc *nats.Conn, js jetstream.JetStream, subj bus.Subjects, audit *auditFake) *capstoreFake {
 	t.Helper()
 	ctx := t.Context()
-	c := &capstoreFake{nc: nc, js: js, subj: subj, audit: audit, props: map[string][]string{}, landed: map[string]schema.LandResult{}}
+	c := &capstoreFake{nc: nc, js: js, subj: subj, audit: audit, props: map[string][]string{}, landed: map[string]schema.LandResult{},
+		swapped: map[string]bool{}}
 	for _, pid := range []string{"p1", "p2", "p3"} {
 		c.props[pid] = []string{"practice/b.md", "meta/log/3c.md", "practice/a.md"}
 	}
@@ -257,8 +268,12 @@ func (c *capstoreFake) handle(m jetstream.Msg) (any, error) {
 			c.mu.Unlock()
 			return res, nil
 		}
+		current := candidateOf(l.ProposalID)
+		if c.swapped[l.ProposalID] {
+			current = candidateOf(l.ProposalID + " swapped")
+		}
 		c.mu.Unlock()
-		if l.Candidate != candidateOf(l.ProposalID) {
+		if l.Candidate != current {
 			return nil, fault.E("land.bind", fault.MergeNotApproved, "approval binds %s, not the prepared candidate", l.Candidate)
 		}
 		merge := oid("merge of " + l.Candidate)

@@ -55,24 +55,39 @@ const (
 	ReasonTTL    = approval.ReasonTTL
 )
 
+// MaxWrongLandCodes is how many wrong land codes one staging takes before the proposal's
+// airlock refuses every land code until it is reverted (issue #5).
+const MaxWrongLandCodes = approval.MaxWrongLandCodes
+
 // Seconds is a Unix time in seconds, encoded as Python's float repr (CONV-6): 1700000015.0.
 type Seconds = approval.Seconds
+
+// The relay commands Stage, Land and Revert carry an optional Client: who relays them, for the
+// per-client rate limit (RelayBurst per RelayPeriod, default 10 a minute). The gateway MUST
+// pass its MCP session id there (the one it tags rows with, identity.md I-30); the CLI, which
+// relays nothing, may leave it empty. Commands without a client share one bucket. A refusal
+// is class RateLimited (HTTP 429) and leaves an airlock_rate_limited row.
 
 // Stage is the data of stasima.airlock.cmd.stage (stage_approve).
 type Stage struct {
 	ProposalID string `json:"proposal_id"`
 	Code       string `json:"code"`
+	Client     string `json:"client,omitempty"`
 }
 
-// Land is the data of stasima.airlock.cmd.land (land_approve).
+// Land is the data of stasima.airlock.cmd.land (land_approve). A staged proposal takes at most
+// MaxWrongLandCodes (5) wrong land codes; past that every land code is refused until
+// the proposal is reverted.
 type Land struct {
 	StagedOIDPrefix string `json:"staged_oid_prefix"`
 	Code            string `json:"code"`
+	Client          string `json:"client,omitempty"`
 }
 
 // Revert is the data of stasima.airlock.cmd.revert (stage_revert). It never takes a code.
 type Revert struct {
 	ProposalID string `json:"proposal_id"`
+	Client     string `json:"client,omitempty"`
 }
 
 // TOTPVerify is the data of stasima.airlock.cmd.totp_verify (A-72). Purpose is "oauth" (the
@@ -89,19 +104,27 @@ type TOTPVerified struct {
 }
 
 // TOTPProvision is the data of stasima.airlock.cmd.totp_provision (O-totp-3/4): Force
-// rotates an existing secret, QR re-displays it.
+// rotates an existing secret; QR re-displays an existing one and, in every case, adds the
+// terminal QR of the otpauth URI to the result (Provisioned.QR). Land provisions the land
+// factor at airlock_land_secret instead of the first secret (the CLI's --land): its own
+// secret, its own authenticator entry labelled <issuer>:practitioner-land; it is refused when
+// airlock_land_secret is not configured.
 type TOTPProvision struct {
 	Force bool `json:"force,omitempty"`
 	QR    bool `json:"qr,omitempty"`
+	Land  bool `json:"land,omitempty"`
 }
 
-// Provisioned answers TOTPProvision: {secret_path, otpauth_uri, rotated?, note}. Rotated is
-// present (false) only when an existing secret was re-displayed.
+// Provisioned answers TOTPProvision: {secret_path, otpauth_uri, rotated?, note, qr?}. Rotated
+// is present (false) only when an existing secret was re-displayed. QR, asked for with qr, is
+// the otpauth URI as a QR code in terminal half blocks, one line per two module rows, each
+// line ending in "\n", quiet zone included, dark-terminal polarity (print it as it is).
 type Provisioned struct {
 	SecretPath string `json:"secret_path"`
 	OTPAuthURI string `json:"otpauth_uri"`
 	Rotated    *bool  `json:"rotated,omitempty"`
 	Note       string `json:"note"`
+	QR         string `json:"qr,omitempty"`
 }
 
 // Staged is stage_approve's result (A-35) and the data of the airlock.staged event.

@@ -27,6 +27,7 @@ const (
 	RejectInvalid      = "invalid"
 	RejectNotLater     = "not strictly later"
 	RejectReplay       = "replay"
+	RejectLocked       = "too many wrong codes"
 	DoorRejectBadCode  = "bad code"
 	DoorRejectConsumed = "window already consumed"
 	DoorChannelTOTP    = "totp"
@@ -43,13 +44,16 @@ type acceptDetail struct {
 }
 
 // rejectDetail is totp_reject {purpose, object, reason:"invalid"} (A-7), {purpose, object,
-// window, min_window, reason:"not strictly later"} (A-8) or {purpose, object, window,
-// reason:"replay"} (A-9).
+// window, min_window, reason:"not strictly later"} (A-8), {purpose, object, window,
+// reason:"replay"} (A-9) or, for a land code refused because the staged proposal already
+// took MaxWrongLandCodes wrong ones, {purpose, object, misses, reason:"too many wrong codes"}
+// (the shape of the door's oauth_txn_burned; issue #5).
 type rejectDetail struct {
 	Purpose   Purpose `json:"purpose"`
 	Object    string  `json:"object"`
 	Window    *int64  `json:"window,omitempty"`
 	MinWindow *int64  `json:"min_window,omitempty"`
+	Misses    *int    `json:"misses,omitempty"`
 	Reason    string  `json:"reason"`
 }
 

@@ -3,6 +3,7 @@ package approval
 import (
 	"context"
 	"encoding/json"
+	"errors"
 
 	"github.com/stasima/stasima/services/airlock/internal/totp"
 )
@@ -87,13 +88,20 @@ type LandResult struct {
 // the current canon tip (O-land-3) and returns its seq in lowercase hex; a refusal is a
 // ValidationError. Land runs the landing routine O-land-3…O-land-9 for a candidate
 // prepared earlier, writing the land_merge row; its refusals (ValidationError, StaleRef,
-// MergeNotApproved) are returned unchanged. All three are safe to call concurrently;
-// the airlock calls them under its mutex.
+// MergeNotApproved) are returned unchanged, except that a candidate which no longer
+// binds the current proposal and canon tips (the proposal or canon changed since staging) is
+// reported by an error matching ErrUnbound. All three are safe to call concurrently; the
+// airlock calls them under its mutex.
 type Candidates interface {
 	Prepare(ctx context.Context, proposalRef, into string) (Candidate, error)
 	Validate(ctx context.Context, c Candidate) (seq string, err error)
 	Land(ctx context.Context, c Candidate, a LandApproval) (LandResult, error)
 }
+
+// ErrUnbound reports that capstore refused to land a staged candidate because it no longer is
+// the merge of the current proposal and canon tips (A-64, INV-14): what was reviewed is not
+// what would land. Candidates.Land wraps its refusal with it.
+var ErrUnbound = errors.New("the staged candidate no longer binds the proposal")
 
 // SecretSource yields the TOTP secret each time a code is checked (totp.File implements it).
 // A missing secret is totp.ErrNotProvisioned.

@@ -15,6 +15,9 @@ type proposalFold struct {
 	// stage is the detail of the proposal's last airlock_stage row while it is staged, and
 	// still after a land that followed it (ResumeLand reads it); nil when open.
 	stage detail
+	// stageSeq is the seq of that airlock_stage row: the wrong land codes of this staging are
+	// the totp_reject rows after it (lockOut).
+	stageSeq int64
 }
 
 // logFold is the fold of the whole airlock part of the audit log.
@@ -55,12 +58,13 @@ func (s *Service) fold(ctx context.Context) (logFold, error) {
 				seen[pid] = true
 				f.order = append(f.order, pid)
 			}
-			f.byID[pid] = proposalFold{phase: PhaseStaged, stage: d}
+			f.byID[pid] = proposalFold{phase: PhaseStaged, stage: d, stageSeq: r.Seq}
 		case OpAirlockRevert:
 			f.byID[d.str("proposal")] = proposalFold{phase: PhaseOpen}
 		case OpLandMerge:
 			if pid, ok := refs.ProposalOf(d.str("proposal")); ok {
-				f.byID[pid] = proposalFold{phase: PhaseLanded, stage: f.byID[pid].stage}
+				prev := f.byID[pid]
+				f.byID[pid] = proposalFold{phase: PhaseLanded, stage: prev.stage, stageSeq: prev.stageSeq}
 			}
 		}
 	}
@@ -113,6 +117,7 @@ func (s *Service) state(ctx context.Context, pid string, evs *[]Event) (State, e
 type stagedEntry struct {
 	pid  string
 	info *StageInfo
+	seq  int64 // of the airlock_stage row
 }
 
 // staged is A-60; the caller holds the mutex. Expired stages are reverted on the way.
@@ -128,7 +133,7 @@ func (s *Service) staged(ctx context.Context, evs *[]Event) ([]stagedEntry, erro
 			return out, err
 		}
 		if st.Phase == PhaseStaged {
-			out = append(out, stagedEntry{pid: pid, info: st.Staging})
+			out = append(out, stagedEntry{pid: pid, info: st.Staging, seq: f.of(pid).stageSeq})
 		}
 	}
 	return out, nil

@@ -2,6 +2,7 @@ package approval
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -125,6 +126,9 @@ func (s *Service) Land(ctx context.Context, prefix, code string) (LandResult, []
 			"review floor not met: %.0fs since staging, floor is %ss — review, then retry with a fresh code",
 			elapsed, seconds(s.cfg.Floor))
 	}
+	if err := s.lockOut(ctx, m); err != nil {
+		return LandResult{}, evs, err
+	}
 	w2, err := s.consume(ctx, code, PurposeLand, m.pid, &m.info.Window) // A-45
 	if err != nil {
 		return LandResult{}, evs, err
@@ -138,7 +142,7 @@ func (s *Service) Land(ctx context.Context, prefix, code string) (LandResult, []
 	res, err := s.cands.Land(ctx, cand, appr)
 	if err != nil { // A-47
 		s.log.Info("staged land failed", keyProposal, m.pid, keyOID, m.info.StagedOID, keyWindow, w2)
-		return LandResult{}, evs, err
+		return LandResult{}, evs, unbound(op, m.pid, m.info.StagedOID, err)
 	}
 	evs = append(evs, Landed{ProposalID: m.pid, StagedOID: m.info.StagedOID, Landed: res.Landed, Seq: res.Seq})
 	s.log.Info("proposal landed", keyProposal, m.pid, keyOID, res.Landed, keyWindow, w2)
@@ -170,6 +174,63 @@ func (s *Service) Revert(ctx context.Context, pid string) (RevertResult, []Event
 	evs = append(evs, Reverted{ProposalID: pid, Reason: ReasonManual})
 	s.log.Info("stage reverted", keyProposal, pid, keyOID, st.Staging.StagedOID)
 	return RevertResult{ProposalID: pid, State: PhaseOpen}, evs, nil
+}
+
+// MaxWrongLandCodes is how many wrong land codes one staging of a proposal takes (issue #5).
+// Past it the proposal's airlock refuses every land code, right or wrong, until the proposal is
+// reverted (by stage_revert or the TTL) and staged again with fresh codes. Five guesses at a
+// 6-digit code over three accepted windows succeed with probability about 1.5·10⁻⁵.
+const MaxWrongLandCodes = 5
+
+// lockOut refuses a land on staged proposal m once MaxWrongLandCodes wrong land codes were
+// refused for it since its airlock_stage row. The count is folded from the totp_reject rows
+// (purpose land, object m.pid, seq after the stage row; reasons invalid, not strictly later and
+// replay), so it survives restarts and nothing is kept outside the audit log (A-12). The
+// refusal itself appends a totp_reject row {purpose, object, misses, reason:"too many wrong
+// codes"} and never looks at the code, so it tells nothing about it.
+func (s *Service) lockOut(ctx context.Context, m stagedEntry) error {
+	const op = "airlock.land.attempts"
+	rows, err := s.ledger.Rows(ctx, OpTOTPReject)
+	if err != nil {
+		return err
+	}
+	misses := 0
+	for _, r := range rows {
+		if r.Seq <= m.seq {
+			continue
+		}
+		d := parseDetail(r.Detail)
+		if d.str("purpose") != string(PurposeLand) || d.str("object") != m.pid {
+			continue
+		}
+		switch d.str("reason") {
+		case RejectInvalid, RejectNotLater, RejectReplay:
+			misses++
+		}
+	}
+	if misses < MaxWrongLandCodes {
+		return nil
+	}
+	if err := s.reject(ctx, rejectDetail{Purpose: PurposeLand, Object: m.pid, Misses: &misses, Reason: RejectLocked}); err != nil {
+		return err
+	}
+	return fault.E(op, fault.AirlockError,
+		"proposal %s took %d wrong land codes since it was staged (at most %d): its airlock refuses every land code "+
+			"until it is reverted — run stage_revert %s, then stage it again with fresh codes",
+		m.pid, misses, MaxWrongLandCodes, m.pid)
+}
+
+// unbound turns capstore's refusal of a staged candidate that no longer binds (ErrUnbound) into
+// the airlock's content-binding refusal (A-64); other errors pass unchanged (A-47). The code is
+// spent and the proposal stays staged either way.
+func unbound(op, pid, staged string, err error) error {
+	if !errors.Is(err, ErrUnbound) {
+		return err
+	}
+	return fault.Wrap(op+".binding", fault.AirlockError, err,
+		"staged candidate %s no longer binds proposal %s (content-binding): the proposal or canon changed since "+
+			"staging, so what was reviewed is not what would land — the code is spent; run stage_revert %s and stage again",
+		staged, pid, pid)
 }
 
 // isOID reports whether s is a 40-character lowercase SHA-1 hex oid (CONV-4).
@@ -216,7 +277,7 @@ func (s *Service) ResumeLand(ctx context.Context, pid string, w int64) (LandResu
 		Evidence: fmt.Sprintf("airlock-totp-w%d", w)}
 	res, err := s.cands.Land(ctx, cand, appr)
 	if err != nil {
-		return LandResult{}, nil, err
+		return LandResult{}, nil, unbound(op, pid, info.StagedOID, err)
 	}
 	s.log.Info("proposal landed on redelivery", keyProposal, pid, keyOID, res.Landed, keyWindow, w)
 	return res, []Event{Landed{ProposalID: pid, StagedOID: info.StagedOID, Landed: res.Landed, Seq: res.Seq}}, nil

@@ -23,6 +23,10 @@ const DefaultIssuer = "Stasima"
 // Account is the account half of the otpauth label (O-totp-2).
 const Account = "practitioner"
 
+// LandAccount is the account half of the label of the land factor (airlock_land_secret): a
+// second authenticator entry, named apart so the practitioner reads the right code for a land.
+const LandAccount = "practitioner-land"
+
 // Issuer returns the otpauth issuer of a deployment: its name, or DefaultIssuer.
 func Issuer(deploymentName string) string {
 	if deploymentName == "" {
@@ -53,9 +57,13 @@ func GenerateSecret(r io.Reader) (Secret, string, error) {
 // with label = <issuer>:practitioner. The issuer and the account are percent-encoded (D-8)
 // separately and joined by a literal ':', the separator of the Key URI format; the secret is
 // given without '=' padding, as authenticators expect.
-func URI(s Secret, issuer string) string {
+func URI(s Secret, issuer string) string { return AccountURI(s, issuer, Account) }
+
+// AccountURI is URI with another account in the label: <issuer>:<account>, as LandAccount
+// labels the land factor.
+func AccountURI(s Secret, issuer, account string) string {
 	esc := percentEncode(issuer)
-	return "otpauth://totp/" + esc + ":" + percentEncode(Account) +
+	return "otpauth://totp/" + esc + ":" + percentEncode(account) +
 		"?secret=" + s.unpadded() + "&issuer=" + esc +
 		fmt.Sprintf("&algorithm=SHA1&digits=%d&period=%d", Digits, Step)
 }
@@ -81,14 +89,17 @@ func percentEncode(s string) string {
 
 // ProvisionOptions are the flags of totp-provision (O-totp-3/4).
 type ProvisionOptions struct {
-	Force  bool      // rotate an existing secret
-	QR     bool      // with an existing secret and no Force: re-display it
-	Issuer string    // Issuer(deployment_name)
-	Rand   io.Reader // nil: crypto/rand
+	Force  bool   // rotate an existing secret
+	QR     bool   // with an existing secret and no Force: re-display it
+	Issuer string // Issuer(deployment_name)
+	// Account is the account half of the label: Account when empty, LandAccount for the land
+	// factor.
+	Account string
+	Rand    io.Reader // nil: crypto/rand
 }
 
 // Provisioned is the result of totp-provision. Rotated is set (false) only when an existing
-// secret was re-displayed (O-totp-4). The QR rendering itself is the CLI's.
+// secret was re-displayed (O-totp-4). The QR rendering is RenderQR's.
 type Provisioned struct {
 	SecretPath string `json:"secret_path"`
 	OTPAuthURI string `json:"otpauth_uri"`
@@ -118,6 +129,10 @@ func Provision(path string, opt ProvisionOptions) (Provisioned, error) {
 	if issuer == "" {
 		issuer = DefaultIssuer
 	}
+	account := opt.Account
+	if account == "" {
+		account = Account
+	}
 	f := File{Path: path}
 	exists, err := f.Exists()
 	if err != nil {
@@ -132,7 +147,7 @@ func Provision(path string, opt ProvisionOptions) (Provisioned, error) {
 			return Provisioned{}, fmt.Errorf("%s: %w", op, err)
 		}
 		rotated := false
-		return Provisioned{SecretPath: path, OTPAuthURI: URI(s, issuer), Rotated: &rotated,
+		return Provisioned{SecretPath: path, OTPAuthURI: AccountURI(s, issuer, account), Rotated: &rotated,
 			Note: NoteRedisplayed}, nil
 	}
 	s, text, err := GenerateSecret(opt.Rand)
@@ -145,7 +160,7 @@ func Provision(path string, opt ProvisionOptions) (Provisioned, error) {
 		}
 		return Provisioned{}, fmt.Errorf("%s: %w", op, err)
 	}
-	return Provisioned{SecretPath: path, OTPAuthURI: URI(s, issuer), Note: NoteCreated}, nil
+	return Provisioned{SecretPath: path, OTPAuthURI: AccountURI(s, issuer, account), Note: NoteCreated}, nil
 }
 
 func refuseExisting(op, path string) error {
