@@ -113,13 +113,18 @@ func cmdAdmin(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fs.SetOutput(io.Discard)
 		force := fs.Bool("force", false, "rotate an existing secret")
 		qr := fs.Bool("qr", false, "also render a QR code")
+		land := fs.Bool("land", false, "provision the second, land-only secret (airlock_land_secret)")
 		if err := fs.Parse(cargs); err != nil || fs.NArg() != 0 {
-			fmt.Fprintf(stderr, "usage: stasima admin totp-provision [--force] [--qr]\n")
+			fmt.Fprintf(stderr, "usage: stasima admin totp-provision [--force] [--qr] [--land]\n")
 			return 2
 		}
 		run = func(ctx context.Context, c *busclient.Client) (any, error) {
-			var res json.RawMessage
-			err := c.Do(ctx, busclient.Command{Svc: bus.Airlock, Verb: schema.CmdTOTPProvision, Data: schema.TOTPProvision{Force: *force, QR: *qr}}, &res)
+			var res map[string]any
+			err := c.Do(ctx, busclient.Command{Svc: bus.Airlock, Verb: schema.CmdTOTPProvision, Data: schema.TOTPProvision{Force: *force, QR: *qr, Land: *land}}, &res)
+			if q, ok := res["qr"].(string); ok && err == nil {
+				// The QR goes to the terminal (stderr) so stdout stays one JSON object.
+				fmt.Fprintln(stderr, q)
+			}
 			return res, err
 		}
 	case "totp-check":

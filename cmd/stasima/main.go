@@ -21,7 +21,7 @@ const usage = `usage:
   stasima admin [--data DIR | --config FILE] <command> ...
       commands: status, bootstrap <dir>, preview <id>, land <id> [--by X], proposals, close <id> <reason>,
                 verify, anchor, reconcile, restore-audit <file>,
-                totp-provision [--force] [--qr], totp-check <code>, watch [--json]
+                totp-provision [--force] [--qr] [--land], totp-check <code>, watch [--json]
 environment: STASIMA_DATA, STASIMA_HTTP, STASIMA_CONFIG
 `
 

@@ -27,6 +27,8 @@ const (
 	AirlockError       Class = "AirlockError"
 	BackendUnavailable Class = "BackendUnavailable"
 	Internal           Class = "Internal"
+	// RateLimited refuses a caller past its rate (the airlock relay, the OAuth door).
+	RateLimited Class = "RateLimited"
 )
 
 // Kind is the transport-neutral family of a class (STYLE.md "Errors").
@@ -60,6 +62,8 @@ func (c Class) Kind() Kind {
 		return KindFailedPrecondition
 	case BackendUnavailable:
 		return KindUnavailable
+	case RateLimited:
+		return KindRateLimited
 	}
 	return KindInternal
 }
@@ -79,6 +83,8 @@ func (c Class) HTTPStatus() int {
 		return http.StatusUnprocessableEntity
 	case BackendUnavailable:
 		return http.StatusServiceUnavailable
+	case RateLimited:
+		return http.StatusTooManyRequests
 	}
 	return http.StatusInternalServerError
 }

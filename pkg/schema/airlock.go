@@ -19,17 +19,20 @@ const (
 type AirlockStage struct {
 	ProposalID string `json:"proposal_id"`
 	Code       string `json:"code"`
+	Client     string `json:"client,omitempty"` // the relaying session, for the rate limit
 }
 
 // AirlockLand is land_approve's command.
 type AirlockLand struct {
 	StagedOIDPrefix string `json:"staged_oid_prefix"`
 	Code            string `json:"code"`
+	Client          string `json:"client,omitempty"`
 }
 
 // AirlockRevert is stage_revert's command.
 type AirlockRevert struct {
 	ProposalID string `json:"proposal_id"`
+	Client     string `json:"client,omitempty"`
 }
 
 // AirlockCheckWritable asks the frozen gate (C-prop-5) for a seat write on a proposal.
@@ -42,6 +45,7 @@ type AirlockCheckWritable struct {
 type TOTPProvision struct {
 	Force bool `json:"force,omitempty"`
 	QR    bool `json:"qr,omitempty"`
+	Land  bool `json:"land,omitempty"` // the second factor (airlock_land_secret)
 }
 
 // TOTPCheck asks the airlock to diagnose a code (never stored or logged).

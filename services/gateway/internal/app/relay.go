@@ -14,21 +14,21 @@ import (
 func (a *App) stageApprove(ctx context.Context, args toolspec.Args, s Session) (any, error) {
 	var res schema.Raw
 	err := a.be.Do(ctx, command(bus.Airlock, schema.CmdAirlockStage, "", "", s.ID,
-		schema.AirlockStage{ProposalID: args.String("proposal_id"), Code: args.String("code")}), &res)
+		schema.AirlockStage{ProposalID: args.String("proposal_id"), Code: args.String("code"), Client: s.ID}), &res)
 	return res, err
 }
 
 func (a *App) landApprove(ctx context.Context, args toolspec.Args, s Session) (any, error) {
 	var res schema.Raw
 	err := a.be.Do(ctx, command(bus.Airlock, schema.CmdAirlockLand, "", "", s.ID,
-		schema.AirlockLand{StagedOIDPrefix: args.String("staged_oid_prefix"), Code: args.String("code")}), &res)
+		schema.AirlockLand{StagedOIDPrefix: args.String("staged_oid_prefix"), Code: args.String("code"), Client: s.ID}), &res)
 	return res, err
 }
 
 func (a *App) stageRevert(ctx context.Context, args toolspec.Args, s Session) (any, error) {
 	var res schema.Raw
 	err := a.be.Do(ctx, command(bus.Airlock, schema.CmdAirlockRevert, "", "", s.ID,
-		schema.AirlockRevert{ProposalID: args.String("proposal_id")}), &res)
+		schema.AirlockRevert{ProposalID: args.String("proposal_id"), Client: s.ID}), &res)
 	return res, err
 }
 
