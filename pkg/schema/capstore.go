@@ -122,7 +122,22 @@ type BlobAnswer struct {
 	Found    bool   `json:"found"`
 	RefFound bool   `json:"ref_found"`
 	Commit   string `json:"commit,omitempty"`
+	BlobOID  string `json:"blob_oid,omitempty"`
 	Data     []byte `json:"data,omitempty"`
+}
+
+// QCanonPositions asks C-pos-3 positions of paths on canon at a tip.
+const QCanonPositions = "canon_positions"
+
+// CanonPositionsQuery names the canon tip and the paths.
+type CanonPositionsQuery struct {
+	Tip   string   `json:"tip"`
+	Paths []string `json:"paths"`
+}
+
+// CanonPositionsAnswer maps path → 1-based first-parent position (absent: never touched).
+type CanonPositionsAnswer struct {
+	Positions map[string]int `json:"positions"`
 }
 
 // ListPathsAnswer lists every file of a ref's tree in byte order.

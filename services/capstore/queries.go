@@ -55,6 +55,10 @@ func (s *Service) startQueries() error {
 		},
 		schema.QCanonSeq:         func([]byte) (any, error) { return s.app.CanonSeq() },
 		schema.QProposalStatuses: func([]byte) (any, error) { return s.app.ProposalStatuses() },
+		schema.QCanonPositions: func(b []byte) (any, error) {
+			var q schema.CanonPositionsQuery
+			return decodeThen(b, &q, func() (any, error) { return s.app.CanonPositions(q) })
+		},
 		schema.QPreviewMerge: func(b []byte) (any, error) {
 			var q schema.ProposalQuery
 			return decodeThen(b, &q, func() (any, error) { return s.app.Preview(q) })

@@ -22,6 +22,8 @@ type Git interface {
 	History(tipOID, path string) ([]gitstore.CommitInfo, error)
 	CountCommits(oid string) (int, error)
 	SetRef(ctx context.Context, name, newOID, oldOID string) error
+	BlobOID(commitOID, path string) (string, bool, error)
+	CanonPositions(tipOID string, paths []string) (map[string]int, error)
 }
 
 // Config is what the handlers need of capstore's configuration.

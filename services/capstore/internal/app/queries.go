@@ -39,7 +39,13 @@ func (a *App) ReadBlob(q schema.BlobQuery) (schema.BlobAnswer, error) {
 	if err != nil {
 		return schema.BlobAnswer{}, unavailable("read_blob", err)
 	}
-	return schema.BlobAnswer{Found: ok, RefFound: true, Commit: commit, Data: data}, nil
+	ans := schema.BlobAnswer{Found: ok, RefFound: true, Commit: commit, Data: data}
+	if ok {
+		if ans.BlobOID, _, err = a.git.BlobOID(commit, q.Path); err != nil {
+			return schema.BlobAnswer{}, unavailable("read_blob", err)
+		}
+	}
+	return ans, nil
 }
 
 // ListPaths lists every file of a ref's tree.
@@ -148,4 +154,13 @@ func (a *App) CommitCount(q schema.RefQuery) (int, error) {
 		return 0, unavailable("commit_count", err)
 	}
 	return a.git.CountCommits(oid)
+}
+
+// CanonPositions answers C-pos-3 for paths at a canon tip.
+func (a *App) CanonPositions(q schema.CanonPositionsQuery) (schema.CanonPositionsAnswer, error) {
+	pos, err := a.git.CanonPositions(q.Tip, q.Paths)
+	if err != nil {
+		return schema.CanonPositionsAnswer{}, unavailable("canon_positions", err)
+	}
+	return schema.CanonPositionsAnswer{Positions: pos}, nil
 }
