@@ -204,6 +204,23 @@ type Reply struct {
 	// Intents names the audit intents the handler published for this command (ok or not), so
 	// the requester can wait on the audit barrier (ARCH-6).
 	Intents []string `json:"intents,omitempty"`
+	// EventSeq is the highest EVENTS stream sequence the command published, so the requester
+	// can wait on the index barrier (ARCH-7); 0 when it published none.
+	EventSeq uint64 `json:"event_seq,omitempty"`
+}
+
+// CommandReply encodes a command's reply: its result or error, the audit intents it produced
+// and the last event sequence it published.
+func CommandReply(result any, err error, intents []string, eventSeq uint64) []byte {
+	if err == nil {
+		raw, merr := json.Marshal(result)
+		if merr == nil {
+			b, _ := json.Marshal(Reply{OK: true, Result: raw, Intents: intents, EventSeq: eventSeq})
+			return b
+		}
+		err = merr
+	}
+	return ErrReply(err, intents...)
 }
 
 // ReplyError is the error half of a Reply.
@@ -244,11 +261,17 @@ func DecodeReply(b []byte, result any) error {
 
 // DecodeReplyIntents is DecodeReply that also returns the reply's audit intent ids.
 func DecodeReplyIntents(b []byte, result any) ([]string, error) {
+	r, err := DecodeCommandReply(b, result)
+	return r.Intents, err
+}
+
+// DecodeCommandReply decodes a command reply, returning its barrier fields with its error.
+func DecodeCommandReply(b []byte, result any) (Reply, error) {
 	var r Reply
 	if err := json.Unmarshal(b, &r); err != nil {
-		return nil, fault.Wrap("bus.reply", fault.BackendUnavailable, err, "undecodable reply")
+		return Reply{}, fault.Wrap("bus.reply", fault.BackendUnavailable, err, "undecodable reply")
 	}
-	return r.Intents, decodeReply(r, result)
+	return r, decodeReply(r, result)
 }
 
 func decodeReply(r Reply, result any) error {

@@ -33,7 +33,9 @@ type Client struct {
 
 	// barrier is the ARCH-6 wait for a command's audit intents; 0 turns it off.
 	barrier time.Duration
-	log     *slog.Logger
+	// indexBarrier is the ARCH-7 wait for the index to apply a command's events; 0: off.
+	indexBarrier time.Duration
+	log          *slog.Logger
 
 	inbox string
 	sub   *nats.Subscription
@@ -53,6 +55,14 @@ func New(nc *nats.Conn, js jetstream.JetStream, subj bus.Subjects, producer stri
 // wait in the AUDIT stream.
 func (c *Client) WithAuditBarrier(d time.Duration, log *slog.Logger) *Client {
 	c.barrier, c.log = d, log
+	return c
+}
+
+// WithIndexBarrier makes Do wait, up to d, until the indexer has applied the events a command
+// published (ARCH-7, S-30). On timeout the call still succeeds (git is truth) and a warning is
+// logged.
+func (c *Client) WithIndexBarrier(d time.Duration) *Client {
+	c.indexBarrier = d
 	return c
 }
 
@@ -147,8 +157,9 @@ func (c *Client) Do(ctx context.Context, cmd Command, result any) error {
 	}
 	select {
 	case b := <-ch:
-		intents, err := bus.DecodeReplyIntents(b, result)
-		c.Await(ctx, intents)
+		r, err := bus.DecodeCommandReply(b, result)
+		c.Await(ctx, r.Intents)
+		c.awaitIndex(ctx, r.EventSeq)
 		return err
 	case <-ctx.Done():
 		return fault.E(op, fault.BackendUnavailable,
@@ -268,4 +279,17 @@ func (c *Client) Watch(ctx context.Context, subjects []string, fn func(bus.Envel
 	defer stop()
 	<-ctx.Done()
 	return nil
+}
+
+// awaitIndex is the index barrier (ARCH-7): it never fails the caller.
+func (c *Client) awaitIndex(ctx context.Context, seq uint64) {
+	if c.indexBarrier <= 0 || seq == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.indexBarrier+time.Second)
+	defer cancel()
+	err := c.Query(ctx, bus.Index, "await", map[string]any{"stream_seq": seq, "timeout_ms": int(c.indexBarrier / time.Millisecond)}, nil)
+	if err != nil && c.log != nil {
+		c.log.Warn("index barrier passed before the index applied the commit", "stream_seq", seq, "err", err)
+	}
 }

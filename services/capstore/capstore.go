@@ -285,17 +285,13 @@ func (s *Service) apply(j job) {
 		intents[i].ID = fmt.Sprintf("%s/%s/%d", j.env.ID, intents[i].Op, i)
 		ids[i] = intents[i].ID
 	}
-	if err := s.publishAll(ctx, events, intents); err != nil {
-		log.Error("event or intent publish failed", logkey.Err, err)
+	eventSeq, perr := s.publishAll(ctx, events, intents)
+	if perr != nil {
+		log.Error("event or intent publish failed", logkey.Err, perr)
 		_ = msg.NakWithDelay(time.Second)
 		return
 	}
-	var body []byte
-	if err != nil {
-		body = bus.ErrReply(err, ids...)
-	} else if body, err = bus.OKReply(result, ids...); err != nil {
-		body = bus.ErrReply(err, ids...)
-	}
+	body := bus.CommandReply(result, err, ids, eventSeq)
 	if inbox := msg.Headers().Get(bus.HeaderReply); inbox != "" {
 		if err := s.nc.Publish(inbox, body); err != nil {
 			log.Warn("reply failed", logkey.Err, err)
@@ -412,46 +408,53 @@ func seatOf(env bus.Envelope) string {
 
 // publishAll publishes a command's events and audit intents without waiting for each ack,
 // then waits for all of them: every one is durable in its stream before the command replies.
-func (s *Service) publishAll(ctx context.Context, events []event, intents []schema.AuditIntent) error {
+//
+// It returns the highest EVENTS sequence among the events (for the index barrier).
+func (s *Service) publishAll(ctx context.Context, events []event, intents []schema.AuditIntent) (uint64, error) {
 	futures := make([]jetstream.PubAckFuture, 0, len(events)+len(intents))
 	for _, ev := range events {
 		env, err := bus.NewEnvelope(ev.id, ev.typ, bus.Capstore, ev.session, ev.opID, time.Now(), ev.data)
 		if err != nil {
-			return err
+			return 0, err
 		}
 		b, err := json.Marshal(env)
 		if err != nil {
-			return err
+			return 0, err
 		}
 		f, err := s.js.PublishAsync(s.subj.Event(ev.typ), b, jetstream.WithMsgID(ev.id))
 		if err != nil {
-			return err
+			return 0, err
 		}
 		futures = append(futures, f)
 	}
+	nEvents := len(futures)
 	for _, in := range intents {
 		env, err := bus.NewEnvelope(in.ID, "audit.intent", bus.Capstore, in.Session, "", time.Now(), in)
 		if err != nil {
-			return err
+			return 0, err
 		}
 		b, err := json.Marshal(env)
 		if err != nil {
-			return err
+			return 0, err
 		}
 		f, err := s.js.PublishAsync(s.subj.Intent(in.Op), b, jetstream.WithMsgID(in.ID))
 		if err != nil {
-			return err
+			return 0, err
 		}
 		futures = append(futures, f)
 	}
-	for _, f := range futures {
+	var seq uint64
+	for i, f := range futures {
 		select {
-		case <-f.Ok():
+		case ack := <-f.Ok():
+			if i < nEvents && ack.Sequence > seq {
+				seq = ack.Sequence
+			}
 		case err := <-f.Err():
-			return err
+			return 0, err
 		case <-ctx.Done():
-			return ctx.Err()
+			return 0, ctx.Err()
 		}
 	}
-	return nil
+	return seq, nil
 }

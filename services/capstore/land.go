@@ -35,7 +35,7 @@ func (s *Service) land(ctx context.Context, env bus.Envelope) (any, error) {
 		data: map[string]any{"ref": s.cfg.CanonRef, "oid": done.OID, "proposal_ref": done.ProposalRef, "seq": done.Seq,
 			"approved_by": c.ApprovedBy, "evidence": c.Evidence}}
 	tagEv := event{id: schema.EvtGitTag + "/" + done.Seq, typ: schema.EvtGitTag, data: map[string]any{"name": "refs/tags/state/" + done.Seq, "oid": done.OID}}
-	if err := s.publishAll(ctx, []event{landEv, tagEv}, rows); err != nil {
+	if _, err := s.publishAll(ctx, []event{landEv, tagEv}, rows); err != nil {
 		return nil, fault.Wrap("land", fault.BackendUnavailable, err, "land of %s moved canon but its events did NOT complete", done.OID)
 	}
 	ids := make([]string, len(rows))
@@ -54,7 +54,7 @@ func (s *Service) land(ctx context.Context, env bus.Envelope) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := s.publishAll(ctx, []event{{id: "git.anchor/" + anc.OID, typ: "git.anchor", opID: "anchor-" + head.Head[:12],
+	if _, err := s.publishAll(ctx, []event{{id: "git.anchor/" + anc.OID, typ: "git.anchor", opID: "anchor-" + head.Head[:12],
 		data: map[string]any{"oid": anc.OID, "seq": anc.Seq, "head": anc.Head}}}, nil); err != nil {
 		s.log.Warn("anchor event publish failed", "err", err)
 	}

@@ -43,6 +43,8 @@ type Config struct {
 	MaxBodyBytes    int
 	// ToolTimeout bounds one command's wait for its reply.
 	ToolTimeout time.Duration
+	// IndexBarrier bounds the wait for the index to apply a write (ARCH-7); 0 turns it off.
+	IndexBarrier time.Duration
 	// Approvers may close any proposal (T-propose_close-5).
 	Approvers []string
 	// AuditBarrier bounds the wait for a call's own audit rows (ARCH-6); 0 turns it off.
@@ -121,7 +123,7 @@ func New(p Params) (*Service, error) {
 		return nil, err
 	}
 	log := p.Logger.With(logkey.Svc, bus.Gateway)
-	client := busclient.New(p.Conn, p.JS, subj, bus.Gateway, p.Config.ToolTimeout).WithAuditBarrier(p.Config.AuditBarrier, log)
+	client := busclient.New(p.Conn, p.JS, subj, bus.Gateway, p.Config.ToolTimeout).WithAuditBarrier(p.Config.AuditBarrier, log).WithIndexBarrier(p.Config.IndexBarrier)
 	a := app.New(client, app.Config{
 		DeploymentName: p.Config.DeploymentName, CanonRef: p.Config.CanonRef,
 		OrientationBase: p.Config.OrientationBase, MaxBodyBytes: p.Config.MaxBodyBytes, Approvers: p.Config.Approvers,

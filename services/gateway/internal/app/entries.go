@@ -247,14 +247,21 @@ func (a *App) listEntries(ctx context.Context, args toolspec.Args, _ Session) (a
 	if !ok {
 		return nil, fault.E(op+".filter", fault.PathNotFound, "path %q leaves the tree of %s", args.String("path"), refArg)
 	}
+	// Enrichment (S-53) is one index query for the ref; a path the index does not know gets
+	// empty fields, never a guess (T-list_entries-2), and so does every path while the index
+	// cannot answer (it is a cache; git is truth).
+	var env map[string]listEntry
+	if err := a.be.Query(ctx, bus.Index, "envelopes_for", schema.RefQuery{Ref: ref}, &env); err != nil {
+		a.log.Warn("listing without enrichment", "ref", ref, "err", err)
+	}
 	out := []listEntry{}
 	for _, p := range ans.Paths {
 		if filter != "" && p != filter && !strings.HasPrefix(p, filter+"/") {
 			continue
 		}
-		// Enrichment (S-53) comes from the map index; a path it does not know gets empty
-		// fields, never a guess (T-list_entries-2).
-		out = append(out, listEntry{Path: p})
+		e := env[p]
+		e.Path = p
+		out = append(out, e)
 	}
 	return map[string]any{"entries": out}, nil
 }
