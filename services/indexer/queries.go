@@ -1,0 +1,269 @@
+package indexer
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/nats-io/nats.go/micro"
+
+	"github.com/stasima/stasima/pkg/bus"
+	"github.com/stasima/stasima/pkg/fault"
+	"github.com/stasima/stasima/pkg/logkey"
+	"github.com/stasima/stasima/pkg/pytext"
+	"github.com/stasima/stasima/services/indexer/internal/sqliteindex"
+)
+
+// Query names (stasima.index.q.<name>).
+const (
+	QEnvelopesFor  = "envelopes_for"
+	QSearch        = "search"
+	QAuthorsOf     = "authors_of"
+	QAuthorsOfBody = "authors_of_body"
+	QWatermark     = "watermark"
+	QAwait         = "await"
+)
+
+// DefaultSearchLimit is map_search's limit when the request names none.
+const DefaultSearchLimit = 10
+
+// maxAwait caps one barrier wait; DefaultAwait is the wait when the request names none.
+const (
+	maxAwait     = time.Minute
+	DefaultAwait = 10 * time.Second
+)
+
+// RefRequest names a ref (envelopes_for).
+type RefRequest struct {
+	Ref string `json:"ref"`
+}
+
+// Envelope is the listing enrichment of one path (S-53).
+type Envelope = sqliteindex.Envelope
+
+// SearchRequest is map_search in embedding mode (S-10…S-15). Limit nil means
+// DefaultSearchLimit; a Limit below 1 returns no hits (D-16).
+type SearchRequest struct {
+	InstanceID        string `json:"instance_id"`
+	Query             string `json:"query"`
+	Scope             string `json:"scope"`
+	Type              string `json:"type"`
+	Limit             *int   `json:"limit,omitempty"`
+	IncludeSuperseded bool   `json:"include_superseded"`
+	IncludeWeak       bool   `json:"include_weak"`
+}
+
+// SearchResult is {results, below_floor} with 0.1.5's hit fields (S-13, S-14).
+type SearchResult = sqliteindex.Result
+
+// PathRequest names a path (authors_of).
+type PathRequest struct {
+	Path string `json:"path"`
+}
+
+// AuthorsAnswer lists sorted distinct authoring seats (S-50).
+type AuthorsAnswer struct {
+	Authors []string `json:"authors"`
+}
+
+// BodyRequest carries a body (authors_of_body).
+type BodyRequest struct {
+	Body string `json:"body"`
+}
+
+// AuthorPath is one author of a body and their exemplar path.
+type AuthorPath struct {
+	Author string `json:"author"`
+	Path   string `json:"path"`
+}
+
+// BodyAuthorsAnswer lists each author whose row carries the body, with the path of their first
+// such row in ins_seq order, in that order (S-52).
+type BodyAuthorsAnswer struct {
+	Authors []AuthorPath `json:"authors"`
+}
+
+// AwaitRequest is the index barrier (ARCH-7, S-30): answer once the EVENTS stream sequence
+// StreamSeq is applied, or fail after TimeoutMS (default 10 s, at most 1 min).
+type AwaitRequest struct {
+	StreamSeq uint64 `json:"stream_seq"`
+	TimeoutMS int    `json:"timeout_ms"`
+}
+
+// WatermarkAnswer is the last applied EVENTS stream sequence (await and watermark).
+type WatermarkAnswer struct {
+	StreamSeq uint64 `json:"stream_seq"`
+}
+
+// startQueries registers stasima.index.q.* in the index queue group.
+func (s *Service) startQueries() error {
+	svc, err := micro.AddService(s.nc, micro.Config{
+		Name: "index", Version: "0.1.0", Description: "Stasima map index queries",
+		QueueGroup: s.subj.QueueGroup(bus.Index),
+	})
+	if err != nil {
+		return fmt.Errorf("indexer: queries: %w", err)
+	}
+	s.msvc = svc
+	endpoints := map[string]func(context.Context, []byte) (any, error){
+		QEnvelopesFor: func(ctx context.Context, b []byte) (any, error) {
+			var q RefRequest
+			if err := decode(b, &q); err != nil {
+				return nil, err
+			}
+			return s.store.EnvelopesFor(ctx, q.Ref)
+		},
+		QSearch: func(ctx context.Context, b []byte) (any, error) {
+			var q SearchRequest
+			if err := decode(b, &q); err != nil {
+				return nil, err
+			}
+			return s.Search(ctx, q)
+		},
+		QAuthorsOf: func(ctx context.Context, b []byte) (any, error) {
+			var q PathRequest
+			if err := decode(b, &q); err != nil {
+				return nil, err
+			}
+			return s.AuthorsOf(ctx, q.Path)
+		},
+		QAuthorsOfBody: func(ctx context.Context, b []byte) (any, error) {
+			var q BodyRequest
+			if err := decode(b, &q); err != nil {
+				return nil, err
+			}
+			return s.AuthorsOfBody(ctx, q.Body)
+		},
+		QWatermark: func(context.Context, []byte) (any, error) {
+			return WatermarkAnswer{StreamSeq: s.mark.get()}, nil
+		},
+		QAwait: func(_ context.Context, b []byte) (any, error) { return s.await(b) },
+	}
+	for name, fn := range endpoints {
+		err := svc.AddEndpoint(name, micro.HandlerFunc(func(r micro.Request) {
+			// Off the subscription goroutine: a waiting await never stalls other queries.
+			go func() {
+				ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+				defer cancel()
+				res, err := fn(ctx, r.Data())
+				s.respond(r, name, res, err)
+			}()
+		}), micro.WithEndpointSubject(s.subj.Query(bus.Index, name)))
+		if err != nil {
+			return fmt.Errorf("indexer: endpoint %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+func (s *Service) respond(r micro.Request, name string, res any, err error) {
+	var body []byte
+	if err != nil {
+		if fault.ClassOf(err) == fault.Internal {
+			s.log.Error("query failed", "query", name, logkey.Err, err)
+		}
+		body = bus.ErrReply(err)
+	} else if body, err = bus.OKReply(res); err != nil {
+		body = bus.ErrReply(err)
+	}
+	_ = r.Respond(body)
+}
+
+// Search answers map_search in embedding mode (S-10…S-15) with the embedder's default floor.
+func (s *Service) Search(ctx context.Context, q SearchRequest) (SearchResult, error) {
+	vec, err := s.emb.EmbedQuery(ctx, q.Query)
+	if err != nil {
+		return SearchResult{}, fault.Wrap("index.search", fault.BackendUnavailable, err, "embed query")
+	}
+	limit := DefaultSearchLimit
+	if q.Limit != nil {
+		limit = *q.Limit
+	}
+	return s.store.Search(ctx, sqliteindex.Query{
+		Vector: vec, InstanceID: q.InstanceID, Scope: q.Scope, Type: q.Type,
+		IncludeSuperseded: q.IncludeSuperseded, IncludeWeak: q.IncludeWeak,
+		Limit: limit, Floor: s.emb.DefaultFloor(),
+	})
+}
+
+// AuthorsOf is S-50: the sorted distinct non-empty authors of rows at exactly path, any ref.
+func (s *Service) AuthorsOf(ctx context.Context, path string) (AuthorsAnswer, error) {
+	all, err := s.store.All(ctx)
+	if err != nil {
+		return AuthorsAnswer{}, err
+	}
+	out := AuthorsAnswer{Authors: []string{}}
+	for _, r := range all {
+		if r.Path == path && r.AuthoringInstance != "" && !slices.Contains(out.Authors, r.AuthoringInstance) {
+			out.Authors = append(out.Authors, r.AuthoringInstance)
+		}
+	}
+	slices.Sort(out.Authors)
+	return out, nil
+}
+
+// AuthorsOfBody is S-52: for each non-empty author, the first row (ins_seq ascending) whose
+// body_text stripped of " \n\r\t" equals body stripped of Python whitespace.
+func (s *Service) AuthorsOfBody(ctx context.Context, body string) (BodyAuthorsAnswer, error) {
+	all, err := s.store.All(ctx)
+	if err != nil {
+		return BodyAuthorsAnswer{}, err
+	}
+	want := pytext.Strip(body)
+	out := BodyAuthorsAnswer{Authors: []AuthorPath{}}
+	seen := map[string]bool{}
+	for _, r := range all {
+		if r.AuthoringInstance == "" || seen[r.AuthoringInstance] || stripBody(r.BodyText) != want {
+			continue
+		}
+		seen[r.AuthoringInstance] = true
+		out.Authors = append(out.Authors, AuthorPath{Author: r.AuthoringInstance, Path: r.Path})
+	}
+	return out, nil
+}
+
+func stripBody(s string) string {
+	for len(s) > 0 && isBodySpace(s[0]) {
+		s = s[1:]
+	}
+	for len(s) > 0 && isBodySpace(s[len(s)-1]) {
+		s = s[:len(s)-1]
+	}
+	return s
+}
+
+func isBodySpace(c byte) bool { return c == ' ' || c == '\n' || c == '\r' || c == '\t' }
+
+// await is the ARCH-7 barrier: it answers once stream_seq is applied (at once when it is
+// already), else fails BackendUnavailable at the timeout, saying the wait did not complete.
+func (s *Service) await(b []byte) (any, error) {
+	var q AwaitRequest
+	if err := decode(b, &q); err != nil {
+		return nil, err
+	}
+	timeout := time.Duration(q.TimeoutMS) * time.Millisecond
+	if timeout <= 0 {
+		timeout = DefaultAwait
+	}
+	timeout = min(timeout, maxAwait)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	cur, err := s.mark.wait(ctx, q.StreamSeq)
+	if err != nil {
+		return nil, fault.E("index.await", fault.BackendUnavailable,
+			"event %d not indexed within %s (applied up to %d): the index barrier did NOT complete", q.StreamSeq, timeout, cur)
+	}
+	return WatermarkAnswer{StreamSeq: cur}, nil
+}
+
+func decode(b []byte, v any) error {
+	if len(b) == 0 {
+		return nil
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return fault.Wrap("index.query", fault.ArgumentError, err, "undecodable query")
+	}
+	return nil
+}
