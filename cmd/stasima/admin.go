@@ -150,6 +150,12 @@ func cmdAdmin(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			return 1
 		}
 		return 0
+	case "reindex":
+		run = func(ctx context.Context, c *busclient.Client) (any, error) {
+			var res json.RawMessage
+			err := c.Do(ctx, busclient.Command{Svc: bus.Index, Verb: "reindex", Data: struct{}{}}, &res)
+			return res, err
+		}
 	case "verify":
 		run = func(ctx context.Context, c *busclient.Client) (any, error) {
 			var v schema.VerifyAnswer

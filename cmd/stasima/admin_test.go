@@ -175,7 +175,7 @@ func TestUp_GraphValidates(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := busConn{nc, js}
-	conns := map[string]busConn{"admin": c, "capstore": c, "audit": c, "airlock": c, "gateway": c}
+	conns := map[string]busConn{"admin": c, "capstore": c, "audit": c, "airlock": c, "indexer": c, "gateway": c}
 	if err := fx.ValidateApp(upGraph(cfg, slog.Default(), conns, true)...); err != nil {
 		t.Fatal(err)
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/stasima/stasima/services/audit"
 	"github.com/stasima/stasima/services/capstore"
 	"github.com/stasima/stasima/services/gateway"
+	"github.com/stasima/stasima/services/indexer"
 )
 
 // fileConfig is the flat TOML file of operations §8 (the 0.1.5 fields are all accepted; those
@@ -86,6 +87,8 @@ type Config struct {
 	BusPrefix      string
 	MaxBodyBytes   int
 	EventsMaxAge   time.Duration
+	MapDB          string // index SQLite path (default <parent of git_dir>/map_index.sqlite)
+	IndexBarrier   time.Duration
 	AuditDB        string // SQLite path (default <data>/audit.sqlite)
 	AuditDSN       string // postgres://… selects Postgres
 	AuditBarrier   time.Duration
@@ -123,6 +126,7 @@ func loadConfig(dataDir, configPath, httpAddr string) (Config, error) {
 		MaxBodyBytes:   1 << 20,
 		EventsMaxAge:   30 * 24 * time.Hour,
 		AuditBarrier:   10 * time.Second,
+		IndexBarrier:   70 * time.Second,
 		Approvers:      []string{"practitioner"},
 		AirlockFloor:   120 * time.Second,
 		AirlockCeiling: 7200 * time.Second,
@@ -181,6 +185,14 @@ func loadConfig(dataDir, configPath, httpAddr string) (Config, error) {
 			}
 		}
 		set(&c.AuditDB, f.AuditDB)
+		set(&c.MapDB, f.MapDB)
+		if f.IndexBarrierTimeoutS != nil {
+			n, err := toInt("index_barrier_timeout_s", f.IndexBarrierTimeoutS)
+			if err != nil {
+				return Config{}, err
+			}
+			c.IndexBarrier = time.Duration(n) * time.Second
+		}
 		set(&c.AuditDSN, f.AuditDSN)
 		if f.AuditBarrierTimeoutS != nil {
 			n, err := toInt("audit_barrier_timeout_s", f.AuditBarrierTimeoutS)
@@ -244,6 +256,12 @@ func loadConfig(dataDir, configPath, httpAddr string) (Config, error) {
 	}
 	if c.GitDir == "" {
 		c.GitDir = filepath.Join(dataDir, "repo.git")
+	}
+	if v := os.Getenv("STASIMA_MAP_DB"); v != "" {
+		c.MapDB = v
+	}
+	if c.MapDB == "" {
+		c.MapDB = filepath.Join(filepath.Dir(strings.TrimRight(c.GitDir, string(filepath.Separator))), "map_index.sqlite")
 	}
 	if c.AirlockSecret == "" {
 		c.AirlockSecret = filepath.Join(filepath.Dir(strings.TrimRight(c.GitDir, string(filepath.Separator))), "totp.secret")
@@ -364,6 +382,14 @@ func (c Config) airlock() airlock.Config {
 	return ac
 }
 
+func (c Config) indexer() indexer.Config {
+	ic := indexer.DefaultConfig()
+	ic.DBPath = c.MapDB
+	ic.BusPrefix = c.BusPrefix
+	ic.CanonRef = c.CanonRef
+	return ic
+}
+
 func (c Config) gateway() gateway.Config {
 	gc := gateway.DefaultConfig()
 	gc.HTTPAddr = c.HTTPAddr
@@ -374,5 +400,6 @@ func (c Config) gateway() gateway.Config {
 	gc.MaxBodyBytes = c.MaxBodyBytes
 	gc.AuditBarrier = c.AuditBarrier
 	gc.Approvers = c.Approvers
+	gc.IndexBarrier = c.IndexBarrier
 	return gc
 }

@@ -17,10 +17,10 @@ import (
 
 const usage = `usage:
   stasima up [--data DIR] [--http HOST:PORT] [--config FILE]
-  stasima serve <capstore|audit|gateway> [--data DIR] [--config FILE]
+  stasima serve <capstore|audit|airlock|indexer|gateway> [--data DIR] [--config FILE]
   stasima admin [--data DIR | --config FILE] <command> ...
       commands: status, bootstrap <dir>, preview <id>, land <id> [--by X], proposals, close <id> <reason>,
-                verify, anchor, reconcile, restore-audit <file>,
+                verify, anchor, reconcile, restore-audit <file>, reindex,
                 totp-provision [--force] [--qr] [--land], totp-check <code>, watch [--json]
 environment: STASIMA_DATA, STASIMA_HTTP, STASIMA_CONFIG
 `

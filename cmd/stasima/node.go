@@ -25,6 +25,7 @@ import (
 	"github.com/stasima/stasima/services/audit"
 	"github.com/stasima/stasima/services/capstore"
 	"github.com/stasima/stasima/services/gateway"
+	"github.com/stasima/stasima/services/indexer"
 )
 
 // busFile is where a running deployment records its bus address in the data dir, so
@@ -115,7 +116,7 @@ func (n *node) start(ctx context.Context, opt nodeOptions) error {
 	if url == "" {
 		// ARCH-11: one user per component; the gateway may not publish the human gate's
 		// commands. Passwords are minted per start and never logged.
-		for _, name := range []string{"capstore", "audit", "airlock", "gateway", "admin"} {
+		for _, name := range []string{"capstore", "audit", "airlock", "indexer", "gateway", "admin"} {
 			u := embednats.User{Name: name, Password: randomSecret()}
 			if name == "gateway" {
 				u.DenyPublish = subj.GatewayDenied()
@@ -147,7 +148,7 @@ func (n *node) start(ctx context.Context, opt nodeOptions) error {
 		return busConn{nc, js}, err
 	}
 	conns := map[string]busConn{}
-	for _, name := range []string{"admin", "capstore", "audit", "airlock", "gateway"} {
+	for _, name := range []string{"admin", "capstore", "audit", "airlock", "indexer", "gateway"} {
 		c, err := connect(name)
 		if err != nil {
 			return err
@@ -230,10 +231,11 @@ func upGraph(cfg Config, log *slog.Logger, conns map[string]busConn, withGateway
 			return l
 		}),
 		fx.Supply(log, admin.nc, fx.Annotate(admin.js, fx.As(new(jetstream.JetStream)))),
-		fx.Supply(cfg.capstore(), cfg.audit(), cfg.airlock()),
+		fx.Supply(cfg.capstore(), cfg.audit(), cfg.airlock(), cfg.indexer()),
 		withConn("capstore", capstore.Module),
 		withConn("audit", audit.Module),
 		withConn("airlock", airlock.Module),
+		withConn("indexer", indexer.Module),
 	}
 	if withGateway {
 		opts = append(opts, fx.Supply(cfg.gateway()), withConn("gateway", gateway.Module))

@@ -15,6 +15,7 @@ import (
 	"github.com/stasima/stasima/services/audit"
 	"github.com/stasima/stasima/services/capstore"
 	"github.com/stasima/stasima/services/gateway"
+	"github.com/stasima/stasima/services/indexer"
 )
 
 // serveOne runs one service module against the external bus (the compose deployment).
@@ -31,12 +32,14 @@ func serveOne(ctx context.Context, cfg Config, log *slog.Logger, svc string) (*n
 		mod = []fx.Option{fx.Supply(cfg.capstore()), capstore.Module}
 	case "airlock":
 		mod = []fx.Option{fx.Supply(cfg.airlock()), airlock.Module}
+	case "indexer":
+		mod = []fx.Option{fx.Supply(cfg.indexer()), indexer.Module}
 	case "audit":
 		mod = []fx.Option{fx.Supply(cfg.audit()), audit.Module}
 	case "gateway":
 		mod = []fx.Option{fx.Supply(cfg.gateway()), gateway.Module}
 	default:
-		return nil, fmt.Errorf("%w: unknown service %q (capstore, audit, airlock, gateway; the indexer comes with its issue)", errUsage, svc)
+		return nil, fmt.Errorf("%w: unknown service %q (capstore, audit, airlock, indexer, gateway)", errUsage, svc)
 	}
 	nc, err := nats.Connect(cfg.NATSURL, nats.Name("stasima-"+svc), nats.MaxReconnects(-1))
 	if err != nil {

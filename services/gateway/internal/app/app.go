@@ -77,6 +77,7 @@ func New(be Backend, cfg Config, log *slog.Logger) *App {
 		"sup_state":        a.supState,
 		"conflict_preview": a.conflictPreview,
 		"list_proposals":   a.listProposals,
+		"map_search":       a.mapSearch,
 		"stage_approve":    a.stageApprove,
 		"land_approve":     a.landApprove,
 		"stage_revert":     a.stageRevert,

@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"sort"
 	"strings"
 
 	"github.com/stasima/stasima/pkg/bus"
@@ -83,6 +84,48 @@ func (a *App) propose(ctx context.Context, args toolspec.Args, s Session) (any, 
 		}
 		if slug != seq {
 			return nil, fault.E(op+".seq", fault.Denied, "log slug %q must equal seq %q: the entry is meta/log/%s.md", slug, seq, seq)
+		}
+	}
+	// T-propose-11: the cross-propose attribution guard.
+	path := domain + "/" + slug + ".md"
+	matched := map[string]string{}
+	authors, err := a.authorsOf(ctx, path)
+	if err != nil {
+		return nil, err
+	}
+	for _, au := range authors {
+		if au != "" && au != seat {
+			matched[au] = path
+		}
+	}
+	byBody, err := a.authorsOfBody(ctx, args.String("body"))
+	if err != nil {
+		return nil, err
+	}
+	for _, x := range byBody {
+		if _, ok := matched[x.Author]; !ok && x.Author != seat && x.Author != "" {
+			matched[x.Author] = x.Path
+		}
+	}
+	if len(matched) > 0 {
+		names := make([]string, 0, len(matched))
+		for au := range matched {
+			names = append(names, au)
+		}
+		sort.Strings(names)
+		origin := args.String("origin_author")
+		if origin == "" {
+			list := make([]string, len(names))
+			for i, au := range names {
+				list[i] = au + " (" + matched[au] + ")"
+			}
+			err := fault.E(op+".cross", fault.Denied,
+				"this carries another seat's work: %s — propose it with origin_author=<that seat>", strings.Join(list, ", "))
+			return nil, a.deny(ctx, s, schema.AuditIntent{Actor: seat, Op: op, TargetRef: schema.S(refs.Proposal(id)), TargetPath: schema.S(path),
+				Detail: schema.Detail("reason", "cross-propose without origin_author", "matched", names)}, err)
+		}
+		if _, ok := matched[origin]; !ok {
+			return nil, fault.E(op+".cross", fault.Denied, "origin_author %q is not among the seats whose work this matches: %s", origin, strings.Join(names, ", "))
 		}
 	}
 	thread := args.String("thread")

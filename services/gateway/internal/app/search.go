@@ -1,0 +1,47 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+
+	"github.com/stasima/stasima/pkg/bus"
+	"github.com/stasima/stasima/services/gateway/internal/toolspec"
+)
+
+// mapSearch relays map_search to the indexer (S-10…S-15): attributed pointers, live-only by
+// default, messages and vantages never included (INV-10).
+func (a *App) mapSearch(ctx context.Context, args toolspec.Args, _ Session) (any, error) {
+	req := map[string]any{
+		"instance_id": args.String("instance_id"), "query": args.String("query"), "scope": args.String("scope"),
+		"type": args.String("type"), "limit": args.Int("limit"),
+		"include_superseded": args.Bool("include_superseded"), "include_weak": args.Bool("include_weak"),
+	}
+	var res json.RawMessage
+	err := a.be.Query(ctx, bus.Index, "search", req, &res)
+	return res, err
+}
+
+// authorsOf is S-50 through the indexer.
+func (a *App) authorsOf(ctx context.Context, path string) ([]string, error) {
+	var ans struct {
+		Authors []string `json:"authors"`
+	}
+	err := a.be.Query(ctx, bus.Index, "authors_of", map[string]string{"path": path}, &ans)
+	return ans.Authors, err
+}
+
+// authorsOfBody is S-52 through the indexer.
+func (a *App) authorsOfBody(ctx context.Context, body string) ([]struct{ Author, Path string }, error) {
+	var ans struct {
+		Authors []struct {
+			Author string `json:"author"`
+			Path   string `json:"path"`
+		} `json:"authors"`
+	}
+	err := a.be.Query(ctx, bus.Index, "authors_of_body", map[string]string{"body": body}, &ans)
+	out := make([]struct{ Author, Path string }, len(ans.Authors))
+	for i, x := range ans.Authors {
+		out[i] = struct{ Author, Path string }{x.Author, x.Path}
+	}
+	return out, err
+}
