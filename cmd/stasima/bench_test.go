@@ -17,10 +17,17 @@ import (
 // benchPipeline measures the full write path: MCP call → gateway → JetStream → capstore → git
 // (fsynced) → git.commit event → reply, with `seats` concurrent MCP sessions, each writing its
 // own perspective. It reports commits/s and the p50/p99 latency of one call.
-func benchPipeline(b *testing.B, seats int) {
+//
+// indexed adds the index barrier (ARCH-7): each call also waits until the indexer has applied
+// its commit. Without it the path is exactly the issue's: MCP → JetStream → capstore → git →
+// event → audit barrier → reply.
+func benchPipeline(b *testing.B, seats int, indexed bool) {
 	cfg, err := loadConfig(b.TempDir(), "", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)
+	}
+	if !indexed {
+		cfg.IndexBarrier = 0
 	}
 	n, err := startNode(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), nodeOptions{gateway: true})
 	if err != nil {
@@ -85,5 +92,7 @@ func reportLatency(b *testing.B, elapsed time.Duration, lat [][]time.Duration) {
 	b.ReportMetric(float64(all[len(all)*99/100].Microseconds())/1000, "p99-ms")
 }
 
-func BenchmarkPipeline_1Seat(b *testing.B)   { benchPipeline(b, 1) }
-func BenchmarkPipeline_16Seats(b *testing.B) { benchPipeline(b, 16) }
+func BenchmarkPipeline_1Seat(b *testing.B)          { benchPipeline(b, 1, false) }
+func BenchmarkPipeline_16Seats(b *testing.B)        { benchPipeline(b, 16, false) }
+func BenchmarkPipelineIndexed_1Seat(b *testing.B)   { benchPipeline(b, 1, true) }
+func BenchmarkPipelineIndexed_16Seats(b *testing.B) { benchPipeline(b, 16, true) }
