@@ -205,6 +205,11 @@ func TestUp_FirstSession(t *testing.T) {
 	if out, err := exec.Command("git", "--git-dir", n.cfg.GitDir, "rev-parse", "refs/tags/state/3c").Output(); err != nil || strings.TrimSpace(string(out)) != oid {
 		t.Fatalf("state tag: %s %v", out, err)
 	}
+	// The land is indexed before it reports (O-land-7, S-35): canon search finds it at once.
+	hits := mustCall(t, s, "map_search", map[string]any{"instance_id": "Verso", "query": "Never lose committed work.", "scope": "canon"})["results"].([]any)
+	if len(hits) == 0 || hits[0].(map[string]any)["path"] != "practice/durability.md" || hits[0].(map[string]any)["is_canon"] != true {
+		t.Fatalf("canon search after the land: %v", hits)
+	}
 	lp = mustCall(t, s, "list_proposals", nil)
 	if st := lp["statuses"].(map[string]any)["p-durability"].(map[string]any); st["status"] != "landed" {
 		t.Fatalf("after land: %v", lp)

@@ -35,7 +35,8 @@ func (s *Service) land(ctx context.Context, env bus.Envelope) (any, error) {
 		data: map[string]any{"ref": s.cfg.CanonRef, "oid": done.OID, "proposal_ref": done.ProposalRef, "seq": done.Seq,
 			"approved_by": c.ApprovedBy, "evidence": c.Evidence}}
 	tagEv := event{id: schema.EvtGitTag + "/" + done.Seq, typ: schema.EvtGitTag, data: map[string]any{"name": "refs/tags/state/" + done.Seq, "oid": done.OID}}
-	if _, err := s.publishAll(ctx, []event{landEv, tagEv}, rows); err != nil {
+	landSeq, err := s.publishAll(ctx, []event{landEv, tagEv}, rows)
+	if err != nil {
 		return nil, fault.Wrap("land", fault.BackendUnavailable, err, "land of %s moved canon but its events did NOT complete", done.OID)
 	}
 	ids := make([]string, len(rows))
@@ -45,6 +46,11 @@ func (s *Service) land(ctx context.Context, env bus.Envelope) (any, error) {
 	var aw schema.AwaitAnswer
 	if err := s.client.Query(ctx, bus.Audit, schema.QAuditAwait, schema.AwaitQuery{IDs: ids, TimeoutMS: 10000}, &aw); err != nil {
 		return nil, fault.Wrap("land", fault.BackendUnavailable, err, "canon landed at %s; its land_merge row is queued; anchor did NOT complete (run stasima admin anchor)", done.OID)
+	}
+	// O-land-7: the index applies git.land before the land reports (best effort: the land
+	// stands either way; git is truth).
+	if err := s.client.Query(ctx, bus.Index, "await", map[string]any{"stream_seq": landSeq, "timeout_ms": 60000}, nil); err != nil {
+		s.log.Warn("land reported before the index applied it", "oid", done.OID, "err", err)
 	}
 	var head schema.AuditHead
 	if err := s.client.Query(ctx, bus.Audit, schema.QAuditHead, nil, &head); err != nil {
