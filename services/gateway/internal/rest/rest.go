@@ -91,8 +91,19 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_, _ = io.WriteString(w, text+"\n")
 }
 
+// restError is T-common-19's error body, fields in the documented order (CONV-5).
+type restError struct {
+	Error struct {
+		Tool    string `json:"tool"`
+		Class   string `json:"class"`
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
 func writeErr(w http.ResponseWriter, status int, tool, class, msg string) {
-	writeJSON(w, status, map[string]any{"error": map[string]string{"tool": tool, "class": class, "message": msg}})
+	var e restError
+	e.Error.Tool, e.Error.Class, e.Error.Message = tool, class, msg
+	writeJSON(w, status, e)
 }
 
 func itoa(n int64) string {
