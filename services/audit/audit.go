@@ -169,6 +169,14 @@ func (s *Service) Start(ctx context.Context) error {
 			return fmt.Errorf("audit: ensure stream %s: %w", sc.Name, err)
 		}
 	}
+	// U-3 appends in AUDIT stream order. Within a run the writer never naks (it retries in
+	// memory), so order holds; across a restart, intents a dead writer held unacknowledged
+	// would come back only after AckWait, behind newer ones. Recreating the consumer at start
+	// restarts delivery at the oldest unacknowledged intent — on a work-queue stream that is
+	// exactly the intents not yet appended, in order. One writer per deployment (ARCH-2).
+	if err := s.js.DeleteConsumer(ctx, s.subj.AuditStream(), "audit-writer"); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+		return fmt.Errorf("audit: reset writer consumer: %w", err)
+	}
 	writer, err := s.js.CreateOrUpdateConsumer(ctx, s.subj.AuditStream(), jetstream.ConsumerConfig{
 		Durable:       "audit-writer",
 		Description:   "the one writer of audit_events",
