@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/stasima/stasima/pkg/fault"
@@ -299,4 +300,19 @@ func (s Subjects) GatewayDenied() []string {
 		s.Command(Airlock, "totp_provision"), // its reply carries the secret
 		s.Commands(Audit), s.Commands(Index),
 	}
+}
+
+// Finish ends a command the ARCH-12 way: reply on the requester's inbox (Stasima-Reply), then
+// ack. It is called only after the command's effect, events and intents are durable. It
+// returns the first failure; a reply that cannot be sent still acks (the requester's retry
+// with the same op_id gets the same result).
+func Finish(nc *nats.Conn, msg jetstream.Msg, body []byte) error {
+	var err error
+	if inbox := msg.Headers().Get(HeaderReply); inbox != "" {
+		err = nc.Publish(inbox, body)
+	}
+	if aerr := msg.Ack(); err == nil {
+		err = aerr
+	}
+	return err
 }

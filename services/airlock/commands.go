@@ -77,19 +77,8 @@ func (s *Service) command(msg jetstream.Msg) {
 		log.Error("command failed", logkey.Err, err)
 	}
 	ids := c.allIntentIDs()
-	var body []byte
-	if err != nil {
-		body = bus.ErrReply(err, ids...)
-	} else if body, err = bus.OKReply(result, ids...); err != nil {
-		body = bus.ErrReply(err, ids...)
-	}
-	if inbox := msg.Headers().Get(bus.HeaderReply); inbox != "" {
-		if err := s.nc.Publish(inbox, body); err != nil {
-			log.Warn("reply failed", logkey.Err, err)
-		}
-	}
-	if err := msg.Ack(); err != nil {
-		log.Warn("ack failed", logkey.Err, err)
+	if err := bus.Finish(s.nc, msg, bus.CommandReply(result, err, ids, 0)); err != nil {
+		log.Warn("reply or ack failed", logkey.Err, err)
 	}
 }
 

@@ -291,14 +291,8 @@ func (s *Service) apply(j job) {
 		_ = msg.NakWithDelay(time.Second)
 		return
 	}
-	body := bus.CommandReply(result, err, ids, eventSeq)
-	if inbox := msg.Headers().Get(bus.HeaderReply); inbox != "" {
-		if err := s.nc.Publish(inbox, body); err != nil {
-			log.Warn("reply failed", logkey.Err, err)
-		}
-	}
-	if err := msg.Ack(); err != nil {
-		log.Warn("ack failed", logkey.Err, err)
+	if err := bus.Finish(s.nc, msg, bus.CommandReply(result, err, ids, eventSeq)); err != nil {
+		log.Warn("reply or ack failed", logkey.Err, err)
 	}
 }
 

@@ -89,16 +89,9 @@ func (s *Service) command(msg jetstream.Msg) {
 	if err != nil {
 		s.log.Warn("command failed", logkey.Subject, msg.Subject(), logkey.Err, err)
 	}
-	var body []byte
-	if err != nil {
-		body = bus.ErrReply(err)
-	} else if body, err = bus.OKReply(res); err != nil {
-		body = bus.ErrReply(err)
+	if err := bus.Finish(s.nc, msg, bus.CommandReply(res, err, nil, 0)); err != nil {
+		s.log.Warn("reply or ack failed", logkey.Err, err)
 	}
-	if inbox := msg.Headers().Get(bus.HeaderReply); inbox != "" {
-		_ = s.nc.Publish(inbox, body)
-	}
-	_ = msg.Ack()
 }
 
 func decodeData(env bus.Envelope, v any) error {
