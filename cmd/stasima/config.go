@@ -97,6 +97,29 @@ type Config struct {
 	AirlockLand    string   // optional second secret for land codes
 	AirlockFloor   time.Duration
 	AirlockCeiling time.Duration
+
+	// Search and embedding (operations §8.2/§8.3; consumed by the indexer).
+	EmbedBackend     string // "stub" | "local-server"
+	EmbedURL         string
+	EmbedModel       string
+	EmbedDim         int
+	EmbedDocPrefix   string
+	EmbedQueryPrefix string
+	SearchScoreFloor *float64 // nil = the embedder's default
+	SearchMode       string   // "hybrid" | "embedding"
+	IndexDSN         string   // postgres://… selects the Postgres index
+
+	// Identity and the door (identity.md; consumed by the gateway).
+	Transport        string // "stdio" | "http"
+	HTTPPublicURL    string // non-empty arms the OAuth door
+	HTTPAllowedHosts []string
+	BindingMode      string // "" (= strict) | strict | witness | off; STASIMA_BINDING overrides
+	AuthDSN          string // "" = SQLite auth store beside the audit DB
+	RestSessionIdle  time.Duration
+
+	// Storage deadlines (O-deploy-8): 0 = auto.
+	GitTimeout        time.Duration
+	GitNetworkTimeout time.Duration
 }
 
 // loadConfig resolves defaults, the config file (path or STASIMA_CONFIG), the environment and
@@ -130,7 +153,18 @@ func loadConfig(dataDir, configPath, httpAddr string) (Config, error) {
 		Approvers:      []string{"practitioner"},
 		AirlockFloor:   120 * time.Second,
 		AirlockCeiling: 7200 * time.Second,
+
+		EmbedBackend:      "stub",
+		EmbedModel:        "nomic-embed-text",
+		EmbedDim:          768,
+		EmbedDocPrefix:    "search_document: ",
+		EmbedQueryPrefix:  "search_query: ",
+		SearchMode:        "hybrid",
+		Transport:         "stdio",
+		RestSessionIdle:   time.Hour,
+		GitNetworkTimeout: 300 * time.Second,
 	}
+	embedBackendSet := false
 	host, port := "127.0.0.1", 8787
 	if configPath != "" {
 		var f fileConfig
@@ -232,6 +266,56 @@ func loadConfig(dataDir, configPath, httpAddr string) (Config, error) {
 			c.EventsMaxAge = time.Duration(n) * 24 * time.Hour
 		}
 		c.HTTPAddr = net.JoinHostPort(host, strconv.Itoa(port))
+
+		if f.EmbedBackend != "" {
+			c.EmbedBackend, embedBackendSet = f.EmbedBackend, true
+		}
+		set(&c.EmbedURL, f.EmbedURL)
+		set(&c.EmbedModel, f.EmbedModel)
+		if f.EmbedDim != nil {
+			n, err := toInt("embed_dim", f.EmbedDim)
+			if err != nil {
+				return Config{}, err
+			}
+			c.EmbedDim = n
+		}
+		set(&c.EmbedDocPrefix, f.EmbedDocPrefix)
+		set(&c.EmbedQueryPrefix, f.EmbedQueryPrefix)
+		if f.SearchScoreFloor != nil {
+			x, err := toFloat("search_score_floor", f.SearchScoreFloor)
+			if err != nil {
+				return Config{}, err
+			}
+			c.SearchScoreFloor = &x
+		}
+		set(&c.SearchMode, f.SearchMode)
+		set(&c.IndexDSN, f.IndexDSN)
+		set(&c.Transport, f.Transport)
+		set(&c.HTTPPublicURL, f.HTTPPublicURL)
+		c.HTTPAllowedHosts = append(c.HTTPAllowedHosts, f.HTTPAllowedHosts...)
+		set(&c.BindingMode, f.BindingMode)
+		set(&c.AuthDSN, f.AuthDSN)
+		if f.RestSessionIdleS != nil {
+			n, err := toInt("rest_session_idle_s", f.RestSessionIdleS)
+			if err != nil {
+				return Config{}, err
+			}
+			c.RestSessionIdle = time.Duration(n) * time.Second
+		}
+		for _, it := range []struct {
+			name string
+			v    any
+			dst  *time.Duration
+		}{{"git_timeout", f.GitTimeout, &c.GitTimeout}, {"git_network_timeout", f.GitNetworkTimeout, &c.GitNetworkTimeout}} {
+			if it.v == nil {
+				continue
+			}
+			x, err := toFloat(it.name, it.v)
+			if err != nil {
+				return Config{}, err
+			}
+			*it.dst = time.Duration(x * float64(time.Second))
+		}
 	}
 	if v := os.Getenv("STASIMA_GIT_DIR"); v != "" {
 		c.GitDir = v
@@ -250,6 +334,25 @@ func loadConfig(dataDir, configPath, httpAddr string) (Config, error) {
 	}
 	if v := os.Getenv("STASIMA_NATS_URL"); v != "" {
 		c.NATSURL = v
+	}
+	if v := os.Getenv("STASIMA_EMBED_URL"); v != "" {
+		c.EmbedURL = v
+		if !embedBackendSet {
+			c.EmbedBackend = "local-server"
+		}
+	}
+	if v := os.Getenv("STASIMA_EMBED_MODEL"); v != "" {
+		c.EmbedModel = v
+	}
+	if v := os.Getenv("STASIMA_EMBED_DIM"); v != "" {
+		n, err := toInt("embed_dim", v)
+		if err != nil {
+			return Config{}, err
+		}
+		c.EmbedDim = n
+	}
+	if v := os.Getenv("STASIMA_BINDING"); v != "" { // O-config-5
+		c.BindingMode = v
 	}
 	if httpAddr != "" {
 		c.HTTPAddr = httpAddr
@@ -342,6 +445,21 @@ func toInt(name string, v any) (int, error) {
 		}
 	}
 	return 0, fmt.Errorf("%s must be an integer, got %v", name, v)
+}
+
+// toFloat converts a number field (O-config-3).
+func toFloat(name string, v any) (float64, error) {
+	switch x := v.(type) {
+	case int64:
+		return float64(x), nil
+	case float64:
+		return x, nil
+	case string:
+		if f, err := strconv.ParseFloat(strings.TrimSpace(x), 64); err == nil {
+			return f, nil
+		}
+	}
+	return 0, fmt.Errorf("%s must be a number, got %v", name, v)
 }
 
 func (c Config) capstore() capstore.Config {
