@@ -36,35 +36,8 @@ func (s *Store) CountCommits(oid string) (int, error) {
 	if m.count > 0 {
 		return m.count, nil
 	}
-	// Iterative post-order over the ancestors not counted yet: history is far
-	// deeper than a goroutine stack should be.
-	stack := []plumbing.Hash{h}
-	for len(stack) > 0 {
-		top := stack[len(stack)-1]
-		m := s.meta[top]
-		if m.count > 0 {
-			stack = stack[:len(stack)-1]
-			continue
-		}
-		ready := true
-		for _, p := range m.parents {
-			pm, err := s.metaOf(op, p)
-			if err != nil {
-				return 0, err
-			}
-			if pm.count == 0 {
-				stack = append(stack, p)
-				ready = false
-			}
-		}
-		if !ready {
-			continue
-		}
-		stack = stack[:len(stack)-1]
-		m.gen = 1
-		for _, p := range m.parents {
-			m.gen = max(m.gen, s.meta[p].gen+1)
-		}
+	err = s.postOrder(op, h, func(m *commitMeta) bool { return m.count > 0 }, func(m *commitMeta) {
+		m.gen = s.genFromParents(m)
 		switch len(m.parents) {
 		case 0:
 			m.count = 1
@@ -73,8 +46,52 @@ func (s *Store) CountCommits(oid string) (int, error) {
 		default:
 			m.count = s.meta[m.parents[0]].count + 1 + s.countExclusive(m.parents[0], m.parents[1:])
 		}
+	})
+	if err != nil {
+		return 0, err
 	}
 	return s.meta[h].count, nil
+}
+
+// postOrder visits h and its ancestors parents-first, skipping (and not descending below)
+// commits for which done is true, and calls finish on each other commit once all its parents
+// are done. It is iterative: history is far deeper than a goroutine stack should be.
+// countMu must be held.
+func (s *Store) postOrder(op string, h plumbing.Hash, done func(*commitMeta) bool, finish func(*commitMeta)) error {
+	stack := []plumbing.Hash{h}
+	for len(stack) > 0 {
+		top := s.meta[stack[len(stack)-1]]
+		if done(top) {
+			stack = stack[:len(stack)-1]
+			continue
+		}
+		ready := true
+		for _, p := range top.parents {
+			pm, err := s.metaOf(op, p)
+			if err != nil {
+				return err
+			}
+			if !done(pm) {
+				stack = append(stack, p)
+				ready = false
+			}
+		}
+		if !ready {
+			continue
+		}
+		stack = stack[:len(stack)-1]
+		finish(top)
+	}
+	return nil
+}
+
+// genFromParents is the generation of a commit whose parents' generations are known.
+func (s *Store) genFromParents(m *commitMeta) uint32 {
+	g := uint32(1)
+	for _, p := range m.parents {
+		g = max(g, s.meta[p].gen+1)
+	}
+	return g
 }
 
 // metaOf returns the cached meta of h, reading the commit's parents on first use.

@@ -237,32 +237,8 @@ func (s *Store) generation(op string, h plumbing.Hash) (uint32, error) {
 	if m.gen > 0 {
 		return m.gen, nil
 	}
-	stack := []plumbing.Hash{h}
-	for len(stack) > 0 {
-		top := s.meta[stack[len(stack)-1]]
-		if top.gen > 0 {
-			stack = stack[:len(stack)-1]
-			continue
-		}
-		ready := true
-		for _, p := range top.parents {
-			pm, err := s.metaOf(op, p)
-			if err != nil {
-				return 0, err
-			}
-			if pm.gen == 0 {
-				stack = append(stack, p)
-				ready = false
-			}
-		}
-		if !ready {
-			continue
-		}
-		stack = stack[:len(stack)-1]
-		top.gen = 1
-		for _, p := range top.parents {
-			top.gen = max(top.gen, s.meta[p].gen+1)
-		}
+	if err := s.postOrder(op, h, func(m *commitMeta) bool { return m.gen > 0 }, func(m *commitMeta) { m.gen = s.genFromParents(m) }); err != nil {
+		return 0, err
 	}
 	return m.gen, nil
 }
