@@ -321,6 +321,10 @@ func (s *Service) execute(ctx context.Context, verb string, env bus.Envelope, re
 			evs = append(evs, event{id: schema.EvtGitCommit + "/" + ev.OID, typ: schema.EvtGitCommit, opID: c.OpID, session: c.Session, data: ev})
 		}
 		return res, evs, rows, nil
+	case schema.CmdImpSend:
+		return perspectiveAct(ctx, env, verb, redelivered, s.app.ImpSend, func(r schema.ImpSendResult) bool { return r.Replayed })
+	case schema.CmdVapRecord:
+		return perspectiveAct(ctx, env, verb, redelivered, s.app.VapRecord, func(r schema.VapRecordResult) bool { return r.Replayed })
 	case schema.CmdBootstrap:
 		var c schema.Bootstrap
 		if err := json.Unmarshal(env.Data, &c); err != nil {
@@ -373,6 +377,27 @@ func (s *Service) execute(ctx context.Context, verb string, env bus.Envelope, re
 		return res, []event{{id: schema.EvtGitCommit + "/" + res.OID, typ: schema.EvtGitCommit, opID: ev.OpID, data: ev}}, rows, nil
 	}
 	return nil, nil, nil, fault.E("capstore.cmd", fault.ArgumentError, "unknown capstore command %q", verb)
+}
+
+// perspectiveAct runs a one-file perspective write (imp_send, vap_record): its git.commit event
+// goes out unless the write replayed (then only on redelivery, as for kip_commit).
+func perspectiveAct[C, R any](ctx context.Context, env bus.Envelope, verb string, redelivered bool,
+	fn func(context.Context, C) (R, *schema.GitCommitted, []schema.AuditIntent, error), replayed func(R) bool) (any, []event, []schema.AuditIntent, error) {
+	var c C
+	if err := json.Unmarshal(env.Data, &c); err != nil {
+		return nil, nil, nil, fault.Wrap(verb, fault.ArgumentError, err, "undecodable %s command", verb)
+	}
+	res, ev, rows, err := fn(ctx, c)
+	if err != nil {
+		return nil, nil, rows, err
+	}
+	var evs []event
+	if ev != nil && (!replayed(res) || redelivered) {
+		var a schema.Actor
+		_ = json.Unmarshal(env.Data, &a)
+		evs = append(evs, event{id: schema.EvtGitCommit + "/" + ev.OID, typ: schema.EvtGitCommit, opID: ev.OpID, session: a.Session, data: ev})
+	}
+	return res, evs, rows, nil
 }
 
 // lifecycle runs a proposal command, which publishes no git event (proposals are never

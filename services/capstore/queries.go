@@ -69,6 +69,7 @@ func (s *Service) startQueries() error {
 		},
 		schema.QAnchorHead: func([]byte) (any, error) { return s.app.AnchorHead() },
 		schema.QCommitOps:  func([]byte) (any, error) { return s.app.CommitOps() },
+		schema.QPerf:       func([]byte) (any, error) { return s.app.Perf() },
 	}
 	for name, fn := range endpoints {
 		fn := fn

@@ -141,6 +141,9 @@ func (s *Service) startQueries() error {
 		},
 		QAwait: func(_ context.Context, b []byte) (any, error) { return s.await(b) },
 	}
+	for name, fn := range s.scryEndpoints() {
+		endpoints[name] = fn
+	}
 	for name, fn := range endpoints {
 		err := svc.AddEndpoint(name, micro.HandlerFunc(func(r micro.Request) {
 			// Off the subscription goroutine: a waiting await never stalls other queries.

@@ -41,9 +41,12 @@ type App struct {
 	cfg Config
 	log *slog.Logger
 	now func() time.Time
+	// ledger meters every storage operation of git (perf_scry, D-23).
+	ledger *Ledger
 }
 
 // New assembles an App.
 func New(git Git, cfg Config, log *slog.Logger) *App {
-	return &App{git: git, cfg: cfg, log: log, now: func() time.Time { return time.Now().UTC() }}
+	l := newLedger()
+	return &App{git: metered{Git: git, l: l}, ledger: l, cfg: cfg, log: log, now: func() time.Time { return time.Now().UTC() }}
 }

@@ -1,0 +1,486 @@
+package indexer
+
+import (
+	"context"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/stasima/stasima/pkg/pytext"
+	"github.com/stasima/stasima/services/indexer/internal/rows"
+)
+
+// Query names of the index-scoped lookups behind messages, vantages and scries
+// (search.md §5–§8).
+const (
+	QInbox          = "inbox"
+	QVantagesFor    = "vantages_for"
+	QThreads        = "threads"
+	QThreadEntries  = "thread_entries"
+	QArgTerms       = "arg_terms"
+	QArgDefinitions = "arg_definitions"
+	QStatusOf       = "status_of"
+)
+
+// previewLen is the preview length of vantages and argot definitions, in characters.
+const previewLen = 240
+
+// The lookups below are pure functions over every row of the index in ins_seq ascending order
+// (the store's All). They are computed in Go rather than in SQL so that every storage backend
+// answers them identically (S-80) and exact membership holds for every name (D-30).
+
+// InboxRequest names the seats whose inboxes are wanted (one seat for imp_check, the roster
+// for imp_flags, "practitioner" for attention).
+type InboxRequest struct {
+	Seats []string `json:"seats"`
+}
+
+// Message is one inbox item (S-41): authored fields only (S-42); SupersededBy is a path or "".
+type Message struct {
+	Path         string   `json:"path"`
+	From         string   `json:"from"`
+	Subject      string   `json:"subject"`
+	Coordinates  []string `json:"coordinates"`
+	Ref          string   `json:"ref"`
+	Supersedes   []string `json:"supersedes"`
+	SupersededBy string   `json:"superseded_by"`
+}
+
+// InboxAnswer maps each requested seat to its flat inbox, tombstones resolved over the whole
+// inbox (S-41), ins_seq ascending. Read state is not the index's (it lives in audit).
+type InboxAnswer struct {
+	Inboxes map[string][]Message `json:"inboxes"`
+}
+
+// Inbox is S-40/S-41 for one seat: rows with type msg whose recipients contain seat exactly,
+// any ref, ins_seq ascending; superseded_by[old] = m.path when m's author wrote old (later
+// edges win; another author's edge is ignored).
+func Inbox(all []rows.Row, seat string) []Message {
+	out := []Message{}
+	authorOf := map[string]string{}
+	for _, r := range all {
+		if r.Type != "msg" || !slices.Contains(r.Recipients, seat) {
+			continue
+		}
+		authorOf[r.Path] = r.AuthoringInstance
+		out = append(out, Message{Path: r.Path, From: r.AuthoringInstance, Subject: r.Subject,
+			Coordinates: nonNilList(r.Links), Ref: r.Ref, Supersedes: nonNilList(r.Supersedes)})
+	}
+	by := map[string]string{}
+	for _, m := range out {
+		for _, old := range m.Supersedes {
+			if a, ok := authorOf[old]; ok && a == m.From {
+				by[old] = m.Path
+			}
+		}
+	}
+	for i := range out {
+		out[i].SupersededBy = by[out[i].Path]
+	}
+	return out
+}
+
+// VantagesRequest is S-51 with vap_for's paging (T-vap_for-2). All skips paging (kip_get's
+// with_vantages); Full adds the horizon (detail=full).
+type VantagesRequest struct {
+	Entry      string `json:"entry"`
+	Author     string `json:"author"`
+	CanonState string `json:"canon_state"`
+	Limit      int    `json:"limit"`
+	Offset     int    `json:"offset"`
+	Full       bool   `json:"full"`
+	All        bool   `json:"all"`
+}
+
+// Vantage is one vap_for item (T-vap_for-3/4); Horizon only with Full.
+type Vantage struct {
+	Path        string   `json:"path"`
+	Ref         string   `json:"ref"`
+	Author      string   `json:"author"`
+	Binds       []string `json:"binds"`
+	Vantage     string   `json:"vantage"`
+	CanonState  string   `json:"canon_state"`
+	Title       string   `json:"title"`
+	Preview     string   `json:"preview"`
+	BindsStatus string   `json:"binds_status"`
+	Horizon     *string  `json:"horizon,omitempty"`
+}
+
+// VantagesAnswer is vap_for's page.
+type VantagesAnswer struct {
+	Vantages  []Vantage `json:"vantages"`
+	Count     int       `json:"count"`
+	Total     int       `json:"total"`
+	Truncated bool      `json:"truncated"`
+	Offset    int       `json:"offset"`
+}
+
+// VantagesFor is S-51 and T-vap_for-1…4: vap rows filtered by author and canon_state when given,
+// ordered by instance_depth then ins_seq descending when author is given (else ins_seq
+// descending), then kept when links contain entry exactly; paged unless All.
+func VantagesFor(all []rows.Row, q VantagesRequest, canonRef string) VantagesAnswer {
+	var vs []rows.Row
+	for _, r := range all {
+		if r.Type != "vap" || q.Author != "" && r.AuthoringInstance != q.Author || q.CanonState != "" && r.CanonState != q.CanonState {
+			continue
+		}
+		vs = append(vs, r)
+	}
+	sort.SliceStable(vs, func(i, j int) bool {
+		if q.Author != "" && vs[i].InstanceDepth != vs[j].InstanceDepth {
+			return vs[i].InstanceDepth > vs[j].InstanceDepth
+		}
+		return vs[i].InsSeq > vs[j].InsSeq
+	})
+	if q.Entry != "" {
+		vs = slices.DeleteFunc(vs, func(r rows.Row) bool { return !slices.Contains(r.Links, q.Entry) })
+	}
+	out := VantagesAnswer{Vantages: []Vantage{}, Total: len(vs)}
+	page := vs
+	if !q.All {
+		start := max(0, q.Offset)
+		end := min(len(vs), start+max(1, q.Limit))
+		page = nil
+		if start < len(vs) {
+			page = vs[start:end]
+		}
+		out.Offset = start
+	}
+	for _, r := range page {
+		v := Vantage{Path: r.Path, Ref: r.Ref, Author: r.AuthoringInstance, Binds: nonNilList(r.Links), Vantage: r.Vantage,
+			CanonState: r.CanonState, Title: r.Title, Preview: prefix(r.BodyText, previewLen)}
+		if len(r.Links) > 0 {
+			v.BindsStatus = bindsStatus(all, r.Links[0], r.Ref, canonRef)
+		}
+		if q.Full || q.All {
+			h := r.BodyText
+			v.Horizon = &h
+		}
+		out.Vantages = append(out.Vantages, v)
+	}
+	out.Count = len(out.Vantages)
+	out.Truncated = out.Offset+out.Count < out.Total
+	return out
+}
+
+// bindsStatus is T-vap_for-4: the status of b on the vantage's own ref, else on canon, else
+// status_of(b).
+func bindsStatus(all []rows.Row, b, ref, canonRef string) string {
+	for _, want := range []string{ref, canonRef} {
+		for _, r := range all {
+			if r.Ref == want && r.Path == b && r.Status != "" {
+				return r.Status
+			}
+		}
+	}
+	return StatusOf(all, b)
+}
+
+// StatusOf is S-54: the status of a row at path, preferring canon rows; "" if none.
+func StatusOf(all []rows.Row, path string) string {
+	status := ""
+	for _, r := range all {
+		if r.Path != path {
+			continue
+		}
+		if r.IsCanon {
+			return r.Status
+		}
+		if status == "" {
+			status = r.Status
+		}
+	}
+	return status
+}
+
+// ThreadLatest names the newest row of a thread.
+type ThreadLatest struct {
+	Path string `json:"path"`
+	Ref  string `json:"ref"`
+}
+
+// ThreadSummary is one tag of threads() (S-61).
+type ThreadSummary struct {
+	Count   int          `json:"count"`
+	Authors []string     `json:"authors"`
+	Latest  ThreadLatest `json:"latest"`
+}
+
+// ThreadsAnswer is thread_scry with no tag (T-thread_scry-1); tags marshal sorted.
+type ThreadsAnswer struct {
+	Threads map[string]ThreadSummary `json:"threads"`
+}
+
+// Threads is S-61 over rows of every type with a non-empty thread.
+func Threads(all []rows.Row) ThreadsAnswer {
+	out := ThreadsAnswer{Threads: map[string]ThreadSummary{}}
+	for _, r := range all { // ins_seq ascending: the last row seen is the newest
+		if r.Thread == "" {
+			continue
+		}
+		t := out.Threads[r.Thread]
+		t.Count++
+		if t.Authors == nil {
+			t.Authors = []string{}
+		}
+		if r.AuthoringInstance != "" && !slices.Contains(t.Authors, r.AuthoringInstance) {
+			t.Authors = append(t.Authors, r.AuthoringInstance)
+			slices.Sort(t.Authors)
+		}
+		t.Latest = ThreadLatest{Path: r.Path, Ref: r.Ref}
+		out.Threads[r.Thread] = t
+	}
+	return out
+}
+
+// ThreadRequest is thread_entries(tag, limit, offset) (S-62).
+type ThreadRequest struct {
+	Thread string `json:"thread"`
+	Limit  int    `json:"limit"`
+	Offset int    `json:"offset"`
+}
+
+// ThreadEntry is one row of a thread (T-thread_scry-2); Title falls back to the subject.
+type ThreadEntry struct {
+	Path   string `json:"path"`
+	Ref    string `json:"ref"`
+	Author string `json:"author"`
+	Type   string `json:"type"`
+	Title  string `json:"title"`
+	Status string `json:"status"`
+}
+
+// ThreadAnswer is thread_scry for one tag; Offset echoes the argument unchanged.
+type ThreadAnswer struct {
+	Thread    string        `json:"thread"`
+	Entries   []ThreadEntry `json:"entries"`
+	Count     int           `json:"count"`
+	Total     int           `json:"total"`
+	Truncated bool          `json:"truncated"`
+	Offset    int           `json:"offset"`
+}
+
+// ThreadEntries is S-62 and T-thread_scry-2: the tag's rows newest first, offset skipped
+// (negative → 0), limit taken (negative → all).
+func ThreadEntries(all []rows.Row, q ThreadRequest) ThreadAnswer {
+	out := ThreadAnswer{Thread: q.Thread, Entries: []ThreadEntry{}, Offset: q.Offset}
+	var rs []rows.Row
+	for i := len(all) - 1; i >= 0; i-- {
+		if all[i].Thread == q.Thread {
+			rs = append(rs, all[i])
+		}
+	}
+	out.Total = len(rs)
+	start := max(0, q.Offset)
+	for i := start; i < len(rs) && (q.Limit < 0 || i-start < q.Limit); i++ {
+		r := rs[i]
+		title := r.Title
+		if title == "" {
+			title = r.Subject
+		}
+		out.Entries = append(out.Entries, ThreadEntry{Path: r.Path, Ref: r.Ref, Author: r.AuthoringInstance,
+			Type: r.Type, Title: title, Status: r.Status})
+	}
+	out.Count = len(out.Entries)
+	out.Truncated = start+out.Count < out.Total
+	return out
+}
+
+// ArgTerm is one term of arg_terms() (S-70).
+type ArgTerm struct {
+	Definitions int      `json:"definitions"`
+	Trees       []string `json:"trees"`
+	Canon       bool     `json:"canon"`
+}
+
+// ArgTermsAnswer is arg_scry with no term (T-arg_scry-1); terms marshal sorted.
+type ArgTermsAnswer struct {
+	Terms map[string]ArgTerm `json:"terms"`
+}
+
+// ArgTerms is S-70: per term (last path segment without ".md") of the arg rows, the number of
+// distinct stripped bodies, the sorted distinct refs, and whether any row is canon.
+func ArgTerms(all []rows.Row) ArgTermsAnswer {
+	out := ArgTermsAnswer{Terms: map[string]ArgTerm{}}
+	bodies := map[string]map[string]bool{}
+	for _, r := range all {
+		if r.Type != "arg" {
+			continue
+		}
+		term := strings.TrimSuffix(r.Path[strings.LastIndexByte(r.Path, '/')+1:], ".md")
+		t := out.Terms[term]
+		if bodies[term] == nil {
+			bodies[term] = map[string]bool{}
+			t.Trees = []string{}
+		}
+		bodies[term][pytext.Strip(r.BodyText)] = true
+		t.Definitions = len(bodies[term])
+		if !slices.Contains(t.Trees, r.Ref) {
+			t.Trees = append(t.Trees, r.Ref)
+			slices.Sort(t.Trees)
+		}
+		t.Canon = t.Canon || r.IsCanon
+		out.Terms[term] = t
+	}
+	return out
+}
+
+// TermRequest names one argot term (already reduced to its last segment without ".md").
+type TermRequest struct {
+	Term string `json:"term"`
+}
+
+// Holder is one row carrying a definition.
+type Holder struct {
+	Ref    string `json:"ref"`
+	Author string `json:"author"`
+	Path   string `json:"path"`
+	Status string `json:"status"`
+}
+
+// Definition is one distinct stripped body of a term.
+type Definition struct {
+	Preview string   `json:"preview"`
+	Canon   bool     `json:"canon"`
+	Holders []Holder `json:"holders"`
+}
+
+// ArgDefinitionsAnswer is arg_scry for one term (T-arg_scry-2).
+type ArgDefinitionsAnswer struct {
+	Term        string       `json:"term"`
+	Definitions []Definition `json:"definitions"`
+	Count       int          `json:"count"`
+}
+
+// ArgDefinitions is S-71: arg rows at exactly "<term>.md" or ending "/<term>.md" compared
+// ASCII-case-insensitively with "%" and "_" literal (D-27), grouped by stripped body; groups
+// canon-first, then by holder count descending, then by preview ascending; holders by ref.
+func ArgDefinitions(all []rows.Row, term string) ArgDefinitionsAnswer {
+	out := ArgDefinitionsAnswer{Term: term, Definitions: []Definition{}}
+	suffix := asciiLower("/" + term + ".md")
+	groups := map[string]*Definition{}
+	var order []string
+	for _, r := range all {
+		if r.Type != "arg" || r.Path != term+".md" && !strings.HasSuffix(asciiLower(r.Path), suffix) {
+			continue
+		}
+		body := pytext.Strip(r.BodyText)
+		g := groups[body]
+		if g == nil {
+			g = &Definition{Preview: prefix(body, previewLen), Holders: []Holder{}}
+			groups[body] = g
+			order = append(order, body)
+		}
+		g.Canon = g.Canon || r.IsCanon
+		g.Holders = append(g.Holders, Holder{Ref: r.Ref, Author: r.AuthoringInstance, Path: r.Path, Status: r.Status})
+	}
+	for _, b := range order {
+		g := groups[b]
+		sort.SliceStable(g.Holders, func(i, j int) bool { return g.Holders[i].Ref < g.Holders[j].Ref })
+		out.Definitions = append(out.Definitions, *g)
+	}
+	sort.SliceStable(out.Definitions, func(i, j int) bool {
+		a, b := out.Definitions[i], out.Definitions[j]
+		if a.Canon != b.Canon {
+			return a.Canon
+		}
+		if len(a.Holders) != len(b.Holders) {
+			return len(a.Holders) > len(b.Holders)
+		}
+		return a.Preview < b.Preview
+	})
+	out.Count = len(out.Definitions)
+	return out
+}
+
+// asciiLower folds A-Z only (0.1.5's SQL LIKE case-insensitivity is ASCII-only).
+func asciiLower(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if c >= 'A' && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return string(b)
+}
+
+// prefix is the first n characters (runes) of s.
+func prefix(s string, n int) string {
+	i := 0
+	for j := range s {
+		if i == n {
+			return s[:j]
+		}
+		i++
+	}
+	return s
+}
+
+func nonNilList(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+// scry runs one of the lookups above over the current index.
+func (s *Service) scry(ctx context.Context, fn func([]rows.Row) any) (any, error) {
+	all, err := s.store.All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return fn(all), nil
+}
+
+// scryEndpoints are the stasima.index.q.* endpoints of this file.
+func (s *Service) scryEndpoints() map[string]func(context.Context, []byte) (any, error) {
+	return map[string]func(context.Context, []byte) (any, error){
+		QInbox: func(ctx context.Context, b []byte) (any, error) {
+			var q InboxRequest
+			if err := decode(b, &q); err != nil {
+				return nil, err
+			}
+			return s.scry(ctx, func(all []rows.Row) any {
+				out := InboxAnswer{Inboxes: map[string][]Message{}}
+				for _, seat := range q.Seats {
+					out.Inboxes[seat] = Inbox(all, seat)
+				}
+				return out
+			})
+		},
+		QVantagesFor: func(ctx context.Context, b []byte) (any, error) {
+			var q VantagesRequest
+			if err := decode(b, &q); err != nil {
+				return nil, err
+			}
+			return s.scry(ctx, func(all []rows.Row) any { return VantagesFor(all, q, s.cfg.CanonRef) })
+		},
+		QThreads: func(ctx context.Context, _ []byte) (any, error) {
+			return s.scry(ctx, func(all []rows.Row) any { return Threads(all) })
+		},
+		QThreadEntries: func(ctx context.Context, b []byte) (any, error) {
+			var q ThreadRequest
+			if err := decode(b, &q); err != nil {
+				return nil, err
+			}
+			return s.scry(ctx, func(all []rows.Row) any { return ThreadEntries(all, q) })
+		},
+		QArgTerms: func(ctx context.Context, _ []byte) (any, error) {
+			return s.scry(ctx, func(all []rows.Row) any { return ArgTerms(all) })
+		},
+		QArgDefinitions: func(ctx context.Context, b []byte) (any, error) {
+			var q TermRequest
+			if err := decode(b, &q); err != nil {
+				return nil, err
+			}
+			return s.scry(ctx, func(all []rows.Row) any { return ArgDefinitions(all, q.Term) })
+		},
+		QStatusOf: func(ctx context.Context, b []byte) (any, error) {
+			var q PathRequest
+			if err := decode(b, &q); err != nil {
+				return nil, err
+			}
+			return s.scry(ctx, func(all []rows.Row) any { return map[string]string{"status": StatusOf(all, q.Path)} })
+		},
+	}
+}
