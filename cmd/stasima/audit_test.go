@@ -335,8 +335,8 @@ func TestUp_RestoreAuditIntoPostgres(t *testing.T) {
 func TestUp_PostgresOutage(t *testing.T) {
 	proxy, dsn := pgtest.NewProxy(t, pgtest.Schema(t))
 	conf := filepath.Join(t.TempDir(), "stasima.toml")
-	os.WriteFile(conf, []byte(fmt.Sprintf("audit_dsn = %q\naudit_barrier_timeout_s = 2\n", dsn)), 0o600)
 	data := t.TempDir()
+	os.WriteFile(conf, []byte(fmt.Sprintf("git_dir = %q\naudit_dsn = %q\naudit_barrier_timeout_s = 2\n", filepath.Join(data, "repo.git"), dsn)), 0o600)
 	cfg, err := loadConfig(data, conf, "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -4,8 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -83,6 +85,7 @@ type Config struct {
 	Orientation    string
 	HTTPAddr       string
 	NATSURL        string // external bus; "" = embedded
+	NATSCreds      string // this component's bus credentials file (external bus only)
 	NATSPort       int    // embedded bus port; 0 = chosen at start
 	BusPrefix      string
 	MaxBodyBytes   int
@@ -120,11 +123,31 @@ type Config struct {
 	// Storage deadlines (O-deploy-8): 0 = auto.
 	GitTimeout        time.Duration
 	GitNetworkTimeout time.Duration
+
+	// ConfigPath is the file the config came from ("" = defaults plus environment); backup
+	// copies it (O-backup-2).
+	ConfigPath string
+
+	httpFlag bool // HTTPAddr came from --http (port 0 = chosen at start)
 }
 
-// loadConfig resolves defaults, the config file (path or STASIMA_CONFIG), the environment and
-// the flags, in that order of increasing precedence.
+// loadConfig resolves and validates the configuration of a process that serves HTTP only
+// when transport = "http" (`serve`, `admin`).
 func loadConfig(dataDir, configPath, httpAddr string) (Config, error) {
+	return load(dataDir, configPath, httpAddr, false)
+}
+
+// loadUpConfig is loadConfig for `stasima up`, which always serves HTTP: the http rules of
+// §8.4 apply and the effective transport is http.
+func loadUpConfig(dataDir, configPath, httpAddr string) (Config, error) {
+	return load(dataDir, configPath, httpAddr, true)
+}
+
+// load resolves defaults, the config file (path or STASIMA_CONFIG, O-config-1), the eight
+// environment overrides of O-config-2 plus STASIMA_BINDING (O-config-5), and the flags, in
+// that order of increasing precedence; then validates (§8.4). STASIMA_DATA names the data dir,
+// which is no file key.
+func load(dataDir, configPath, httpAddr string, servesHTTP bool) (Config, error) {
 	if dataDir == "" {
 		dataDir = os.Getenv("STASIMA_DATA")
 	}
@@ -134,10 +157,8 @@ func loadConfig(dataDir, configPath, httpAddr string) (Config, error) {
 	if configPath == "" {
 		configPath = os.Getenv("STASIMA_CONFIG")
 	}
-	if httpAddr == "" {
-		httpAddr = os.Getenv("STASIMA_HTTP")
-	}
 	c := Config{
+		ConfigPath:     configPath,
 		DataDir:        dataDir,
 		CanonRef:       refs.DefaultCanon,
 		SeqOrigin:      hexseq.DefaultOrigin,
@@ -195,6 +216,7 @@ func loadConfig(dataDir, configPath, httpAddr string) (Config, error) {
 		set(&c.CommitterEmail, f.CommitterEmail)
 		set(&c.Orientation, f.OrientationBase)
 		set(&c.NATSURL, f.NATSURL)
+		set(&c.NATSCreds, f.NATSCreds)
 		set(&c.BusPrefix, f.BusPrefix)
 		if f.Approvers != nil {
 			list, err := approverList(f.Approvers)
@@ -324,16 +346,10 @@ func loadConfig(dataDir, configPath, httpAddr string) (Config, error) {
 		c.CanonRef = v
 	}
 	if v := os.Getenv("STASIMA_APPROVERS"); v != "" {
-		c.Approvers, _ = approverList(v)
+		c.Approvers, _ = approverList(v) // a string always splits; an empty list is O-config-14
 	}
 	if v := os.Getenv("STASIMA_AUDIT_DB"); v != "" {
 		c.AuditDB = v
-	}
-	if v := os.Getenv("STASIMA_AUDIT_DSN"); v != "" {
-		c.AuditDSN = v
-	}
-	if v := os.Getenv("STASIMA_NATS_URL"); v != "" {
-		c.NATSURL = v
 	}
 	if v := os.Getenv("STASIMA_EMBED_URL"); v != "" {
 		c.EmbedURL = v
@@ -355,9 +371,14 @@ func loadConfig(dataDir, configPath, httpAddr string) (Config, error) {
 		c.BindingMode = v
 	}
 	if httpAddr != "" {
-		c.HTTPAddr = httpAddr
+		c.HTTPAddr, c.httpFlag = httpAddr, true
 	}
-	if c.GitDir == "" {
+	if servesHTTP {
+		c.Transport = "http"
+	}
+	if c.GitDir == "" && configPath == "" {
+		// No file: defaults plus env, and Go's data dir holds the repository. A config file
+		// must name git_dir (O-config-10).
 		c.GitDir = filepath.Join(dataDir, "repo.git")
 	}
 	if v := os.Getenv("STASIMA_MAP_DB"); v != "" {
@@ -374,31 +395,101 @@ func loadConfig(dataDir, configPath, httpAddr string) (Config, error) {
 		// trailing separators (D-26).
 		c.AuditDB = filepath.Join(filepath.Dir(strings.TrimRight(c.GitDir, string(filepath.Separator))), "audit.sqlite")
 	}
-	return c, c.validate()
+	if err := c.validate(servesHTTP); err != nil {
+		return Config{}, err
+	}
+	return c, nil
 }
 
-func (c Config) validate() error {
-	if c.GitDir == "" {
-		return errors.New("git_dir is required")
+// validate is operations §8.4: the rules in the spec's order, the first failure is the error,
+// and every message names the field, the value and the remedy. servesHTTP is true when the
+// process serves HTTP whatever the file says (`stasima up`); otherwise the http rules apply
+// only with transport = "http". It completes http_allowed_hosts from http_public_url
+// (O-config-20).
+func (c *Config) validate(servesHTTP bool) error {
+	if c.GitDir == "" { // O-config-10
+		return errors.New("git_dir is required: set git_dir in the config file or STASIMA_GIT_DIR to the bare repository path")
 	}
-	h, p, err := net.SplitHostPort(c.HTTPAddr)
-	if err != nil {
-		return fmt.Errorf("http address %q: %w", c.HTTPAddr, err)
+	if c.EmbedBackend != "stub" && c.EmbedBackend != "local-server" { // O-config-11
+		return fmt.Errorf("embed_backend %q is not supported: use \"stub\" or \"local-server\"", c.EmbedBackend)
 	}
-	if !gateway.BindAllowed(h) {
-		return fmt.Errorf("http_host %q refused: bind loopback (127.0.0.1) or a 100.64.0.0/10 address and expose it through a TLS proxy", h)
+	if c.EmbedBackend == "local-server" && c.EmbedURL == "" { // O-config-12
+		return errors.New("embed_backend \"local-server\" requires embed_url: set embed_url (or STASIMA_EMBED_URL) to the OpenAI-compatible server, e.g. http://localhost:11434")
 	}
-	if n, err := strconv.Atoi(p); err != nil || n < 0 || n > 65535 {
-		return fmt.Errorf("http_port must be 1-65535, got %s", p)
+	if c.EmbedDim <= 0 { // O-config-13
+		return fmt.Errorf("embed_dim must be positive, got %d: set it to the model's dimension (768 for nomic-embed-text)", c.EmbedDim)
+	}
+	if len(c.Approvers) == 0 { // O-config-14
+		return errors.New("at least one approver is required: set approvers = [\"practitioner\"] (or STASIMA_APPROVERS)")
 	}
 	if !(0 < c.AirlockFloor && c.AirlockFloor < c.AirlockCeiling) { // O-config-15
 		return fmt.Errorf("airlock_floor_s (%v) and airlock_ceiling_s (%v) must satisfy 0 < airlock_floor_s < airlock_ceiling_s", c.AirlockFloor.Seconds(), c.AirlockCeiling.Seconds())
 	}
+	if c.Transport != "stdio" && c.Transport != "http" { // O-config-16
+		return fmt.Errorf("transport %q is not supported: use \"stdio\" or \"http\"", c.Transport)
+	}
+	http := servesHTTP || c.Transport == "http"
+	if http {
+		h, p, err := net.SplitHostPort(c.HTTPAddr)
+		if err != nil {
+			return fmt.Errorf("http address %q: %w", c.HTTPAddr, err)
+		}
+		// O-config-17. Port 0 ("chosen at start") only comes from the --http flag.
+		if n, err := strconv.Atoi(p); err != nil || n > 65535 || n < 1 && !(n == 0 && c.httpFlag) {
+			return fmt.Errorf("http_port must be 1-65535, got %s", p)
+		}
+		if !gateway.BindAllowed(h) { // O-config-18
+			return fmt.Errorf("http_host %q refused: bind loopback (127.0.0.1) or a Tailscale 100.64.0.0/10 address and expose it through a TLS proxy", h)
+		}
+	}
+	switch c.BindingMode { // O-config-19
+	case "", "strict", "witness", "off":
+	default:
+		return fmt.Errorf("binding_mode %q is not supported: use \"strict\" (the default), \"witness\" or \"off\"", c.BindingMode)
+	}
+	if c.HTTPPublicURL != "" { // O-config-20
+		if !http {
+			return fmt.Errorf("http_public_url %q needs transport = \"http\" (the OAuth door is served over HTTP only)", c.HTTPPublicURL)
+		}
+		u, err := url.Parse(c.HTTPPublicURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Hostname() == "" {
+			return fmt.Errorf("http_public_url %q must be an http(s) URL with a host, e.g. https://stasima.example.ts.net", c.HTTPPublicURL)
+		}
+		switch h := u.Hostname(); {
+		case u.Scheme == "https", h == "127.0.0.1", h == "::1", h == "localhost":
+		default:
+			return fmt.Errorf("http_public_url %q: scheme %q is allowed only for 127.0.0.1, ::1 or localhost; use https:// behind the TLS proxy", c.HTTPPublicURL, u.Scheme)
+		}
+		if !slices.Contains(c.HTTPAllowedHosts, u.Host) {
+			c.HTTPAllowedHosts = append(c.HTTPAllowedHosts, u.Host)
+		}
+	}
+	if c.GitTimeout < 0 { // O-config-21
+		return fmt.Errorf("git_timeout must be >= 0 (0 = auto), got %v", c.GitTimeout.Seconds())
+	}
+	if c.GitNetworkTimeout <= 0 { // O-config-22
+		return fmt.Errorf("git_network_timeout must be > 0 seconds, got %v: the default is 300", c.GitNetworkTimeout.Seconds())
+	}
+	// Go-only fields (§8.3), after the spec's order.
+	if c.SearchMode != "hybrid" && c.SearchMode != "embedding" {
+		return fmt.Errorf("search_mode %q is not supported: use \"hybrid\" or \"embedding\"", c.SearchMode)
+	}
 	if c.MaxBodyBytes <= 0 {
 		return fmt.Errorf("max_body_bytes must be positive, got %d", c.MaxBodyBytes)
 	}
+	for _, it := range []struct {
+		name string
+		v    time.Duration
+	}{{"audit_barrier_timeout_s", c.AuditBarrier}, {"index_barrier_timeout_s", c.IndexBarrier}, {"rest_session_idle_s", c.RestSessionIdle}, {"events_max_age_days", c.EventsMaxAge}} {
+		if it.v <= 0 {
+			return fmt.Errorf("%s must be positive, got %v", it.name, it.v)
+		}
+	}
 	if _, err := bus.NewSubjects(c.BusPrefix); err != nil {
-		return err
+		return fmt.Errorf("bus_prefix: %w", err)
+	}
+	if c.NATSCreds != "" && c.NATSURL == "" {
+		return fmt.Errorf("nats_creds %q needs nats_url: the embedded bus mints its own credentials", c.NATSCreds)
 	}
 	return nil
 }
@@ -427,10 +518,7 @@ func approverList(v any) ([]string, error) {
 			out = append(out, it)
 		}
 	}
-	if len(out) == 0 {
-		return nil, errors.New("at least one approver is required")
-	}
-	sort.Strings(out)
+	sort.Strings(out) // empty is refused by validate (O-config-14), in its place in the order
 	return out, nil
 }
 
@@ -519,5 +607,11 @@ func (c Config) gateway() gateway.Config {
 	gc.AuditBarrier = c.AuditBarrier
 	gc.Approvers = c.Approvers
 	gc.IndexBarrier = c.IndexBarrier
+	gc.BindingMode = c.BindingMode
+	gc.RESTSessionIdle = c.RestSessionIdle
+	// identity.md I-1: the binding sources are the gateway process's environment (the server
+	// definition), never the config file; blank means unset (I-4).
+	gc.PinnedInstance = strings.TrimSpace(os.Getenv("STASIMA_INSTANCE"))
+	gc.Port = strings.TrimSpace(os.Getenv("STASIMA_PORT"))
 	return gc
 }

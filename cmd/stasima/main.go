@@ -22,7 +22,9 @@ const usage = `usage:
       commands: status, bootstrap <dir>, preview <id>, land <id> [--by X], proposals, close <id> <reason>,
                 verify, anchor, reconcile, restore-audit <file>, reindex,
                 totp-provision [--force] [--qr] [--land], totp-check <code>, watch [--json]
-environment: STASIMA_DATA, STASIMA_HTTP, STASIMA_CONFIG
+environment: STASIMA_DATA, STASIMA_CONFIG; file overrides (operations §8.1): STASIMA_GIT_DIR,
+  STASIMA_APPROVERS, STASIMA_CANON_REF, STASIMA_MAP_DB, STASIMA_AUDIT_DB, STASIMA_EMBED_URL,
+  STASIMA_EMBED_MODEL, STASIMA_EMBED_DIM, STASIMA_BINDING
 `
 
 func main() {
@@ -91,7 +93,7 @@ func cmdUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(rest) > 0 {
 		return fmt.Errorf("%w: unexpected arguments %v", errUsage, rest)
 	}
-	cfg, err := loadConfig(f.data, f.config, f.http)
+	cfg, err := loadUpConfig(f.data, f.config, f.http)
 	if err != nil {
 		return err
 	}
