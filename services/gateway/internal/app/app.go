@@ -81,6 +81,15 @@ func New(be Backend, cfg Config, log *slog.Logger) *App {
 		"stage_approve":    a.stageApprove,
 		"land_approve":     a.landApprove,
 		"stage_revert":     a.stageRevert,
+		"vap_record":       a.vapRecord,
+		"vap_for":          a.vapFor,
+		"thread_scry":      a.threadScry,
+		"arg_scry":         a.argScry,
+		"perf_scry":        a.perfScry,
+		"imp_send":         a.impSend,
+		"imp_check":        a.impCheck,
+		"imp_flags":        a.impFlags,
+		"imp_mark_read":    a.impMarkRead,
 	}
 	return a
 }

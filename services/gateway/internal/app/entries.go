@@ -216,8 +216,11 @@ func (a *App) kipGet(ctx context.Context, args toolspec.Args, _ Session) (any, e
 	env, _ := parseEntry(raw)
 	res.Text, res.Status, res.Title = text(raw), env.Str("status"), env.Str("title")
 	if args.Bool("with_vantages") {
-		// S-51 lookups come with the indexer; until then no vantage is known.
-		res.Vantages = &[]vantage{}
+		vs, err := a.vantagesOn(ctx, res.Path) // S-51 with entry = the returned path
+		if err != nil {
+			return nil, err
+		}
+		res.Vantages = &vs
 	}
 	return res, nil
 }

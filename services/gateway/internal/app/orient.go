@@ -47,6 +47,7 @@ func (a *App) announce(ctx context.Context, args toolspec.Args, _ Session) (any,
 		Orientation:        orientation,
 		CanonHead:          nullable(canon),
 		YourPerspectiveTip: nullable(own),
+		Attention:          a.attention(ctx), // T-common-20
 	}
 	ps, err := a.perspectives(ctx)
 	if err != nil {
@@ -163,12 +164,13 @@ func (a *App) canonState(ctx context.Context, _ toolspec.Args, _ Session) (any, 
 		lands = append(lands, landItem{OID: deref(r.ResultOID), TS: deref(r.TS), By: deref(r.Actor), Seq: fmt.Sprint(d.Seq)})
 	}
 	return canonStateResult{
-		CanonTip: nullable(canon),
-		Seq:      hexseq.Format(seq.Seq),
-		Display:  hexseq.Display(seq.Seq),
-		NextSeq:  hexseq.Next(seq.Seq),
-		Entries:  paths.Paths,
-		Lands:    lands,
+		CanonTip:  nullable(canon),
+		Seq:       hexseq.Format(seq.Seq),
+		Display:   hexseq.Display(seq.Seq),
+		NextSeq:   hexseq.Next(seq.Seq),
+		Attention: a.attention(ctx), // T-common-20
+		Entries:   paths.Paths,
+		Lands:     lands,
 	}, nil
 }
 
