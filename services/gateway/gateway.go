@@ -49,6 +49,14 @@ type Config struct {
 	Approvers []string
 	// AuditBarrier bounds the wait for a call's own audit rows (ARCH-6); 0 turns it off.
 	AuditBarrier time.Duration
+	// BindingMode is strict, witness or off, case-insensitive ("" = strict; identity.md I-3).
+	BindingMode string
+	// PinnedInstance (env STASIMA_INSTANCE) binds every session to one seat (I-1); Port (env
+	// STASIMA_PORT) makes the learned binding durable across restarts. Blank = unset (I-4).
+	PinnedInstance string
+	Port           string
+	// RESTSessionIdle expires a REST Stasima-Session binding after inactivity (I-24).
+	RESTSessionIdle time.Duration
 }
 
 // DefaultConfig returns the defaults of operations §8.
@@ -62,6 +70,7 @@ func DefaultConfig() Config {
 		ToolTimeout:     30 * time.Second,
 		AuditBarrier:    10 * time.Second,
 		Approvers:       []string{"practitioner"},
+		RESTSessionIdle: time.Hour,
 	}
 }
 
@@ -77,6 +86,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxBodyBytes <= 0 {
 		return fmt.Errorf("gateway: max_body_bytes must be positive")
+	}
+	if _, ok := app.NormalizeMode(c.BindingMode); !ok { // I-3
+		return fmt.Errorf("gateway: binding mode %q: must be one of strict|witness|off", c.BindingMode)
 	}
 	return nil
 }
@@ -127,6 +139,8 @@ func New(p Params) (*Service, error) {
 	a := app.New(client, app.Config{
 		DeploymentName: p.Config.DeploymentName, CanonRef: p.Config.CanonRef,
 		OrientationBase: p.Config.OrientationBase, MaxBodyBytes: p.Config.MaxBodyBytes, Approvers: p.Config.Approvers,
+		BindingMode: p.Config.BindingMode, PinnedInstance: p.Config.PinnedInstance, Port: p.Config.Port,
+		RESTSessionIdle: p.Config.RESTSessionIdle,
 	}, log)
 	mux := http.NewServeMux()
 	// The MCP transport's own cap sits above the body cap so an oversized body is refused by
@@ -146,6 +160,12 @@ func (s *Service) Addr() string { return s.ln.Addr().String() }
 // Start subscribes the reply inbox, listens and serves in a goroutine.
 func (s *Service) Start(ctx context.Context) error {
 	if err := s.client.Start(); err != nil {
+		return err
+	}
+	// The spawn-time binding rows and the port restore come before the first session (I-14,
+	// I-18), so a restored port is enforced from the first call.
+	if err := s.app.StartBinding(ctx); err != nil {
+		s.client.Stop()
 		return err
 	}
 	ln, err := net.Listen("tcp", s.cfg.HTTPAddr)

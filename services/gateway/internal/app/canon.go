@@ -49,6 +49,14 @@ func (a *App) propose(ctx context.Context, args toolspec.Args, s Session) (any, 
 	if body := args.String("body"); a.cfg.MaxBodyBytes > 0 && len(body) > a.cfg.MaxBodyBytes {
 		return nil, fault.E(op+".body", fault.ArgumentError, "body is %d bytes, over the cap of %d bytes (max_body_bytes)", len(body), a.cfg.MaxBodyBytes)
 	}
+	entryPath := domain + "/" + slug + ".md"
+	if err := a.authz(ctx, s, seat, op, refs.Proposal(id), entryPath); err != nil { // T-propose-3
+		return nil, err
+	}
+	authoredVia, err := a.bindCheck(ctx, s, op, seat, refs.Proposal(id), entryPath) // T-propose-4
+	if err != nil {
+		return nil, err
+	}
 	if err := a.frozen(ctx, op, id); err != nil { // T-propose-5
 		return nil, err
 	}
@@ -141,6 +149,7 @@ func (a *App) propose(ctx context.Context, args toolspec.Args, s Session) (any, 
 		Body: args.String("body"), Title: args.String("title"), Type: args.String("type"), Status: args.String("status"),
 		Seq: seq, Tags: args.Strings("tags"), References: args.Strings("references"), Supersedes: args.Strings("supersedes"),
 		SupersededBy: args.Strings("superseded_by"), OriginAuthor: args.String("origin_author"), Thread: thread, CanonState: cursor,
+		AuthoredVia: authoredVia,
 	}
 	var res schema.ProposeResult
 	if err := a.be.Do(ctx, command(bus.Capstore, schema.CmdPropose, "propose/"+id+"/"+opID, opID, s.ID, cmd), &res); err != nil {
@@ -155,6 +164,12 @@ func (a *App) proposeRetract(ctx context.Context, args toolspec.Args, s Session)
 		if err != nil {
 			return nil, err
 		}
+	}
+	if err := a.authz(ctx, s, seat, "propose", refs.Proposal(id), path); err != nil { // T-propose_retract-1
+		return nil, err
+	}
+	if _, err := a.bindCheck(ctx, s, "propose_retract", seat, refs.Proposal(id), path); err != nil { // T-propose_retract-2
+		return nil, err
 	}
 	if err := a.frozen(ctx, "propose_retract", id); err != nil { // T-propose_retract-3
 		return nil, err
@@ -171,6 +186,12 @@ func (a *App) proposeClose(ctx context.Context, args toolspec.Args, s Session) (
 		if err != nil {
 			return nil, err
 		}
+	}
+	if err := a.authz(ctx, s, seat, "propose", refs.Proposal(id), "close/"+id); err != nil { // T-propose_close-1
+		return nil, err
+	}
+	if _, err := a.bindCheck(ctx, s, "propose_close", seat, refs.Proposal(id), "close/"+id); err != nil { // T-propose_close-2
+		return nil, err
 	}
 	if err := a.frozen(ctx, "propose_close", id); err != nil { // T-propose_close-3
 		return nil, err
@@ -210,6 +231,9 @@ type canonDiffResult struct {
 func (a *App) canonDiff(ctx context.Context, args toolspec.Args, s Session) (any, error) {
 	seat := args.String("instance_id")
 	if err := names.ValidateSeat(seat); err != nil {
+		return nil, err
+	}
+	if _, err := a.bindCheck(ctx, s, "canon_diff", seat, "", ""); err != nil { // T-canon_diff-1
 		return nil, err
 	}
 	tip, err := a.tip(ctx, a.cfg.CanonRef)
@@ -270,6 +294,10 @@ func (a *App) supReconcile(ctx context.Context, args toolspec.Args, s Session) (
 	if err := names.ValidateSeat(seat); err != nil {
 		return nil, err
 	}
+	authoredVia, err := a.bindCheck(ctx, s, op, seat, "", "") // T-sup_reconcile-1
+	if err != nil {
+		return nil, err
+	}
 	tip, err := a.tip(ctx, a.cfg.CanonRef)
 	if err != nil {
 		return nil, err
@@ -286,7 +314,7 @@ func (a *App) supReconcile(ctx context.Context, args toolspec.Args, s Session) (
 	}
 	var res schema.SupReconcileResult
 	err = a.be.Do(ctx, command(bus.Capstore, schema.CmdSupReconcile, "sup_reconcile/"+seat+"/"+tip, "reconcile-"+tip[:12], s.ID,
-		schema.SupReconcile{Actor: schema.Actor{Seat: seat, Session: s.ID}, CanonTip: tip, Body: args.String("body"), CanonState: cursor}), &res)
+		schema.SupReconcile{Actor: schema.Actor{Seat: seat, Session: s.ID}, CanonTip: tip, Body: args.String("body"), CanonState: cursor, AuthoredVia: authoredVia}), &res)
 	return res, err
 }
 

@@ -29,6 +29,18 @@ func New(a *app.App, log *slog.Logger) *mcp.Server {
 	srv := mcp.NewServer(&mcp.Implementation{Name: "stasima", Version: Version}, &mcp.ServerOptions{
 		Logger:   log,
 		PageSize: 100,
+		// I-8: a session's binding state is discarded when the session ends. The goroutine
+		// belongs to the session and returns when it closes.
+		InitializedHandler: func(_ context.Context, req *mcp.InitializedRequest) {
+			if req.Session == nil {
+				return
+			}
+			ss := req.Session
+			go func() {
+				_ = ss.Wait()
+				a.EndSession(SessionKey(ss.ID()))
+			}()
+		},
 	})
 	for _, t := range toolspec.All() {
 		t := t
@@ -36,13 +48,23 @@ func New(a *app.App, log *slog.Logger) *mcp.Server {
 			func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 				sess := app.Session{Transport: "mcp"}
 				if req.Session != nil {
-					sess.ID = "mcp:" + req.Session.ID()
+					sess.Key = SessionKey(req.Session.ID())
+					sess.ID = app.SessionTag(sess.Key)
 				}
 				return Call(ctx, a, log, t, req.Params.Arguments, sess), nil
 			})
 	}
 	srv.AddReceivingMiddleware(unknownTools, registrationOrder)
 	return srv
+}
+
+// SessionKey is the binding key of an MCP session (I-5): its server-generated Mcp-Session-Id,
+// or "stdio" for the one session of a stdio gateway (I-6), whose transport has no id.
+func SessionKey(id string) string {
+	if id == "" {
+		return "stdio"
+	}
+	return "mcp:" + id
 }
 
 // Handler serves MCP streamable HTTP for the server.

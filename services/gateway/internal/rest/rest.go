@@ -53,7 +53,9 @@ func Mount(mux *http.ServeMux, a *app.App, log *slog.Logger, maxBody int64) {
 		}
 		sess := app.Session{Transport: "rest"}
 		if tok := r.Header.Get("Stasima-Session"); tok != "" {
-			sess.ID = "rest:" + tok
+			// D-25, I-24: the header is the binding key, namespaced apart from MCP sessions.
+			sess.Key = "rest:" + tok
+			sess.ID = app.SessionTag(sess.Key)
 		}
 		args, err := t.Decode(body)
 		if err == nil {
