@@ -7,6 +7,7 @@ import (
 	"context"
 	"log/slog"
 	"strings"
+	"time"
 
 	"github.com/oklog/ulid/v2"
 
@@ -33,12 +34,21 @@ type Config struct {
 	OrientationBase string
 	MaxBodyBytes    int
 	Approvers       []string
+	// Session binding (identity.md §1): mode strict|witness|off ("" = strict), the pinned seat
+	// (STASIMA_INSTANCE), the port token (STASIMA_PORT) and the REST session idle expiry (I-24).
+	BindingMode     string
+	PinnedInstance  string
+	Port            string
+	RESTSessionIdle time.Duration
 }
 
-// Session identifies the transport session of a call (the audit session tag).
+// Session identifies the transport session of a call. Key is the binding key ("mcp:<id>",
+// "rest:<token>", "" for none); ID is its audit session tag (SessionTag, I-30), which is what
+// crosses the bus.
 type Session struct {
 	ID        string
 	Transport string // "mcp" or "rest"
+	Key       string
 }
 
 // App runs tools.
@@ -47,6 +57,7 @@ type App struct {
 	cfg   Config
 	log   *slog.Logger
 	tools map[string]handler
+	bind  *binder
 }
 
 type handler func(ctx context.Context, a toolspec.Args, s Session) (any, error)
@@ -59,7 +70,7 @@ func New(be Backend, cfg Config, log *slog.Logger) *App {
 	if cfg.OrientationBase == "" {
 		cfg.OrientationBase = "technical/orientation"
 	}
-	a := &App{be: be, cfg: cfg, log: log}
+	a := &App{be: be, cfg: cfg, log: log, bind: newBinder(cfg)}
 	a.tools = map[string]handler{
 		"announce":         a.announce,
 		"whoami":           a.whoami,
@@ -101,6 +112,9 @@ func (a *App) Call(ctx context.Context, tool string, args toolspec.Args, s Sessi
 	if !ok {
 		return nil, fault.E(tool, fault.BackendUnavailable,
 			"tool %s is part of the contract but is not served by this build yet; the call did NOT complete", tool)
+	}
+	if err := a.restGate(tool, s); err != nil {
+		return nil, err
 	}
 	return h(ctx, args, s)
 }

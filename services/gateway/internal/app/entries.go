@@ -51,15 +51,13 @@ func (a *App) kipCommit(ctx context.Context, args toolspec.Args, s Session) (any
 		return nil, err
 	}
 	// T-kip_commit-2 (I-40): messages and vantages have their own tools.
-	if strings.HasPrefix(p, "messages/") || strings.HasPrefix(p, "vantages/") {
-		lane := "imp_send"
-		if strings.HasPrefix(p, "vantages/") {
-			lane = "vap_record (or kip_commit horizon=)"
-		}
-		err := fault.E(op+".authz", fault.Denied,
-			"kip_commit may not write %s on %s: that lane belongs to %s", p, refs.Perspective(seat), lane)
-		return nil, a.deny(ctx, s, schema.AuditIntent{Actor: seat, Op: op, TargetRef: schema.S(refs.Perspective(seat)),
-			TargetPath: schema.S(p), Detail: schema.Detail("msg", err.Error())}, err)
+	if err := a.authz(ctx, s, seat, op, refs.Perspective(seat), p); err != nil {
+		return nil, err
+	}
+	// T-kip_commit-3.
+	authoredVia, err := a.bindCheck(ctx, s, op, seat, refs.Perspective(seat), p)
+	if err != nil {
+		return nil, err
 	}
 	body := args.String("body")
 	if a.cfg.MaxBodyBytes > 0 && len(body) > a.cfg.MaxBodyBytes {
@@ -112,7 +110,7 @@ func (a *App) kipCommit(ctx context.Context, args toolspec.Args, s Session) (any
 		Tags: args.Strings("tags"), References: args.Strings("references"),
 		Supersedes: args.Strings("supersedes"), SupersededBy: args.Strings("superseded_by"),
 		Horizon: args.String("horizon"), HorizonTitle: args.String("horizon_title"),
-		Tick: tick, Thread: thread, CanonState: cursor,
+		Tick: tick, Thread: thread, CanonState: cursor, AuthoredVia: authoredVia,
 	}
 	var res schema.KipCommitResult
 	err = a.be.Do(ctx, command(bus.Capstore, schema.CmdKipCommit, "kip_commit/"+seat+"/"+opID, opID, s.ID, cmd), &res)

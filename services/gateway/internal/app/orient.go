@@ -188,10 +188,11 @@ type sessionBinding struct {
 	BoundInstance *string `json:"bound_instance"`
 	Source        *string `json:"source"`
 	Match         *bool   `json:"match"`
-	Enforced      bool    `json:"enforced"`
+	Port          *string `json:"port,omitempty"`
 }
 
-func (a *App) whoami(_ context.Context, args toolspec.Args, _ Session) (any, error) {
+// whoami is T-whoami-1: it reports the binding of the calling session (I-17) and binds nothing.
+func (a *App) whoami(_ context.Context, args toolspec.Args, s Session) (any, error) {
 	seat := args.String("instance_id")
 	return whoamiResult{
 		InstanceID:     seat,
@@ -199,8 +200,9 @@ func (a *App) whoami(_ context.Context, args toolspec.Args, _ Session) (any, err
 		Namespace:      "perspectives/" + seat,
 		AllowedOps:     []string{"kip_commit", "propose", "imp_send", "vap_record"},
 		Note: "Identity is a recorded name: it rides every write as provenance (commit author, instance-id trailer). " +
-			"The session binding guards writes against a second name on one session; this build does not enforce it yet (enforced: false).",
-		SessionBinding: sessionBinding{Mode: "strict"},
+			"The session binding guards writes against a second name on one session: in strict mode a write under another name is refused, " +
+			"in witness mode it proceeds stamped authored_via, and off is the server-owned downgrade (no tool parameter changes the mode).",
+		SessionBinding: a.bindingBlock(seat, s),
 	}, nil
 }
 
