@@ -41,7 +41,10 @@ func (a *App) impSend(ctx context.Context, args toolspec.Args, s Session) (any, 
 	if err := names.ValidatePath(path); err != nil {
 		return nil, err
 	}
-	// T-imp_send-2: the imp_send lane is the sender's own messages/ (I-40); nothing to refuse.
+	// T-imp_send-2: the imp_send lane is the sender's own messages/ (I-40).
+	if err := a.authz(ctx, s, who, op, ref, path); err != nil {
+		return nil, err
+	}
 	body := args.String("body")
 	if a.cfg.MaxBodyBytes > 0 && len(body) > a.cfg.MaxBodyBytes {
 		return nil, fault.E(op+".body", fault.ArgumentError,

@@ -48,6 +48,9 @@ func (a *App) vapRecord(ctx context.Context, args toolspec.Args, s Session) (any
 	if err := names.ValidatePath(path); err != nil {
 		return nil, err
 	}
+	if err := a.authz(ctx, s, seat, op, ref, path); err != nil {
+		return nil, err
+	}
 	// T-vap_record-5.
 	authoredVia, err := a.bindCheck(ctx, s, op, seat, ref, path)
 	if err != nil {
