@@ -613,5 +613,8 @@ func (c Config) gateway() gateway.Config {
 	// definition), never the config file; blank means unset (I-4).
 	gc.PinnedInstance = strings.TrimSpace(os.Getenv("STASIMA_INSTANCE"))
 	gc.Port = strings.TrimSpace(os.Getenv("STASIMA_PORT"))
+	// identity.md §5: the door's store sits beside the audit DB unless auth_dsn names Postgres.
+	gc.Door = gateway.DoorConfig{Transport: c.Transport, PublicURL: c.HTTPPublicURL, AllowedHosts: c.HTTPAllowedHosts,
+		AuthDSN: c.AuthDSN, AuthDB: filepath.Join(filepath.Dir(c.AuditDB), "auth.sqlite")}
 	return gc
 }

@@ -21,8 +21,6 @@ import (
 	"github.com/stasima/stasima/pkg/logkey"
 	"github.com/stasima/stasima/pkg/refs"
 	"github.com/stasima/stasima/services/gateway/internal/app"
-	"github.com/stasima/stasima/services/gateway/internal/mcpserver"
-	"github.com/stasima/stasima/services/gateway/internal/rest"
 )
 
 // Module provides the gateway to an fx graph.
@@ -57,6 +55,8 @@ type Config struct {
 	Port           string
 	// RESTSessionIdle expires a REST Stasima-Session binding after inactivity (I-24).
 	RESTSessionIdle time.Duration
+	// Door arms the OAuth door and the hardening middleware (routes.go).
+	Door DoorConfig
 }
 
 // DefaultConfig returns the defaults of operations §8.
@@ -90,7 +90,7 @@ func (c Config) Validate() error {
 	if _, ok := app.NormalizeMode(c.BindingMode); !ok { // I-3
 		return fmt.Errorf("gateway: binding mode %q: must be one of strict|witness|off", c.BindingMode)
 	}
-	return nil
+	return c.validateDoor()
 }
 
 var cgnat = &net.IPNet{IP: net.IPv4(100, 64, 0, 0), Mask: net.CIDRMask(10, 32)}
@@ -142,14 +142,19 @@ func New(p Params) (*Service, error) {
 		BindingMode: p.Config.BindingMode, PinnedInstance: p.Config.PinnedInstance, Port: p.Config.Port,
 		RESTSessionIdle: p.Config.RESTSessionIdle,
 	}, log)
-	mux := http.NewServeMux()
 	// The MCP transport's own cap sits above the body cap so an oversized body is refused by
 	// D-37's argument error (naming size and cap) rather than a bare 413.
 	reqCap := int64(p.Config.MaxBodyBytes)*2 + 1<<20
-	mux.Handle("/mcp", mcpserver.Handler(mcpserver.New(a, log), reqCap))
-	rest.Mount(mux, a, log, reqCap)
+	handler, d, err := routes(p.Config, a, client, p.Conn, log, reqCap)
+	if err != nil {
+		return nil, err
+	}
 	s := &Service{cfg: p.Config, log: log, client: client, app: a, done: make(chan error, 1),
-		srv: &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}}
+		srv: &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}}
+	if d != nil {
+		// The door's store opens before the listener and closes after it (its hooks wrap ours).
+		p.Lifecycle.Append(fx.Hook{OnStart: d.Start, OnStop: d.Stop})
+	}
 	p.Lifecycle.Append(fx.Hook{OnStart: s.Start, OnStop: s.Stop})
 	return s, nil
 }

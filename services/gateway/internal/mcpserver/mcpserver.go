@@ -70,7 +70,9 @@ func SessionKey(id string) string {
 // Handler serves MCP streamable HTTP for the server.
 func Handler(srv *mcp.Server, maxBody int64) http.Handler {
 	return mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return srv },
-		&mcp.StreamableHTTPOptions{MaxRequestBodyBytes: maxBody})
+		// The gateway's own I-51 guard (internal/harden) runs in front and also admits the
+		// configured extra hosts, which the SDK's loopback-only check would refuse.
+		&mcp.StreamableHTTPOptions{MaxRequestBodyBytes: maxBody, DisableLocalhostProtection: true})
 }
 
 // Call decodes, runs and encodes one tool call.

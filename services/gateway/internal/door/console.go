@@ -1,0 +1,125 @@
+package door
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/stasima/stasima/pkg/bus"
+	"github.com/stasima/stasima/pkg/fault"
+	"github.com/stasima/stasima/pkg/schema"
+)
+
+const consoleWait = 10 * time.Second
+
+// consolePending answers stasima.gateway.q.oauth_pending (O-oauth-1): pending approvals, oldest
+// first.
+func (d *Door) consolePending(m *nats.Msg) {
+	ctx, cancel := context.WithTimeout(context.Background(), consoleWait)
+	defer cancel()
+	res, err := d.Pending(ctx)
+	d.respond(m, res, err)
+}
+
+// Pending lists the pending approvals (O-oauth-1).
+func (d *Door) Pending(ctx context.Context) (schema.OAuthPending, error) {
+	out := schema.OAuthPending{Pending: []schema.OAuthPendingTxn{}}
+	st, err := d.st()
+	if err != nil {
+		return out, fault.Wrap("gateway.oauth_pending", fault.BackendUnavailable, err, "the oauth store is closed")
+	}
+	now := d.now()
+	ts, err := st.Pending(ctx, now.Add(-TxnTTL))
+	if err != nil {
+		return out, err
+	}
+	for _, t := range ts {
+		name := ""
+		if c, err := st.Client(ctx, t.ClientID); err != nil {
+			return out, err
+		} else if c != nil {
+			name = c.Name
+		}
+		out.Pending = append(out.Pending, schema.OAuthPendingTxn{Txn: t.ID, ClientID: t.ClientID, ClientName: name,
+			AgeS: int64(now.Sub(t.Created) / time.Second)})
+	}
+	return out, nil
+}
+
+// consoleGrant answers stasima.gateway.cmd.oauth_console_grant (I-66, O-oauth-1).
+func (d *Door) consoleGrant(m *nats.Msg) {
+	ctx, cancel := context.WithTimeout(context.Background(), consoleWait)
+	defer cancel()
+	var req schema.OAuthConsoleGrant
+	if err := json.Unmarshal(m.Data, &req); err != nil {
+		d.respond(m, nil, fault.E("gateway.oauth_console_grant", fault.ArgumentError, "undecodable request"))
+		return
+	}
+	res, err := d.ConsoleGrant(ctx, req.Txn, req.Confirm)
+	d.respond(m, res, err)
+}
+
+// ConsoleGrant approves txn from the console when confirm names its client (the client's name,
+// or its id when unnamed); otherwise nothing is approved (O-oauth-1). The grant appends
+// oauth_approve {client_id, channel:"console"} (I-66).
+func (d *Door) ConsoleGrant(ctx context.Context, txn, confirm string) (schema.OAuthGranted, error) {
+	const op = "gateway.oauth_console_grant"
+	st, err := d.st()
+	if err != nil {
+		return schema.OAuthGranted{}, fault.Wrap(op, fault.BackendUnavailable, err, "the oauth store is closed")
+	}
+	t, err := d.pending(ctx, st, txn)
+	if err != nil {
+		return schema.OAuthGranted{}, err
+	}
+	if t == nil {
+		return schema.OAuthGranted{}, fault.E(op, fault.ArgumentError, "no pending approval %q (expired or unknown; see oauth pending)", txn)
+	}
+	c, err := st.Client(ctx, t.ClientID)
+	if err != nil {
+		return schema.OAuthGranted{}, err
+	}
+	if c == nil {
+		c = &Client{ID: t.ClientID}
+	}
+	want := c.Name
+	if want == "" {
+		want = c.ID
+	}
+	if confirm != want {
+		return schema.OAuthGranted{}, fault.E(op, fault.ArgumentError,
+			"--confirm %q does not match the client's name %q: nothing approved", confirm, want)
+	}
+	res := schema.OAuthGranted{Approved: t.ID, ClientID: c.ID, ClientName: c.Name, Channel: "console"}
+	if t.Redirect != "" {
+		return res, nil
+	}
+	_, fresh, err := d.grant(ctx, st, t)
+	if err != nil {
+		return schema.OAuthGranted{}, err
+	}
+	if fresh {
+		d.audit(ctx, schema.AuditIntent{Actor: "practitioner", Op: "oauth_approve",
+			Detail: schema.Detail("client_id", c.ID, "channel", "console")})
+		d.log.Info("oauth door approved", "client_id", c.ID, "channel", "console")
+	}
+	return res, nil
+}
+
+func (d *Door) respond(m *nats.Msg, res any, err error) {
+	var body []byte
+	if err != nil {
+		if fault.ClassOf(err) == fault.Internal {
+			d.log.Error("oauth console request failed", "subject", m.Subject, "err", err)
+		}
+		body = bus.ErrReply(err)
+	} else {
+		body, err = bus.OKReply(res)
+		if err != nil {
+			body = bus.ErrReply(err)
+		}
+	}
+	_ = m.Respond(body)
+}

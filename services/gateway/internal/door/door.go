@@ -1,0 +1,714 @@
+// Package door is the gateway's OAuth door (identity.md §5), armed only when http_public_url is
+// set: the gateway as authorization server and resource server for remote connectors. It owns
+// the policy — who may register, what the practitioner sees and approves, how codes and tokens
+// live — and leaves the wire formats to the MCP SDK (oauthex metadata types, RequireBearerToken,
+// RFC 9728 metadata) and PKCE to golang.org/x/oauth2. The practitioner approves with a TOTP code
+// that only the airlock can verify (A-72, ARCH-3; consume-once shared with the airlock, D-5) or
+// from the console (O-oauth-1). Codes, tokens and secrets are opaque and stored hashed.
+package door
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/auth"
+	"github.com/modelcontextprotocol/go-sdk/oauthex"
+	"github.com/nats-io/nats.go"
+	"golang.org/x/oauth2"
+
+	"github.com/stasima/stasima/pkg/bus"
+	"github.com/stasima/stasima/pkg/busclient"
+	"github.com/stasima/stasima/pkg/fault"
+	"github.com/stasima/stasima/pkg/logkey"
+	"github.com/stasima/stasima/pkg/schema"
+)
+
+// Lifetimes and limits of identity.md §5.
+const (
+	TxnTTL     = 600 * time.Second   // I-63
+	CodeTTL    = 300 * time.Second   // I-66
+	AccessTTL  = 86400 * time.Second // I-68
+	RefreshTTL = 30 * 24 * time.Hour // I-68
+	ClientCap  = 512                 // I-62
+	BurnAt     = 5                   // I-65
+	Subject    = "practitioner"      // I-66
+	verifyWait = 15 * time.Second    // one airlock verification
+)
+
+// Backend is what the door asks of the bus.
+type Backend interface {
+	Do(ctx context.Context, cmd busclient.Command, result any) error
+	PublishIntents(ctx context.Context, intents []schema.AuditIntent) error
+	Await(ctx context.Context, ids []string)
+}
+
+// Config configures the door.
+type Config struct {
+	PublicURL string // the issuer (I-60)
+	DSN       string // postgres://… or "" for the SQLite file at Path
+	Path      string
+	BusPrefix string
+	Now       func() time.Time
+}
+
+// Door is the armed OAuth door.
+type Door struct {
+	cfg      Config
+	base     string // the public URL without trailing slash: issuer and endpoint base
+	resource string // <base>/mcp
+	be       Backend
+	nc       *nats.Conn
+	subj     bus.Subjects
+	log      *slog.Logger
+	now      func() time.Time
+
+	mu    sync.RWMutex // guards store across Start/Stop
+	store *Store
+	subs  []*nats.Subscription
+}
+
+// New validates the public URL and assembles the door; Start opens the store.
+func New(cfg Config, be Backend, nc *nats.Conn, log *slog.Logger) (*Door, error) {
+	u, err := url.Parse(cfg.PublicURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("door: http_public_url %q must be an http(s) URL with a host", cfg.PublicURL)
+	}
+	subj, err := bus.NewSubjects(cfg.BusPrefix)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	base := strings.TrimRight(cfg.PublicURL, "/")
+	return &Door{cfg: cfg, base: base, resource: base + "/mcp", be: be, nc: nc, subj: subj,
+		log: log.With("part", "door"), now: cfg.Now}, nil
+}
+
+// Start opens the store and answers the console's admin-only subjects (I-66).
+func (d *Door) Start(ctx context.Context) error {
+	st, err := OpenStore(ctx, d.cfg.DSN, d.cfg.Path)
+	if err != nil {
+		return err
+	}
+	d.mu.Lock()
+	d.store = st
+	d.mu.Unlock()
+	if d.nc != nil {
+		for subject, h := range map[string]nats.MsgHandler{
+			d.subj.Query(bus.Gateway, schema.QOAuthPending):          d.consolePending,
+			d.subj.Command(bus.Gateway, schema.CmdOAuthConsoleGrant): d.consoleGrant,
+		} {
+			sub, err := d.nc.QueueSubscribe(subject, d.subj.QueueGroup(bus.Gateway), h)
+			if err != nil {
+				return fmt.Errorf("door: subscribe %s: %w", subject, err)
+			}
+			d.subs = append(d.subs, sub)
+		}
+	}
+	d.log.Info("oauth door armed", "issuer", d.base)
+	return nil
+}
+
+// Stop unsubscribes and closes the store.
+func (d *Door) Stop(context.Context) error {
+	for _, s := range d.subs {
+		_ = s.Unsubscribe()
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.store == nil {
+		return nil
+	}
+	err := d.store.Close()
+	d.store = nil
+	return err
+}
+
+func (d *Door) st() (*Store, error) {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	if d.store == nil {
+		return nil, errors.New("door: store closed")
+	}
+	return d.store, nil
+}
+
+// ResourceMetadataURL is the RFC 9728 path-suffixed metadata URL (I-60, I-61).
+func (d *Door) ResourceMetadataURL() string {
+	return d.base + "/.well-known/oauth-protected-resource/mcp"
+}
+
+// Mount registers the door's endpoints (I-60).
+func (d *Door) Mount(mux *http.ServeMux) {
+	prm := auth.ProtectedResourceMetadataHandler(&oauthex.ProtectedResourceMetadata{
+		Resource: d.resource, AuthorizationServers: []string{d.base},
+		BearerMethodsSupported: []string{"header"}, ResourceName: "Stasima",
+	})
+	mux.Handle("/.well-known/oauth-protected-resource/mcp", prm)
+	mux.Handle("/.well-known/oauth-protected-resource", prm)
+	mux.HandleFunc("/.well-known/oauth-authorization-server", d.metadata)
+	mux.HandleFunc("POST /register", d.register)
+	mux.HandleFunc("GET /authorize", d.authorize)
+	mux.HandleFunc("POST /token", d.token)
+	mux.HandleFunc("POST /revoke", d.revoke)
+	mux.HandleFunc("GET /approve", d.approvePage)
+	mux.HandleFunc("POST /approve", d.approvePost)
+}
+
+// Protect requires a valid bearer on h (I-61, I-70) through the SDK's middleware.
+func (d *Door) Protect(h http.Handler) http.Handler {
+	inner := auth.RequireBearerToken(d.verify, &auth.RequireBearerTokenOptions{ResourceMetadataURL: d.ResourceMetadataURL()})(h)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		inner.ServeHTTP(&challengeWriter{ResponseWriter: w}, r)
+	})
+}
+
+// challengeWriter adds I-61's error="invalid_token" to the SDK's challenge, which names only
+// the resource metadata.
+type challengeWriter struct {
+	http.ResponseWriter
+	wrote bool
+}
+
+func (c *challengeWriter) WriteHeader(code int) {
+	if !c.wrote && code == http.StatusUnauthorized {
+		h := c.Header()
+		if v := h.Get("WWW-Authenticate"); strings.HasPrefix(v, "Bearer ") && !strings.Contains(v, "error=") {
+			h.Set("WWW-Authenticate", `Bearer error="invalid_token", `+strings.TrimPrefix(v, "Bearer "))
+		}
+	}
+	c.wrote = true
+	c.ResponseWriter.WriteHeader(code)
+}
+
+func (c *challengeWriter) Write(b []byte) (int, error) {
+	if !c.wrote {
+		c.WriteHeader(http.StatusOK)
+	}
+	return c.ResponseWriter.Write(b)
+}
+
+func (c *challengeWriter) Flush() {
+	if f, ok := c.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+func (c *challengeWriter) Unwrap() http.ResponseWriter { return c.ResponseWriter }
+
+// verify is I-70: present, of kind access, not expired.
+func (d *Door) verify(ctx context.Context, token string, _ *http.Request) (*auth.TokenInfo, error) {
+	st, err := d.st()
+	if err != nil {
+		return nil, err
+	}
+	t, err := st.Token(ctx, token)
+	if err != nil {
+		return nil, err
+	}
+	if t == nil || t.Kind != KindAccess || !d.now().Before(t.Expires) {
+		return nil, auth.ErrInvalidToken
+	}
+	return &auth.TokenInfo{Scopes: t.Scopes, Expiration: t.Expires, UserID: t.Subject}, nil
+}
+
+// asMeta is RFC 8414's document as I-60 lists it.
+type asMeta struct {
+	Issuer                            string   `json:"issuer"`
+	AuthorizationEndpoint             string   `json:"authorization_endpoint"`
+	TokenEndpoint                     string   `json:"token_endpoint"`
+	RegistrationEndpoint              string   `json:"registration_endpoint"`
+	RevocationEndpoint                string   `json:"revocation_endpoint"`
+	ResponseTypesSupported            []string `json:"response_types_supported"`
+	GrantTypesSupported               []string `json:"grant_types_supported"`
+	CodeChallengeMethodsSupported     []string `json:"code_challenge_methods_supported"`
+	TokenEndpointAuthMethodsSupported []string `json:"token_endpoint_auth_methods_supported"`
+}
+
+func (d *Door) metadata(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet {
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	w.Header().Set("Access-Control-Allow-Origin", "*")
+	writeJSON(w, http.StatusOK, asMeta{
+		Issuer: d.base, AuthorizationEndpoint: d.base + "/authorize", TokenEndpoint: d.base + "/token",
+		RegistrationEndpoint: d.base + "/register", RevocationEndpoint: d.base + "/revoke",
+		ResponseTypesSupported:            []string{"code"},
+		GrantTypesSupported:               []string{"authorization_code", "refresh_token"},
+		CodeChallengeMethodsSupported:     []string{"S256"},
+		TokenEndpointAuthMethodsSupported: []string{"client_secret_post", "client_secret_basic", "none"},
+	})
+}
+
+// register is RFC 7591 dynamic registration, open, capped (I-62).
+func (d *Door) register(w http.ResponseWriter, r *http.Request) {
+	var md oauthex.ClientRegistrationMetadata
+	if err := json.NewDecoder(r.Body).Decode(&md); err != nil {
+		oauthError(w, http.StatusBadRequest, "invalid_client_metadata", "body is not a JSON client registration")
+		return
+	}
+	if len(md.RedirectURIs) == 0 {
+		oauthError(w, http.StatusBadRequest, "invalid_redirect_uri", "redirect_uris is required")
+		return
+	}
+	for _, u := range md.RedirectURIs {
+		if err := redirectAllowed(u); err != nil {
+			oauthError(w, http.StatusBadRequest, "invalid_redirect_uri", err.Error())
+			return
+		}
+	}
+	method := md.TokenEndpointAuthMethod
+	switch method {
+	case "":
+		method = "client_secret_basic" // RFC 7591 §2's default
+	case "none", "client_secret_basic", "client_secret_post":
+	default:
+		oauthError(w, http.StatusBadRequest, "invalid_client_metadata", fmt.Sprintf("token_endpoint_auth_method %q is not supported", method))
+		return
+	}
+	for _, g := range md.GrantTypes {
+		if g != "authorization_code" && g != "refresh_token" {
+			oauthError(w, http.StatusBadRequest, "invalid_client_metadata", fmt.Sprintf("grant type %q is not supported", g))
+			return
+		}
+	}
+	now := d.now()
+	c := Client{ID: random(16), Name: md.ClientName, RedirectURIs: md.RedirectURIs, AuthMethod: method,
+		GrantTypes: []string{"authorization_code", "refresh_token"}, Scope: md.Scope, IssuedAt: now.Unix()}
+	secret := ""
+	if method != "none" {
+		secret = random(32)
+		c.SecretHash = hash(secret)
+	}
+	st, err := d.st()
+	if err == nil {
+		err = st.AddClient(r.Context(), c, now, ClientCap)
+	}
+	if err != nil {
+		d.internal(w, "register", err)
+		return
+	}
+	d.audit(r.Context(), schema.AuditIntent{Actor: "practitioner", Op: "oauth_client_registered",
+		Detail: schema.Detail("client_id", c.ID, "name", c.Name)})
+	d.log.Info("oauth client registered", "client_id", c.ID)
+	resp := &oauthex.ClientRegistrationResponse{
+		ClientRegistrationMetadata: oauthex.ClientRegistrationMetadata{
+			RedirectURIs: c.RedirectURIs, TokenEndpointAuthMethod: method, GrantTypes: c.GrantTypes,
+			ResponseTypes: []string{"code"}, ClientName: c.Name, Scope: c.Scope,
+		},
+		ClientID: c.ID, ClientSecret: secret, ClientIDIssuedAt: time.Unix(c.IssuedAt, 0),
+	}
+	writeJSON(w, http.StatusCreated, resp)
+}
+
+// redirectAllowed refuses redirect URIs a code must never travel to: relative ones, fragments,
+// script-capable schemes, and plain http off loopback (OAuth 2.1 §2.3.1, RFC 8252).
+func redirectAllowed(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || !u.IsAbs() {
+		return fmt.Errorf("redirect uri %q is not an absolute URI", raw)
+	}
+	if u.Fragment != "" || strings.Contains(raw, "#") {
+		return fmt.Errorf("redirect uri %q has a fragment", raw)
+	}
+	switch strings.ToLower(u.Scheme) {
+	case "javascript", "data", "file", "vbscript", "about", "blob":
+		return fmt.Errorf("redirect uri %q has a forbidden scheme", raw)
+	case "http":
+		h := u.Hostname()
+		if h != "localhost" && h != "127.0.0.1" && h != "::1" {
+			return fmt.Errorf("redirect uri %q: http is allowed only to loopback", raw)
+		}
+	case "https":
+		if u.Host == "" {
+			return fmt.Errorf("redirect uri %q has no host", raw)
+		}
+	}
+	return nil
+}
+
+// authorize is I-63.
+func (d *Door) authorize(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	st, err := d.st()
+	if err != nil {
+		d.internal(w, "authorize", err)
+		return
+	}
+	c, err := st.Client(r.Context(), q.Get("client_id"))
+	if err != nil {
+		d.internal(w, "authorize", err)
+		return
+	}
+	// Until the client and its redirect URI are known, errors go to the browser, never to an
+	// unverified redirect (RFC 6749 §4.1.2.1).
+	if c == nil {
+		textPage(w, http.StatusBadRequest, "unknown client_id: register the client first")
+		return
+	}
+	redirect, explicit := q.Get("redirect_uri"), q.Has("redirect_uri")
+	switch {
+	case explicit && !slices.Contains(c.RedirectURIs, redirect):
+		textPage(w, http.StatusBadRequest, "redirect_uri is not registered for this client")
+		return
+	case !explicit && len(c.RedirectURIs) != 1:
+		textPage(w, http.StatusBadRequest, "redirect_uri is required: the client registered several")
+		return
+	case !explicit:
+		redirect = c.RedirectURIs[0]
+	}
+	fail := func(code, desc string) {
+		http.Redirect(w, r, withQuery(redirect, "error", code, "error_description", desc, "state", q.Get("state")), http.StatusFound)
+	}
+	if q.Get("response_type") != "code" {
+		fail("unsupported_response_type", "response_type must be code")
+		return
+	}
+	if q.Get("code_challenge") == "" || q.Get("code_challenge_method") != "S256" {
+		fail("invalid_request", "PKCE with code_challenge_method S256 is required")
+		return
+	}
+	if res := q.Get("resource"); res != "" && strings.TrimRight(res, "/") != d.resource {
+		fail("invalid_target", "resource must be "+d.resource)
+		return
+	}
+	now := d.now()
+	t := Txn{ID: random(16), ClientID: c.ID, Created: now, Params: Params{
+		State: q.Get("state"), Scopes: scopes(q.Get("scope")), CodeChallenge: q.Get("code_challenge"),
+		RedirectURI: redirect, RedirectExplicit: explicit, Resource: q.Get("resource"),
+	}}
+	if err := st.PutTxn(r.Context(), t, now.Add(-TxnTTL)); err != nil {
+		d.internal(w, "authorize", err)
+		return
+	}
+	http.Redirect(w, r, "/approve?txn="+url.QueryEscape(t.ID), http.StatusFound)
+}
+
+// pending is I-63's pending(txn): nil when unknown, or unapproved and older than the TTL.
+func (d *Door) pending(ctx context.Context, st *Store, id string) (*Txn, error) {
+	if id == "" {
+		return nil, nil
+	}
+	t, err := st.Txn(ctx, id)
+	if err != nil || t == nil {
+		return nil, err
+	}
+	if t.Redirect == "" && d.now().Sub(t.Created) > TxnTTL {
+		return nil, nil
+	}
+	return t, nil
+}
+
+// approvePage is I-64.
+func (d *Door) approvePage(w http.ResponseWriter, r *http.Request) {
+	d.approve(w, r, r.URL.Query().Get("txn"), "", false)
+}
+
+// approvePost is I-65.
+func (d *Door) approvePost(w http.ResponseWriter, r *http.Request) {
+	if err := r.ParseForm(); err != nil {
+		textPage(w, http.StatusBadRequest, "malformed form")
+		return
+	}
+	d.approve(w, r, r.PostForm.Get("txn"), r.PostForm.Get("code"), true)
+}
+
+func (d *Door) approve(w http.ResponseWriter, r *http.Request, id, code string, post bool) {
+	ctx := r.Context()
+	st, err := d.st()
+	if err != nil {
+		d.internal(w, "approve", err)
+		return
+	}
+	t, err := d.pending(ctx, st, id)
+	if err != nil {
+		d.internal(w, "approve", err)
+		return
+	}
+	if t == nil {
+		textPage(w, http.StatusBadRequest, "This approval request has expired or is unknown. Start again from the client.")
+		return
+	}
+	if t.Redirect != "" {
+		http.Redirect(w, r, t.Redirect, http.StatusFound)
+		return
+	}
+	c, err := st.Client(ctx, t.ClientID)
+	if err != nil {
+		d.internal(w, "approve", err)
+		return
+	}
+	if c == nil {
+		c = &Client{ID: t.ClientID}
+	}
+	if !post {
+		renderApprove(w, http.StatusOK, pageData{Txn: t.ID, Client: c.Display(), Redirect: t.Params.RedirectURI, Refresh: true})
+		return
+	}
+	vctx, cancel := context.WithTimeout(ctx, verifyWait)
+	defer cancel()
+	var ok schema.TOTPVerified
+	err = d.be.Do(vctx, busclient.Command{Svc: bus.Airlock, Verb: schema.CmdTOTPVerify,
+		Data: schema.TOTPVerify{Code: code, Purpose: "oauth", ClientID: t.ClientID}}, &ok)
+	if err != nil && !fault.Is(err, fault.AirlockError) && !fault.Is(err, fault.ArgumentError) {
+		d.log.Warn("oauth code verification unavailable", logkey.Err, err)
+		textPage(w, http.StatusServiceUnavailable, "The code could not be checked right now (the airlock did not answer). Try again in a moment.")
+		return
+	}
+	if err != nil {
+		misses, live, merr := st.Miss(ctx, t.ID, BurnAt)
+		if merr != nil {
+			d.internal(w, "approve", merr)
+			return
+		}
+		if !live { // approved or burned meanwhile: answer as a fresh look would
+			d.approve(w, r, id, "", false)
+			return
+		}
+		if misses >= BurnAt {
+			d.audit(ctx, schema.AuditIntent{Actor: "system", Op: "oauth_txn_burned",
+				Detail: schema.Detail("reason", "too many wrong codes", "misses", misses)})
+			d.log.Info("oauth transaction burned", "client_id", t.ClientID, "misses", misses)
+			textPage(w, http.StatusTooManyRequests, "Too many wrong codes: this approval request is closed. Start again from the client.")
+			return
+		}
+		renderApprove(w, http.StatusUnauthorized, pageData{Txn: t.ID, Client: c.Display(), Redirect: t.Params.RedirectURI,
+			Error: fmt.Sprintf("Code refused. %d attempt(s) left — wait for the next code from your authenticator and try again.", BurnAt-misses)})
+		return
+	}
+	redirect, _, err := d.grant(ctx, st, t)
+	if err != nil {
+		d.internal(w, "approve", err)
+		return
+	}
+	http.Redirect(w, r, redirect, http.StatusFound)
+}
+
+// grant is I-66: idempotent per transaction; the stored redirect carries the code.
+// fresh is false when an earlier grant (either channel) approved it.
+func (d *Door) grant(ctx context.Context, st *Store, t *Txn) (redirect string, fresh bool, err error) {
+	code := random(32)
+	redirect = withQuery(t.Params.RedirectURI, "code", code, "state", t.Params.State)
+	out, fresh, err := st.Approve(ctx, t.ID, redirect, code, Code{
+		ClientID: t.ClientID, CodeChallenge: t.Params.CodeChallenge, RedirectURI: t.Params.RedirectURI,
+		RedirectExplicit: t.Params.RedirectExplicit, Resource: t.Params.Resource, Scopes: orEmpty(t.Params.Scopes),
+		Subject: Subject, Expires: d.now().Add(CodeTTL),
+	})
+	if err == nil && out == "" {
+		err = fmt.Errorf("transaction %s vanished during the grant", t.ID)
+	}
+	return out, fresh, err
+}
+
+// token is the token endpoint (I-67, I-68, I-69).
+func (d *Door) token(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Pragma", "no-cache")
+	if err := r.ParseForm(); err != nil {
+		oauthError(w, http.StatusBadRequest, "invalid_request", "malformed form")
+		return
+	}
+	ctx := r.Context()
+	st, err := d.st()
+	if err != nil {
+		d.internal(w, "token", err)
+		return
+	}
+	c, ok := d.authenticate(w, r, st)
+	if !ok {
+		return
+	}
+	f := r.PostForm
+	var grant Token
+	switch f.Get("grant_type") {
+	case "authorization_code":
+		code, err := st.TakeCode(ctx, f.Get("code"))
+		if err != nil {
+			d.internal(w, "token", err)
+			return
+		}
+		switch {
+		case code == nil || !d.now().Before(code.Expires) || code.ClientID != c.ID:
+			oauthError(w, http.StatusBadRequest, "invalid_grant", "the authorization code is invalid, expired or not this client's")
+			return
+		case code.RedirectExplicit && f.Get("redirect_uri") != code.RedirectURI,
+			!code.RedirectExplicit && f.Has("redirect_uri") && f.Get("redirect_uri") != code.RedirectURI:
+			oauthError(w, http.StatusBadRequest, "invalid_grant", "redirect_uri does not match the authorization request")
+			return
+		case f.Get("code_verifier") == "" ||
+			subtle.ConstantTimeCompare([]byte(oauth2.S256ChallengeFromVerifier(f.Get("code_verifier"))), []byte(code.CodeChallenge)) != 1:
+			oauthError(w, http.StatusBadRequest, "invalid_grant", "PKCE verification failed")
+			return
+		case f.Get("resource") != "" && code.Resource != "" && f.Get("resource") != code.Resource:
+			oauthError(w, http.StatusBadRequest, "invalid_target", "resource does not match the authorization request")
+			return
+		}
+		grant = Token{ClientID: c.ID, Scopes: code.Scopes, Subject: code.Subject, Resource: code.Resource}
+	case "refresh_token":
+		old, err := st.Token(ctx, f.Get("refresh_token"))
+		if err != nil {
+			d.internal(w, "token", err)
+			return
+		}
+		if old == nil || old.Kind != KindRefresh || !d.now().Before(old.Expires) || old.ClientID != c.ID {
+			oauthError(w, http.StatusBadRequest, "invalid_grant", "the refresh token is invalid, expired or not this client's")
+			return
+		}
+		scopes := old.Scopes
+		if f.Has("scope") {
+			scopes = orEmpty(strings.Fields(f.Get("scope")))
+		}
+		if err := st.Revoke(ctx, f.Get("refresh_token")); err != nil {
+			d.internal(w, "token", err)
+			return
+		}
+		grant = Token{ClientID: c.ID, Scopes: scopes, Subject: old.Subject, Resource: old.Resource}
+	default:
+		oauthError(w, http.StatusBadRequest, "unsupported_grant_type", "grant_type must be authorization_code or refresh_token")
+		return
+	}
+	now := d.now()
+	access, refresh := random(32), random(32)
+	at, rt := grant, grant
+	at.Kind, at.Expires = KindAccess, now.Add(AccessTTL)
+	rt.Kind, rt.Expires = KindRefresh, now.Add(RefreshTTL)
+	if err := st.PutPair(ctx, access, at, refresh, rt, now, now.Add(-TxnTTL)); err != nil {
+		d.internal(w, "token", err)
+		return
+	}
+	resp := map[string]any{"access_token": access, "token_type": "Bearer", "expires_in": int(AccessTTL / time.Second), "refresh_token": refresh}
+	if len(grant.Scopes) > 0 {
+		resp["scope"] = strings.Join(grant.Scopes, " ")
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
+// revoke is RFC 7009: the token and its pair go; unknown tokens are not an error.
+func (d *Door) revoke(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Cache-Control", "no-store")
+	if err := r.ParseForm(); err != nil {
+		oauthError(w, http.StatusBadRequest, "invalid_request", "malformed form")
+		return
+	}
+	st, err := d.st()
+	if err != nil {
+		d.internal(w, "revoke", err)
+		return
+	}
+	c, ok := d.authenticate(w, r, st)
+	if !ok {
+		return
+	}
+	t, err := st.Token(r.Context(), r.PostForm.Get("token"))
+	if err == nil && t != nil && t.ClientID == c.ID {
+		err = st.Revoke(r.Context(), r.PostForm.Get("token"))
+	}
+	if err != nil {
+		d.internal(w, "revoke", err)
+		return
+	}
+	w.WriteHeader(http.StatusOK)
+}
+
+// authenticate identifies the client at the token endpoint: HTTP Basic or form secret for a
+// confidential client, the bare client_id for a public one.
+func (d *Door) authenticate(w http.ResponseWriter, r *http.Request, st *Store) (*Client, bool) {
+	id, secret, basic := r.BasicAuth()
+	if basic {
+		id, _ = url.QueryUnescape(id)
+		secret, _ = url.QueryUnescape(secret)
+	} else {
+		id, secret = r.PostForm.Get("client_id"), r.PostForm.Get("client_secret")
+	}
+	c, err := st.Client(r.Context(), id)
+	if err != nil {
+		d.internal(w, "token", err)
+		return nil, false
+	}
+	if c == nil || (c.AuthMethod != "none" && subtle.ConstantTimeCompare([]byte(hash(secret)), []byte(c.SecretHash)) != 1) {
+		w.Header().Set("WWW-Authenticate", `Basic realm="stasima"`)
+		oauthError(w, http.StatusUnauthorized, "invalid_client", "client authentication failed")
+		return nil, false
+	}
+	return c, true
+}
+
+// audit publishes one row's intent and waits for it (ARCH-6); a failure is logged, never the
+// caller's: the grant or refusal already happened.
+func (d *Door) audit(ctx context.Context, in schema.AuditIntent) {
+	in.ID = "gw/" + random(16)
+	in.Outcome = "ok"
+	if err := d.be.PublishIntents(ctx, []schema.AuditIntent{in}); err != nil {
+		d.log.Error("audit intent publish failed", "op", in.Op, logkey.Err, err)
+		return
+	}
+	d.be.Await(ctx, []string{in.ID})
+}
+
+func (d *Door) internal(w http.ResponseWriter, where string, err error) {
+	d.log.Error("oauth door failed", "at", where, logkey.Err, err)
+	textPage(w, http.StatusInternalServerError, "internal error")
+}
+
+func random(n int) string {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		panic(err)
+	}
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+func scopes(s string) []string { return orEmpty(strings.Fields(s)) }
+
+func orEmpty(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+// withQuery adds the non-empty key/value pairs to raw's query.
+func withQuery(raw string, kv ...string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return raw
+	}
+	q := u.Query()
+	for i := 0; i+1 < len(kv); i += 2 {
+		if kv[i+1] != "" {
+			q.Set(kv[i], kv[i+1])
+		}
+	}
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func oauthError(w http.ResponseWriter, code int, e, desc string) {
+	writeJSON(w, code, map[string]string{"error": e, "error_description": desc})
+}
+
+func textPage(w http.ResponseWriter, code int, msg string) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.WriteHeader(code)
+	fmt.Fprintln(w, msg)
+}

@@ -1,0 +1,446 @@
+package door
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" database/sql driver
+	_ "modernc.org/sqlite"             // the "sqlite" database/sql driver
+)
+
+// Store is the door's revocable state (I-71): clients, codes, tokens and transactions. It is not
+// truth — clearing it revokes every connector — so the gateway may keep it without breaking
+// ARCH-5: it is a SQLite file beside the audit DB or a Postgres schema shared by every gateway,
+// never a service's data. Codes, tokens and client secrets are stored as SHA-256 hashes only.
+// Safe for concurrent use.
+type Store struct {
+	db *sql.DB
+	pg bool
+}
+
+// OpenStore opens the store: dsn postgres://… selects Postgres, else the SQLite file at path,
+// created 0600 (I-71).
+func OpenStore(ctx context.Context, dsn, path string) (*Store, error) {
+	s := &Store{}
+	var err error
+	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
+		s.pg = true
+		s.db, err = sql.Open("pgx", dsn)
+	} else {
+		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+			return nil, fmt.Errorf("auth store: %w", err)
+		}
+		f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
+		if err != nil {
+			return nil, fmt.Errorf("auth store: %w", err)
+		}
+		f.Close()
+		if err := os.Chmod(path, 0o600); err != nil {
+			return nil, fmt.Errorf("auth store: %w", err)
+		}
+		s.db, err = sql.Open("sqlite", path+"?_pragma=busy_timeout(10000)&_txlock=immediate")
+		if err == nil {
+			s.db.SetMaxOpenConns(1)
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("auth store: %w", err)
+	}
+	for _, q := range []string{
+		`CREATE TABLE IF NOT EXISTS clients (client_id TEXT PRIMARY KEY, data TEXT NOT NULL, created BIGINT NOT NULL)`,
+		`CREATE TABLE IF NOT EXISTS codes (code TEXT PRIMARY KEY, client_id TEXT NOT NULL, data TEXT NOT NULL, expires_at BIGINT NOT NULL)`,
+		`CREATE TABLE IF NOT EXISTS tokens (token TEXT PRIMARY KEY, kind TEXT NOT NULL, client_id TEXT NOT NULL, data TEXT NOT NULL, expires_at BIGINT NOT NULL, paired TEXT NOT NULL)`,
+		`CREATE TABLE IF NOT EXISTS txns (txn TEXT PRIMARY KEY, client_id TEXT NOT NULL, params TEXT NOT NULL, created BIGINT NOT NULL, redirect TEXT, misses INTEGER NOT NULL DEFAULT 0)`,
+	} {
+		if _, err := s.db.ExecContext(ctx, q); err != nil {
+			s.db.Close()
+			return nil, fmt.Errorf("auth store: migrate: %w", err)
+		}
+	}
+	return s, nil
+}
+
+// Close closes the database.
+func (s *Store) Close() error { return s.db.Close() }
+
+// hash is the stored form of a code, token or secret.
+func hash(secret string) string {
+	sum := sha256.Sum256([]byte(secret))
+	return hex.EncodeToString(sum[:])
+}
+
+// rebind turns ? placeholders into Postgres's $n.
+func (s *Store) rebind(q string) string {
+	if !s.pg {
+		return q
+	}
+	var b strings.Builder
+	n := 0
+	for _, r := range q {
+		if r == '?' {
+			n++
+			b.WriteString("$" + strconv.Itoa(n))
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+type execer interface {
+	ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error)
+	QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row
+}
+
+func (s *Store) exec(ctx context.Context, e execer, q string, args ...any) (int64, error) {
+	res, err := e.ExecContext(ctx, s.rebind(q), args...)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
+
+func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := fn(tx); err != nil {
+		tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}
+
+// Client is a registered client (RFC 7591).
+type Client struct {
+	ID           string   `json:"client_id"`
+	Name         string   `json:"client_name,omitempty"`
+	RedirectURIs []string `json:"redirect_uris"`
+	AuthMethod   string   `json:"token_endpoint_auth_method"`
+	SecretHash   string   `json:"secret_hash,omitempty"`
+	GrantTypes   []string `json:"grant_types"`
+	Scope        string   `json:"scope,omitempty"`
+	IssuedAt     int64    `json:"client_id_issued_at"`
+}
+
+// Display is the name the practitioner sees (I-64).
+func (c Client) Display() string {
+	switch {
+	case c.Name != "":
+		return c.Name
+	case c.ID != "":
+		return c.ID
+	}
+	return "(unnamed)"
+}
+
+// AddClient inserts c, first evicting — when the table holds cap or more — the oldest clients no
+// stored token references, max(1, count−cap+1) of them (I-62).
+func (s *Store) AddClient(ctx context.Context, c Client, now time.Time, cap int) error {
+	data, err := json.Marshal(c)
+	if err != nil {
+		return err
+	}
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		var count int
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM clients`).Scan(&count); err != nil {
+			return err
+		}
+		if count >= cap {
+			evict := max(1, count-cap+1)
+			if _, err := s.exec(ctx, tx, `DELETE FROM clients WHERE client_id IN (SELECT client_id FROM clients
+				WHERE client_id NOT IN (SELECT client_id FROM tokens) ORDER BY created, client_id LIMIT ?)`, evict); err != nil {
+				return err
+			}
+		}
+		_, err := s.exec(ctx, tx, `INSERT INTO clients (client_id, data, created) VALUES (?, ?, ?)`, c.ID, string(data), now.UnixNano())
+		return err
+	})
+}
+
+// Client returns the client, or nil when unknown.
+func (s *Store) Client(ctx context.Context, id string) (*Client, error) {
+	var data string
+	err := s.db.QueryRowContext(ctx, s.rebind(`SELECT data FROM clients WHERE client_id = ?`), id).Scan(&data)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var c Client
+	return &c, json.Unmarshal([]byte(data), &c)
+}
+
+// CountClients is the table's size.
+func (s *Store) CountClients(ctx context.Context) (int, error) {
+	var n int
+	return n, s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM clients`).Scan(&n)
+}
+
+// Params are a transaction's authorize parameters (I-63).
+type Params struct {
+	State            string   `json:"state,omitempty"`
+	Scopes           []string `json:"scopes"`
+	CodeChallenge    string   `json:"code_challenge"`
+	RedirectURI      string   `json:"redirect_uri"`
+	RedirectExplicit bool     `json:"redirect_uri_provided_explicitly"`
+	Resource         string   `json:"resource,omitempty"`
+}
+
+// Txn is one authorize transaction awaiting the practitioner (I-63).
+type Txn struct {
+	ID       string
+	ClientID string
+	Params   Params
+	Created  time.Time
+	Redirect string // "" while unapproved
+	Misses   int
+}
+
+// PutTxn stores t after deleting unapproved transactions created before stale (I-63).
+func (s *Store) PutTxn(ctx context.Context, t Txn, stale time.Time) error {
+	params, err := json.Marshal(t.Params)
+	if err != nil {
+		return err
+	}
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		if _, err := s.exec(ctx, tx, `DELETE FROM txns WHERE redirect IS NULL AND created < ?`, stale.UnixNano()); err != nil {
+			return err
+		}
+		_, err := s.exec(ctx, tx, `INSERT INTO txns (txn, client_id, params, created, redirect, misses) VALUES (?, ?, ?, ?, NULL, 0)`,
+			t.ID, t.ClientID, string(params), t.Created.UnixNano())
+		return err
+	})
+}
+
+// Txn returns the transaction, or nil when unknown.
+func (s *Store) Txn(ctx context.Context, id string) (*Txn, error) {
+	return s.txn(ctx, s.db, id)
+}
+
+func (s *Store) txn(ctx context.Context, e execer, id string) (*Txn, error) {
+	var (
+		t        = Txn{ID: id}
+		params   string
+		created  int64
+		redirect sql.NullString
+	)
+	err := e.QueryRowContext(ctx, s.rebind(`SELECT client_id, params, created, redirect, misses FROM txns WHERE txn = ?`), id).
+		Scan(&t.ClientID, &params, &created, &redirect, &t.Misses)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	t.Created, t.Redirect = time.Unix(0, created), redirect.String
+	return &t, json.Unmarshal([]byte(params), &t.Params)
+}
+
+// Miss counts one wrong code on an unapproved transaction and returns its misses; at burnAt the
+// transaction is deleted (I-65). ok is false when the transaction is gone or approved.
+func (s *Store) Miss(ctx context.Context, id string, burnAt int) (misses int, ok bool, err error) {
+	err = s.tx(ctx, func(tx *sql.Tx) error {
+		n, err := s.exec(ctx, tx, `UPDATE txns SET misses = misses + 1 WHERE txn = ? AND redirect IS NULL`, id)
+		if err != nil || n == 0 {
+			return err
+		}
+		if err := tx.QueryRowContext(ctx, s.rebind(`SELECT misses FROM txns WHERE txn = ?`), id).Scan(&misses); err != nil {
+			return err
+		}
+		ok = true
+		if misses >= burnAt {
+			_, err = s.exec(ctx, tx, `DELETE FROM txns WHERE txn = ?`, id)
+		}
+		return err
+	})
+	return misses, ok, err
+}
+
+// Code is an authorization code's grant (I-66), stored under the code's hash.
+type Code struct {
+	ClientID         string    `json:"client_id"`
+	CodeChallenge    string    `json:"code_challenge"`
+	RedirectURI      string    `json:"redirect_uri"`
+	RedirectExplicit bool      `json:"redirect_uri_provided_explicitly"`
+	Resource         string    `json:"resource,omitempty"`
+	Scopes           []string  `json:"scopes"`
+	Subject          string    `json:"subject"`
+	Expires          time.Time `json:"expires_at"`
+}
+
+// Approve marks the transaction approved with redirect and stores the code with it, once: when
+// it is already approved it returns the stored redirect and stores nothing (I-66). A missing
+// transaction returns "" and no error.
+func (s *Store) Approve(ctx context.Context, id, redirect, code string, c Code) (string, bool, error) {
+	data, err := json.Marshal(c)
+	if err != nil {
+		return "", false, err
+	}
+	var out string
+	fresh := false
+	err = s.tx(ctx, func(tx *sql.Tx) error {
+		t, err := s.txn(ctx, tx, id)
+		if err != nil || t == nil {
+			return err
+		}
+		if t.Redirect != "" {
+			out = t.Redirect
+			return nil
+		}
+		if _, err := s.exec(ctx, tx, `INSERT INTO codes (code, client_id, data, expires_at) VALUES (?, ?, ?, ?)`,
+			hash(code), c.ClientID, string(data), c.Expires.UnixNano()); err != nil {
+			return err
+		}
+		if _, err := s.exec(ctx, tx, `UPDATE txns SET redirect = ? WHERE txn = ?`, redirect, id); err != nil {
+			return err
+		}
+		out, fresh = redirect, true
+		return nil
+	})
+	return out, fresh, err
+}
+
+// TakeCode deletes and returns the code's grant (single use, I-67), or nil when unknown.
+func (s *Store) TakeCode(ctx context.Context, code string) (*Code, error) {
+	var c *Code
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		var data string
+		err := tx.QueryRowContext(ctx, s.rebind(`SELECT data FROM codes WHERE code = ?`), hash(code)).Scan(&data)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if _, err := s.exec(ctx, tx, `DELETE FROM codes WHERE code = ?`, hash(code)); err != nil {
+			return err
+		}
+		c = &Code{}
+		return json.Unmarshal([]byte(data), c)
+	})
+	return c, err
+}
+
+// Token kinds.
+const (
+	KindAccess  = "access"
+	KindRefresh = "refresh"
+)
+
+// Token is a stored access or refresh token (I-68), under its hash.
+type Token struct {
+	Kind     string    `json:"kind"`
+	ClientID string    `json:"client_id"`
+	Scopes   []string  `json:"scopes"`
+	Subject  string    `json:"subject"`
+	Resource string    `json:"resource,omitempty"`
+	Expires  time.Time `json:"expires_at"`
+	paired   string
+}
+
+// PutPair garbage-collects (I-68) and stores an access and a refresh token referencing each
+// other.
+func (s *Store) PutPair(ctx context.Context, access string, at Token, refresh string, rt Token, now, stale time.Time) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		if err := s.gc(ctx, tx, now, stale); err != nil {
+			return err
+		}
+		for _, it := range []struct {
+			tok, pair string
+			t         Token
+		}{{access, refresh, at}, {refresh, access, rt}} {
+			data, err := json.Marshal(it.t)
+			if err != nil {
+				return err
+			}
+			if _, err := s.exec(ctx, tx, `INSERT INTO tokens (token, kind, client_id, data, expires_at, paired) VALUES (?, ?, ?, ?, ?, ?)`,
+				hash(it.tok), it.t.Kind, it.t.ClientID, string(data), it.t.Expires.UnixNano(), hash(it.pair)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// gc deletes expired codes and tokens and transactions approved or created before stale.
+func (s *Store) gc(ctx context.Context, tx *sql.Tx, now, stale time.Time) error {
+	for _, q := range []struct {
+		q string
+		a any
+	}{
+		{`DELETE FROM codes WHERE expires_at <= ?`, now.UnixNano()},
+		{`DELETE FROM tokens WHERE expires_at <= ?`, now.UnixNano()},
+		{`DELETE FROM txns WHERE redirect IS NOT NULL OR created < ?`, stale.UnixNano()},
+	} {
+		if _, err := s.exec(ctx, tx, q.q, q.a); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Token returns the stored token, or nil when unknown.
+func (s *Store) Token(ctx context.Context, token string) (*Token, error) {
+	var data, paired string
+	err := s.db.QueryRowContext(ctx, s.rebind(`SELECT data, paired FROM tokens WHERE token = ?`), hash(token)).Scan(&data, &paired)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	t := &Token{paired: paired}
+	return t, json.Unmarshal([]byte(data), t)
+}
+
+// Revoke deletes the token and its pair (I-69, RFC 7009).
+func (s *Store) Revoke(ctx context.Context, token string) error {
+	h := hash(token)
+	_, err := s.exec(ctx, s.db, `DELETE FROM tokens WHERE token = ? OR paired = ?`, h, h)
+	return err
+}
+
+// Pending lists unapproved transactions created at or after stale, oldest first (O-oauth-1).
+func (s *Store) Pending(ctx context.Context, stale time.Time) ([]Txn, error) {
+	rows, err := s.db.QueryContext(ctx, s.rebind(`SELECT txn FROM txns WHERE redirect IS NULL AND created >= ? ORDER BY created, txn`), stale.UnixNano())
+	if err != nil {
+		return nil, err
+	}
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	out := make([]Txn, 0, len(ids))
+	for _, id := range ids {
+		t, err := s.Txn(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		if t != nil {
+			out = append(out, *t)
+		}
+	}
+	return out, nil
+}
