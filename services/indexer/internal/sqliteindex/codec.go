@@ -148,15 +148,3 @@ func pyRepr(f float64) string {
 	}
 	return s
 }
-
-// preview returns the first n characters (code points, as Python slices) of s.
-func preview(s string, n int) string {
-	i := 0
-	for pos := range s {
-		if i == n {
-			return s[:pos]
-		}
-		i++
-	}
-	return s
-}

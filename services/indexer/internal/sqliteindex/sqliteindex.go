@@ -4,15 +4,19 @@
 // as in 0.1.5, because a replacing write deletes and re-inserts the row.
 //
 // Go-only additions, created on open and invisible to 0.1.5:
-//   - map_fts, an FTS5 table over title and body_text keyed by the map_entries rowid, kept in
-//     step in the same transaction as every write (rebuilt on open when its row count differs,
-//     e.g. after 0.1.5 wrote the file), for keyword search;
+//   - map_terms, an FTS5 table holding each row's keyword terms (ranking.Terms) keyed by the
+//     map_entries rowid, kept in step in the same transaction as every write (rebuilt on open
+//     when its row count differs, e.g. after 0.1.5 wrote the file), for the keyword side of
+//     hybrid search;
 //   - map_versions, the version guard: each (ref, path) remembers the version (the EVENTS stream
 //     sequence of the event that wrote it) so that a redelivered or older event never overwrites
 //     a newer row and never disturbs ins_seq (S-32). Rows without a record (a shipped index)
-//     accept any version.
+//     accept any version;
+//   - map_meta, one generation counter bumped by every write transaction, so the in-memory
+//     vector table (ranking.Vectors) knows when another writer changed the file.
 //
-// The store is safe for concurrent use; writes are serialized by SQLite (BEGIN IMMEDIATE).
+// The store is safe for concurrent use; writes are serialized by a mutex and by SQLite (BEGIN
+// IMMEDIATE).
 package sqliteindex
 
 import (
@@ -21,11 +25,11 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"slices"
 	"strings"
+	"sync"
 
 	"github.com/stasima/stasima/pkg/fault"
-	"github.com/stasima/stasima/services/indexer/internal/embed"
+	"github.com/stasima/stasima/services/indexer/internal/ranking"
 	"github.com/stasima/stasima/services/indexer/internal/rows"
 
 	_ "modernc.org/sqlite" // the pure-Go driver, registered as "sqlite"
@@ -46,11 +50,14 @@ var schema = []string{
 	`CREATE INDEX IF NOT EXISTS ix_type   ON map_entries(type)`,
 	`CREATE INDEX IF NOT EXISTS ix_cstate ON map_entries(canon_state)`,
 	`CREATE INDEX IF NOT EXISTS ix_idepth ON map_entries(instance_depth)`,
-	`CREATE VIRTUAL TABLE IF NOT EXISTS map_fts USING fts5(title, body_text)`,
+	`DROP TABLE IF EXISTS map_fts`, // an earlier Go-only keyword table over the raw text
+	`CREATE VIRTUAL TABLE IF NOT EXISTS map_terms USING fts5(terms, tokenize = 'unicode61 remove_diacritics 0')`,
 	`CREATE TABLE IF NOT EXISTS map_versions (
 		ref TEXT NOT NULL, path TEXT NOT NULL, version INTEGER NOT NULL,
 		PRIMARY KEY (ref, path)
 	)`,
+	`CREATE TABLE IF NOT EXISTS map_meta (id INTEGER PRIMARY KEY CHECK (id = 1), gen INTEGER NOT NULL)`,
+	`INSERT OR IGNORE INTO map_meta(id, gen) VALUES (1, 0)`,
 }
 
 // columns lists map_entries' columns in DDL order; rowid (ins_seq) is read after them.
@@ -61,10 +68,15 @@ const columns = `ref, path, is_canon, authoring_instance, content_oid, type, tit
 // Store is the SQLite map index.
 type Store struct {
 	db *sql.DB
+	vt *ranking.Vectors
+	// wmu serializes this store's write transactions with their vector-table updates, and
+	// reloads of the table (lock order: wmu, then the table's own lock).
+	wmu sync.Mutex
 }
 
-// Open opens (creating if needed) the index at path and ensures the schema: 0.1.5's table and
-// indexes if absent, then the Go-only tables. An existing file keeps its journal mode.
+// Open opens (creating if needed) the index at path, ensures the schema (0.1.5's table and
+// indexes if absent, then the Go-only tables) and loads the vector table. An existing file
+// keeps its journal mode.
 func Open(ctx context.Context, path string) (*Store, error) {
 	_, statErr := os.Stat(path)
 	fresh := errors.Is(statErr, os.ErrNotExist)
@@ -79,8 +91,12 @@ func Open(ctx context.Context, path string) (*Store, error) {
 			return nil, fault.Wrap("index.open", fault.BackendUnavailable, err, "journal mode of %s", path)
 		}
 	}
-	s := &Store{db: db}
+	s := &Store{db: db, vt: ranking.NewVectors()}
 	if err := s.migrate(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	if err := s.ensure(ctx); err != nil {
 		db.Close()
 		return nil, err
 	}
@@ -101,17 +117,42 @@ func (s *Store) migrate(ctx context.Context) error {
 		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM map_entries`).Scan(&rowsN); err != nil {
 			return err
 		}
-		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM map_fts`).Scan(&ftsN); err != nil {
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM map_terms`).Scan(&ftsN); err != nil {
 			return err
 		}
 		if rowsN == ftsN {
 			return nil
 		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM map_fts`); err != nil {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM map_terms`); err != nil {
 			return err
 		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO map_fts(rowid, title, body_text)
-			SELECT rowid, coalesce(title, ''), coalesce(body_text, '') FROM map_entries`)
+		res, err := tx.QueryContext(ctx, `SELECT rowid, coalesce(title, ''), coalesce(body_text, '') FROM map_entries`)
+		if err != nil {
+			return err
+		}
+		type term struct {
+			id    int64
+			terms string
+		}
+		var ts []term
+		for res.Next() {
+			var r rows.Row
+			if err := res.Scan(&r.InsSeq, &r.Title, &r.BodyText); err != nil {
+				res.Close()
+				return err
+			}
+			ts = append(ts, term{r.InsSeq, ranking.Terms(r)})
+		}
+		res.Close()
+		if err := res.Err(); err != nil {
+			return err
+		}
+		for _, t := range ts {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO map_terms(rowid, terms) VALUES (?, ?)`, t.id, t.terms); err != nil {
+				return err
+			}
+		}
+		_, err = bumpGen(ctx, tx)
 		return err
 	})
 }
@@ -131,32 +172,123 @@ func (s *Store) tx(ctx context.Context, op string, fn func(*sql.Tx) error) error
 	return nil
 }
 
+// bumpGen advances the write generation inside a write transaction and returns the new value.
+func bumpGen(ctx context.Context, tx *sql.Tx) (int64, error) {
+	var g int64
+	err := tx.QueryRowContext(ctx, `UPDATE map_meta SET gen = gen + 1 WHERE id = 1 RETURNING gen`).Scan(&g)
+	return g, err
+}
+
+// ensure reloads the vector table when the stored generation moved past it (another writer,
+// or a write whose table update was lost). The generation is read before the rows, so a write
+// racing the reload leaves the table marked older than its rows and reloaded again next time.
+func (s *Store) ensure(ctx context.Context) error {
+	var g int64
+	if err := s.db.QueryRowContext(ctx, `SELECT gen FROM map_meta WHERE id = 1`).Scan(&g); err != nil {
+		return fault.Wrap("index.vectors", fault.BackendUnavailable, err, "read generation")
+	}
+	if g == s.vt.Gen() {
+		return nil
+	}
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	if g == s.vt.Gen() {
+		return nil
+	}
+	res, err := s.db.QueryContext(ctx, `SELECT rowid, coalesce(type, ''), coalesce(status, ''),
+		coalesce(authoring_instance, ''), is_canon, embedding FROM map_entries ORDER BY rowid`)
+	if err != nil {
+		return fault.Wrap("index.vectors", fault.BackendUnavailable, err, "load vectors")
+	}
+	defer res.Close()
+	var (
+		metas []ranking.Meta
+		vecs  [][]float64
+	)
+	for res.Next() {
+		var (
+			m       ranking.Meta
+			isCanon int64
+			emb     sql.NullString
+		)
+		if err := res.Scan(&m.Seq, &m.Type, &m.Status, &m.Author, &isCanon, &emb); err != nil {
+			return fault.Wrap("index.vectors", fault.BackendUnavailable, err, "load vectors")
+		}
+		m.IsCanon = isCanon != 0
+		v, err := decodeVector(emb.String, emb.Valid)
+		if err != nil {
+			return fault.Wrap("index.vectors", fault.Internal, err, "row %d", m.Seq)
+		}
+		metas, vecs = append(metas, m), append(vecs, v)
+	}
+	if err := res.Err(); err != nil {
+		return fault.Wrap("index.vectors", fault.BackendUnavailable, err, "load vectors")
+	}
+	s.vt.Load(g, metas, vecs)
+	return nil
+}
+
+// change is one write transaction's effect on the vector table.
+type change struct {
+	from, to int64
+	deleted  []int64
+	added    []ranking.Meta
+	vecs     [][]float64
+}
+
+// write runs fn in a write transaction that bumps the generation, then applies the recorded
+// change to the vector table (a failed transaction leaves the table as it was).
+func (s *Store) write(ctx context.Context, op string, fn func(*sql.Tx, *change) error) error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	var ch change
+	err := s.tx(ctx, op, func(tx *sql.Tx) error {
+		ch = change{}
+		if err := fn(tx, &ch); err != nil {
+			return err
+		}
+		g, err := bumpGen(ctx, tx)
+		ch.from, ch.to = g-1, g
+		return err
+	})
+	if err != nil {
+		s.vt.Invalidate()
+		return err
+	}
+	s.vt.Apply(ch.from, ch.to, ch.deleted, ch.added, ch.vecs)
+	return nil
+}
+
 // Upsert writes rs as the effect of the event with the given version (its EVENTS stream
 // sequence, > 0), in one transaction and in order (S-6: each written row becomes the newest).
 // A row whose (ref, path) already carries a version >= version is left untouched, so a
-// redelivered or older event changes nothing. It returns how many rows were written.
+// redelivered or older event changes nothing (and a second row for the same (ref, path) in one
+// call is skipped). It returns how many rows were written.
 func (s *Store) Upsert(ctx context.Context, version int64, rs ...rows.Row) (int, error) {
 	if version < 1 {
 		return 0, fault.E("index.upsert", fault.ArgumentError, "version %d is not positive", version)
 	}
 	written := 0
-	err := s.tx(ctx, "index.upsert", func(tx *sql.Tx) error {
+	err := s.write(ctx, "index.upsert", func(tx *sql.Tx, ch *change) error {
 		written = 0
+		st, err := prepare(ctx, tx)
+		if err != nil {
+			return err
+		}
+		defer st.close()
 		for _, r := range rs {
 			var have int64
-			err := tx.QueryRowContext(ctx, `SELECT version FROM map_versions WHERE ref = ? AND path = ?`,
-				r.Ref, r.Path).Scan(&have)
+			err := st.version.QueryRowContext(ctx, r.Ref, r.Path).Scan(&have)
 			switch {
 			case err == nil && have >= version:
 				continue
 			case err != nil && !errors.Is(err, sql.ErrNoRows):
 				return err
 			}
-			if err := writeRow(ctx, tx, r); err != nil {
+			if err := st.writeRow(ctx, r, ch); err != nil {
 				return err
 			}
-			if _, err := tx.ExecContext(ctx, `INSERT INTO map_versions(ref, path, version) VALUES (?, ?, ?)
-				ON CONFLICT(ref, path) DO UPDATE SET version = excluded.version`, r.Ref, r.Path, version); err != nil {
+			if _, err := st.setVersion.ExecContext(ctx, r.Ref, r.Path, version); err != nil {
 				return err
 			}
 			written++
@@ -166,19 +298,61 @@ func (s *Store) Upsert(ctx context.Context, version int64, rs ...rows.Row) (int,
 	return written, err
 }
 
-// writeRow replaces the row at (ref, path) and its FTS entry. INSERT OR REPLACE deletes and
+// stmts are the prepared statements of a bulk write.
+type stmts struct {
+	version, setVersion, oldID, delTerms, insert, insTerms *sql.Stmt
+}
+
+func prepare(ctx context.Context, tx *sql.Tx) (*stmts, error) {
+	var st stmts
+	for _, p := range []struct {
+		dst **sql.Stmt
+		q   string
+	}{
+		{&st.version, `SELECT version FROM map_versions WHERE ref = ? AND path = ?`},
+		{&st.setVersion, `INSERT INTO map_versions(ref, path, version) VALUES (?, ?, ?)
+			ON CONFLICT(ref, path) DO UPDATE SET version = excluded.version`},
+		{&st.oldID, `SELECT rowid FROM map_entries WHERE ref = ? AND path = ?`},
+		{&st.delTerms, `DELETE FROM map_terms WHERE rowid = ?`},
+		{&st.insert, `INSERT OR REPLACE INTO map_entries (` + columns + `)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`},
+		{&st.insTerms, `INSERT INTO map_terms(rowid, terms) VALUES (?, ?)`},
+	} {
+		var err error
+		if *p.dst, err = tx.PrepareContext(ctx, p.q); err != nil {
+			st.close()
+			return nil, err
+		}
+	}
+	return &st, nil
+}
+
+func (st *stmts) close() {
+	for _, s := range []*sql.Stmt{st.version, st.setVersion, st.oldID, st.delTerms, st.insert, st.insTerms} {
+		if s != nil {
+			s.Close()
+		}
+	}
+}
+
+// writeRow replaces the row at (ref, path) and its terms. INSERT OR REPLACE deletes and
 // re-inserts, which is what gives the row the next rowid (S-6), exactly as 0.1.5 did.
-func writeRow(ctx context.Context, tx *sql.Tx, r rows.Row) error {
-	if _, err := tx.ExecContext(ctx, `DELETE FROM map_fts WHERE rowid IN
-		(SELECT rowid FROM map_entries WHERE ref = ? AND path = ?)`, r.Ref, r.Path); err != nil {
+func (st *stmts) writeRow(ctx context.Context, r rows.Row, ch *change) error {
+	var old int64
+	switch err := st.oldID.QueryRowContext(ctx, r.Ref, r.Path).Scan(&old); {
+	case err == nil:
+		if _, err := st.delTerms.ExecContext(ctx, old); err != nil {
+			return err
+		}
+		ch.deleted = append(ch.deleted, old)
+	case !errors.Is(err, sql.ErrNoRows):
 		return err
 	}
 	isCanon := 0
 	if r.IsCanon {
 		isCanon = 1
 	}
-	res, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO map_entries (`+columns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	res, err := st.insert.ExecContext(ctx,
 		r.Ref, r.Path, isCanon, r.AuthoringInstance, r.ContentOID, r.Type, r.Title, r.Status,
 		encodeList(r.Tags), encodeList(r.Refs), encodeList(r.Supersedes), encodeList(r.RegionLabels),
 		encodeList(r.Links), r.Salience, encodeList(r.Recipients), r.Subject, r.Vantage,
@@ -190,16 +364,30 @@ func writeRow(ctx context.Context, tx *sql.Tx, r rows.Row) error {
 	if err != nil {
 		return err
 	}
-	_, err = tx.ExecContext(ctx, `INSERT INTO map_fts(rowid, title, body_text) VALUES (?, ?, ?)`,
-		id, r.Title, r.BodyText)
-	return err
+	if _, err := st.insTerms.ExecContext(ctx, id, ranking.Terms(r)); err != nil {
+		return err
+	}
+	r.InsSeq = id
+	ch.added = append(ch.added, ranking.MetaOf(r))
+	// A stored vector reads back as the empty vector when it has no entries.
+	vec := r.Embedding
+	if len(vec) == 0 {
+		vec = nil
+	}
+	ch.vecs = append(ch.vecs, vec)
+	return nil
 }
 
-// Reset empties the index, its FTS table and the version guard: the first step of a full
-// reindex (S-34). A rebuild numbers rows anew (S-7).
+// Reset empties the index, its terms and the version guard: the first step of a full reindex
+// (S-34). A rebuild numbers rows anew (S-7).
 func (s *Store) Reset(ctx context.Context) error {
-	return s.tx(ctx, "index.reset", func(tx *sql.Tx) error {
-		for _, stmt := range []string{`DELETE FROM map_entries`, `DELETE FROM map_fts`, `DELETE FROM map_versions`} {
+	return s.write(ctx, "index.reset", func(tx *sql.Tx, ch *change) error {
+		ids, err := rowids(ctx, tx, `SELECT rowid FROM map_entries`)
+		if err != nil {
+			return err
+		}
+		ch.deleted = ids
+		for _, stmt := range []string{`DELETE FROM map_entries`, `DELETE FROM map_terms`, `DELETE FROM map_versions`} {
 			if _, err := tx.ExecContext(ctx, stmt); err != nil {
 				return err
 			}
@@ -208,25 +396,44 @@ func (s *Store) Reset(ctx context.Context) error {
 	})
 }
 
-// DeleteRef removes every row of ref (with its FTS entries and versions) and returns how many
-// rows went. Canon rows are never deleted by the indexer's event handling (S-35); this serves
+func rowids(ctx context.Context, tx *sql.Tx, q string, args ...any) ([]int64, error) {
+	res, err := tx.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer res.Close()
+	var ids []int64
+	for res.Next() {
+		var id int64
+		if err := res.Scan(&id); err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	return ids, res.Err()
+}
+
+// DeleteRef removes every row of ref (with its terms and versions) and returns how many rows
+// went. Canon rows are never deleted by the indexer's event handling (S-35); this serves
 // perspective removal and repair.
 func (s *Store) DeleteRef(ctx context.Context, ref string) (int64, error) {
 	var n int64
-	err := s.tx(ctx, "index.delete_ref", func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `DELETE FROM map_fts WHERE rowid IN
-			(SELECT rowid FROM map_entries WHERE ref = ?)`, ref); err != nil {
-			return err
-		}
-		res, err := tx.ExecContext(ctx, `DELETE FROM map_entries WHERE ref = ?`, ref)
+	err := s.write(ctx, "index.delete_ref", func(tx *sql.Tx, ch *change) error {
+		ids, err := rowids(ctx, tx, `SELECT rowid FROM map_entries WHERE ref = ?`, ref)
 		if err != nil {
 			return err
 		}
-		if n, err = res.RowsAffected(); err != nil {
-			return err
+		ch.deleted, n = ids, int64(len(ids))
+		for _, stmt := range []string{
+			`DELETE FROM map_terms WHERE rowid IN (SELECT rowid FROM map_entries WHERE ref = ?)`,
+			`DELETE FROM map_entries WHERE ref = ?`,
+			`DELETE FROM map_versions WHERE ref = ?`,
+		} {
+			if _, err := tx.ExecContext(ctx, stmt, ref); err != nil {
+				return err
+			}
 		}
-		_, err = tx.ExecContext(ctx, `DELETE FROM map_versions WHERE ref = ?`, ref)
-		return err
+		return nil
 	})
 	return n, err
 }
@@ -251,14 +458,8 @@ func (s *Store) ListByRef(ctx context.Context, ref string) ([]rows.Row, error) {
 		`SELECT `+columns+`, rowid FROM map_entries WHERE ref = ? ORDER BY rowid`, ref)
 }
 
-// Envelope is the listing enrichment of one path (S-53); Tick and Thread are omitted when empty.
-type Envelope struct {
-	Title  string `json:"title"`
-	Status string `json:"status"`
-	Type   string `json:"type"`
-	Tick   string `json:"tick,omitempty"`
-	Thread string `json:"thread,omitempty"`
-}
+// Envelope is the listing enrichment of one path (S-53).
+type Envelope = ranking.Envelope
 
 // EnvelopesFor returns {path: envelope} for every row of ref (S-53, T-list_entries-2); NULL
 // fields read as "".
@@ -328,178 +529,94 @@ func scanRow(sc interface{ Scan(...any) error }) (rows.Row, error) {
 	return r, err
 }
 
-// Scope values of map_search (S-10). Any other value, "all" included, applies no scope filter.
-const (
-	ScopeCanon = "canon"
-	ScopeMine  = "mine"
-	ScopeAll   = "all"
+// Query, Hit and Result are map_search's types (package ranking).
+type (
+	Query  = ranking.Query
+	Hit    = ranking.Hit
+	Result = ranking.Result
 )
 
-// PreviewLen is the number of characters of body_text in a hit's preview (S-13).
-const PreviewLen = 160
-
-// Query is one map_search over embeddings (S-10…S-14).
-type Query struct {
-	Vector            []float64 // the query embedding of the query text (S-20)
-	InstanceID        string    // the caller's seat, for ScopeMine
-	Scope             string
-	Type              string // "" = any type (msg and vap are always excluded, INV-10)
-	IncludeSuperseded bool
-	IncludeWeak       bool
-	Limit             int     // < 1 returns no hits (D-16)
-	Floor             float64 // search_score_floor, or the embedder's default floor
-}
-
-// Hit is one attributed search result (S-13, INV-9).
-type Hit struct {
-	Path    string  `json:"path"`
-	Ref     string  `json:"ref"`
-	Author  string  `json:"author"`
-	IsCanon bool    `json:"is_canon"`
-	Type    string  `json:"type"`
-	Title   string  `json:"title"`
-	Status  string  `json:"status"`
-	Score   float64 `json:"score"`
-	Preview string  `json:"preview"`
-}
-
-// Result is a search answer: the kept hits and how many were withheld under the floor (S-14).
-type Result struct {
-	Results    []Hit `json:"results"`
-	BelowFloor int   `json:"below_floor"`
-}
-
-// filter builds the S-10 candidate predicate shared by both search modes.
-func (q Query) filter(prefix string) (string, []any) {
-	where := []string{`coalesce(` + prefix + `type, '') NOT IN ('msg', 'vap')`}
-	var args []any
-	if !q.IncludeSuperseded {
-		where = append(where, prefix+`status = 'active'`)
-	}
-	if q.Type != "" {
-		where = append(where, prefix+`type = ?`)
-		args = append(args, q.Type)
-	}
-	switch q.Scope {
-	case ScopeCanon:
-		where = append(where, prefix+`is_canon = 1`)
-	case ScopeMine:
-		where = append(where, prefix+`authoring_instance = ?`)
-		args = append(args, q.InstanceID)
-	}
-	return strings.Join(where, " AND "), args
-}
-
-type scored struct {
-	row   rows.Row
-	score float64
-}
-
-// Search answers map_search in embedding mode (S-10…S-15): an exhaustive scan of the
-// candidates, scored by embed.Dot, sorted by score descending then ins_seq ascending, cut to
-// Limit, then the floor applied to the rounded scores. It reads only (S-16).
+// Search answers map_search (S-10…S-15 in embedding mode; keyword ∪ embedding in hybrid mode,
+// see ranking.Search). It reads only (S-16).
 func (s *Store) Search(ctx context.Context, q Query) (Result, error) {
-	res := Result{Results: []Hit{}}
 	if q.Limit < 1 {
-		return res, nil
+		return Result{Results: []Hit{}}, nil
 	}
-	where, args := q.filter("")
-	rs, err := s.query(ctx, "index.search",
-		`SELECT `+columns+`, rowid FROM map_entries WHERE `+where+` ORDER BY rowid`, args...)
-	if err != nil {
-		return res, err
+	if err := s.ensure(ctx); err != nil {
+		return Result{Results: []Hit{}}, err
 	}
-	cands := make([]scored, 0, len(rs))
-	for _, r := range rs {
-		if len(r.Embedding) == 0 {
-			continue
-		}
-		cands = append(cands, scored{r, embed.Dot(q.Vector, r.Embedding)})
-	}
-	// Candidates arrive in ins_seq order, so a stable sort breaks ties by ins_seq ascending.
-	slices.SortStableFunc(cands, func(a, b scored) int {
-		switch {
-		case a.score > b.score:
-			return -1
-		case a.score < b.score:
-			return 1
-		}
-		return 0
-	})
-	return cut(cands, q), nil
+	return ranking.Search(ctx, s.vt, s, q)
 }
 
-// cut applies S-12…S-14 to sorted candidates.
-func cut(cands []scored, q Query) Result {
-	res := Result{Results: []Hit{}}
-	if len(cands) > q.Limit {
-		cands = cands[:q.Limit]
+// KeywordTopK implements ranking.Source over map_terms: each phrase is an FTS5 string (its
+// tokens are letters and digits only, so no query syntax can form), the phrases are ORed,
+// ranked by bm25 then rowid. The S-10 filter is applied from the vector table's copy of each
+// row's fields, fetching more matches until k are admitted or the matches run out.
+func (s *Store) KeywordTopK(ctx context.Context, q Query, phrases [][]string, k int) ([]int64, error) {
+	parts := make([]string, len(phrases))
+	for i, p := range phrases {
+		parts[i] = `"` + strings.Join(p, " ") + `"`
 	}
-	for _, c := range cands {
-		score := embed.Round4(c.score)
-		if score < q.Floor && !q.IncludeWeak {
-			res.BelowFloor++
-			continue
-		}
-		res.Results = append(res.Results, Hit{
-			Path: c.row.Path, Ref: c.row.Ref, Author: c.row.AuthoringInstance, IsCanon: c.row.IsCanon,
-			Type: c.row.Type, Title: c.row.Title, Status: c.row.Status, Score: score,
-			Preview: preview(c.row.BodyText, PreviewLen),
-		})
-	}
-	return res
-}
-
-// KeywordSearch is the Go-only keyword mode over map_fts: the same S-10 candidates (Vector is
-// ignored), each word of text matched as a quoted FTS5 term (so no query syntax leaks through),
-// ranked by bm25 (score = -bm25, higher is better) then ins_seq ascending, with the same limit
-// and floor rules. Text without words returns no hits.
-func (s *Store) KeywordSearch(ctx context.Context, text string, q Query) (Result, error) {
-	res := Result{Results: []Hit{}}
-	terms := embed.Tokens(text)
-	if q.Limit < 1 || len(terms) == 0 {
-		return res, nil
-	}
-	for i, t := range terms {
-		terms[i] = `"` + strings.ReplaceAll(t, `"`, `""`) + `"`
-	}
-	where, args := q.filter("m.")
-	args = append([]any{strings.Join(terms, " OR ")}, args...)
-	rowsRes, err := s.db.QueryContext(ctx, `SELECT m.rowid, -bm25(map_fts) FROM map_fts
-		JOIN map_entries m ON m.rowid = map_fts.rowid
-		WHERE map_fts MATCH ? AND `+where+` ORDER BY bm25(map_fts), m.rowid`, args...)
-	if err != nil {
-		return res, fault.Wrap("index.keyword_search", fault.BackendUnavailable, err, "query")
-	}
-	type idScore struct {
-		id    int64
-		score float64
-	}
-	var ids []idScore
-	for rowsRes.Next() {
-		var is idScore
-		if err := rowsRes.Scan(&is.id, &is.score); err != nil {
-			rowsRes.Close()
-			return res, fault.Wrap("index.keyword_search", fault.BackendUnavailable, err, "scan")
-		}
-		ids = append(ids, is)
-	}
-	rowsRes.Close()
-	if err := rowsRes.Err(); err != nil {
-		return res, fault.Wrap("index.keyword_search", fault.BackendUnavailable, err, "query")
-	}
-	if len(ids) > q.Limit {
-		ids = ids[:q.Limit] // S-12 before reading the rows; cut applies the floor
-	}
-	cands := make([]scored, 0, len(ids))
-	for _, is := range ids {
-		r, err := s.query(ctx, "index.keyword_search", `SELECT `+columns+`, rowid FROM map_entries WHERE rowid = ?`, is.id)
+	match := strings.Join(parts, " OR ")
+	var out []int64
+	for fetch, offset := 4*k, 0; ; fetch *= 4 {
+		ids, err := s.matches(ctx, match, fetch, offset)
 		if err != nil {
-			return res, err
+			return nil, err
 		}
-		if len(r) == 1 {
-			cands = append(cands, scored{r[0], is.score})
+		for _, id := range ids {
+			if s.vt.Admits(q, id) {
+				out = append(out, id)
+				if len(out) == k {
+					return out, nil
+				}
+			}
 		}
+		if len(ids) < fetch {
+			return out, nil
+		}
+		offset += fetch
 	}
-	return cut(cands, q), nil
+}
+
+func (s *Store) matches(ctx context.Context, match string, limit, offset int) ([]int64, error) {
+	res, err := s.db.QueryContext(ctx, `SELECT rowid FROM map_terms WHERE map_terms MATCH ?
+		ORDER BY rank, rowid LIMIT ? OFFSET ?`, match, limit, offset)
+	if err != nil {
+		return nil, fault.Wrap("index.keyword_search", fault.BackendUnavailable, err, "query %q", match)
+	}
+	defer res.Close()
+	var ids []int64
+	for res.Next() {
+		var id int64
+		if err := res.Scan(&id); err != nil {
+			return nil, fault.Wrap("index.keyword_search", fault.BackendUnavailable, err, "scan")
+		}
+		ids = append(ids, id)
+	}
+	if err := res.Err(); err != nil {
+		return nil, fault.Wrap("index.keyword_search", fault.BackendUnavailable, err, "query %q", match)
+	}
+	return ids, nil
+}
+
+// RowsBySeq implements ranking.Source.
+func (s *Store) RowsBySeq(ctx context.Context, seqs []int64) (map[int64]rows.Row, error) {
+	out := make(map[int64]rows.Row, len(seqs))
+	if len(seqs) == 0 {
+		return out, nil
+	}
+	args := make([]any, len(seqs))
+	for i, id := range seqs {
+		args[i] = id
+	}
+	rs, err := s.query(ctx, "index.search", `SELECT `+columns+`, rowid FROM map_entries WHERE rowid IN (?`+
+		strings.Repeat(", ?", len(seqs)-1)+`)`, args...)
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range rs {
+		out[r.InsSeq] = r
+	}
+	return out, nil
 }

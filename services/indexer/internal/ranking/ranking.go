@@ -1,0 +1,309 @@
+// Package ranking owns map_search's semantics for every index store (search.md S-10…S-15,
+// S-80): the query and hit types, the S-10 candidate filter, 0.1.5's exact embedding ranking,
+// the hybrid keyword ∪ embedding fusion, the keyword terms of a query, and the in-memory vector
+// table a store scans for the embedding side. A store supplies only what its database does
+// best: the keyword top-k by full-text rank and the rows of the hits. Because both backends
+// score embeddings here, with the same float64 arithmetic, embedding-mode answers are identical
+// across backends; keyword ranks come from each database's own full-text rank function.
+package ranking
+
+import (
+	"context"
+	"slices"
+	"strings"
+
+	"github.com/stasima/stasima/services/indexer/internal/embed"
+	"github.com/stasima/stasima/services/indexer/internal/rows"
+)
+
+// Search modes (operations §8.3 search_mode).
+const (
+	// ModeHybrid fuses the keyword top-k and the embedding top-k by reciprocal rank.
+	ModeHybrid = "hybrid"
+	// ModeEmbedding is 0.1.5's exact ranking (S-10…S-15).
+	ModeEmbedding = "embedding"
+)
+
+// Scope values of map_search (S-10). Any other value, "all" included, applies no scope filter.
+const (
+	ScopeCanon = "canon"
+	ScopeMine  = "mine"
+	ScopeAll   = "all"
+)
+
+// PreviewLen is the number of characters of body_text in a hit's preview (S-13).
+const PreviewLen = 160
+
+// RRFK is the reciprocal rank fusion constant: a hit at rank r (1-based) on one side adds
+// 1/(RRFK + r) to its fused score.
+const RRFK = 60
+
+// DefaultDepth is how many candidates each side contributes in hybrid mode (at least Limit).
+const DefaultDepth = 100
+
+// Hit sources named in Hit.Matched.
+const (
+	MatchedKeyword   = "keyword"
+	MatchedEmbedding = "embedding"
+)
+
+// Query is one map_search.
+type Query struct {
+	// Mode is ModeHybrid or ModeEmbedding; "" is ModeEmbedding (the store's 0.1.5 default;
+	// the service's configured default is hybrid).
+	Mode string
+	// Text is the query text, for the keyword side.
+	Text string
+	// Vector is the query embedding of Text (S-20).
+	Vector            []float64
+	InstanceID        string // the caller's seat, for ScopeMine
+	Scope             string
+	Type              string // "" = any type (msg and vap are always excluded, INV-10)
+	IncludeSuperseded bool
+	IncludeWeak       bool
+	Limit             int     // < 1 returns no hits (D-16)
+	Floor             float64 // search_score_floor, or the embedder's default floor
+	// Depth is the per-side candidate count of hybrid mode; 0 is DefaultDepth.
+	Depth int
+}
+
+// Meta is what the S-10 filter reads of a row.
+type Meta struct {
+	Seq     int64 // ins_seq
+	Type    string
+	Status  string
+	Author  string
+	IsCanon bool
+}
+
+// MetaOf returns r's filter fields.
+func MetaOf(r rows.Row) Meta {
+	return Meta{Seq: r.InsSeq, Type: r.Type, Status: r.Status, Author: r.AuthoringInstance, IsCanon: r.IsCanon}
+}
+
+// Admits is the S-10 candidate predicate (embedding presence aside).
+func (q Query) Admits(m Meta) bool {
+	switch {
+	case m.Type == "msg" || m.Type == "vap": // INV-10
+		return false
+	case !q.IncludeSuperseded && m.Status != "active":
+		return false
+	case q.Type != "" && m.Type != q.Type:
+		return false
+	case q.Scope == ScopeCanon && !m.IsCanon:
+		return false
+	case q.Scope == ScopeMine && m.Author != q.InstanceID:
+		return false
+	}
+	return true
+}
+
+// Hit is one attributed search result (S-13, INV-9). Matched (hybrid mode only) names the
+// sides that found it; Score is always the rounded embedding score.
+type Hit struct {
+	Path    string   `json:"path"`
+	Ref     string   `json:"ref"`
+	Author  string   `json:"author"`
+	IsCanon bool     `json:"is_canon"`
+	Type    string   `json:"type"`
+	Title   string   `json:"title"`
+	Status  string   `json:"status"`
+	Score   float64  `json:"score"`
+	Preview string   `json:"preview"`
+	Matched []string `json:"matched,omitempty"`
+}
+
+// Result is a search answer: the kept hits and how many were withheld under the floor (S-14).
+type Result struct {
+	Results    []Hit `json:"results"`
+	BelowFloor int   `json:"below_floor"`
+}
+
+// Envelope is the listing enrichment of one path (S-53); Tick and Thread are omitted when empty.
+type Envelope struct {
+	Title  string `json:"title"`
+	Status string `json:"status"`
+	Type   string `json:"type"`
+	Tick   string `json:"tick,omitempty"`
+	Thread string `json:"thread,omitempty"`
+}
+
+// maxPhrases bounds the keyword side's work on a pathological query.
+const maxPhrases = 32
+
+// Phrases are the keyword terms of a query: each whitespace-separated word becomes the phrase
+// of its tokens (embed.Tokens), so "deploy-v2.4.7-hotfix" must match its five tokens adjacent
+// and in order while separate words match independently (OR). Tokens contain only letters and
+// digits, so no full-text query syntax (quotes, NEAR, column filters, operators) survives.
+// Duplicate phrases are dropped; at most 32 are kept.
+func Phrases(text string) [][]string {
+	var out [][]string
+	seen := map[string]bool{}
+	for _, w := range strings.Fields(text) {
+		toks := embed.Tokens(w)
+		key := strings.Join(toks, " ")
+		if len(toks) == 0 || seen[key] {
+			continue
+		}
+		seen[key] = true
+		out = append(out, toks)
+		if len(out) == maxPhrases {
+			break
+		}
+	}
+	return out
+}
+
+// Terms is the text a store's full-text index holds for r: its tokens (embed.Tokens of title
+// and body) joined by spaces, so both backends tokenize documents and queries alike.
+func Terms(r rows.Row) string { return strings.Join(embed.Tokens(r.EmbedText()), " ") }
+
+// Source is what a store answers for Search.
+type Source interface {
+	// KeywordTopK returns up to k ins_seqs of rows admitted by q whose terms match any of
+	// phrases, best full-text rank first, ties by ins_seq ascending.
+	KeywordTopK(ctx context.Context, q Query, phrases [][]string, k int) ([]int64, error)
+	// RowsBySeq returns the rows with the given ins_seqs (absent ones are missing).
+	RowsBySeq(ctx context.Context, seqs []int64) (map[int64]rows.Row, error)
+}
+
+// Search answers q from the store's vectors and source. Embedding mode is S-10…S-15 exactly:
+// every admitted row with an embedding scored by embed.Dot, sorted by score descending then
+// ins_seq ascending, cut to Limit, then the floor applied to the rounded scores. Hybrid mode
+// takes the top Depth of each side, fuses them by reciprocal rank (ties: keyword matches first,
+// then higher embedding score, then ins_seq ascending), cuts to Limit, and withholds under the
+// floor only the hits no keyword matched.
+func Search(ctx context.Context, vt *Vectors, src Source, q Query) (Result, error) {
+	res := Result{Results: []Hit{}}
+	if q.Limit < 1 {
+		return res, nil
+	}
+	if q.Mode != ModeHybrid {
+		cands := vt.TopK(q, q.Limit)
+		return build(ctx, src, q, cands)
+	}
+	depth := q.Depth
+	if depth <= 0 {
+		depth = DefaultDepth
+	}
+	depth = max(depth, q.Limit)
+	emb := vt.TopK(q, depth)
+	var kw []int64
+	if ph := Phrases(q.Text); len(ph) > 0 {
+		var err error
+		if kw, err = src.KeywordTopK(ctx, q, ph, depth); err != nil {
+			return res, err
+		}
+	}
+	byseq := make(map[int64]*Candidate, len(emb)+len(kw))
+	var all []*Candidate
+	for i, c := range emb {
+		c := c
+		c.fused = 1 / float64(RRFK+i+1)
+		c.embedding = true
+		byseq[c.Seq] = &c
+		all = append(all, &c)
+	}
+	for i, seq := range kw {
+		c, ok := byseq[seq]
+		if !ok {
+			c = &Candidate{Seq: seq, Score: vt.Score(seq, q.Vector)}
+			byseq[seq] = c
+			all = append(all, c)
+		}
+		c.fused += 1 / float64(RRFK+i+1)
+		c.keyword = true
+	}
+	slices.SortFunc(all, func(a, b *Candidate) int {
+		switch {
+		case a.fused != b.fused:
+			return cmpDesc(a.fused, b.fused)
+		case a.keyword != b.keyword:
+			if a.keyword {
+				return -1
+			}
+			return 1
+		case a.Score != b.Score:
+			return cmpDesc(a.Score, b.Score)
+		}
+		return cmpAsc(a.Seq, b.Seq)
+	})
+	cands := make([]Candidate, len(all))
+	for i, c := range all {
+		cands[i] = *c
+	}
+	if len(cands) > q.Limit {
+		cands = cands[:q.Limit]
+	}
+	return build(ctx, src, q, cands)
+}
+
+func cmpDesc(a, b float64) int {
+	if a > b {
+		return -1
+	}
+	return 1
+}
+
+func cmpAsc(a, b int64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// build applies S-12…S-14 to ranked candidates (already cut to Limit) and reads their rows.
+func build(ctx context.Context, src Source, q Query, cands []Candidate) (Result, error) {
+	res := Result{Results: []Hit{}}
+	if len(cands) > q.Limit {
+		cands = cands[:q.Limit]
+	}
+	seqs := make([]int64, len(cands))
+	for i, c := range cands {
+		seqs[i] = c.Seq
+	}
+	rs, err := src.RowsBySeq(ctx, seqs)
+	if err != nil {
+		return res, err
+	}
+	hybrid := q.Mode == ModeHybrid
+	for _, c := range cands {
+		r, ok := rs[c.Seq]
+		if !ok {
+			continue // replaced between the scan and the read: the next search sees the new row
+		}
+		score := embed.Round4(c.Score)
+		if score < q.Floor && !q.IncludeWeak && !c.keyword {
+			res.BelowFloor++
+			continue
+		}
+		h := Hit{Path: r.Path, Ref: r.Ref, Author: r.AuthoringInstance, IsCanon: r.IsCanon,
+			Type: r.Type, Title: r.Title, Status: r.Status, Score: score, Preview: Preview(r.BodyText, PreviewLen)}
+		if hybrid {
+			h.Matched = []string{}
+			if c.keyword {
+				h.Matched = append(h.Matched, MatchedKeyword)
+			}
+			if c.embedding {
+				h.Matched = append(h.Matched, MatchedEmbedding)
+			}
+		}
+		res.Results = append(res.Results, h)
+	}
+	return res, nil
+}
+
+// Preview returns the first n characters (code points, as Python slices) of s.
+func Preview(s string, n int) string {
+	i := 0
+	for pos := range s {
+		if i == n {
+			return s[:pos]
+		}
+		i++
+	}
+	return s
+}
