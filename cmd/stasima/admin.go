@@ -150,6 +150,10 @@ func cmdAdmin(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			return 1
 		}
 		return 0
+	case "inbox":
+		if run = inboxCommand(cargs, stderr); run == nil {
+			return 2
+		}
 	case "reindex":
 		run = func(ctx context.Context, c *busclient.Client) (any, error) {
 			var res json.RawMessage

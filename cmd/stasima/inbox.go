@@ -1,0 +1,101 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+
+	"github.com/oklog/ulid/v2"
+
+	"github.com/stasima/stasima/pkg/bus"
+	"github.com/stasima/stasima/pkg/busclient"
+	"github.com/stasima/stasima/pkg/fault"
+	"github.com/stasima/stasima/pkg/schema"
+)
+
+// inboxSeat is the practitioner's seat (O-inbox-1, T-common-20).
+const inboxSeat = "practitioner"
+
+// inboxNote tells the practitioner how to read a message and mark it handled (O-inbox-2).
+const inboxNote = "Read a message with kip_get(ref=<its ref>, path=<path>); mark it handled with " +
+	"`stasima admin inbox --read <path>`. --all lists read messages too."
+
+type inboxItem struct {
+	Path        string   `json:"path"`
+	From        string   `json:"from"`
+	Subject     string   `json:"subject"`
+	Coordinates []string `json:"coordinates"`
+}
+
+// inboxCommand parses `inbox [--all] [--read PATH]` (O-inbox-1/2); nil after a usage error.
+func inboxCommand(args []string, stderr io.Writer) func(context.Context, *busclient.Client) (any, error) {
+	all, read := false, ""
+	for i := 0; i < len(args); i++ {
+		switch {
+		case args[i] == "--all":
+			all = true
+		case args[i] == "--read" && i+1 < len(args):
+			read = args[i+1]
+			i++
+		default:
+			fmt.Fprintf(stderr, "usage: stasima admin inbox [--all] [--read PATH]\n")
+			return nil
+		}
+	}
+	if read != "" {
+		return func(ctx context.Context, c *busclient.Client) (any, error) { return inboxRead(ctx, c, read) }
+	}
+	return func(ctx context.Context, c *busclient.Client) (any, error) { return inboxList(ctx, c, all) }
+}
+
+// inboxRead is O-inbox-1: one read_receipt by the practitioner, the path verbatim (U-30).
+func inboxRead(ctx context.Context, c *busclient.Client, path string) (any, error) {
+	in := schema.AuditIntent{ID: "cli/" + ulid.Make().String(), Actor: inboxSeat, Op: "read_receipt",
+		TargetPath: &path, Outcome: "ok", Detail: schema.Detail()}
+	if err := c.PublishIntents(ctx, []schema.AuditIntent{in}); err != nil {
+		return nil, fault.Wrap("inbox.read", fault.BackendUnavailable, err, "read receipt for %s did NOT complete", path)
+	}
+	c.Await(ctx, []string{in.ID})
+	return map[string]string{"marked_read": path}, nil
+}
+
+// inboxList is O-inbox-2 over the flat inbox of the practitioner (S-40).
+func inboxList(ctx context.Context, c *busclient.Client, all bool) (any, error) {
+	var ans struct {
+		Inboxes map[string][]inboxItem `json:"inboxes"`
+	}
+	if err := c.Query(ctx, bus.Index, "inbox", map[string]any{"seats": []string{inboxSeat}}, &ans); err != nil {
+		return nil, err
+	}
+	items := ans.Inboxes[inboxSeat]
+	if items == nil {
+		items = []inboxItem{}
+	}
+	if all {
+		return struct {
+			All  []inboxItem `json:"all"`
+			Note string      `json:"note"`
+		}{items, inboxNote}, nil
+	}
+	op, actor := "read_receipt", inboxSeat
+	var rows schema.AuditRows
+	if err := c.Query(ctx, bus.Audit, schema.QAuditEvents, schema.AuditFilter{Op: &op, Actor: &actor}, &rows); err != nil {
+		return nil, err
+	}
+	read := map[string]bool{}
+	for _, r := range rows.Rows {
+		if r.TargetPath != nil {
+			read[*r.TargetPath] = true
+		}
+	}
+	unread := []inboxItem{}
+	for _, m := range items {
+		if !read[m.Path] {
+			unread = append(unread, m)
+		}
+	}
+	return struct {
+		Unread []inboxItem `json:"unread"`
+		Note   string      `json:"note"`
+	}{unread, inboxNote}, nil
+}
