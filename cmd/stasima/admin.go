@@ -216,7 +216,11 @@ func withBackend(ctx context.Context, cfg Config, fn func(*busclient.Client) (an
 	}
 	var nc *nats.Conn
 	if cfg.NATSURL != "" {
-		if nc, err = nats.Connect(cfg.NATSURL, nats.Name("stasima-admin")); err != nil {
+		auth, err := busAuth(cfg.NATSCreds, "admin")
+		if err != nil {
+			return nil, err
+		}
+		if nc, err = nats.Connect(cfg.NATSURL, append(auth, nats.Name("stasima-admin"))...); err != nil {
 			return nil, fmt.Errorf("connect bus %s: %w", cfg.NATSURL, err)
 		}
 	} else if lock, free, err := acquireLock(cfg.DataDir); err != nil {

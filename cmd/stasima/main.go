@@ -17,7 +17,8 @@ import (
 
 const usage = `usage:
   stasima up [--data DIR] [--http HOST:PORT] [--config FILE]
-  stasima serve <capstore|audit|airlock|indexer|gateway> [--data DIR] [--config FILE]
+  stasima serve <capstore|audit|airlock|indexer|gateway> [--data DIR] [--config FILE] [--ops HOST:PORT]
+  stasima health [--addr HOST:PORT]     probe a serve process's /healthz (default 127.0.0.1:9464)
   stasima admin [--data DIR | --config FILE] <command> ...
       commands: status, bootstrap <dir>, preview <id>, land <id> [--by X], proposals, close <id> <reason>,
                 verify, anchor, reconcile, restore-audit <file>, reindex,
@@ -49,6 +50,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdServe(ctx, args[1:], stderr)
 	case "admin":
 		return cmdAdmin(ctx, args[1:], stdout, stderr)
+	case "health":
+		err = cmdHealth(ctx, args[1:], stdout)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
@@ -124,25 +127,34 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 		return fmt.Errorf("%w: serve needs a service name", errUsage)
 	}
 	svc := args[0]
-	f, rest, err := parseFlags("serve", args[1:], true)
-	if err != nil {
-		return err
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	var f commonFlags
+	fs.StringVar(&f.data, "data", "", "data directory (default ./stasima-data)")
+	fs.StringVar(&f.config, "config", "", "config file (flat TOML)")
+	fs.StringVar(&f.http, "http", "", "HTTP bind address host:port (gateway)")
+	ops := fs.String("ops", defaultOpsAddr, "address of /healthz, /readyz and /metrics (\"\" = off)")
+	if err := fs.Parse(args[1:]); err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
 	}
-	if len(rest) > 0 {
-		return fmt.Errorf("%w: unexpected arguments %v", errUsage, rest)
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%w: unexpected arguments %v", errUsage, fs.Args())
 	}
 	cfg, err := loadConfig(f.data, f.config, f.http)
 	if err != nil {
 		return err
 	}
-	if cfg.NATSURL == "" {
-		return errors.New("serve needs an external bus: set nats_url in the config or STASIMA_NATS_URL")
-	}
-	log := slog.New(slog.NewJSONHandler(stderr, nil)).With("svc", svc)
-	n, err := serveOne(ctx, cfg, log, svc)
+	// JSON logs under serve: one object a line for the container runtime's collector.
+	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo})).With("svc", svc)
+	n, err := serveOne(ctx, cfg, log, svc, serveOptions{ops: *ops})
 	if err != nil {
 		return err
 	}
 	<-ctx.Done()
-	return n.stop(context.Background())
+	// Graceful: the fx OnStop hooks drain the consumers (in-flight commands finish and ack)
+	// and shut the HTTP server down; then the connection flushes.
+	log.Info("stopping")
+	err = n.stop(context.Background())
+	log.Info("stopped")
+	return err
 }

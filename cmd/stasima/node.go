@@ -62,6 +62,7 @@ type node struct {
 	gw   *gateway.Service
 
 	conns []*nats.Conn
+	ops   *opsServer // `serve` only: /healthz, /readyz, /metrics
 	creds map[string]embednats.User
 }
 
@@ -116,16 +117,9 @@ func (n *node) start(ctx context.Context, opt nodeOptions) error {
 	if url == "" {
 		// ARCH-11: one user per component; the gateway may not publish the human gate's
 		// commands. Passwords are minted per start and never logged.
-		for _, name := range []string{"capstore", "audit", "airlock", "indexer", "gateway", "admin"} {
-			u := embednats.User{Name: name, Password: randomSecret()}
-			if name == "gateway" {
-				u.DenyPublish = subj.GatewayDenied()
-			}
-			n.creds[name] = u
-		}
-		users := make([]embednats.User, 0, len(n.creds))
-		for _, u := range n.creds {
-			users = append(users, u)
+		users := componentUsers(subj, func(string) string { return randomSecret() })
+		for _, u := range users {
+			n.creds[u.Name] = u
 		}
 		ns, err := embednats.Start(embednats.Options{Port: n.cfg.NATSPort, StoreDir: filepath.Join(n.cfg.DataDir, "nats"), Users: users})
 		if err != nil {
@@ -192,7 +186,12 @@ func (n *node) stop(ctx context.Context) error {
 		cancel()
 	}
 	for _, nc := range n.conns {
+		// Whatever the drained services published reaches the bus before the socket closes.
+		_ = nc.FlushTimeout(5 * time.Second)
 		nc.Close()
+	}
+	if n.ops != nil {
+		n.ops.close(ctx)
 	}
 	if n.ns != nil {
 		n.ns.Shutdown()

@@ -2,8 +2,11 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
+	"slices"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -18,17 +21,38 @@ import (
 	"github.com/stasima/stasima/services/indexer"
 )
 
-// serveOne runs one service module against the external bus (the compose deployment).
-// Services cannot tell this from `stasima up`.
-func serveOne(ctx context.Context, cfg Config, log *slog.Logger, svc string) (*node, error) {
+// services are what `stasima serve` runs, one per process (O-deploy-1, O-deploy-2).
+var services = []string{"capstore", "audit", "airlock", "indexer", "gateway"}
+
+// serveOptions are the flags of `serve` beyond the config.
+type serveOptions struct {
+	ops     string       // /healthz, /readyz, /metrics listener; "" = off
+	metrics http.Handler // served on /metrics
+}
+
+// serveOne runs one service module against the external bus (the compose deployment), with
+// the component's own credentials (nats_creds). Services cannot tell this from `stasima up`:
+// the same module, the same config conversion, the same streams and consumers.
+func serveOne(ctx context.Context, cfg Config, log *slog.Logger, svc string, so serveOptions) (*node, error) {
+	if !slices.Contains(services, svc) {
+		return nil, fmt.Errorf("%w: unknown service %q (capstore, audit, airlock, indexer, gateway)", errUsage, svc)
+	}
+	if cfg.NATSURL == "" {
+		return nil, errors.New("serve needs an external bus: set nats_url (and nats_creds) in the config file")
+	}
+	n := &node{cfg: cfg, log: log}
 	var mod []fx.Option
 	switch svc {
 	case "capstore":
+		// ARCH-1/ARCH-9: one writer per repository; the lock is released by stop.
 		lock, ok, err := acquireLock(cfg.DataDir)
-		if err != nil || !ok {
-			return nil, fmt.Errorf("capstore must own %s alone: %v", cfg.DataDir, err)
+		if err != nil {
+			return nil, fmt.Errorf("lock %s: %w", cfg.DataDir, err)
 		}
-		_ = lock // held for the life of the process
+		if !ok {
+			return nil, fmt.Errorf("another stasima process owns %s: capstore must own its repository alone", cfg.DataDir)
+		}
+		n.lock = lock
 		mod = []fx.Option{fx.Supply(cfg.capstore()), capstore.Module}
 	case "airlock":
 		mod = []fx.Option{fx.Supply(cfg.airlock()), airlock.Module}
@@ -37,29 +61,61 @@ func serveOne(ctx context.Context, cfg Config, log *slog.Logger, svc string) (*n
 	case "audit":
 		mod = []fx.Option{fx.Supply(cfg.audit()), audit.Module}
 	case "gateway":
-		mod = []fx.Option{fx.Supply(cfg.gateway()), gateway.Module}
-	default:
-		return nil, fmt.Errorf("%w: unknown service %q (capstore, audit, airlock, indexer, gateway)", errUsage, svc)
+		if cfg.Transport != "http" {
+			return nil, errors.New(`serve gateway serves HTTP: set transport = "http" in its config (O-deploy-4)`)
+		}
+		mod = []fx.Option{fx.Supply(cfg.gateway()), gateway.Module, fx.Populate(&n.gw)}
 	}
-	nc, err := nats.Connect(cfg.NATSURL, nats.Name("stasima-"+svc), nats.MaxReconnects(-1))
+	auth, err := busAuth(cfg.NATSCreds, svc)
 	if err != nil {
-		return nil, fmt.Errorf("connect bus %s: %w", cfg.NATSURL, err)
-	}
-	js, err := jetstream.New(nc)
-	if err != nil {
+		n.stop(ctx)
 		return nil, err
 	}
-	n := &node{cfg: cfg, log: log, nc: nc}
+	nc, err := nats.Connect(cfg.NATSURL, append([]nats.Option{nats.Name("stasima-" + svc), nats.MaxReconnects(-1),
+		nats.RetryOnFailedConnect(false),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { log.Warn("bus disconnected", "err", err) }),
+		nats.ReconnectHandler(func(c *nats.Conn) { log.Info("bus reconnected", "url", c.ConnectedUrl()) }),
+	}, auth...)...)
+	if err != nil {
+		n.stop(ctx)
+		return nil, fmt.Errorf("connect bus %s as %s: %w", cfg.NATSURL, svc, err)
+	}
+	n.nc, n.conns = nc, []*nats.Conn{nc}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		n.stop(ctx)
+		return nil, err
+	}
+	if so.ops != "" {
+		if n.ops, err = startOps(so.ops, nc, so.metrics, log); err != nil {
+			n.stop(ctx)
+			return nil, err
+		}
+	}
 	opts := append([]fx.Option{
-		fx.WithLogger(func() fxevent.Logger { return &fxevent.SlogLogger{Logger: log} }),
+		fx.WithLogger(func() fxevent.Logger {
+			l := &fxevent.SlogLogger{Logger: log}
+			l.UseLogLevel(slog.LevelDebug)
+			return l
+		}),
 		fx.Supply(log, nc, fx.Annotate(js, fx.As(new(jetstream.JetStream)))),
 	}, mod...)
 	n.app = fx.New(opts...)
+	if err := n.app.Err(); err != nil {
+		n.app = nil
+		n.stop(ctx)
+		return nil, err
+	}
 	startCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	if err := n.app.Start(startCtx); err != nil {
-		nc.Close()
+		n.app = nil
+		n.stop(ctx)
 		return nil, err
 	}
+	if n.ops != nil {
+		n.ops.started.Store(true)
+	}
+	log.Info("service started", "bus", nc.ConnectedUrl(), "ops", so.ops)
 	return n, nil
 }
