@@ -68,7 +68,7 @@ func TestUp_AuditRowsOfKipCommit(t *testing.T) {
 	}
 	var d map[string]any
 	_ = json.Unmarshal(r.Detail, &d)
-	if sess, _ := d["session"].(string); !strings.HasPrefix(sess, "mcp:") || len(d) != 1 {
+	if sess, _ := d["session"].(string); len(sess) != 7 || sess[0] != 's' || len(d) != 1 { // I-30: "s" + 6 hex
 		t.Fatalf("ok row detail %s: want {} plus the session tag", r.Detail)
 	}
 
@@ -116,6 +116,7 @@ func TestUp_AnchorVerifyTamper(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	cfg.BindingMode = "off" // the chain is counted in kip_commit rows; no session_binding rows (I-10)
 	n, err := startNode(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), nodeOptions{gateway: true, record: true})
 	if err != nil {
 		t.Fatal(err)
@@ -341,6 +342,7 @@ func TestUp_PostgresOutage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	cfg.BindingMode = "off" // the seq check counts kip_commit rows only; no session_binding rows (I-10)
 	n, err := startNode(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), nodeOptions{gateway: true, record: true})
 	if err != nil {
 		t.Fatal(err)

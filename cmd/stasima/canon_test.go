@@ -23,6 +23,9 @@ func bootNode(t *testing.T) (*node, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The narratives drive several seats over one MCP session: a trunk, which runs binding
+	// off (identity.md I-20). Binding itself is proved in binding_test.go.
+	cfg.BindingMode = "off"
 	n, err := startNode(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), nodeOptions{gateway: true, record: true})
 	if err != nil {
 		t.Fatal(err)

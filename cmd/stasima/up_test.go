@@ -78,7 +78,10 @@ func mustCall(t *testing.T, s *mcp.ClientSession, tool string, args map[string]a
 func rest(t *testing.T, n *node, tool string, args any) (int, map[string]any) {
 	t.Helper()
 	b, _ := json.Marshal(args)
-	resp, err := http.Post("http://"+n.gw.Addr()+"/api/v1/tools/"+tool, "application/json", bytes.NewReader(b))
+	req, _ := http.NewRequest(http.MethodPost, "http://"+n.gw.Addr()+"/api/v1/tools/"+tool, bytes.NewReader(b))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Stasima-Session", "up-test") // D-25: one REST conversation
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

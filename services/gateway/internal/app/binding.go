@@ -223,6 +223,35 @@ func (b *binder) restore(name string) {
 	b.restored = name
 }
 
+// rekey replaces the port name from (restored and every session seeded or learned from the
+// port) with to; to == "" re-arms learning.
+func (b *binder) rekey(from, to string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.restored == from {
+		b.restored = to
+	}
+	for k, st := range b.sessions {
+		if st.source == SourcePort && st.name == from {
+			delete(b.sessions, k)
+		}
+	}
+}
+
+// portSeat reads this gateway's port from the port table (U-17): the seat, "" when cleared or
+// never learned; ok is false when the table cannot be read.
+func (a *App) portSeat(ctx context.Context) (string, bool) {
+	var table map[string]schema.PortBinding
+	if err := a.be.Query(ctx, bus.Audit, schema.QAuditPortBindings, nil, &table); err != nil {
+		a.log.Warn("port table unreadable; keeping the port binding", "port", a.bind.port, "err", err)
+		return "", false
+	}
+	if pb, ok := table[a.bind.port]; ok && pb.Instance != nil {
+		return *pb.Instance, true
+	}
+	return "", true
+}
+
 // EndSession discards the binding state of a transport session that ended (client DELETE,
 // transport close; I-8).
 func (a *App) EndSession(key string) { a.bind.end(key) }
@@ -289,6 +318,14 @@ func (a *App) bindCheck(ctx context.Context, s Session, op, seat, ref, path stri
 		return "", err
 	}
 	d := b.decide(s.Key, seat)
+	if d.verdict == mismatch && d.source == SourcePort {
+		// I-23: a port cleared from the console (or rebound by another gateway of the same
+		// port) rekeys this running gateway too; the port table is read only on this rare path.
+		if cur, ok := a.portSeat(ctx); ok && cur != d.bound {
+			b.rekey(d.bound, cur)
+			d = b.decide(s.Key, seat)
+		}
+	}
 	switch d.verdict {
 	case pass:
 		return "", nil
