@@ -10,7 +10,10 @@
 // redelivered or reordered event is harmless; the service also skips events at or below its
 // watermark (the last applied sequence).
 //
-// The foundation has no bus: internal/embed (the S-20 embedder contract and the S-21 stub),
-// internal/rows (pure row derivation) and internal/sqliteindex (the store over 0.1.5's
-// map_entries schema). All three are checked against the Stasima 0.1.5 deployment fixture.
+// The foundation has no bus: internal/embed (the S-20 embedder contract, the S-21 stub and the
+// S-22 OpenAI-compatible client), internal/rows (pure row derivation), internal/ranking
+// (map_search's embedding and hybrid ranking, shared by both stores), and the two stores behind
+// Store: internal/sqliteindex (0.1.5's map_entries schema plus FTS5) and internal/pgindex
+// (PostgreSQL, tsvector), both held to one contract by internal/storetest and checked against
+// the Stasima 0.1.5 deployment fixture.
 package indexer

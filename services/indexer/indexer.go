@@ -18,7 +18,7 @@ import (
 	"github.com/stasima/stasima/pkg/logkey"
 	"github.com/stasima/stasima/pkg/refs"
 	"github.com/stasima/stasima/services/indexer/internal/embed"
-	"github.com/stasima/stasima/services/indexer/internal/sqliteindex"
+	"github.com/stasima/stasima/services/indexer/internal/ranking"
 )
 
 // Module provides the indexer service to an fx graph.
@@ -46,18 +46,39 @@ type Config struct {
 	// RetryEvery is the delay before an event whose application failed (capstore or the
 	// store unavailable) is redelivered.
 	RetryEvery time.Duration
+	// IndexDSN (index_dsn) selects the PostgreSQL index when it is a postgres:// URL;
+	// otherwise the SQLite index at DBPath is used.
+	IndexDSN string
+	// SearchMode (search_mode) is "hybrid" (the default) or "embedding" (0.1.5's ranking).
+	SearchMode string
+	// ScoreFloor (search_score_floor) overrides the embedder's default floor when set (S-14).
+	ScoreFloor *float64
+	// EmbedBackend is "stub" (the default, S-21) or "local-server" (S-22), with the
+	// server's URL, model, declared dimension and task prefixes.
+	EmbedBackend, EmbedURL, EmbedModel string
+	EmbedDim                           int
+	EmbedDocPrefix, EmbedQueryPrefix   string
 }
 
 // DefaultConfig returns the defaults.
 func DefaultConfig() Config {
 	return Config{BusPrefix: bus.DefaultPrefix, CanonRef: refs.DefaultCanon,
-		AckWait: 5 * time.Minute, RetryEvery: time.Second}
+		AckWait: 5 * time.Minute, RetryEvery: time.Second,
+		SearchMode: ranking.ModeHybrid, EmbedBackend: EmbedStub}
 }
 
 // Validate checks the configuration.
 func (c Config) Validate() error {
-	if c.DBPath == "" {
+	if c.DBPath == "" && !postgresDSN(c.IndexDSN) {
 		return errors.New("indexer: index_db (the SQLite map index path) is required")
+	}
+	switch c.SearchMode {
+	case "", ranking.ModeHybrid, ranking.ModeEmbedding:
+	default:
+		return fmt.Errorf("indexer: search_mode %q is not hybrid or embedding", c.SearchMode)
+	}
+	if _, err := c.embedder(); err != nil {
+		return err
 	}
 	if c.CanonRef == "" {
 		return errors.New("indexer: canon_ref is required")
@@ -88,7 +109,7 @@ type Service struct {
 	client *busclient.Client
 	emb    embed.Embedder
 
-	store *sqliteindex.Store
+	store Store
 	msvc  micro.Service
 	evc   jetstream.ConsumeContext
 	cmds  jetstream.ConsumeContext
@@ -99,7 +120,8 @@ type Service struct {
 	mark *watermark
 }
 
-// New assembles the indexer; its I/O happens in Start. Rows are embedded with the S-21 stub.
+// New assembles the indexer; its I/O happens in Start. Rows are embedded with the configured
+// embedder (the S-21 stub by default).
 func New(p Params) (*Service, error) {
 	if err := p.Config.Validate(); err != nil {
 		return nil, err
@@ -108,10 +130,14 @@ func New(p Params) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
+	emb, err := p.Config.embedder()
+	if err != nil {
+		return nil, err
+	}
 	s := &Service{
 		cfg: p.Config, log: p.Logger.With(logkey.Svc, bus.Index), nc: p.Conn, js: p.JS, subj: subj,
 		client: busclient.New(p.Conn, p.JS, subj, bus.Index, 30*time.Second),
-		emb:    embed.Stub{},
+		emb:    emb,
 		mark:   newWatermark(),
 	}
 	p.Lifecycle.Append(fx.Hook{OnStart: s.Start, OnStop: s.Stop})
@@ -121,7 +147,7 @@ func New(p Params) (*Service, error) {
 // Start opens the index, ensures the streams and consumers, serves the queries and starts
 // consuming events and commands.
 func (s *Service) Start(ctx context.Context) error {
-	st, err := sqliteindex.Open(ctx, s.cfg.DBPath)
+	st, where, err := s.cfg.openStore(ctx)
 	if err != nil {
 		return fmt.Errorf("indexer: open index: %w", err)
 	}
@@ -131,7 +157,7 @@ func (s *Service) Start(ctx context.Context) error {
 			return fmt.Errorf("indexer: ensure stream %s: %w", sc.Name, err)
 		}
 	}
-	events, err := s.js.CreateOrUpdateConsumer(ctx, s.subj.EventsStream(), jetstream.ConsumerConfig{
+	eventsCfg := jetstream.ConsumerConfig{
 		Durable:       EventsConsumer,
 		Description:   "the map index: git events in stream order",
 		FilterSubject: s.subj.Event("git.>"),
@@ -139,7 +165,23 @@ func (s *Service) Start(ctx context.Context) error {
 		AckWait:       s.cfg.AckWait,
 		MaxDeliver:    -1, // an event is never dropped: the index would silently diverge
 		MaxAckPending: 1,  // strictly in stream order, a retried event before the next
-	})
+	}
+	// A killed indexer leaves its one in-flight event unacknowledged; with MaxAckPending 1 it
+	// would block every later event until AckWait. Recreating the durable at its ack floor
+	// restarts delivery at exactly that event (one indexer per deployment, ARCH-4).
+	if old, err := s.js.Consumer(ctx, s.subj.EventsStream(), EventsConsumer); err == nil {
+		info, err := old.Info(ctx)
+		if err != nil {
+			return fmt.Errorf("indexer: event consumer: %w", err)
+		}
+		if err := s.js.DeleteConsumer(ctx, s.subj.EventsStream(), EventsConsumer); err != nil {
+			return fmt.Errorf("indexer: reset event consumer: %w", err)
+		}
+		eventsCfg.DeliverPolicy, eventsCfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, info.AckFloor.Stream+1
+	} else if !errors.Is(err, jetstream.ErrConsumerNotFound) {
+		return fmt.Errorf("indexer: event consumer: %w", err)
+	}
+	events, err := s.js.CreateOrUpdateConsumer(ctx, s.subj.EventsStream(), eventsCfg)
 	if err != nil {
 		return fmt.Errorf("indexer: ensure event consumer: %w", err)
 	}
@@ -173,7 +215,7 @@ func (s *Service) Start(ctx context.Context) error {
 	if err := s.nc.FlushWithContext(ctx); err != nil {
 		return fmt.Errorf("indexer: flush: %w", err)
 	}
-	s.log.Info("indexer started", "index", s.cfg.DBPath, "watermark", s.mark.get())
+	s.log.Info("indexer started", "index", where, "search_mode", s.cfg.SearchMode, "model", s.emb.ModelID(), "watermark", s.mark.get())
 	return nil
 }
 

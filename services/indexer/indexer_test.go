@@ -26,6 +26,7 @@ import (
 	"github.com/stasima/stasima/pkg/schema"
 	"github.com/stasima/stasima/services/indexer/internal/embed"
 	"github.com/stasima/stasima/services/indexer/internal/fixture"
+	"github.com/stasima/stasima/services/indexer/internal/ranking"
 	"github.com/stasima/stasima/services/indexer/internal/rows"
 )
 
@@ -40,7 +41,7 @@ type rig struct {
 func discard() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 // start runs an embedded JetStream, the fixture-backed capstore and the indexer under fx.
-func start(t *testing.T) *rig {
+func start(t *testing.T, opts ...func(*Config)) *rig {
 	t.Helper()
 	srv := natstest.Start(t)
 	r := &rig{d: fixture.Unpack(t), subj: bus.MustSubjects("")}
@@ -49,6 +50,10 @@ func start(t *testing.T) *rig {
 	cfg := DefaultConfig()
 	cfg.DBPath = filepath.Join(t.TempDir(), "map_index.sqlite")
 	cfg.CanonRef = fixture.CanonRef
+	cfg.SearchMode = ranking.ModeEmbedding // expected.json holds 0.1.5's answers
+	for _, o := range opts {
+		o(&cfg)
+	}
 	nc := srv.Connect(t)
 	js, err := jetstream.New(nc)
 	if err != nil {

@@ -13,7 +13,7 @@ import (
 	"github.com/stasima/stasima/pkg/fault"
 	"github.com/stasima/stasima/pkg/logkey"
 	"github.com/stasima/stasima/pkg/pytext"
-	"github.com/stasima/stasima/services/indexer/internal/sqliteindex"
+	"github.com/stasima/stasima/services/indexer/internal/ranking"
 )
 
 // Query names (stasima.index.q.<name>).
@@ -41,9 +41,9 @@ type RefRequest struct {
 }
 
 // Envelope is the listing enrichment of one path (S-53).
-type Envelope = sqliteindex.Envelope
+type Envelope = ranking.Envelope
 
-// SearchRequest is map_search in embedding mode (S-10…S-15). Limit nil means
+// SearchRequest is map_search (S-10…S-15). Limit nil means
 // DefaultSearchLimit; a Limit below 1 returns no hits (D-16).
 type SearchRequest struct {
 	InstanceID        string `json:"instance_id"`
@@ -56,7 +56,7 @@ type SearchRequest struct {
 }
 
 // SearchResult is {results, below_floor} with 0.1.5's hit fields (S-13, S-14).
-type SearchResult = sqliteindex.Result
+type SearchResult = ranking.Result
 
 // PathRequest names a path (authors_of).
 type PathRequest struct {
@@ -174,7 +174,8 @@ func (s *Service) respond(r micro.Request, name string, res any, err error) {
 	_ = r.Respond(body)
 }
 
-// Search answers map_search in embedding mode (S-10…S-15) with the embedder's default floor.
+// Search answers map_search in the configured search_mode (S-10…S-15 in embedding mode,
+// keyword ∪ embedding in hybrid mode) with search_score_floor, else the embedder's floor.
 func (s *Service) Search(ctx context.Context, q SearchRequest) (SearchResult, error) {
 	vec, err := s.emb.EmbedQuery(ctx, q.Query)
 	if err != nil {
@@ -184,10 +185,18 @@ func (s *Service) Search(ctx context.Context, q SearchRequest) (SearchResult, er
 	if q.Limit != nil {
 		limit = *q.Limit
 	}
-	return s.store.Search(ctx, sqliteindex.Query{
-		Vector: vec, InstanceID: q.InstanceID, Scope: q.Scope, Type: q.Type,
+	floor := s.emb.DefaultFloor()
+	if s.cfg.ScoreFloor != nil {
+		floor = *s.cfg.ScoreFloor
+	}
+	mode := s.cfg.SearchMode
+	if mode == "" {
+		mode = ranking.ModeHybrid
+	}
+	return s.store.Search(ctx, ranking.Query{
+		Mode: mode, Text: q.Query, Vector: vec, InstanceID: q.InstanceID, Scope: q.Scope, Type: q.Type,
 		IncludeSuperseded: q.IncludeSuperseded, IncludeWeak: q.IncludeWeak,
-		Limit: limit, Floor: s.emb.DefaultFloor(),
+		Limit: limit, Floor: floor,
 	})
 }
 

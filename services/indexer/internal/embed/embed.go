@@ -2,7 +2,7 @@
 // embedder of S-21, byte-for-byte with Stasima 0.1.5: the stub's vectors are the ones stored in a
 // 0.1.5 map index, so a shipped index and a Go reindex score identically. It also owns the
 // scoring arithmetic of S-11 (dot product over the common length) and the 4-decimal rounding of
-// S-13/S-14. It performs no I/O; network embedders (S-22) implement the same interface elsewhere.
+// S-13/S-14, and the OpenAI-compatible client of S-22 (Client), its only I/O.
 package embed
 
 import (
