@@ -593,6 +593,11 @@ func (c Config) indexer() indexer.Config {
 	ic.DBPath = c.MapDB
 	ic.BusPrefix = c.BusPrefix
 	ic.CanonRef = c.CanonRef
+	ic.IndexDSN = c.IndexDSN
+	ic.SearchMode = c.SearchMode
+	ic.ScoreFloor = c.SearchScoreFloor
+	ic.EmbedBackend, ic.EmbedURL, ic.EmbedModel, ic.EmbedDim = c.EmbedBackend, c.EmbedURL, c.EmbedModel, c.EmbedDim
+	ic.EmbedDocPrefix, ic.EmbedQueryPrefix = c.EmbedDocPrefix, c.EmbedQueryPrefix
 	return ic
 }
 
