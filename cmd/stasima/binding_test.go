@@ -51,6 +51,12 @@ func boundNode(t *testing.T, env bindEnv) *node {
 	return n
 }
 
+func closeAll(ss ...*mcp.ClientSession) {
+	for _, s := range ss {
+		s.Close()
+	}
+}
+
 // tagOf is I-30's session tag of a binding key.
 func tagOf(key string) string {
 	sum := sha256.Sum256([]byte(key))
@@ -223,8 +229,10 @@ func TestBinding_SC11(t *testing.T) {
 			t.Fatalf("session_binding learn: %s", sb[0].Detail)
 		}
 		// The port name seeds every later session of this gateway.
-		_, e := call(t, mcpSession(t, n), "kip_commit", entryArgs("Verso", "b"))
+		s2 := mcpSession(t, n)
+		_, e := call(t, s2, "kip_commit", entryArgs("Verso", "b"))
 		mustContain(t, e, "learned (sticky) as 'Recto'", "--clear desk")
+		closeAll(s, s2) // an open session's stream would hold the HTTP shutdown
 		n.stop(context.Background())
 
 		// Restart: restored at start, enforced before any write.
@@ -256,12 +264,15 @@ func TestBinding_SC11(t *testing.T) {
 		if pb := auditRows(t, n, "port_binding"); str(pb[len(pb)-1].Actor) != "Verso" || detailOf(t, pb[len(pb)-1])["action"] != "learn" {
 			t.Fatalf("relearn: %+v", pb)
 		}
+		closeAll(s)
 		n.stop(context.Background())
 
 		// And the relearned name is what the next start restores.
 		n = startBound(t, data, env)
 		defer n.stop(context.Background())
-		wantBlock(t, binding(t, mcpSession(t, n), "Verso"), `{"mode":"strict","bound_instance":"Verso","source":"port","match":true,"port":"desk"}`)
+		s = mcpSession(t, n)
+		defer s.Close()
+		wantBlock(t, binding(t, s, "Verso"), `{"mode":"strict","bound_instance":"Verso","source":"port","match":true,"port":"desk"}`)
 	})
 
 	t.Run("relay verbs have no identity property", func(t *testing.T) { // INV-13, T-common-9
