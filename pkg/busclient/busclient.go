@@ -169,7 +169,17 @@ func (c *Client) Do(ctx context.Context, cmd Command, result any) error {
 
 // Query sends a core request/reply query to svc.q.name.
 func (c *Client) Query(ctx context.Context, svc, name string, req, result any) error {
-	op := svc + ".q." + name
+	return c.request(ctx, svc+".q."+name, c.subj.Query(svc, name), req, result)
+}
+
+// Call sends a command served by core request/reply rather than the COMMANDS stream to
+// svc.cmd.verb: the gateway's admin-only oauth_console_grant, whose state is the door's own
+// store (identity.md I-66).
+func (c *Client) Call(ctx context.Context, svc, verb string, req, result any) error {
+	return c.request(ctx, svc+".cmd."+verb, c.subj.Command(svc, verb), req, result)
+}
+
+func (c *Client) request(ctx context.Context, op, subject string, req, result any) error {
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, c.timeout)
@@ -182,7 +192,7 @@ func (c *Client) Query(ctx context.Context, svc, name string, req, result any) e
 			return fault.Wrap(op, fault.Internal, err, "encode query")
 		}
 	}
-	m, err := c.nc.RequestWithContext(ctx, c.subj.Query(svc, name), body)
+	m, err := c.nc.RequestWithContext(ctx, subject, body)
 	if err != nil {
 		return unavailable(op, err)
 	}

@@ -136,12 +136,7 @@ func New(p Params) (*Service, error) {
 	}
 	log := p.Logger.With(logkey.Svc, bus.Gateway)
 	client := busclient.New(p.Conn, p.JS, subj, bus.Gateway, p.Config.ToolTimeout).WithAuditBarrier(p.Config.AuditBarrier, log).WithIndexBarrier(p.Config.IndexBarrier)
-	a := app.New(client, app.Config{
-		DeploymentName: p.Config.DeploymentName, CanonRef: p.Config.CanonRef,
-		OrientationBase: p.Config.OrientationBase, MaxBodyBytes: p.Config.MaxBodyBytes, Approvers: p.Config.Approvers,
-		BindingMode: p.Config.BindingMode, PinnedInstance: p.Config.PinnedInstance, Port: p.Config.Port,
-		RESTSessionIdle: p.Config.RESTSessionIdle,
-	}, log)
+	a := app.New(client, p.Config.appConfig(), log)
 	// The MCP transport's own cap sits above the body cap so an oversized body is refused by
 	// D-37's argument error (naming size and cap) rather than a bare 413.
 	reqCap := int64(p.Config.MaxBodyBytes)*2 + 1<<20
@@ -157,6 +152,16 @@ func New(p Params) (*Service, error) {
 	}
 	p.Lifecycle.Append(fx.Hook{OnStart: s.Start, OnStop: s.Stop})
 	return s, nil
+}
+
+// appConfig is the tool App's part of the configuration (HTTP and stdio alike).
+func (c Config) appConfig() app.Config {
+	return app.Config{
+		DeploymentName: c.DeploymentName, CanonRef: c.CanonRef,
+		OrientationBase: c.OrientationBase, MaxBodyBytes: c.MaxBodyBytes, Approvers: c.Approvers,
+		BindingMode: c.BindingMode, PinnedInstance: c.PinnedInstance, Port: c.Port,
+		RESTSessionIdle: c.RESTSessionIdle,
+	}
 }
 
 // Addr is the bound HTTP address (after Start).
