@@ -20,18 +20,23 @@ echo "# landing: preview + land of a 50-entry proposal into a 10,000-entry canon
 run ./cmd/stasima/ '^BenchmarkLand10k$' 3x
 run ./cmd/stasima/ '^BenchmarkCanonDiff500$' 3x
 run ./services/capstore/internal/gitstore/ '^BenchmarkPrepareCandidate10k' 5x
+echo "# map index: map_search p50/p95/p99 (hybrid and embedding, common and rare terms) and a store-level full reindex; BENCH_INDEX_N entries (default 10000; the issue's figures use 10000,100000)"
+STASIMA_BENCH_INDEX_N=${BENCH_INDEX_N:-10000} run ./services/indexer/internal/storetest/ '^Benchmark(Search|Reindex)$' 1x
+STASIMA_BENCH_INDEX_N=${BENCH_INDEX_N:-10000} run ./services/indexer/internal/storetest/ '^BenchmarkSearch$' 200x
 
 awk '
 function metric(name,   i) { for (i = 3; i < NF; i++) if ($(i+1) == name) return $i; return "" }
 {
   name = $1; sub(/-[0-9]+$/, "", name)
   nsop = metric("ns/op"); cps = metric("commits/s"); rps = metric("rows/s")
-  p50 = metric("p50-ms"); p99 = metric("p99-ms")
+  p50 = metric("p50-ms"); p95 = metric("p95-ms"); p99 = metric("p99-ms")
   if (cps == "" && rps == "" && name ~ /Commit/) cps = sprintf("%.0f", 1e9 / nsop)
   line = sprintf("%-44s", name)
   if (cps != "") line = line sprintf(" %9s commits/s", cps)
   if (rps != "") line = line sprintf(" %9s rows/s", rps)
-  if (p50 != "") line = line sprintf("   p50 %s ms   p99 %s ms", p50, p99)
+  if (p50 != "" && p95 != "") line = line sprintf("   p50 %s ms   p95 %s ms   p99 %s ms", p50, p95, p99)
+  else if (p50 != "") line = line sprintf("   p50 %s ms   p99 %s ms", p50, p99)
+  sr = metric("s/reindex"); if (sr != "") line = line sprintf("   %s s per reindex", sr)
   if (name ~ /Verify|SHA256/) line = line sprintf("   %.2f s per 1,000,000 rows", nsop / 1e9)
   ml = metric("ms/land"); if (ml != "") line = line sprintf(" %9s ms per land", ml)
   by = metric("bytes/500-path-pull"); if (by != "") line = line sprintf(" %9s bytes for %s paths (pointers only)", by, metric("paths"))

@@ -450,9 +450,13 @@ func TSQuery(phrases [][]string) string {
 
 // KeywordTopK implements ranking.Source over the tsvector: matches ranked by ts_rank
 // descending, then ins_seq ascending, with the S-10 filter in SQL.
-func (s *Store) KeywordTopK(ctx context.Context, q Query, phrases [][]string, k int) ([]int64, error) {
+func (s *Store) KeywordTopK(ctx context.Context, q Query, phrases [][]string, k int, within []int64) ([]int64, error) {
 	where := []string{`tsv @@ to_tsquery('simple', $1)`, `type NOT IN ('msg', 'vap')`}
 	args := []any{clean(TSQuery(phrases)), k}
+	if within != nil {
+		args = append(args, within)
+		where = append(where, fmt.Sprintf(`ins_seq = ANY($%d)`, len(args)))
+	}
 	if !q.IncludeSuperseded {
 		where = append(where, `status = 'active'`)
 	}
@@ -477,6 +481,17 @@ func (s *Store) KeywordTopK(ctx context.Context, q Query, phrases [][]string, k 
 		return nil, fault.Wrap("index.keyword_search", fault.BackendUnavailable, err, "query")
 	}
 	return ids, nil
+}
+
+// PhraseDF implements ranking.Source: the matches of phrase, counted up to limit+1.
+func (s *Store) PhraseDF(ctx context.Context, phrase []string, limit int) (int, error) {
+	var n int
+	err := s.pool.QueryRow(ctx, `SELECT count(*) FROM (SELECT 1 FROM map_entries
+		WHERE tsv @@ to_tsquery('simple', $1) LIMIT $2) m`, clean(TSQuery([][]string{phrase})), limit+1).Scan(&n)
+	if err != nil {
+		return 0, fault.Wrap("index.keyword_search", fault.BackendUnavailable, err, "count matches")
+	}
+	return n, nil
 }
 
 // RowsBySeq implements ranking.Source.

@@ -158,11 +158,20 @@ func Phrases(text string) [][]string {
 // and body) joined by spaces, so both backends tokenize documents and queries alike.
 func Terms(r rows.Row) string { return strings.Join(embed.Tokens(r.EmbedText()), " ") }
 
+// SelectiveDF is the most rows a phrase may match and still be ranked over the whole index on
+// the keyword side. A phrase matching more (a common word) is matched only among the embedding
+// candidates, so a common-term query costs a bounded scan, not a full-text rank of most rows;
+// rare identifiers — what the keyword side is for — always rank globally.
+const SelectiveDF = 2000
+
 // Source is what a store answers for Search.
 type Source interface {
+	// PhraseDF returns how many rows match phrase, or any number above limit when more do.
+	PhraseDF(ctx context.Context, phrase []string, limit int) (int, error)
 	// KeywordTopK returns up to k ins_seqs of rows admitted by q whose terms match any of
-	// phrases, best full-text rank first, ties by ins_seq ascending.
-	KeywordTopK(ctx context.Context, q Query, phrases [][]string, k int) ([]int64, error)
+	// phrases, best full-text rank first, ties by ins_seq ascending; when within is not nil
+	// only rows among within (already admitted) are considered.
+	KeywordTopK(ctx context.Context, q Query, phrases [][]string, k int, within []int64) ([]int64, error)
 	// RowsBySeq returns the rows with the given ins_seqs (absent ones are missing).
 	RowsBySeq(ctx context.Context, seqs []int64) (map[int64]rows.Row, error)
 }
@@ -188,12 +197,9 @@ func Search(ctx context.Context, vt *Vectors, src Source, q Query) (Result, erro
 	}
 	depth = max(depth, q.Limit)
 	emb := vt.TopK(q, depth)
-	var kw []int64
-	if ph := Phrases(q.Text); len(ph) > 0 {
-		var err error
-		if kw, err = src.KeywordTopK(ctx, q, ph, depth); err != nil {
-			return res, err
-		}
+	kw, err := keywordSide(ctx, src, q, emb, depth)
+	if err != nil {
+		return res, err
 	}
 	byseq := make(map[int64]*Candidate, len(emb)+len(kw))
 	var all []*Candidate
@@ -236,6 +242,52 @@ func Search(ctx context.Context, vt *Vectors, src Source, q Query) (Result, erro
 		cands = cands[:q.Limit]
 	}
 	return build(ctx, src, q, cands)
+}
+
+// keywordSide ranks the selective phrases over the whole index, then adds the embedding
+// candidates matching any phrase (common ones included), up to depth.
+func keywordSide(ctx context.Context, src Source, q Query, emb []Candidate, depth int) ([]int64, error) {
+	all := Phrases(q.Text)
+	if len(all) == 0 {
+		return nil, nil
+	}
+	var selective [][]string
+	for _, p := range all {
+		df, err := src.PhraseDF(ctx, p, SelectiveDF)
+		if err != nil {
+			return nil, err
+		}
+		if df <= SelectiveDF {
+			selective = append(selective, p)
+		}
+	}
+	var out []int64
+	if len(selective) > 0 {
+		var err error
+		if out, err = src.KeywordTopK(ctx, q, selective, depth, nil); err != nil {
+			return nil, err
+		}
+	}
+	if len(selective) == len(all) || len(out) >= depth || len(emb) == 0 {
+		return out, nil
+	}
+	within := make([]int64, len(emb))
+	for i, c := range emb {
+		within[i] = c.Seq
+	}
+	more, err := src.KeywordTopK(ctx, q, all, depth, within)
+	if err != nil {
+		return nil, err
+	}
+	for _, seq := range more {
+		if len(out) == depth {
+			break
+		}
+		if !slices.Contains(out, seq) {
+			out = append(out, seq)
+		}
+	}
+	return out, nil
 }
 
 func cmpDesc(a, b float64) int {

@@ -552,12 +552,11 @@ func (s *Store) Search(ctx context.Context, q Query) (Result, error) {
 // tokens are letters and digits only, so no query syntax can form), the phrases are ORed,
 // ranked by bm25 then rowid. The S-10 filter is applied from the vector table's copy of each
 // row's fields, fetching more matches until k are admitted or the matches run out.
-func (s *Store) KeywordTopK(ctx context.Context, q Query, phrases [][]string, k int) ([]int64, error) {
-	parts := make([]string, len(phrases))
-	for i, p := range phrases {
-		parts[i] = `"` + strings.Join(p, " ") + `"`
+func (s *Store) KeywordTopK(ctx context.Context, q Query, phrases [][]string, k int, within []int64) ([]int64, error) {
+	match := matchExpr(phrases)
+	if within != nil {
+		return s.keywordWithin(ctx, match, k, within)
 	}
-	match := strings.Join(parts, " OR ")
 	var out []int64
 	for fetch, offset := 4*k, 0; ; fetch *= 4 {
 		ids, err := s.matches(ctx, match, fetch, offset)
@@ -577,6 +576,53 @@ func (s *Store) KeywordTopK(ctx context.Context, q Query, phrases [][]string, k 
 		}
 		offset += fetch
 	}
+}
+
+// matchExpr renders phrases as an FTS5 query: each phrase a string, the phrases ORed.
+func matchExpr(phrases [][]string) string {
+	parts := make([]string, len(phrases))
+	for i, p := range phrases {
+		parts[i] = `"` + strings.Join(p, " ") + `"`
+	}
+	return strings.Join(parts, " OR ")
+}
+
+// PhraseDF implements ranking.Source: the matches of phrase, counted up to limit+1.
+func (s *Store) PhraseDF(ctx context.Context, phrase []string, limit int) (int, error) {
+	var n int
+	err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM (SELECT 1 FROM map_terms WHERE map_terms MATCH ? LIMIT ?)`,
+		matchExpr([][]string{phrase}), limit+1).Scan(&n)
+	if err != nil {
+		return 0, fault.Wrap("index.keyword_search", fault.BackendUnavailable, err, "count matches")
+	}
+	return n, nil
+}
+
+// keywordWithin ranks the matches among the given rowids.
+func (s *Store) keywordWithin(ctx context.Context, match string, k int, within []int64) ([]int64, error) {
+	if len(within) == 0 {
+		return nil, nil
+	}
+	args := []any{match}
+	for _, id := range within {
+		args = append(args, id)
+	}
+	args = append(args, k)
+	res, err := s.db.QueryContext(ctx, `SELECT rowid FROM map_terms WHERE map_terms MATCH ? AND rowid IN (?`+
+		strings.Repeat(", ?", len(within)-1)+`) ORDER BY rank, rowid LIMIT ?`, args...)
+	if err != nil {
+		return nil, fault.Wrap("index.keyword_search", fault.BackendUnavailable, err, "query %q", match)
+	}
+	defer res.Close()
+	var ids []int64
+	for res.Next() {
+		var id int64
+		if err := res.Scan(&id); err != nil {
+			return nil, fault.Wrap("index.keyword_search", fault.BackendUnavailable, err, "scan")
+		}
+		ids = append(ids, id)
+	}
+	return ids, res.Err()
 }
 
 func (s *Store) matches(ctx context.Context, match string, limit, offset int) ([]int64, error) {
