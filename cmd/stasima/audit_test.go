@@ -80,7 +80,8 @@ func TestUp_AuditRowsOfKipCommit(t *testing.T) {
 	if _, e := call(t, s, "kip_commit", map[string]any{"instance_id": "Recto", "domain": "messages", "slug": "m", "body": "x", "op_id": "op-m"}); e == "" {
 		t.Fatal("lane not enforced")
 	}
-	if _, e := call(t, s, "kip_commit", map[string]any{"instance_id": "recto", "domain": "practice", "slug": "b", "body": "x", "op_id": "op-c"}); !strings.Contains(e, "case") {
+	// The casing variant comes from its own session: on Recto's, binding refuses it first (I-15).
+	if _, e := call(t, mcpSession(t, n), "kip_commit", map[string]any{"instance_id": "recto", "domain": "practice", "slug": "b", "body": "x", "op_id": "op-c"}); !strings.Contains(e, "case") {
 		t.Fatalf("name fork: %q", e)
 	}
 	rows = auditRows(t, n, "kip_commit")
