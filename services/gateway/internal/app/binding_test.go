@@ -180,7 +180,9 @@ func TestBinder_EndDiscards(t *testing.T) {
 	}
 }
 
-func newTestApp(cfg Config) *App { return New(nil, cfg, slog.New(slog.NewTextHandler(io.Discard, nil))) }
+func newTestApp(cfg Config) *App {
+	return New(nil, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+}
 
 // TestWhoami_BindingBlock is I-17 / T-whoami-1: the block, exact, for each source and mode.
 func TestWhoami_BindingBlock(t *testing.T) {

@@ -26,6 +26,7 @@ const Version = "0.1.0"
 
 // New builds an MCP server over the tool set.
 func New(a *app.App, log *slog.Logger) *mcp.Server {
+	sessionKey := sessionKeys()
 	srv := mcp.NewServer(&mcp.Implementation{Name: "stasima", Version: Version}, &mcp.ServerOptions{
 		Logger:   log,
 		PageSize: 100,
@@ -38,7 +39,7 @@ func New(a *app.App, log *slog.Logger) *mcp.Server {
 			ss := req.Session
 			go func() {
 				_ = ss.Wait()
-				a.EndSession(SessionKey(ss.ID()))
+				a.EndSession(sessionKey(ss.ID()))
 			}()
 		},
 	})
@@ -48,7 +49,7 @@ func New(a *app.App, log *slog.Logger) *mcp.Server {
 			func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 				sess := app.Session{Transport: "mcp"}
 				if req.Session != nil {
-					sess.Key = SessionKey(req.Session.ID())
+					sess.Key = sessionKey(req.Session.ID())
 					sess.ID = app.SessionTag(sess.Key)
 				}
 				return Call(ctx, a, log, t, req.Params.Arguments, sess), nil
@@ -58,13 +59,17 @@ func New(a *app.App, log *slog.Logger) *mcp.Server {
 	return srv
 }
 
-// SessionKey is the binding key of an MCP session (I-5): its server-generated Mcp-Session-Id,
-// or "stdio" for the one session of a stdio gateway (I-6), whose transport has no id.
-func SessionKey(id string) string {
-	if id == "" {
-		return "stdio"
+// sessionKeys returns the binding key of an MCP session (I-5): its server-generated
+// Mcp-Session-Id; the one session of a stdio server (I-6), whose transport has no id, gets a
+// key minted per server so each stdio process has a session tag of its own (I-30).
+func sessionKeys() func(id string) string {
+	stdio := "stdio:" + ulid.Make().String()
+	return func(id string) string {
+		if id == "" {
+			return stdio
+		}
+		return "mcp:" + id
 	}
-	return "mcp:" + id
 }
 
 // Handler serves MCP streamable HTTP for the server.
