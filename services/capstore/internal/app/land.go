@@ -249,7 +249,7 @@ func (a *App) Land(ctx context.Context, c schema.Land) (Landed, []schema.AuditIn
 	out.Tagged = true
 	rows := []schema.AuditIntent{row(c.ApprovedBy, "land_merge", a.cfg.CanonRef, "", "land-"+cand[:12], cand, "ok",
 		schema.Detail("proposal", pref, "seq", seq, "evidence", c.Evidence))}
-	return out, rows, nil
+	return out, withSession(rows, c.Session), nil // a land_approve call's row carries its session tag (U-20)
 }
 
 func (a *App) isApprover(name string) bool {
@@ -344,7 +344,7 @@ func (a *App) ResumeOrLand(ctx context.Context, c schema.Land) (Landed, []schema
 			}
 			rows := []schema.AuditIntent{row(c.ApprovedBy, "land_merge", a.cfg.CanonRef, "", "land-"+canon[:12], canon, "ok",
 				schema.Detail("proposal", pref, "seq", seq, "evidence", c.Evidence))}
-			return Landed{OID: canon, Seq: seq, ProposalRef: pref, Tagged: true}, rows, nil
+			return Landed{OID: canon, Seq: seq, ProposalRef: pref, Tagged: true}, withSession(rows, c.Session), nil
 		}
 	}
 	return a.Land(ctx, c)

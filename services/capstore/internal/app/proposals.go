@@ -122,7 +122,7 @@ func (a *App) Propose(ctx context.Context, c schema.Propose) (schema.ProposeResu
 	} else if !exists {
 		// D-18: create-only at canon's tip; a concurrent creator winning is not an error.
 		if err := a.git.SetRef(ctx, ref, canon, ""); err != nil && !fault.Is(err, fault.StaleRef) {
-			return schema.ProposeResult{}, errorRow(c.Seat, op, ref, path, c.OpID, err), err
+			return schema.ProposeResult{}, withSession(errorRow(c.Seat, op, ref, path, c.OpID, err), c.Session), err
 		}
 	}
 	subject := commitmsg.KIPPrefix + path
@@ -153,7 +153,7 @@ func (a *App) Propose(ctx context.Context, c schema.Propose) (schema.ProposeResu
 			continue
 		}
 		if err != nil {
-			return schema.ProposeResult{}, errorRow(c.Seat, op, ref, path, c.OpID, err), err
+			return schema.ProposeResult{}, withSession(errorRow(c.Seat, op, ref, path, c.OpID, err), c.Session), err
 		}
 		break
 	}
