@@ -318,6 +318,9 @@ func adminStatus(ctx context.Context, c *busclient.Client, cfg Config) (any, err
 		return nil, err
 	}
 	res.AuditEvents, res.AuditVerifyOK, res.AuditVsAnchor = au.Events, au.VerifyOK, au.AuditVsAnchor
+	if res.PractitionerUnread, err = practitionerUnread(ctx, c); err != nil {
+		return nil, err
+	}
 	return res, nil
 }
 

@@ -203,6 +203,9 @@ func TestUp_AdminInbox(t *testing.T) {
 		t.Fatalf("canon_state attention: %v", cs["practitioner_attention"])
 	}
 	data := n.cfg.DataDir
+	if code, st, stderr := admin(t, "--data", data, "status"); code != 0 || st["practitioner_unread"] != 1.0 {
+		t.Fatalf("status practitioner_unread (O-status-1): %v %s", st, stderr)
+	}
 	code, res, stderr := admin(t, "--data", data, "inbox")
 	if code != 0 {
 		t.Fatal(stderr)

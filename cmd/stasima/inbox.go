@@ -99,3 +99,16 @@ func inboxList(ctx context.Context, c *busclient.Client, all bool) (any, error) 
 		Note   string      `json:"note"`
 	}{unread, inboxNote}, nil
 }
+
+// practitionerUnread is status's practitioner_unread (O-status-1, T-common-20): the
+// practitioner's flat inbox minus what the practitioner has read.
+func practitionerUnread(ctx context.Context, c *busclient.Client) (int, error) {
+	res, err := inboxList(ctx, c, false)
+	if err != nil {
+		return 0, err
+	}
+	return len(res.(struct {
+		Unread []inboxItem `json:"unread"`
+		Note   string      `json:"note"`
+	}).Unread), nil
+}

@@ -105,11 +105,19 @@ func TestUp_Vantages(t *testing.T) {
 		t.Fatalf("binds_status superseded: %v / %v", vs[0], vs[1])
 	}
 
+	// A fold (kip_commit horizon=) is a vantage like any other: vap_for finds it by entry.
+	f := mustCall(t, sr, "kip_commit", map[string]any{"instance_id": "Recto", "domain": "practice", "slug": "fold",
+		"body": "Folded entry.", "op_id": "k4", "horizon": "Why I wrote it."})
+	if _, vs := page(map[string]any{"entry": "practice/fold.md", "detail": "full"}); len(vs) != 1 ||
+		vs[0]["path"] != f["folded"].(map[string]any)["path"] || vs[0]["horizon"] != "Why I wrote it." || vs[0]["binds_status"] != "active" {
+		t.Fatalf("fold vantage in vap_for: %v / %v", f, vs)
+	}
+
 	// An empty binds is accepted and binds nothing (T-vap_record-11).
 	if ev := mustCall(t, sr, "vap_record", map[string]any{"instance_id": "Recto", "binds": "", "horizon": "free-floating", "op_id": "v4"}); ev["binds"] != "" {
 		t.Fatalf("empty binds: %v", ev)
 	}
-	if out, _ := page(map[string]any{"author": "Recto"}); out["total"] != 2.0 {
+	if out, _ := page(map[string]any{"author": "Recto"}); out["total"] != 3.0 {
 		t.Fatalf("vap_for(author) after the empty-binds vantage: %v", out)
 	}
 }
