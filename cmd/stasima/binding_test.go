@@ -137,6 +137,19 @@ func TestBinding_SC11(t *testing.T) {
 		if len(rowsWhere(t, n, "session_binding", "")) != 1 {
 			t.Fatal("a pinned gateway learned")
 		}
+		// The imp_send identity twin: either form binds; a forged sender is refused like
+		// instance_id; the conflicting pair never reaches binding (T-imp_send-1).
+		msg := func(k, v, op string) map[string]any {
+			return map[string]any{k: v, "recipients": []string{"Recto"}, "subject": "s", "body": "b", "op_id": op}
+		}
+		mustCall(t, s, "imp_send", msg("instance_id", "Verso", "m-1"))
+		mustCall(t, s, "imp_send", msg("sender", "Verso", "m-2"))
+		_, e = call(t, s, "imp_send", msg("sender", "Recto", "m-3"))
+		mustContain(t, e, "pinned to 'Verso'", "'Recto'")
+		pair := msg("sender", "Recto", "m-4")
+		pair["instance_id"] = "Verso"
+		_, e = call(t, s, "imp_send", pair)
+		mustContain(t, e, "Exactly one")
 		// Every MCP session of a pinned gateway is bound from the start.
 		_, e = call(t, mcpSession(t, n), "canon_diff", map[string]any{"instance_id": "Recto"})
 		mustContain(t, e, "pinned to 'Verso'")
