@@ -154,6 +154,11 @@ func cmdAdmin(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		if run = inboxCommand(cargs, stderr); run == nil {
 			return 2
 		}
+	case "oauth":
+		var ok bool
+		if run, ok = oauthCommand(cargs, stderr); !ok {
+			return 2
+		}
 	case "reindex":
 		run = func(ctx context.Context, c *busclient.Client) (any, error) {
 			var res json.RawMessage

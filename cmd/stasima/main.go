@@ -19,10 +19,12 @@ const usage = `usage:
   stasima up [--data DIR] [--http HOST:PORT] [--config FILE]
   stasima serve <capstore|audit|airlock|indexer|gateway> [--data DIR] [--config FILE] [--ops HOST:PORT]
   stasima health [--addr HOST:PORT]     probe a serve process's /healthz (default 127.0.0.1:9464)
+  stasima stdio [--data DIR] [--config FILE]   one MCP gateway on stdin/stdout (starts up when none runs)
   stasima admin [--data DIR | --config FILE] <command> ...
       commands: status, bootstrap <dir>, preview <id>, land <id> [--by X], proposals, close <id> <reason>,
                 verify, anchor, reconcile, restore-audit <file>, reindex,
-                totp-provision [--force] [--qr] [--land], totp-check <code>, watch [--json]
+                totp-provision [--force] [--qr] [--land], totp-check <code>, watch [--json],
+                oauth pending, oauth approve <txn> --confirm <client name>
 environment: STASIMA_DATA, STASIMA_CONFIG; file overrides (operations §8.1): STASIMA_GIT_DIR,
   STASIMA_APPROVERS, STASIMA_CANON_REF, STASIMA_MAP_DB, STASIMA_AUDIT_DB, STASIMA_EMBED_URL,
   STASIMA_EMBED_MODEL, STASIMA_EMBED_DIM, STASIMA_BINDING
@@ -50,6 +52,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdServe(ctx, args[1:], stderr)
 	case "admin":
 		return cmdAdmin(ctx, args[1:], stdout, stderr)
+	case "stdio":
+		err = cmdStdio(ctx, args[1:], stderr)
 	case "health":
 		err = cmdHealth(ctx, args[1:], stdout)
 	case "help", "-h", "--help":

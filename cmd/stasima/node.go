@@ -42,6 +42,15 @@ type busRecord struct {
 	// User and Password are the admin credentials of the embedded bus (the file is 0600).
 	User     string `json:"user,omitempty"`
 	Password string `json:"password,omitempty"`
+	// Gateway holds the gateway's own (publish-restricted, ARCH-11) credentials, so a
+	// `stasima stdio` gateway joins the running bus with a gateway's rights, not the admin's.
+	Gateway *busUser `json:"gateway,omitempty"`
+}
+
+// busUser is one component's credentials in the bus record.
+type busUser struct {
+	User     string `json:"user"`
+	Password string `json:"password"`
 }
 
 // busConn is one component's connection.
@@ -166,6 +175,9 @@ func (n *node) start(ctx context.Context, opt nodeOptions) error {
 	}
 	if opt.record {
 		rec := busRecord{URL: url, PID: os.Getpid(), User: n.creds["admin"].Name, Password: n.creds["admin"].Password}
+		if u, ok := n.creds["gateway"]; ok {
+			rec.Gateway = &busUser{User: u.Name, Password: u.Password}
+		}
 		if n.gw != nil {
 			rec.HTTP = n.gw.Addr()
 		}

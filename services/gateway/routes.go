@@ -100,7 +100,7 @@ func routes(cfg Config, a *app.App, be door.Backend, nc *nats.Conn, log *slog.Lo
 	rest.Mount(api, a, log, reqCap)
 	mux.Handle("/mcp", d.Protect(mcpH))
 	mux.Handle("/api/v1/", d.Protect(api)) // I-53
-	mux.Handle("/", api)                    // health
+	mux.Handle("/", api)                   // health
 	d.Mount(mux)
 	hc.Armed = true
 	hc.HSTS = strings.HasPrefix(cfg.Door.PublicURL, "https://")

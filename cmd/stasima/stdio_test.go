@@ -1,0 +1,139 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+)
+
+// TestMain lets the test binary stand in for the stasima binary: with STASIMA_TEST_MAIN=1 it
+// runs the command line instead of the tests, so stdio tests spawn `stasima stdio` (and the
+// `stasima up` it may start) without a separate build.
+func TestMain(m *testing.M) {
+	if os.Getenv("STASIMA_TEST_MAIN") == "1" {
+		os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	}
+	os.Exit(m.Run())
+}
+
+// stasimaCmd is the stasima command line, run by the test binary.
+func stasimaCmd(t *testing.T, env []string, args ...string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], args...)
+	cmd.Env = append(append(os.Environ(), "STASIMA_TEST_MAIN=1"), env...)
+	return cmd
+}
+
+// stdioSession drives `stasima stdio` with the SDK's command transport (I-52).
+func stdioSession(t *testing.T, cmd *exec.Cmd) *mcp.ClientSession {
+	t.Helper()
+	c := mcp.NewClient(&mcp.Implementation{Name: "spawning-client", Version: "1"}, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	s, err := c.Connect(ctx, &mcp.CommandTransport{Command: cmd}, nil)
+	if err != nil {
+		t.Fatalf("connect stdio: %v", err)
+	}
+	return s
+}
+
+// roundTrip lists the tools and calls one over the session, then closes stdin: the gateway
+// exits on EOF by itself, not by the transport's SIGTERM (I-52).
+func roundTrip(t *testing.T, s *mcp.ClientSession, cmd *exec.Cmd) {
+	t.Helper()
+	ctx := context.Background()
+	tools, err := s.ListTools(ctx, nil)
+	if err != nil || len(tools.Tools) < 20 {
+		t.Fatalf("tools over stdio: %v %v", tools, err)
+	}
+	res, err := s.CallTool(ctx, &mcp.CallToolParams{Name: "announce", Arguments: map[string]any{"instance_id": "Recto"}})
+	if err != nil || res.IsError {
+		t.Fatalf("announce over stdio: %+v %v", res, err)
+	}
+	var ann map[string]any
+	if err := json.Unmarshal([]byte(res.Content[0].(*mcp.TextContent).Text), &ann); err != nil || ann["welcome"] != "Welcome to Stasima, Recto." {
+		t.Fatalf("announce: %v %v", ann, err)
+	}
+	if err := s.Close(); err != nil {
+		t.Logf("close: %v", err)
+	}
+	if st := cmd.ProcessState; st == nil || !st.Exited() || st.ExitCode() != 0 {
+		t.Fatalf("stdio gateway after EOF: %v", st)
+	}
+}
+
+// TestStdio_RunningBackend: `stasima stdio` joins the running deployment of its data dir over
+// the bus recorded there (D-22, O-deploy-1) and serves the same tools as /mcp.
+func TestStdio_RunningBackend(t *testing.T) {
+	n := testNode(t)
+	cmd := stasimaCmd(t, nil, "stdio", "--data", n.cfg.DataDir)
+	roundTrip(t, stdioSession(t, cmd), cmd)
+}
+
+// TestStdio_StartsBackend: with no backend running, `stasima stdio` starts `stasima up`
+// detached (own process group, output in the data dir's log) and connects (O-deploy-1).
+func TestStdio_StartsBackend(t *testing.T) {
+	data := t.TempDir()
+	cmd := stasimaCmd(t, []string{"STASIMA_HTTP=127.0.0.1:0"}, "stdio", "--data", data)
+	t.Cleanup(func() { stopRecorded(t, data) })
+	s := stdioSession(t, cmd)
+	rec := readRecord(t, data)
+	if rec.PID == os.Getpid() || rec.PID == 0 {
+		t.Fatalf("bus record pid %d", rec.PID)
+	}
+	if pgid, err := syscall.Getpgid(rec.PID); err != nil || pgid != rec.PID {
+		t.Fatalf("started backend's process group %d (%v), want its own %d", pgid, err, rec.PID)
+	}
+	roundTrip(t, s, cmd)
+	// The backend outlives the client that started it.
+	if err := syscall.Kill(rec.PID, 0); err != nil {
+		t.Fatalf("the started backend died with its client: %v", err)
+	}
+	if b, err := os.ReadFile(filepath.Join(data, upLogFile)); err != nil || !strings.Contains(string(b), "Stasima is up") {
+		t.Fatalf("up log: %v %s", err, b)
+	}
+}
+
+func readRecord(t *testing.T, data string) busRecord {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(data, busFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rec busRecord
+	if err := json.Unmarshal(b, &rec); err != nil {
+		t.Fatal(err)
+	}
+	return rec
+}
+
+// stopRecorded stops the backend a test started and waits until it released the data dir.
+func stopRecorded(t *testing.T, data string) {
+	b, err := os.ReadFile(filepath.Join(data, busFile))
+	if err != nil {
+		return
+	}
+	var rec busRecord
+	if json.Unmarshal(b, &rec) != nil || rec.PID == 0 || rec.PID == os.Getpid() {
+		return
+	}
+	_ = syscall.Kill(rec.PID, syscall.SIGTERM)
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		if lock, free, err := acquireLock(data); err == nil && free {
+			lock.Close()
+			return
+		}
+		time.Sleep(50 * time.Millisecond) // polling the lock with a deadline; nothing to wait on
+	}
+	_ = syscall.Kill(rec.PID, syscall.SIGKILL)
+	t.Errorf("backend %d did not stop", rec.PID)
+}
