@@ -25,6 +25,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 
@@ -598,31 +599,46 @@ func (s *Store) PhraseDF(ctx context.Context, phrase []string, limit int) (int, 
 	return n, nil
 }
 
-// keywordWithin ranks the matches among the given rowids.
+// keywordWithin ranks the matches among the given rowids (bm25, then rowid). Each rowid is
+// one seek into the match's doclists: a MATCH with a rowid IN list would rank every match.
 func (s *Store) keywordWithin(ctx context.Context, match string, k int, within []int64) ([]int64, error) {
-	if len(within) == 0 {
-		return nil, nil
+	type hit struct {
+		id   int64
+		rank float64
 	}
-	args := []any{match}
-	for _, id := range within {
-		args = append(args, id)
-	}
-	args = append(args, k)
-	res, err := s.db.QueryContext(ctx, `SELECT rowid FROM map_terms WHERE map_terms MATCH ? AND rowid IN (?`+
-		strings.Repeat(", ?", len(within)-1)+`) ORDER BY rank, rowid LIMIT ?`, args...)
+	var hits []hit
+	stmt, err := s.db.PrepareContext(ctx, `SELECT rank FROM map_terms WHERE map_terms MATCH ? AND rowid = ?`)
 	if err != nil {
 		return nil, fault.Wrap("index.keyword_search", fault.BackendUnavailable, err, "query %q", match)
 	}
-	defer res.Close()
-	var ids []int64
-	for res.Next() {
-		var id int64
-		if err := res.Scan(&id); err != nil {
-			return nil, fault.Wrap("index.keyword_search", fault.BackendUnavailable, err, "scan")
+	defer stmt.Close()
+	for _, id := range within {
+		var rank float64
+		switch err := stmt.QueryRowContext(ctx, match, id).Scan(&rank); {
+		case err == nil:
+			hits = append(hits, hit{id, rank})
+		case !errors.Is(err, sql.ErrNoRows):
+			return nil, fault.Wrap("index.keyword_search", fault.BackendUnavailable, err, "query %q", match)
 		}
-		ids = append(ids, id)
 	}
-	return ids, res.Err()
+	slices.SortStableFunc(hits, func(a, b hit) int {
+		switch {
+		case a.rank < b.rank:
+			return -1
+		case a.rank > b.rank:
+			return 1
+		case a.id < b.id:
+			return -1
+		case a.id > b.id:
+			return 1
+		}
+		return 0
+	})
+	ids := make([]int64, 0, min(k, len(hits)))
+	for _, h := range hits[:min(k, len(hits))] {
+		ids = append(ids, h.id)
+	}
+	return ids, nil
 }
 
 func (s *Store) matches(ctx context.Context, match string, limit, offset int) ([]int64, error) {
