@@ -30,6 +30,8 @@ const stdioStartWait = 90 * time.Second
 // bus — started detached with `stasima up` when none answers. stdout carries MCP frames only;
 // every log line goes to stderr.
 func cmdStdio(ctx context.Context, args []string, stderr io.Writer) error {
+	// The spawning client, taken first: a client that dies during start-up is still seen.
+	parent := os.Getppid()
 	f, rest, err := parseFlags("stdio", args, false)
 	if err != nil {
 		return err
@@ -44,7 +46,7 @@ func cmdStdio(ctx context.Context, args []string, stderr io.Writer) error {
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	go watchParent(ctx, cancel, log)
+	go watchParent(ctx, cancel, parent, log)
 	nc, err := stdioBackend(ctx, cfg, f, log)
 	if err != nil {
 		return err
@@ -59,8 +61,7 @@ func cmdStdio(ctx context.Context, args []string, stderr io.Writer) error {
 
 // watchParent ends the gateway when the spawning client disappears (I-52: checked at least
 // every 2 s), so a crashed client never leaves an orphan.
-func watchParent(ctx context.Context, cancel context.CancelFunc, log *slog.Logger) {
-	parent := os.Getppid()
+func watchParent(ctx context.Context, cancel context.CancelFunc, parent int, log *slog.Logger) {
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
 	for {

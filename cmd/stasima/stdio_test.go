@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -136,4 +137,76 @@ func stopRecorded(t *testing.T, data string) {
 	}
 	_ = syscall.Kill(rec.PID, syscall.SIGKILL)
 	t.Errorf("backend %d did not stop", rec.PID)
+}
+
+// TestStdio_ParentGone: a stdio gateway whose spawning client dies without closing stdin exits
+// by itself (I-52: the parent is checked at least every 2 s), so no orphan is left.
+func TestStdio_ParentGone(t *testing.T) {
+	n := testNode(t)
+	gwIn, gwInW, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer gwInW.Close() // held open: the gateway never sees EOF
+	ctl, ctlW, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	logPath := filepath.Join(t.TempDir(), "stdio.log")
+	// The shell (the "client") starts the gateway on fd 3, prints its pid, and exits when the
+	// test closes its stdin.
+	cmd := exec.Command("sh", "-c", `"$0" stdio --data "$1" <&3 >/dev/null 2>>"$2" & echo $!; read x || true`, os.Args[0], n.cfg.DataDir, logPath)
+	cmd.Env = append(os.Environ(), "STASIMA_TEST_MAIN=1")
+	cmd.Stdin, cmd.ExtraFiles = ctl, []*os.File{gwIn}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	ctl.Close()
+	gwIn.Close()
+	var pid int
+	if _, err := fmt.Fscan(out, &pid); err != nil || pid <= 0 {
+		t.Fatalf("gateway pid: %v", err)
+	}
+	t.Cleanup(func() { _ = syscall.Kill(pid, syscall.SIGKILL) })
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		if b, _ := os.ReadFile(logPath); strings.Contains(string(b), "stdio gateway serving") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the stdio gateway did not start")
+		}
+		time.Sleep(20 * time.Millisecond) // polling its log with a deadline
+	}
+	ctlW.Close()
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("client shell: %v", err)
+	}
+	for alive(pid) {
+		if time.Now().After(deadline) {
+			t.Fatalf("stdio gateway %d outlived its parent", pid)
+		}
+		time.Sleep(50 * time.Millisecond) // polling the process table with a deadline
+	}
+	if b, _ := os.ReadFile(logPath); !strings.Contains(string(b), "parent process gone") {
+		t.Fatalf("the gateway stopped for another reason:\n%s", b)
+	}
+}
+
+// alive reports whether pid runs (a zombie awaiting its reaper counts as gone).
+func alive(pid int) bool {
+	if syscall.Kill(pid, 0) != nil {
+		return false
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	return i < 0 || i+2 >= len(s) || s[i+2] != 'Z'
 }
