@@ -154,6 +154,10 @@ func cmdAdmin(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		if run = inboxCommand(cargs, stderr); run == nil {
 			return 2
 		}
+	case "binding":
+		if run = bindingCommand(cfg, cargs, stderr); run == nil {
+			return 2
+		}
 	case "oauth":
 		var ok bool
 		if run, ok = oauthCommand(cargs, stderr); !ok {

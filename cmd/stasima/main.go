@@ -23,7 +23,7 @@ const usage = `usage:
   stasima admin [--data DIR | --config FILE] <command> ...
       commands: status, bootstrap <dir>, preview <id>, land <id> [--by X], proposals, close <id> <reason>,
                 verify, anchor, reconcile, restore-audit <file>, reindex, inbox [--all] [--read PATH],
-                totp-provision [--force] [--qr] [--land], totp-check <code>, watch [--json],
+                totp-provision [--force] [--qr] [--land], totp-check <code>, watch [--json], binding [--clear PORT],
                 oauth pending, oauth approve <txn> --confirm <client name>
 environment: STASIMA_DATA, STASIMA_CONFIG; file overrides (operations §8.1): STASIMA_GIT_DIR,
   STASIMA_APPROVERS, STASIMA_CANON_REF, STASIMA_MAP_DB, STASIMA_AUDIT_DB, STASIMA_EMBED_URL,
