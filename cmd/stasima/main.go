@@ -27,7 +27,8 @@ const usage = `usage:
                 oauth pending, oauth approve <txn> --confirm <client name>
 environment: STASIMA_DATA, STASIMA_CONFIG; file overrides (operations §8.1): STASIMA_GIT_DIR,
   STASIMA_APPROVERS, STASIMA_CANON_REF, STASIMA_MAP_DB, STASIMA_AUDIT_DB, STASIMA_EMBED_URL,
-  STASIMA_EMBED_MODEL, STASIMA_EMBED_DIM, STASIMA_BINDING
+  STASIMA_EMBED_MODEL, STASIMA_EMBED_DIM, STASIMA_BINDING; session binding of a gateway
+  (identity.md I-1): STASIMA_INSTANCE (pinned seat) or STASIMA_PORT (port-durable token)
 `
 
 func main() {
