@@ -332,3 +332,22 @@ func TestLane(t *testing.T) {
 		t.Fatalf("the refusal names the identity: %q", got)
 	}
 }
+
+// TestBinder_Rekey is I-23 for the port source: a cleared port re-arms learning for the
+// sessions seeded from it, while a session that learned for itself keeps its name.
+func TestBinder_Rekey(t *testing.T) {
+	b := newBinder(Config{Port: "desk"})
+	b.restore("Recto")
+	b.decide("mcp:1", "Recto") // seeded from the port
+	b.rekey("Recto", "")
+	if d := b.decide("mcp:1", "Verso"); d.verdict != learned || d.source != SourcePort {
+		t.Fatalf("after a clear the session learns again: %+v", d)
+	}
+	if d := b.decide("mcp:2", "Recto"); d.verdict != mismatch || d.bound != "Verso" {
+		t.Fatalf("the relearned port name seeds new sessions: %+v", d)
+	}
+	b.rekey("Verso", "Tertia") // another gateway of the port learned Tertia
+	if d := b.decide("mcp:3", "Tertia"); d.verdict != pass {
+		t.Fatalf("rebound port: %+v", d)
+	}
+}
