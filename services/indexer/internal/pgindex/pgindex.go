@@ -450,13 +450,9 @@ func TSQuery(phrases [][]string) string {
 
 // KeywordTopK implements ranking.Source over the tsvector: matches ranked by ts_rank
 // descending, then ins_seq ascending, with the S-10 filter in SQL.
-func (s *Store) KeywordTopK(ctx context.Context, q Query, phrases [][]string, k int, within []int64) ([]int64, error) {
+func (s *Store) KeywordTopK(ctx context.Context, q Query, phrases [][]string, k int) ([]int64, error) {
 	where := []string{`tsv @@ to_tsquery('simple', $1)`, `type NOT IN ('msg', 'vap')`}
 	args := []any{clean(TSQuery(phrases)), k}
-	if within != nil {
-		args = append(args, within)
-		where = append(where, fmt.Sprintf(`ins_seq = ANY($%d)`, len(args)))
-	}
 	if !q.IncludeSuperseded {
 		where = append(where, `status = 'active'`)
 	}

@@ -9,6 +9,7 @@ package ranking
 
 import (
 	"context"
+	"math"
 	"slices"
 	"strings"
 
@@ -65,6 +66,9 @@ type Query struct {
 	Floor             float64 // search_score_floor, or the embedder's default floor
 	// Depth is the per-side candidate count of hybrid mode; 0 is DefaultDepth.
 	Depth int
+	// Selective is the most rows a phrase may match and still be ranked over the whole index;
+	// 0 is SelectiveDF. (Tests lower it to drive the common-phrase path on a small corpus.)
+	Selective int
 }
 
 // Meta is what the S-10 filter reads of a row.
@@ -169,9 +173,8 @@ type Source interface {
 	// PhraseDF returns how many rows match phrase, or any number above limit when more do.
 	PhraseDF(ctx context.Context, phrase []string, limit int) (int, error)
 	// KeywordTopK returns up to k ins_seqs of rows admitted by q whose terms match any of
-	// phrases, best full-text rank first, ties by ins_seq ascending; when within is not nil
-	// only rows among within (already admitted) are considered.
-	KeywordTopK(ctx context.Context, q Query, phrases [][]string, k int, within []int64) ([]int64, error)
+	// phrases, best full-text rank first, ties by ins_seq ascending.
+	KeywordTopK(ctx context.Context, q Query, phrases [][]string, k int) ([]int64, error)
 	// RowsBySeq returns the rows with the given ins_seqs (absent ones are missing).
 	RowsBySeq(ctx context.Context, seqs []int64) (map[int64]rows.Row, error)
 }
@@ -251,31 +254,33 @@ func keywordSide(ctx context.Context, src Source, q Query, emb []Candidate, dept
 	if len(all) == 0 {
 		return nil, nil
 	}
+	limit := q.Selective
+	if limit <= 0 {
+		limit = SelectiveDF
+	}
 	var selective [][]string
-	for _, p := range all {
-		df, err := src.PhraseDF(ctx, p, SelectiveDF)
+	dfs := make([]int, len(all))
+	for i, p := range all {
+		df, err := src.PhraseDF(ctx, p, limit)
 		if err != nil {
 			return nil, err
 		}
-		if df <= SelectiveDF {
+		dfs[i] = df
+		if df <= limit {
 			selective = append(selective, p)
 		}
 	}
 	var out []int64
 	if len(selective) > 0 {
 		var err error
-		if out, err = src.KeywordTopK(ctx, q, selective, depth, nil); err != nil {
+		if out, err = src.KeywordTopK(ctx, q, selective, depth); err != nil {
 			return nil, err
 		}
 	}
 	if len(selective) == len(all) || len(out) >= depth || len(emb) == 0 {
 		return out, nil
 	}
-	within := make([]int64, len(emb))
-	for i, c := range emb {
-		within[i] = c.Seq
-	}
-	more, err := src.KeywordTopK(ctx, q, all, depth, within)
+	more, err := rankWithin(ctx, src, all, dfs, emb)
 	if err != nil {
 		return nil, err
 	}
@@ -288,6 +293,93 @@ func keywordSide(ctx context.Context, src Source, q Query, emb []Candidate, dept
 		}
 	}
 	return out, nil
+}
+
+// BM25 parameters of rankWithin (the usual values, as FTS5 and most engines use).
+const (
+	bm25K1 = 1.2
+	bm25B  = 0.75
+)
+
+// rankWithin ranks the embedding candidates that match any phrase by BM25 computed here, over
+// the candidates' own tokens (the text the full-text index holds, Terms): phrase frequency per
+// row, the phrase's document frequency from the store (capped at SelectiveDF+1 for a common
+// phrase, which only flattens the weights of common phrases against each other) and the
+// candidates' mean length. A store's full-text rank restricted to a rowid set recomputes its
+// corpus statistics per row, a scan of the whole doclist each time; this costs one read of at
+// most Depth rows. Ties go to the lower ins_seq.
+func rankWithin(ctx context.Context, src Source, phrases [][]string, dfs []int, emb []Candidate) ([]int64, error) {
+	seqs := make([]int64, len(emb))
+	for i, c := range emb {
+		seqs[i] = c.Seq
+	}
+	rs, err := src.RowsBySeq(ctx, seqs)
+	if err != nil {
+		return nil, err
+	}
+	type hit struct {
+		seq   int64
+		toks  []string
+		score float64
+	}
+	hits := make([]hit, 0, len(rs))
+	var total int
+	for _, seq := range seqs {
+		r, ok := rs[seq]
+		if !ok {
+			continue
+		}
+		toks := embed.Tokens(r.EmbedText())
+		total += len(toks)
+		hits = append(hits, hit{seq: seq, toks: toks})
+	}
+	if len(hits) == 0 {
+		return nil, nil
+	}
+	avg := float64(total) / float64(len(hits))
+	if avg == 0 {
+		avg = 1
+	}
+	n := float64(max(len(hits), slices.Max(dfs)))
+	out := hits[:0]
+	for _, h := range hits {
+		matched := false
+		for i, p := range phrases {
+			tf := float64(phraseCount(h.toks, p))
+			if tf == 0 {
+				continue
+			}
+			matched = true
+			df := float64(dfs[i])
+			idf := math.Log(1 + (n-df+0.5)/(df+0.5))
+			h.score += idf * tf * (bm25K1 + 1) / (tf + bm25K1*(1-bm25B+bm25B*float64(len(h.toks))/avg))
+		}
+		if matched {
+			out = append(out, h)
+		}
+	}
+	slices.SortStableFunc(out, func(a, b hit) int {
+		if a.score != b.score {
+			return cmpDesc(a.score, b.score)
+		}
+		return cmpAsc(a.seq, b.seq)
+	})
+	ids := make([]int64, len(out))
+	for i, h := range out {
+		ids[i] = h.seq
+	}
+	return ids, nil
+}
+
+// phraseCount is how many times phrase occurs as consecutive tokens of toks.
+func phraseCount(toks, phrase []string) int {
+	n := 0
+	for i := 0; i+len(phrase) <= len(toks); i++ {
+		if slices.Equal(toks[i:i+len(phrase)], phrase) {
+			n++
+		}
+	}
+	return n
 }
 
 func cmpDesc(a, b float64) int {

@@ -25,7 +25,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"slices"
 	"strings"
 	"sync"
 
@@ -553,11 +552,8 @@ func (s *Store) Search(ctx context.Context, q Query) (Result, error) {
 // tokens are letters and digits only, so no query syntax can form), the phrases are ORed,
 // ranked by bm25 then rowid. The S-10 filter is applied from the vector table's copy of each
 // row's fields, fetching more matches until k are admitted or the matches run out.
-func (s *Store) KeywordTopK(ctx context.Context, q Query, phrases [][]string, k int, within []int64) ([]int64, error) {
+func (s *Store) KeywordTopK(ctx context.Context, q Query, phrases [][]string, k int) ([]int64, error) {
 	match := matchExpr(phrases)
-	if within != nil {
-		return s.keywordWithin(ctx, match, k, within)
-	}
 	var out []int64
 	for fetch, offset := 4*k, 0; ; fetch *= 4 {
 		ids, err := s.matches(ctx, match, fetch, offset)
@@ -597,48 +593,6 @@ func (s *Store) PhraseDF(ctx context.Context, phrase []string, limit int) (int, 
 		return 0, fault.Wrap("index.keyword_search", fault.BackendUnavailable, err, "count matches")
 	}
 	return n, nil
-}
-
-// keywordWithin ranks the matches among the given rowids (bm25, then rowid). Each rowid is
-// one seek into the match's doclists: a MATCH with a rowid IN list would rank every match.
-func (s *Store) keywordWithin(ctx context.Context, match string, k int, within []int64) ([]int64, error) {
-	type hit struct {
-		id   int64
-		rank float64
-	}
-	var hits []hit
-	stmt, err := s.db.PrepareContext(ctx, `SELECT rank FROM map_terms WHERE map_terms MATCH ? AND rowid = ?`)
-	if err != nil {
-		return nil, fault.Wrap("index.keyword_search", fault.BackendUnavailable, err, "query %q", match)
-	}
-	defer stmt.Close()
-	for _, id := range within {
-		var rank float64
-		switch err := stmt.QueryRowContext(ctx, match, id).Scan(&rank); {
-		case err == nil:
-			hits = append(hits, hit{id, rank})
-		case !errors.Is(err, sql.ErrNoRows):
-			return nil, fault.Wrap("index.keyword_search", fault.BackendUnavailable, err, "query %q", match)
-		}
-	}
-	slices.SortStableFunc(hits, func(a, b hit) int {
-		switch {
-		case a.rank < b.rank:
-			return -1
-		case a.rank > b.rank:
-			return 1
-		case a.id < b.id:
-			return -1
-		case a.id > b.id:
-			return 1
-		}
-		return 0
-	})
-	ids := make([]int64, 0, min(k, len(hits)))
-	for _, h := range hits[:min(k, len(hits))] {
-		ids = append(ids, h.id)
-	}
-	return ids, nil
 }
 
 func (s *Store) matches(ctx context.Context, match string, limit, offset int) ([]int64, error) {

@@ -422,28 +422,31 @@ type Corpus struct {
 	Entries []struct {
 		Ref, Path, Type, Status, Title, Body, Origin string
 	} `json:"entries"`
-	Queries []struct {
-		Name              string   `json:"name"`
-		Query             string   `json:"query"`
-		Mode              string   `json:"mode"`
-		Scope             string   `json:"scope"`
-		InstanceID        string   `json:"instance_id"`
-		Type              string   `json:"type"`
-		Limit             int      `json:"limit"`
-		IncludeSuperseded bool     `json:"include_superseded"`
-		IncludeWeak       bool     `json:"include_weak"`
-		Floor             float64  `json:"floor"`
-		WantFirst         string   `json:"want_first"`
-		WantIn            []string `json:"want_in"`
-		WantAbsent        []string `json:"want_absent"`
-		WantEmpty         bool     `json:"want_empty"`
-		WantBelowFloor    *int     `json:"want_below_floor"`
-		WantBelowFloorMin int      `json:"want_below_floor_min"`
-	} `json:"queries"`
+	Queries []CorpusQuery `json:"queries"`
 }
 
 // CorpusPath is the corpus reached from services/indexer/internal/<pkg>.
 var CorpusPath = filepath.Join("..", "..", "testdata", "corpus.json")
+
+// CorpusQuery is one expected search of the corpus.
+type CorpusQuery struct {
+	Name              string   `json:"name"`
+	Query             string   `json:"query"`
+	Mode              string   `json:"mode"`
+	Scope             string   `json:"scope"`
+	InstanceID        string   `json:"instance_id"`
+	Type              string   `json:"type"`
+	Limit             int      `json:"limit"`
+	IncludeSuperseded bool     `json:"include_superseded"`
+	IncludeWeak       bool     `json:"include_weak"`
+	Floor             float64  `json:"floor"`
+	WantFirst         string   `json:"want_first"`
+	WantIn            []string `json:"want_in"`
+	WantAbsent        []string `json:"want_absent"`
+	WantEmpty         bool     `json:"want_empty"`
+	WantBelowFloor    *int     `json:"want_below_floor"`
+	WantBelowFloorMin int      `json:"want_below_floor_min"`
+}
 
 // LoadCorpus reads the corpus and returns it with its rows.
 func LoadCorpus(t testing.TB) (Corpus, []rows.Row) {
@@ -488,45 +491,54 @@ func testCorpus(t *testing.T, b Backend) {
 		t.Fatal(err)
 	}
 	for _, tt := range c.Queries {
-		t.Run(tt.Name, func(t *testing.T) {
-			limit := tt.Limit
-			if limit == 0 {
-				limit = 10
-			}
-			got, err := st.Search(context.Background(), ranking.Query{Mode: tt.Mode, Text: tt.Query,
-				Vector: embed.StubVector(tt.Query), InstanceID: tt.InstanceID, Scope: tt.Scope, Type: tt.Type,
-				IncludeSuperseded: tt.IncludeSuperseded, IncludeWeak: tt.IncludeWeak, Limit: limit, Floor: tt.Floor})
-			if err != nil {
-				t.Fatal(err)
-			}
-			var keys []string
-			for _, h := range got.Results {
-				keys = append(keys, key(h))
-				if h.Type == "msg" || h.Type == "vap" {
-					t.Errorf("INV-10: %s in search", key(h))
-				}
-			}
-			switch {
-			case tt.WantFirst != "" && (len(keys) == 0 || keys[0] != tt.WantFirst):
-				t.Errorf("first hit of %v, want %s", keys, tt.WantFirst)
-			case tt.WantEmpty && len(keys) != 0:
-				t.Errorf("hits %v, want none", keys)
-			case tt.WantBelowFloor != nil && got.BelowFloor != *tt.WantBelowFloor:
-				t.Errorf("below_floor %d, want %d", got.BelowFloor, *tt.WantBelowFloor)
-			case got.BelowFloor < tt.WantBelowFloorMin:
-				t.Errorf("below_floor %d, want at least %d", got.BelowFloor, tt.WantBelowFloorMin)
-			}
-			for _, w := range tt.WantIn {
-				if !slices.Contains(keys, w) {
-					t.Errorf("%s missing from %v", w, keys)
-				}
-			}
-			for _, w := range tt.WantAbsent {
-				if slices.Contains(keys, w) {
-					t.Errorf("%s in %v", w, keys)
-				}
-			}
-		})
+		t.Run(tt.Name, func(t *testing.T) { corpusQuery(t, st, tt, 0) })
+		if tt.Mode == ranking.ModeHybrid {
+			// The same expectations when every phrase counts as common (matched only among the
+			// embedding candidates, which on this corpus are all rows): the two keyword paths
+			// agree on what they find.
+			t.Run(tt.Name+"/common-phrase path", func(t *testing.T) { corpusQuery(t, st, tt, 1) })
+		}
+	}
+}
+
+func corpusQuery(t *testing.T, st Store, tt CorpusQuery, selective int) {
+	limit := tt.Limit
+	if limit == 0 {
+		limit = 10
+	}
+	got, err := st.Search(context.Background(), ranking.Query{Mode: tt.Mode, Text: tt.Query,
+		Vector: embed.StubVector(tt.Query), InstanceID: tt.InstanceID, Scope: tt.Scope, Type: tt.Type,
+		IncludeSuperseded: tt.IncludeSuperseded, IncludeWeak: tt.IncludeWeak, Limit: limit, Floor: tt.Floor,
+		Selective: selective})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keys []string
+	for _, h := range got.Results {
+		keys = append(keys, key(h))
+		if h.Type == "msg" || h.Type == "vap" {
+			t.Errorf("INV-10: %s in search", key(h))
+		}
+	}
+	switch {
+	case selective == 0 && tt.WantFirst != "" && (len(keys) == 0 || keys[0] != tt.WantFirst):
+		t.Errorf("first hit of %v, want %s", keys, tt.WantFirst)
+	case tt.WantEmpty && len(keys) != 0:
+		t.Errorf("hits %v, want none", keys)
+	case tt.WantBelowFloor != nil && got.BelowFloor != *tt.WantBelowFloor:
+		t.Errorf("below_floor %d, want %d", got.BelowFloor, *tt.WantBelowFloor)
+	case got.BelowFloor < tt.WantBelowFloorMin:
+		t.Errorf("below_floor %d, want at least %d", got.BelowFloor, tt.WantBelowFloorMin)
+	}
+	for _, w := range tt.WantIn {
+		if !slices.Contains(keys, w) {
+			t.Errorf("%s missing from %v", w, keys)
+		}
+	}
+	for _, w := range tt.WantAbsent {
+		if slices.Contains(keys, w) {
+			t.Errorf("%s in %v", w, keys)
+		}
 	}
 }
 
