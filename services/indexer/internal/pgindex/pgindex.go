@@ -505,5 +505,3 @@ func (s *Store) RowsBySeq(ctx context.Context, seqs []int64) (map[int64]rows.Row
 	}
 	return out, nil
 }
-
-
