@@ -268,7 +268,8 @@ func withBackend(ctx context.Context, cfg Config, fn func(*busclient.Client) (an
 	if err != nil {
 		return nil, err
 	}
-	c := busclient.New(nc, js, subj, "admin", 60*time.Second)
+	// CLI rows (inbox --read, binding --clear) are the act: Await must really wait (ARCH-6).
+	c := busclient.New(nc, js, subj, "admin", 60*time.Second).WithAuditBarrier(cfg.AuditBarrier, nil)
 	if err := c.Start(); err != nil {
 		return nil, err
 	}
