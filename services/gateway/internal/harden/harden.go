@@ -42,14 +42,19 @@ type Limit struct {
 	Prefix string
 	N      int
 	Window time.Duration
+	// Method, when set, is the only method the row counts.
+	Method string
 }
 
-// Limits is I-83's table, first matching prefix only.
+// Limits is I-83's table, first matching prefix only. Deviation: the /approve row counts
+// POSTs (code submissions) only. The approve page refreshes itself every 2 s (I-64) to follow a
+// console grant, so counting its GETs would lock the practitioner's own page out after 24 s;
+// a GET verifies no code, and the POST axis stays bounded here and by the per-txn burn (I-65).
 var Limits = []Limit{
-	{"/approve", 12, time.Minute},
-	{"/register", 6, time.Minute},
-	{"/authorize", 30, time.Minute},
-	{"/token", 30, time.Minute},
+	{"/approve", 12, time.Minute, http.MethodPost},
+	{"/register", 6, time.Minute, ""},
+	{"/authorize", 30, time.Minute, ""},
+	{"/token", 30, time.Minute, ""},
 }
 
 // doorPaths are the credential channel's endpoints: I-82's cap, no-store.
@@ -121,7 +126,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			reject(w, http.StatusRequestEntityTooLarge, "request entity too large")
 			return
 		}
-		if !h.lim.allow(r.URL.Path, peerIP(r.RemoteAddr)) { // I-83
+		if !h.lim.allow(r.Method, r.URL.Path, peerIP(r.RemoteAddr)) { // I-83
 			reject(w, http.StatusTooManyRequests, "rate limit exceeded — slow down")
 			return
 		}
@@ -257,7 +262,7 @@ func newLimiter(now func() time.Time) *limiter {
 	return &limiter{now: now, hits: map[limitKey][]time.Time{}}
 }
 
-func (l *limiter) allow(path, ip string) bool {
+func (l *limiter) allow(method, path, ip string) bool {
 	var lim *Limit
 	for i := range Limits {
 		if strings.HasPrefix(path, Limits[i].Prefix) {
@@ -265,7 +270,7 @@ func (l *limiter) allow(path, ip string) bool {
 			break
 		}
 	}
-	if lim == nil {
+	if lim == nil || lim.Method != "" && lim.Method != method {
 		return true
 	}
 	now := l.now()

@@ -214,6 +214,17 @@ func TestRateLimit(t *testing.T) {
 	if w.Code != 429 || w.Body.String() != "rate limit exceeded — slow down\n" || w.Header().Get("X-Frame-Options") != "DENY" {
 		t.Fatalf("13th approve: %d %q %v", w.Code, w.Body, w.Header())
 	}
+	// The approve page's own 2-second refresh (GET, I-64) is not counted, so a page left open
+	// keeps following a console grant; code submissions stay limited.
+	for i := 0; i < 40; i++ {
+		g := httptest.NewRequest("GET", "/approve?txn=x", nil)
+		g.Host, g.RemoteAddr = "door.example", "10.0.0.4:1"
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, g)
+		if w.Code != 200 {
+			t.Fatalf("GET /approve %d: %d", i+1, w.Code)
+		}
+	}
 }
 
 // TestRateLimitSweep: idle keys are swept once the table grows beyond 4096 (I-83).
@@ -221,11 +232,11 @@ func TestRateLimitSweep(t *testing.T) {
 	now := time.Unix(0, 0)
 	l := newLimiter(func() time.Time { return now })
 	for i := 0; i <= sweepAt; i++ {
-		l.allow("/token", "ip-"+string(rune('a'+i%26))+strings.Repeat("x", i/26))
+		l.allow(http.MethodPost, "/token", "ip-"+string(rune('a'+i%26))+strings.Repeat("x", i/26))
 	}
 	now = now.Add(2 * time.Minute)
-	l.allow("/token", "fresh")
-	l.allow("/token", "fresh2")
+	l.allow(http.MethodPost, "/token", "fresh")
+	l.allow(http.MethodPost, "/token", "fresh2")
 	if len(l.hits) > 2 {
 		t.Fatalf("%d keys after the sweep", len(l.hits))
 	}
