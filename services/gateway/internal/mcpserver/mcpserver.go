@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sort"
+	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/oklog/ulid/v2"
@@ -72,12 +73,13 @@ func sessionKeys() func(id string) string {
 	}
 }
 
-// Handler serves MCP streamable HTTP for the server.
-func Handler(srv *mcp.Server, maxBody int64) http.Handler {
+// Handler serves MCP streamable HTTP for the server. A session idle for longer than idle (0 =
+// never) is closed, which also discards its binding (I-8), as REST sessions expire (I-24).
+func Handler(srv *mcp.Server, maxBody int64, idle time.Duration) http.Handler {
 	return mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return srv },
 		// The gateway's own I-51 guard (internal/harden) runs in front and also admits the
 		// configured extra hosts, which the SDK's loopback-only check would refuse.
-		&mcp.StreamableHTTPOptions{MaxRequestBodyBytes: maxBody, DisableLocalhostProtection: true})
+		&mcp.StreamableHTTPOptions{MaxRequestBodyBytes: maxBody, DisableLocalhostProtection: true, SessionTimeout: idle})
 }
 
 // Call decodes, runs and encodes one tool call.
