@@ -150,7 +150,8 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	// JSON logs under serve: one object a line for the container runtime's collector.
-	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo})).With("svc", svc)
+	// Each service derives its own "svc" attribute.
+	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	n, err := serveOne(ctx, cfg, log, svc, serveOptions{ops: *ops})
 	if err != nil {
 		return err

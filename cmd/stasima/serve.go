@@ -116,6 +116,6 @@ func serveOne(ctx context.Context, cfg Config, log *slog.Logger, svc string, so 
 	if n.ops != nil {
 		n.ops.started.Store(true)
 	}
-	log.Info("service started", "bus", nc.ConnectedUrl(), "ops", so.ops)
+	log.Info("service started", "svc", svc, "bus", nc.ConnectedUrl(), "ops", so.ops)
 	return n, nil
 }

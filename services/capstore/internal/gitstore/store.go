@@ -57,6 +57,9 @@ type Store struct {
 	batchHook func(batch []*refUpdate)
 	// lockInode is the file hard-linked to "<ref>.lock" to lock a ref.
 	lockInode string
+	// owner holds the lock inode's flock while this Store owns the repository alone
+	// (stale.go); nil when another Store has it open.
+	owner *os.File
 	// packedRefsTimeout bounds the wait for another holder of packed-refs.lock.
 	packedRefsTimeout time.Duration
 
@@ -167,6 +170,10 @@ func Open(cfg Config) (*Store, error) {
 		_ = s.db.close()
 		return nil, fault.Wrap(op, fault.BackendUnavailable, err, "create %s in %q", lockInodeName, dir)
 	}
+	if s.owner, err = s.clearStaleLocks(); err != nil {
+		_ = s.db.close()
+		return nil, fault.Wrap(op, fault.BackendUnavailable, err, "clear stale ref locks in %q", dir)
+	}
 	s.maybeConsolidate()
 	return s, nil
 }
@@ -185,6 +192,9 @@ func (s *Store) Close() error {
 		close(s.stop)
 		s.bg.Wait()
 		s.closeErr = errors.Join(s.db.close(), s.st.Close())
+		if s.owner != nil {
+			s.owner.Close()
+		}
 	})
 	return s.closeErr
 }
