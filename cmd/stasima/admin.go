@@ -202,6 +202,36 @@ func cmdAdmin(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			}
 			return res, err
 		}
+	case "backup":
+		if len(cargs) != 1 {
+			fmt.Fprintf(stderr, "usage: stasima admin backup <dest>\n")
+			return 2
+		}
+		p := newProgress(stdout, stderr)
+		run = func(ctx context.Context, c *busclient.Client) (any, error) { return adminBackup(ctx, c, cfg, cargs[0], p) }
+	case "mirror":
+		fs := flag.NewFlagSet("mirror", flag.ContinueOnError)
+		fs.SetOutput(io.Discard)
+		stage := fs.String("stage", os.TempDir(), "directory both the audit service and capstore can reach (compose: /backup)")
+		if err := fs.Parse(cargs); err != nil || fs.NArg() != 1 {
+			fmt.Fprintf(stderr, "usage: stasima admin mirror [--stage DIR] <url>\n")
+			return 2
+		}
+		p := newProgress(stdout, stderr)
+		run = func(ctx context.Context, c *busclient.Client) (any, error) { return adminMirror(ctx, c, fs.Arg(0), *stage, p) }
+	case "restore":
+		if len(cargs) != 1 {
+			fmt.Fprintf(stderr, "usage: stasima admin restore <backup-dir>\n")
+			return 2
+		}
+		out, err := adminRestore(ctx, cfg, cargs[0], newProgress(stdout, stderr))
+		if err != nil {
+			fmt.Fprintln(stderr, err)
+			return 1
+		}
+		b, _ := json.MarshalIndent(out, "", "  ")
+		fmt.Fprintln(stdout, string(b))
+		return 0
 	default:
 		fmt.Fprintf(stderr, "unknown admin command %q\n%s", cmd, usage)
 		return 2

@@ -22,7 +22,8 @@ const usage = `usage:
   stasima stdio [--data DIR] [--config FILE]   one MCP gateway on stdin/stdout (starts up when none runs)
   stasima admin [--data DIR | --config FILE] <command> ...
       commands: status, bootstrap <dir>, preview <id>, land <id> [--by X], proposals, close <id> <reason>,
-                verify, anchor, reconcile, restore-audit <file>, reindex, inbox [--all] [--read PATH],
+                verify, anchor, reconcile, restore-audit <file>, reindex,
+                backup <dest>, mirror [--stage DIR] <url>, restore <backup-dir>, inbox [--all] [--read PATH],
                 totp-provision [--force] [--qr] [--land], totp-check <code>, watch [--json], binding [--clear PORT],
                 oauth pending, oauth approve <txn> --confirm <client name>
 environment: STASIMA_DATA, STASIMA_CONFIG; file overrides (operations §8.1): STASIMA_GIT_DIR,

@@ -526,15 +526,8 @@ func TestTopology_FiveProcesses(t *testing.T) {
 	}
 	search := func() string {
 		r := mustCall(t, s, "map_search", map[string]any{"instance_id": "probe", "query": "entry 5 of seat-3", "limit": 100})
-		// Equal scores have no defined order among themselves: compare score by score.
-		hits := r["results"].([]any)
-		slices.SortStableFunc(hits, func(a, b any) int {
-			x, y := a.(map[string]any), b.(map[string]any)
-			if c := -cmpFloat(x["score"].(float64), y["score"].(float64)); c != 0 {
-				return c
-			}
-			return strings.Compare(fmt.Sprint(x["ref"], x["path"]), fmt.Sprint(y["ref"], y["path"]))
-		})
+		// A rebuild renumbers ins_seq, the tie-break of equal scores (search.md §1).
+		sortTies(r["results"].([]any))
 		b, _ := json.Marshal(r)
 		return string(b)
 	}
@@ -560,6 +553,17 @@ func TestTopology_FiveProcesses(t *testing.T) {
 	for _, svc := range []string{"gateway", "indexer", "airlock", "audit", "capstore"} {
 		tp.procs[svc].stop(t)
 	}
+}
+
+// sortTies orders map_search hits by score, then ref and path, so equal scores compare as sets.
+func sortTies(hits []any) {
+	slices.SortStableFunc(hits, func(a, b any) int {
+		x, y := a.(map[string]any), b.(map[string]any)
+		if c := -cmpFloat(x["score"].(float64), y["score"].(float64)); c != 0 {
+			return c
+		}
+		return strings.Compare(fmt.Sprint(x["ref"], x["path"]), fmt.Sprint(y["ref"], y["path"]))
+	})
 }
 
 func cmpFloat(a, b float64) int {

@@ -298,6 +298,7 @@ func (s Subjects) GatewayDenied() []string {
 		s.Command(Capstore, "land"), s.Command(Capstore, "prepare_merge"), s.Command(Capstore, "bootstrap"),
 		s.Command(Capstore, "backup_push"), s.Command(Capstore, "mirror_push"), s.Command(Capstore, "anchor"),
 		s.Command(Airlock, "totp_provision"), // its reply carries the secret
+		s.Query(Audit, "snapshot"),           // writes a file where it is told (O-backup-2)
 		s.Commands(Audit), s.Commands(Index),
 	}
 }

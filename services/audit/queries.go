@@ -84,6 +84,13 @@ func (s *Service) startQueries() error {
 		},
 		schema.QAuditVerify:       func(ctx context.Context, _ []byte) (any, error) { return s.verify(ctx) },
 		schema.QAuditPortBindings: func(ctx context.Context, _ []byte) (any, error) { return s.portBindings(ctx) },
+		schema.QAuditSnapshot: func(ctx context.Context, b []byte) (any, error) {
+			var q schema.SnapshotQuery
+			if err := decode(b, &q); err != nil {
+				return nil, err
+			}
+			return s.Snapshot(ctx, q.File)
+		},
 		schema.QAuditStatus: func(ctx context.Context, _ []byte) (any, error) {
 			n, err := s.store.Count(ctx)
 			if err != nil {

@@ -360,6 +360,12 @@ func (s *Service) execute(ctx context.Context, verb string, env bus.Envelope, re
 	case schema.CmdLand:
 		res, err := s.land(ctx, env)
 		return res, nil, nil, err
+	case schema.CmdBackupPush:
+		res, err := s.backupPush(ctx, env)
+		return res, nil, nil, err
+	case schema.CmdMirrorPush:
+		res, err := s.mirrorPush(ctx, env)
+		return res, nil, nil, err
 	case schema.CmdPropose:
 		return lifecycle(env, verb, s.app.Propose)
 	case schema.CmdProposeRetract:

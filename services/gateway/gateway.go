@@ -194,9 +194,20 @@ func (s *Service) Start(ctx context.Context) error {
 	return nil
 }
 
+// stopGrace bounds how long Stop waits for in-flight HTTP requests.
+const stopGrace = 5 * time.Second
+
 // Stop shuts the HTTP server down gracefully and releases the inbox.
 func (s *Service) Stop(ctx context.Context) error {
-	err := s.srv.Shutdown(ctx)
+	// Shutdown waits for every connection to go idle, and a client's long-lived MCP stream
+	// never does: in-flight calls get a grace (their commands are durable on the bus either
+	// way, ARCH-12), then the remaining streams are closed.
+	grace, cancel := context.WithTimeout(ctx, stopGrace)
+	err := s.srv.Shutdown(grace)
+	cancel()
+	if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+		err = s.srv.Close()
+	}
 	if s.ln != nil {
 		if serr := <-s.done; serr != nil && err == nil {
 			err = serr

@@ -1,0 +1,264 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/stasima/stasima/pkg/bus"
+	"github.com/stasima/stasima/pkg/busclient"
+	"github.com/stasima/stasima/pkg/schema"
+)
+
+// progress prints one line per backup step on a terminal only (stdout stays one JSON object
+// for scripts; the lines go to stderr).
+type progress struct{ w io.Writer }
+
+func newProgress(stdout, stderr io.Writer) progress {
+	if f, ok := stdout.(*os.File); ok {
+		if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
+			return progress{stderr}
+		}
+	}
+	return progress{io.Discard}
+}
+
+func (p progress) step(format string, args ...any) { fmt.Fprintf(p.w, "• "+format+"\n", args...) }
+
+type backupResult struct {
+	Dest        string   `json:"dest"`
+	GitSyncOK   bool     `json:"git_sync_ok"`
+	SyncedRefs  int      `json:"synced_refs"`
+	AuditEvents int64    `json:"audit_events"`
+	Copied      []string `json:"copied"`
+	// The refs verify_sync found wrong, when any (O-backup-3).
+	MissingOnRemote []string `json:"missing_on_remote,omitempty"`
+	OIDMismatch     []string `json:"oid_mismatch,omitempty"`
+}
+
+// adminBackup is O-backup-1…4: capstore pushes the mirror, the audit service writes its
+// snapshot, the CLI copies the config file and the TOTP secret; each writes its own artifact
+// into dest (O-backup-5). Repeatable and incremental.
+func adminBackup(ctx context.Context, c *busclient.Client, cfg Config, dest string, p progress) (any, error) {
+	dest, err := filepath.Abs(dest)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(dest, 0o755); err != nil {
+		return nil, fmt.Errorf("backup destination: %w", err)
+	}
+	p.step("pushing every branch, perspective, proposal and state tag to %s", filepath.Join(dest, schema.BackupMirrorDir))
+	var sync schema.SyncResult
+	if err := c.Do(ctx, busclient.Command{Svc: bus.Capstore, Verb: schema.CmdBackupPush, ID: "backup/" + ulidString(),
+		Data: schema.BackupPush{Actor: schema.Actor{Seat: "practitioner"}, Dest: dest}}, &sync); err != nil {
+		return nil, err
+	}
+	p.step("mirror verified: %d refs in sync (git_sync_ok=%v)", sync.SyncedRefs, sync.GitSyncOK)
+	p.step("snapshotting the audit log")
+	var snap schema.SnapshotAnswer
+	if err := c.Query(ctx, bus.Audit, schema.QAuditSnapshot, schema.SnapshotQuery{File: filepath.Join(dest, schema.BackupAuditFile)}, &snap); err != nil {
+		return nil, err
+	}
+	p.step("audit snapshot: %d events", snap.Events)
+	res := backupResult{Dest: dest, GitSyncOK: sync.GitSyncOK, SyncedRefs: sync.SyncedRefs, AuditEvents: snap.Events,
+		Copied: []string{schema.BackupMirrorDir, schema.BackupAuditFile}}
+	if !sync.GitSyncOK {
+		res.MissingOnRemote, res.OIDMismatch = sync.MissingOnRemote, sync.OIDMismatch
+	}
+	for _, f := range []struct{ path, what string }{{cfg.ConfigPath, "config"}, {cfg.AirlockSecret, "TOTP secret"}} {
+		if f.path == "" {
+			continue
+		}
+		err := copyFile(f.path, filepath.Join(dest, filepath.Base(f.path)), 0o600)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			// No secret provisioned yet, or it lives on another machine's volume (compose:
+			// the secrets volume is airlock's alone).
+			p.step("%s %s not present here; not copied", f.what, f.path)
+		case err != nil:
+			return nil, fmt.Errorf("copy %s: %w", f.what, err)
+		default:
+			res.Copied = append(res.Copied, filepath.Base(f.path))
+			p.step("copied the %s", f.what)
+		}
+	}
+	if !res.GitSyncOK {
+		return res, fmt.Errorf("backup to %s is not in sync: missing on the mirror %v, different %v", dest, sync.MissingOnRemote, sync.OIDMismatch)
+	}
+	return res, nil
+}
+
+// adminMirror is O-mirror-1. The audit service writes the snapshot into stage (a directory
+// capstore can read: the shared backup volume in compose), capstore commits it on
+// refs/backup/audit and pushes.
+func adminMirror(ctx context.Context, c *busclient.Client, url, stage string, p progress) (any, error) {
+	stage, err := filepath.Abs(stage)
+	if err != nil {
+		return nil, err
+	}
+	file := filepath.Join(stage, "stasima-mirror-"+ulidString()+".sqlite")
+	defer os.Remove(file)
+	p.step("snapshotting the audit log")
+	var snap schema.SnapshotAnswer
+	if err := c.Query(ctx, bus.Audit, schema.QAuditSnapshot, schema.SnapshotQuery{File: file}, &snap); err != nil {
+		return nil, err
+	}
+	p.step("pushing to %s with the snapshot (%d events) on %s", url, snap.Events, schema.BackupAuditRef)
+	var sync schema.SyncResult
+	if err := c.Do(ctx, busclient.Command{Svc: bus.Capstore, Verb: schema.CmdMirrorPush, ID: "mirror/" + ulidString(),
+		Data: schema.MirrorPush{Actor: schema.Actor{Seat: "practitioner"}, URL: url, SnapshotFile: file, Events: snap.Events}}, &sync); err != nil {
+		return nil, fmt.Errorf("mirror to %s: %w", url, err)
+	}
+	out := map[string]any{"remote": url, "git_sync_ok": sync.GitSyncOK, "synced_refs": sync.SyncedRefs, "audit_events": snap.Events,
+		"note": "the TOTP secret was NOT pushed; on restore, re-provision it (stasima admin totp-provision) or carry it separately"}
+	if !sync.GitSyncOK {
+		return out, fmt.Errorf("mirror %s is not in sync: missing %v, different %v", url, sync.MissingOnRemote, sync.OIDMismatch)
+	}
+	return out, nil
+}
+
+// adminRestore is O-restore-1 for the single binary: it rebuilds a deployment from a backup
+// folder into the configured (empty) places — the mirror becomes git_dir, the audit snapshot
+// the audit log (copied for SQLite, imported for PostgreSQL, O-restore-2), the secret goes to
+// airlock_secret_path — then reindexes and verifies. It runs offline under the deployment
+// lock and refuses to overwrite anything.
+func adminRestore(ctx context.Context, cfg Config, from string, p progress) (any, error) {
+	from, err := filepath.Abs(from)
+	if err != nil {
+		return nil, err
+	}
+	mirror := filepath.Join(from, schema.BackupMirrorDir)
+	if _, err := os.Stat(filepath.Join(mirror, "objects")); err != nil {
+		return nil, fmt.Errorf("%s holds no %s: not a stasima backup", from, schema.BackupMirrorDir)
+	}
+	snapshot := filepath.Join(from, schema.BackupAuditFile)
+	if _, err := os.Stat(snapshot); err != nil {
+		return nil, fmt.Errorf("%s holds no %s: not a stasima backup", from, schema.BackupAuditFile)
+	}
+	if _, err := os.Stat(cfg.GitDir); err == nil {
+		return nil, fmt.Errorf("git_dir %s exists; restore writes only into an empty place (move it away first)", cfg.GitDir)
+	}
+	lock, free, err := acquireLock(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	if !free {
+		return nil, fmt.Errorf("a stasima process serves %s; stop it before restoring", cfg.DataDir)
+	}
+	p.step("copying the mirror into %s", cfg.GitDir)
+	err = copyTree(mirror, cfg.GitDir)
+	if err == nil && cfg.AuditDSN == "" {
+		if _, serr := os.Stat(cfg.AuditDB); serr == nil {
+			err = fmt.Errorf("audit_db %s exists; restore writes only into an empty place", cfg.AuditDB)
+		} else {
+			p.step("placing the audit log at %s", cfg.AuditDB)
+			err = copyFile(snapshot, cfg.AuditDB, 0o600)
+		}
+	}
+	restored := []string{schema.BackupMirrorDir, schema.BackupAuditFile}
+	if err == nil {
+		secret := filepath.Join(from, filepath.Base(cfg.AirlockSecret))
+		if _, serr := os.Stat(secret); serr == nil {
+			if _, serr := os.Stat(cfg.AirlockSecret); serr == nil {
+				p.step("a TOTP secret is already at %s; kept", cfg.AirlockSecret)
+			} else if err = copyFile(secret, cfg.AirlockSecret, 0o600); err == nil {
+				restored = append(restored, filepath.Base(cfg.AirlockSecret))
+				p.step("placed the TOTP secret")
+			}
+		} else {
+			p.step("no TOTP secret in the backup: run totp-provision")
+		}
+	}
+	lock.Close()
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]any{"restored_from": from, "restored": restored}
+	// Offline: the backend runs in this process over the restored stores (O-cli-3).
+	_, err = withBackend(ctx, cfg, func(c *busclient.Client) (any, error) {
+		if cfg.AuditDSN != "" {
+			p.step("importing the audit log into PostgreSQL")
+			var r schema.RestoreResult
+			if err := c.Do(ctx, busclient.Command{Svc: bus.Audit, Verb: schema.CmdAuditRestore,
+				Data: schema.Restore{Actor: schema.Actor{Seat: "practitioner"}, File: snapshot}}, &r); err != nil {
+				return nil, err
+			}
+		}
+		p.step("rebuilding the map index")
+		var ri map[string]any
+		if err := c.Do(ctx, busclient.Command{Svc: bus.Index, Verb: "reindex", Data: struct{}{}}, &ri); err != nil {
+			return nil, err
+		}
+		out["reindexed"] = ri["reindexed"]
+		p.step("verifying the chain and the anchor")
+		var v schema.VerifyAnswer
+		if err := c.Query(ctx, bus.Audit, schema.QAuditVerify, nil, &v); err != nil {
+			return nil, err
+		}
+		out["verify"] = v
+		if !v.OK || v.AuditVsAnchor != nil && !*v.AuditVsAnchor {
+			return nil, fmt.Errorf("restored, but verify failed: chain ok=%v, anchor=%v", v.OK, v.AuditVsAnchor)
+		}
+		return nil, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// copyFile copies src to dst (created with mode, replaced atomically).
+func copyFile(src, dst string, mode os.FileMode) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	if err := os.MkdirAll(filepath.Dir(dst), 0o700); err != nil {
+		return err
+	}
+	tmp := dst + ".tmp"
+	out, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, mode)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	if err := out.Sync(); err != nil {
+		out.Close()
+		return err
+	}
+	if err := out.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp, dst)
+}
+
+// copyTree copies a directory (a bare repository: a copy is a clone with every ref).
+func copyTree(src, dst string) error {
+	return filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, p)
+		target := filepath.Join(dst, rel)
+		if d.IsDir() {
+			return os.MkdirAll(target, 0o755)
+		}
+		if strings.HasSuffix(p, ".lock") {
+			return nil
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		return copyFile(p, target, info.Mode().Perm())
+	})
+}
