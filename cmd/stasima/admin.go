@@ -208,7 +208,9 @@ func cmdAdmin(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			return 2
 		}
 		p := newProgress(stdout, stderr)
-		run = func(ctx context.Context, c *busclient.Client) (any, error) { return adminBackup(ctx, c, cfg, cargs[0], p) }
+		run = func(ctx context.Context, c *busclient.Client) (any, error) {
+			return adminBackup(ctx, c, cfg, cargs[0], p)
+		}
 	case "mirror":
 		fs := flag.NewFlagSet("mirror", flag.ContinueOnError)
 		fs.SetOutput(io.Discard)
@@ -218,7 +220,9 @@ func cmdAdmin(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			return 2
 		}
 		p := newProgress(stdout, stderr)
-		run = func(ctx context.Context, c *busclient.Client) (any, error) { return adminMirror(ctx, c, fs.Arg(0), *stage, p) }
+		run = func(ctx context.Context, c *busclient.Client) (any, error) {
+			return adminMirror(ctx, c, fs.Arg(0), *stage, p)
+		}
 	case "restore":
 		if len(cargs) != 1 {
 			fmt.Fprintf(stderr, "usage: stasima admin restore <backup-dir>\n")
