@@ -21,6 +21,7 @@ import (
 	"github.com/stasima/stasima/pkg/bus"
 	"github.com/stasima/stasima/pkg/fault"
 	"github.com/stasima/stasima/pkg/schema"
+	"github.com/stasima/stasima/pkg/telemetry"
 )
 
 // Client sends commands and queries for one process. It is safe for concurrent use.
@@ -36,6 +37,8 @@ type Client struct {
 	// indexBarrier is the ARCH-7 wait for the index to apply a command's events; 0: off.
 	indexBarrier time.Duration
 	log          *slog.Logger
+	// tel makes the producer spans; nil still carries the caller's span context in headers.
+	tel *telemetry.Telemetry
 
 	inbox string
 	sub   *nats.Subscription
@@ -63,6 +66,13 @@ func (c *Client) WithAuditBarrier(d time.Duration, log *slog.Logger) *Client {
 // logged.
 func (c *Client) WithIndexBarrier(d time.Duration) *Client {
 	c.indexBarrier = d
+	return c
+}
+
+// WithTelemetry makes the client's producer spans with t's tracer. Without it, the caller's
+// span context still crosses the bus in the message headers.
+func (c *Client) WithTelemetry(t *telemetry.Telemetry) *Client {
+	c.tel = t
 	return c
 }
 
@@ -145,6 +155,8 @@ func (c *Client) Do(ctx context.Context, cmd Command, result any) error {
 	msg := nats.NewMsg(c.subj.Command(cmd.Svc, cmd.Verb))
 	msg.Data = body
 	msg.Header.Set(bus.HeaderReply, c.inbox+"."+token)
+	span := c.tel.Publish(ctx, msg.Subject, msg.Header)
+	defer span.End()
 	ack, err := c.js.PublishMsg(ctx, msg, jetstream.WithMsgID(id))
 	if err != nil {
 		return unavailable(op, err)
@@ -192,7 +204,11 @@ func (c *Client) request(ctx context.Context, op, subject string, req, result an
 			return fault.Wrap(op, fault.Internal, err, "encode query")
 		}
 	}
-	m, err := c.nc.RequestWithContext(ctx, subject, body)
+	msg := nats.NewMsg(subject)
+	msg.Data = body
+	span := c.tel.Publish(ctx, subject, msg.Header)
+	defer span.End()
+	m, err := c.nc.RequestMsgWithContext(ctx, msg)
 	if err != nil {
 		return unavailable(op, err)
 	}
@@ -242,7 +258,10 @@ func (c *Client) PublishIntentsAsync(ctx context.Context, intents []schema.Audit
 		if err != nil {
 			return fault.Wrap("audit.intent", fault.Internal, err, "encode intent")
 		}
-		f, err := c.js.PublishAsync(c.subj.Intent(in.Op), b, jetstream.WithMsgID(in.ID))
+		msg := nats.NewMsg(c.subj.Intent(in.Op))
+		msg.Data = b
+		telemetry.Inject(ctx, msg.Header)
+		f, err := c.js.PublishMsgAsync(msg, jetstream.WithMsgID(in.ID))
 		if err != nil {
 			return unavailable("audit.intent", err)
 		}
