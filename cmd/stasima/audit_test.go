@@ -1,8 +1,6 @@
 package main
 
 import (
-	"archive/tar"
-	"compress/gzip"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -200,55 +198,6 @@ func TestUp_ReconcileFromGit(t *testing.T) {
 	}
 }
 
-// unpackDeployment unpacks the 0.1.5 deployment fixture into a temp dir.
-func unpackDeployment(t *testing.T) string {
-	t.Helper()
-	f, err := os.Open(filepath.Join("..", "..", "..", "shared", "testdata", "stasima-0.1.5-deployment.tar.gz"))
-	if err != nil {
-		t.Fatalf("the 0.1.5 fixtures live in ../shared/testdata: %v", err)
-	}
-	defer f.Close()
-	gz, err := gzip.NewReader(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	tr := tar.NewReader(gz)
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		p := filepath.Join(dir, filepath.FromSlash(h.Name))
-		switch h.Typeflag {
-		case tar.TypeDir:
-			os.MkdirAll(p, 0o755)
-		case tar.TypeReg:
-			os.MkdirAll(filepath.Dir(p), 0o755)
-			b, _ := io.ReadAll(tr)
-			if err := os.WriteFile(p, b, 0o644); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	return filepath.Join(dir, "stasima-0.1.5-deployment")
-}
-
-type expectedDeployment struct {
-	Audit struct {
-		Count int    `json:"count"`
-		Head  string `json:"head"`
-	} `json:"audit"`
-	Reads []struct {
-		Tool   string          `json:"tool"`
-		Args   map[string]any  `json:"args"`
-		Result json.RawMessage `json:"result"`
-	} `json:"reads"`
-}
-
 // TestUp_Deployment015: a Stasima 0.1.5 deployment opens here: its audit log verifies to the
 // recorded head, its anchor matches, and the read tools answer what 0.1.5 answered.
 func TestUp_Deployment015(t *testing.T) {
@@ -290,14 +239,7 @@ func TestUp_Deployment015(t *testing.T) {
 		var want map[string]any
 		json.Unmarshal(r.Result, &want)
 		if r.Tool == "announce" {
-			// The preamble is suite text (redacted in the fixture): compare everything else.
-			cut := func(o string) string { return o[strings.Index(o, "\n## Welcome"):] }
-			if cut(got["orientation"].(string)) != cut(want["orientation"].(string)) ||
-				strings.SplitN(got["orientation"].(string), "\n", 2)[0] != strings.SplitN(want["orientation"].(string), "\n", 2)[0] {
-				t.Errorf("read %d announce orientation differs:\n got %q\nwant %q", i, got["orientation"], want["orientation"])
-			}
-			delete(got, "orientation")
-			delete(want, "orientation")
+			sameOrientation(t, i, got, want)
 		}
 		gb, _ := json.Marshal(got)
 		wb, _ := json.Marshal(want)

@@ -1,0 +1,326 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/stasima/stasima/pkg/schema"
+)
+
+// TestUp_Open015Deployment is issue 8 item 5: a Stasima 0.1.5 deployment opened in place —
+// the config points git_dir, audit_db and map_db at the shipped bare repo, audit.sqlite and
+// map_index.sqlite — serves every read of expected.json as 0.1.5 answered it, its chain
+// verifies against its anchor, a full reindex rebuilds the same rows, and new writes and a land
+// continue the same chain from the fixture's last seq, with a new anchor on top of 0.1.5's that
+// verifies (U-10, U-50, U-52, O-land-*, S-6, S-81; spec README §6 for the deviations).
+//
+// No deviation of README §6 changes any of the 20 reads for this fixture: it holds no path
+// with a space or non-ASCII (D-15), no scalar list values (D-32), no non-numeric depths
+// (D-21), no invalid UTF-8 (D-29), and canon_ref is refs/heads/main (D-4). The differences
+// that do show are D-17 (land_merge detail carries evidence) and the orderings a reindex changes
+// (expected.json reads_after_reindex_differences).
+func TestUp_Open015Deployment(t *testing.T) {
+	dep := unpackDeployment(t)
+	var exp expectedDeployment
+	b, err := os.ReadFile(filepath.Join(dep, "expected.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &exp); err != nil {
+		t.Fatal(err)
+	}
+	// The fixture's own stasima.toml with its paths made absolute; seq_origin stays unset (0x3b).
+	// search_mode "embedding" is 0.1.5's exact ranking (S-10…S-15); the Go default, hybrid,
+	// ranks differently by design (operations §8).
+	conf := filepath.Join(t.TempDir(), "stasima.toml")
+	toml := fmt.Sprintf(`git_dir = %q
+audit_db = %q
+map_db = %q
+deployment_name = "Fixture Practice"
+approvers = ["practitioner"]
+canon_ref = "refs/heads/main"
+embed_backend = "stub"
+orientation_base = "technical/orientation"
+airlock_floor_s = 120
+airlock_ceiling_s = 7200
+transport = "stdio"
+search_mode = "embedding"
+`, filepath.Join(dep, "stasima.git"), filepath.Join(dep, "audit.sqlite"), filepath.Join(dep, "map_index.sqlite"))
+	if err := os.WriteFile(conf, []byte(toml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	data := t.TempDir()
+	cfg, err := loadConfig(data, conf, "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.BindingMode != "" && cfg.BindingMode != "strict" {
+		t.Fatalf("binding mode %q: the fixture ran strict", cfg.BindingMode)
+	}
+	n, err := startNode(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), nodeOptions{gateway: true, record: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { n.stop(context.Background()) })
+
+	// Opening changes no ref.
+	for ref, oid := range exp.Refs {
+		if got := gitOut(t, cfg.GitDir, "rev-parse", ref); got != oid {
+			t.Errorf("%s = %s, 0.1.5 left %s", ref, got, oid)
+		}
+	}
+
+	// Strict binding, as in the fixture run: one MCP session per seat (one server per seat in
+	// 0.1.5), and one unbound session for the reads that claim no identity.
+	sessions := map[string]*mcp.ClientSession{}
+	sessionOf := func(args map[string]any) *mcp.ClientSession {
+		seat, _ := args["instance_id"].(string)
+		if sessions[seat] == nil {
+			sessions[seat] = mcpSession(t, n)
+		}
+		return sessions[seat]
+	}
+	checkReads(t, exp, sessionOf, nil)
+	if t.Failed() {
+		t.FailNow()
+	}
+	if rows := chain(t, n, exp); len(rows) != exp.Audit.Count {
+		t.Fatalf("the reads appended %s", opsOf(rows[exp.Audit.Count:]))
+	}
+
+	// The chain as 0.1.5 left it verifies, also against the shipped anchor (@62).
+	code, v, stderr := admin(t, "--data", data, "--config", conf, "verify")
+	if code != 0 || v["audit_verify_ok"] != true || v["first_bad_seq"] != nil || v["audit_vs_anchor"] != true {
+		t.Fatalf("verify the opened log: %d %v %s", code, v, stderr)
+	}
+	code, st, stderr := admin(t, "--data", data, "--config", conf, "status")
+	if code != 0 || st["audit_events"] != float64(exp.Audit.Count) || st["canon_seq"] != "::3E" {
+		t.Fatalf("status of the opened deployment: %d %v %s", code, st, stderr)
+	}
+
+	// A full reindex over the shipped repo rebuilds the same rows (map_index.admin_reindex_returns),
+	// and afterwards the reads are those of expected.json but for the orderings it lists in
+	// reads_after_reindex_differences (S-6: a reindex inserts in ref/path order).
+	code, ri, stderr := admin(t, "--data", data, "--config", conf, "reindex")
+	if code != 0 || ri["reindexed"] != float64(exp.MapIndex.AdminReindexReturns) {
+		t.Fatalf("reindex: %d %v %s", code, ri, stderr)
+	}
+	after := map[int]json.RawMessage{}
+	for _, d := range exp.ReindexDifferences {
+		after[d.ReadIndex] = d.Result
+	}
+	checkReads(t, exp, sessionOf, after)
+	if t.Failed() {
+		t.FailNow()
+	}
+
+	// Everything 0.1.5 committed already has its row: reconcile-from-git backfills nothing
+	// (U-40; 0.1.5's reconcile_report rows carry no op_id, D-14, and were never commits).
+	if code, r, stderr := admin(t, "--data", data, "--config", conf, "reconcile"); code != 0 || r["backfilled"] != float64(0) {
+		t.Fatalf("reconcile over the 0.1.5 repo: %d %v %s", code, r, stderr)
+	}
+
+	// New writes continue the chain: a kip_commit by Recto (current with canon at ::3E), then a
+	// proposal carrying the ::3F log entry, landed by the practitioner.
+	before := len(chain(t, n, exp))
+	rs := sessions["Recto"]
+	k := mustCall(t, rs, "kip_commit", map[string]any{"instance_id": "Recto", "domain": "practice", "slug": "go-opened",
+		"body": "Opened by the Go server; the chain goes on.", "op_id": "go-k1"})
+	// Strict binding learns Recto's session at its first write (I-10), then the commit's row.
+	rows := chain(t, n, exp)
+	if ops := opsOf(rows[before:]); ops != "session_binding:Recto kip_commit:Recto" || str(rows[len(rows)-1].ResultOID) != k["oid"] {
+		t.Fatalf("rows after seq %d: %s; last %s", before, ops, str(rows[len(rows)-1].ResultOID))
+	}
+	if rows[before].PrevHash != exp.Audit.Head {
+		t.Fatalf("the first Go row links to %s, not 0.1.5's head %s", rows[before].PrevHash, exp.Audit.Head)
+	}
+	mustCall(t, rs, "propose", map[string]any{"instance_id": "Recto", "proposal_id": "p-go", "domain": "practice", "slug": "go-principle",
+		"body": "The chain a seat inherits is the chain it extends.", "op_id": "go-p1"})
+	if _, e := proposeLog(t, rs, "Recto", "p-go", "3f", "::3F — the Go server lands on the 0.1.5 canon."); e != "" {
+		t.Fatalf("propose the ::3F log: %s", e)
+	}
+	code, pv, stderr := admin(t, "--data", data, "--config", conf, "preview", "p-go")
+	if code != 0 || pv["log_entry_ok"] != true || pv["expected_seq"] != "3f" {
+		t.Fatalf("preview: %d %v %s", code, pv, stderr)
+	}
+	code, landed, stderr := admin(t, "--data", data, "--config", conf, "land", "p-go")
+	if code != 0 || landed["seq"] != "3f" || landed["display"] != "::3F" {
+		t.Fatalf("land: %d %v %s", code, landed, stderr)
+	}
+	oid := landed["landed"].(string)
+	if got := gitOut(t, cfg.GitDir, "rev-parse", "refs/tags/state/3f"); got != oid {
+		t.Fatalf("state tag 3f = %s, want the land %s", got, oid)
+	}
+	if got := gitOut(t, cfg.GitDir, "rev-parse", oid+"^1"); got != exp.CanonHead {
+		t.Fatalf("the land's first parent %s, want the 0.1.5 canon head %s", got, exp.CanonHead)
+	}
+	cs := mustCall(t, sessionOf(nil), "canon_state", nil)
+	lands := cs["lands"].([]any)
+	if cs["canon_tip"] != oid || cs["next_seq"] != "40" || len(lands) != 4 || lands[3].(map[string]any)["seq"] != "3f" {
+		t.Fatalf("canon_state after the land: %v", cs)
+	}
+
+	// The rows of the land continue the chain; each has the shape of 0.1.5's row of its op:
+	// the same null columns, the same detail keys (D-17 adds evidence to land_merge), 0.1.5's
+	// ts form, and land-<oid12> as the land's op_id.
+	rows = chain(t, n, exp)
+	if ops := opsOf(rows[before:]); ops != "session_binding:Recto kip_commit:Recto propose:Recto propose:Recto land_merge:practitioner" {
+		t.Fatalf("rows of the writes and the land: %s", ops)
+	}
+	for _, r := range rows[before:] {
+		sameShape(t, rows[:exp.Audit.Count], r)
+	}
+	merge := rows[len(rows)-1]
+	if str(merge.ResultOID) != oid || str(merge.OpID) != "land-"+oid[:12] || !strings.Contains(string(merge.Detail), `"evidence":"cli-confirm"`) {
+		t.Fatalf("land_merge row: op_id %s result %s detail %s", str(merge.OpID), str(merge.ResultOID), merge.Detail)
+	}
+
+	// The land's anchor commits on top of 0.1.5's anchor chain, in 0.1.5's audit-head.json
+	// form and commit shape, and names a row of the continued chain (U-50).
+	anchor := landed["anchor"].(map[string]any)
+	aseq, ahead := int64(anchor["seq"].(float64)), anchor["head"].(string)
+	if aseq <= int64(exp.Audit.Count) || aseq > int64(len(rows)) || rows[aseq-1].Hash != ahead {
+		t.Fatalf("anchor %v: not a new row of the continued chain (%d rows)", anchor, len(rows))
+	}
+	if got := gitOut(t, cfg.GitDir, "rev-parse", "refs/cap/audit-anchor^1"); got != exp.Refs["refs/cap/audit-anchor"] {
+		t.Fatalf("new anchor's parent %s, want 0.1.5's anchor %s", got, exp.Refs["refs/cap/audit-anchor"])
+	}
+	if got, want := gitOut(t, cfg.GitDir, "show", "refs/cap/audit-anchor:audit-head.json"), fmt.Sprintf(`{"seq":%d,"head":"%s"}`, aseq, ahead); got != want {
+		t.Fatalf("audit-head.json %s, want %s", got, want)
+	}
+	if got := gitOut(t, cfg.GitDir, "log", "-1", "--format=%an|%s", "refs/cap/audit-anchor"); got != fmt.Sprintf("system|audit anchor @ seq %d", aseq) {
+		t.Fatalf("anchor commit %q", got)
+	}
+	code, v, stderr = admin(t, "--data", data, "--config", conf, "verify")
+	if code != 0 || v["audit_verify_ok"] != true || v["first_bad_seq"] != nil || v["audit_vs_anchor"] != true {
+		t.Fatalf("verify after the land: %d %v %s", code, v, stderr)
+	}
+	code, st, stderr = admin(t, "--data", data, "--config", conf, "status")
+	if code != 0 || st["canon_seq"] != "::3F" || st["audit_events"] != float64(len(rows)) || st["audit_vs_anchor"] != true {
+		t.Fatalf("status after the land: %d %v %s", code, st, stderr)
+	}
+}
+
+// checkReads calls every read of expected.json in order, on the session of its seat, and
+// compares the answer with 0.1.5's (with the result of override where it holds one).
+func checkReads(t *testing.T, exp expectedDeployment, sessionOf func(map[string]any) *mcp.ClientSession, override map[int]json.RawMessage) {
+	t.Helper()
+	if len(exp.Reads) != 20 {
+		t.Fatalf("expected.json lists %d reads", len(exp.Reads))
+	}
+	for i, r := range exp.Reads {
+		got, errText := call(t, sessionOf(r.Args), r.Tool, r.Args)
+		if errText != "" {
+			t.Errorf("read %d %s(%v): %s", i, r.Tool, r.Args, errText)
+			continue
+		}
+		raw := r.Result
+		if o, ok := override[i]; ok {
+			raw = o
+		}
+		var want map[string]any
+		if err := json.Unmarshal(raw, &want); err != nil {
+			t.Fatal(err)
+		}
+		if r.Tool == "announce" {
+			sameOrientation(t, i, got, want)
+		}
+		gb, _ := json.Marshal(got)
+		wb, _ := json.Marshal(want)
+		if string(gb) != string(wb) {
+			t.Errorf("read %d %s(%v):\n got %s\nwant %s", i, r.Tool, r.Args, gb, wb)
+		}
+	}
+}
+
+// chain reads every audit row and checks it extends the fixture's: seqs 1…n without a gap,
+// each prev_hash the previous hash, and row count (70) still hashing to the recorded head.
+func chain(t *testing.T, n *node, exp expectedDeployment) []schema.AuditRow {
+	t.Helper()
+	rows := auditRows(t, n, "")
+	if len(rows) < exp.Audit.Count || rows[exp.Audit.Count-1].Hash != exp.Audit.Head {
+		t.Fatalf("the 0.1.5 chain is no longer a prefix: %d rows", len(rows))
+	}
+	for i, r := range rows {
+		if r.Seq != int64(i+1) || (i > 0 && r.PrevHash != rows[i-1].Hash) {
+			t.Fatalf("row %d: seq %d prev_hash %s breaks the chain", i, r.Seq, r.PrevHash)
+		}
+	}
+	return rows
+}
+
+// sameShape checks r against the first row of its op and outcome among the 0.1.5 rows: which
+// columns are null, the detail's keys, and the ts form (audit.md: "+00:00", six fractional
+// digits unless the microsecond is zero).
+func sameShape(t *testing.T, fixture []schema.AuditRow, r schema.AuditRow) {
+	t.Helper()
+	nulls := func(r schema.AuditRow) string {
+		var b strings.Builder
+		for _, p := range []*string{r.TS, r.Actor, r.Op, r.TargetRef, r.TargetPath, r.OpID, r.ResultOID, r.Outcome} {
+			b.WriteString(map[bool]string{true: "0", false: "1"}[p == nil])
+		}
+		return b.String()
+	}
+	keys := func(d json.RawMessage) string {
+		var m map[string]any
+		if err := json.Unmarshal(d, &m); err != nil {
+			t.Fatalf("detail %s: %v", d, err)
+		}
+		ks := make([]string, 0, len(m))
+		for k := range m {
+			ks = append(ks, k)
+		}
+		slices.Sort(ks)
+		return strings.Join(ks, ",")
+	}
+	for _, f := range fixture {
+		if str(f.Op) != str(r.Op) || str(f.Outcome) != str(r.Outcome) {
+			continue
+		}
+		want := keys(f.Detail)
+		if str(r.Op) == "land_merge" {
+			want = "evidence," + want // D-17
+		}
+		if nulls(r) != nulls(f) || keys(r.Detail) != want {
+			t.Errorf("%s row %d: columns %s detail keys %s; 0.1.5 row %d: columns %s detail keys %s",
+				str(r.Op), r.Seq, nulls(r), keys(r.Detail), f.Seq, nulls(f), want)
+		}
+		if !tsForm.MatchString(str(r.TS)) {
+			t.Errorf("%s row %d: ts %s is not 0.1.5's form", str(r.Op), r.Seq, str(r.TS))
+		}
+		return
+	}
+	t.Errorf("no 0.1.5 %s row with outcome %s to compare row %d with", str(r.Op), str(r.Outcome), r.Seq)
+}
+
+var tsForm = regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{6})?\+00:00$`)
+
+// opsOf is "op:actor" of each row, space-separated.
+func opsOf(rows []schema.AuditRow) string {
+	ops := make([]string, len(rows))
+	for i, r := range rows {
+		ops[i] = str(r.Op) + ":" + str(r.Actor)
+	}
+	return strings.Join(ops, " ")
+}
+
+func gitOut(t *testing.T, gitDir string, args ...string) string {
+	t.Helper()
+	out, err := exec.Command("git", append([]string{"--git-dir", gitDir}, args...)...).Output()
+	if err != nil {
+		t.Fatalf("git %v: %v", args, err)
+	}
+	return strings.TrimSpace(string(out))
+}
