@@ -22,12 +22,12 @@ var deployDir = filepath.Join("..", "..", "deploy")
 // composeFile is the subset of deploy/compose.yaml the structural checks read.
 type composeFile struct {
 	Services map[string]struct {
-		Image       string              `json:"image"`
-		Command     []string            `json:"command"`
-		Profiles    []string            `json:"profiles"`
-		Volumes     []string            `json:"volumes"`
-		Ports       []string            `json:"ports"`
-		Environment map[string]string   `json:"environment"`
+		Image       string            `json:"image"`
+		Command     []string          `json:"command"`
+		Profiles    []string          `json:"profiles"`
+		Volumes     []string          `json:"volumes"`
+		Ports       []string          `json:"ports"`
+		Environment map[string]string `json:"environment"`
 		Healthcheck *struct {
 			Test    []string `json:"test"`
 			Disable bool     `json:"disable"`
