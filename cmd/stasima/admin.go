@@ -221,7 +221,7 @@ func cmdAdmin(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		}
 		p := newProgress(stdout, stderr)
 		run = func(ctx context.Context, c *busclient.Client) (any, error) {
-			return adminMirror(ctx, c, fs.Arg(0), *stage, p)
+			return adminMirror(ctx, c, cfg, fs.Arg(0), *stage, p)
 		}
 	case "restore":
 		if len(cargs) != 1 {

@@ -55,7 +55,7 @@ func adminBackup(ctx context.Context, c *busclient.Client, cfg Config, dest stri
 	p.step("pushing every branch, perspective, proposal and state tag to %s", filepath.Join(dest, schema.BackupMirrorDir))
 	var sync schema.SyncResult
 	if err := c.Do(ctx, busclient.Command{Svc: bus.Capstore, Verb: schema.CmdBackupPush, ID: "backup/" + ulidString(),
-		Data: schema.BackupPush{Actor: schema.Actor{Seat: "practitioner"}, Dest: dest}}, &sync); err != nil {
+		Data: schema.BackupPush{Actor: schema.Actor{Seat: "practitioner"}, Dest: dest, NetworkTimeoutS: cfg.GitNetworkTimeout.Seconds()}}, &sync); err != nil {
 		return nil, err
 	}
 	p.step("mirror verified: %d refs in sync (git_sync_ok=%v)", sync.SyncedRefs, sync.GitSyncOK)
@@ -96,7 +96,7 @@ func adminBackup(ctx context.Context, c *busclient.Client, cfg Config, dest stri
 // adminMirror is O-mirror-1. The audit service writes the snapshot into stage (a directory
 // capstore can read: the shared backup volume in compose), capstore commits it on
 // refs/backup/audit and pushes.
-func adminMirror(ctx context.Context, c *busclient.Client, url, stage string, p progress) (any, error) {
+func adminMirror(ctx context.Context, c *busclient.Client, cfg Config, url, stage string, p progress) (any, error) {
 	stage, err := filepath.Abs(stage)
 	if err != nil {
 		return nil, err
@@ -111,7 +111,8 @@ func adminMirror(ctx context.Context, c *busclient.Client, url, stage string, p 
 	p.step("pushing to %s with the snapshot (%d events) on %s", url, snap.Events, schema.BackupAuditRef)
 	var sync schema.SyncResult
 	if err := c.Do(ctx, busclient.Command{Svc: bus.Capstore, Verb: schema.CmdMirrorPush, ID: "mirror/" + ulidString(),
-		Data: schema.MirrorPush{Actor: schema.Actor{Seat: "practitioner"}, URL: url, SnapshotFile: file, Events: snap.Events}}, &sync); err != nil {
+		Data: schema.MirrorPush{Actor: schema.Actor{Seat: "practitioner"}, URL: url, SnapshotFile: file, Events: snap.Events,
+			NetworkTimeoutS: cfg.GitNetworkTimeout.Seconds()}}, &sync); err != nil {
 		return nil, fmt.Errorf("mirror to %s: %w", url, err)
 	}
 	out := map[string]any{"remote": url, "git_sync_ok": sync.GitSyncOK, "synced_refs": sync.SyncedRefs, "audit_events": snap.Events,

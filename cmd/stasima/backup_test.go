@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -184,5 +185,42 @@ func TestAdmin_BackupRestoreRoundTrip(t *testing.T) {
 	refsList, _ := exec.Command("git", "--git-dir", remote, "for-each-ref", "--format=%(refname)").Output()
 	if slices.Contains(strings.Fields(string(refsList)), "totp.secret") {
 		t.Error("the secret travelled")
+	}
+}
+
+// TestAdmin_MirrorNetworkTimeout is SC-21/O-net-1: the push runs under git_network_timeout;
+// a remote that never answers fails the command with a message that names the url, says the
+// push did NOT complete and suggests raising git_network_timeout. A refused connection names
+// the url too (O-mirror-1).
+func TestAdmin_MirrorNetworkTimeout(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() { // accepts, then says nothing
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+		}
+	}()
+	data := t.TempDir()
+	conf := filepath.Join(t.TempDir(), "stasima.toml")
+	if err := os.WriteFile(conf, []byte(fmt.Sprintf("git_dir = %q\ngit_network_timeout = 0.5\n", filepath.Join(data, "repo.git"))), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	silent := "http://" + ln.Addr().String() + "/x.git"
+	code, _, stderr := admin(t, "--data", data, "--config", conf, "mirror", "--stage", t.TempDir(), silent)
+	for _, want := range []string{silent, "did NOT complete", "git_network_timeout"} {
+		if code != 1 || !strings.Contains(stderr, want) {
+			t.Errorf("mirror to a silent remote: exit %d, %q lacks %q", code, stderr, want)
+		}
+	}
+	closed := "http://127.0.0.1:1/x.git"
+	if code, _, stderr := admin(t, "--data", data, "--config", conf, "mirror", "--stage", t.TempDir(), closed); code != 1 || !strings.Contains(stderr, closed) {
+		t.Errorf("mirror to a closed port: exit %d %q", code, stderr)
 	}
 }

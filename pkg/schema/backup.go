@@ -18,6 +18,9 @@ const (
 type BackupPush struct {
 	Actor
 	Dest string `json:"dest"` // absolute directory
+	// NetworkTimeoutS bounds the push (git_network_timeout, O-net-1); 0 = the command's own
+	// deadline.
+	NetworkTimeoutS float64 `json:"network_timeout_s,omitempty"`
 }
 
 // MirrorPush is O-mirror-1: commit the audit snapshot file as the single file audit.sqlite on
@@ -27,6 +30,8 @@ type MirrorPush struct {
 	URL          string `json:"url"`
 	SnapshotFile string `json:"snapshot_file"` // absolute path readable by capstore
 	Events       int64  `json:"events"`        // rows in the snapshot (commit subject)
+	// NetworkTimeoutS bounds the push (git_network_timeout, O-net-1).
+	NetworkTimeoutS float64 `json:"network_timeout_s,omitempty"`
 }
 
 // SyncResult is a push and its verify_sync (O-backup-3).

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/stasima/stasima/pkg/bus"
 	"github.com/stasima/stasima/pkg/fault"
@@ -28,7 +29,9 @@ func (s *Service) backupPush(ctx context.Context, env bus.Envelope) (schema.Sync
 	if err != nil {
 		return schema.SyncResult{}, err
 	}
-	rep, err := s.git.Push(ctx, "backup", mirror, nil)
+	pctx, cancel := networkDeadline(ctx, c.NetworkTimeoutS)
+	defer cancel()
+	rep, err := s.git.Push(pctx, "backup", mirror, nil)
 	if err != nil {
 		return schema.SyncResult{}, remoteRefusal(op, mirror, err)
 	}
@@ -64,7 +67,9 @@ func (s *Service) mirrorPush(ctx context.Context, env bus.Envelope) (schema.Sync
 	if err != nil {
 		return schema.SyncResult{}, err
 	}
-	rep, err := s.git.Push(ctx, "mirror", c.URL, []string{schema.BackupAuditRef + ":" + schema.BackupAuditRef})
+	pctx, cancel := networkDeadline(ctx, c.NetworkTimeoutS)
+	defer cancel()
+	rep, err := s.git.Push(pctx, "mirror", c.URL, []string{schema.BackupAuditRef + ":" + schema.BackupAuditRef})
 	if err != nil {
 		return schema.SyncResult{}, remoteRefusal(op, c.URL, err)
 	}
@@ -87,4 +92,13 @@ func remoteRefusal(op, url string, err error) error {
 		class = fault.Denied
 	}
 	return fault.Wrap(op, class, err, "push to %s failed", url)
+}
+
+// networkDeadline is O-net-1: network operations use git_network_timeout (local ones never
+// do); the command's own deadline still applies.
+func networkDeadline(ctx context.Context, seconds float64) (context.Context, context.CancelFunc) {
+	if seconds <= 0 {
+		return context.WithCancel(ctx)
+	}
+	return context.WithTimeout(ctx, time.Duration(seconds*float64(time.Second)))
 }
