@@ -62,7 +62,7 @@ search_mode = "embedding"
 		t.Fatal(err)
 	}
 	data := t.TempDir()
-	cfg, err := loadConfig(data, conf, "127.0.0.1:0")
+	cfg, err := loadUpConfig(data, conf, "127.0.0.1:0") // as `stasima up --config` does
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -211,6 +211,74 @@ search_mode = "embedding"
 	if code != 0 || st["canon_seq"] != "::3F" || st["audit_events"] != float64(len(rows)) || st["audit_vs_anchor"] != true {
 		t.Fatalf("status after the land: %d %v %s", code, st, stderr)
 	}
+}
+
+// TestUp_Open015OwnConfig: the 0.1.5 deployment served with its own, unmodified stasima.toml
+// from its own directory, as 0.1.5 ran it — relative git_dir, blank map_db and audit_db
+// resolving next to it (operations §8, D-26) — answers expected.json's reads; only map_search
+// is compared as the set of hits, since the Go default search_mode (hybrid) ranks by
+// reciprocal-rank fusion where 0.1.5 ranked by embedding score alone (operations §8.2).
+func TestUp_Open015OwnConfig(t *testing.T) {
+	dep := unpackDeployment(t)
+	var exp expectedDeployment
+	b, err := os.ReadFile(filepath.Join(dep, "expected.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &exp); err != nil {
+		t.Fatal(err)
+	}
+	t.Chdir(dep)
+	data := t.TempDir()
+	cfg, err := loadUpConfig(data, "stasima.toml", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.GitDir != "stasima.git" || cfg.MapDB != "map_index.sqlite" || cfg.AuditDB != "audit.sqlite" || cfg.SeqOrigin != 0x3b {
+		t.Fatalf("resolved git_dir %q map_db %q audit_db %q seq_origin %#x", cfg.GitDir, cfg.MapDB, cfg.AuditDB, cfg.SeqOrigin)
+	}
+	n, err := startNode(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), nodeOptions{gateway: true, record: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { n.stop(context.Background()) })
+	sessions := map[string]*mcp.ClientSession{}
+	for i, r := range exp.Reads {
+		seat, _ := r.Args["instance_id"].(string)
+		if sessions[seat] == nil {
+			sessions[seat] = mcpSession(t, n)
+		}
+		got := mustCall(t, sessions[seat], r.Tool, r.Args)
+		var want map[string]any
+		if err := json.Unmarshal(r.Result, &want); err != nil {
+			t.Fatal(err)
+		}
+		switch r.Tool {
+		case "announce":
+			sameOrientation(t, i, got, want)
+		case "map_search":
+			got, want = hitSet(got), hitSet(want)
+		}
+		gb, _ := json.Marshal(got)
+		wb, _ := json.Marshal(want)
+		if string(gb) != string(wb) {
+			t.Errorf("read %d %s(%v):\n got %s\nwant %s", i, r.Tool, r.Args, gb, wb)
+		}
+	}
+	if code, v, stderr := admin(t, "--data", data, "--config", "stasima.toml", "verify"); code != 0 || v["audit_verify_ok"] != true || v["audit_vs_anchor"] != true {
+		t.Fatalf("verify: %d %v %s", code, v, stderr)
+	}
+}
+
+// hitSet reduces a map_search answer to its hits' paths and refs, sorted.
+func hitSet(res map[string]any) map[string]any {
+	var hits []string
+	for _, h := range res["results"].([]any) {
+		m := h.(map[string]any)
+		hits = append(hits, fmt.Sprint(m["ref"], " ", m["path"]))
+	}
+	slices.Sort(hits)
+	return map[string]any{"hits": hits}
 }
 
 // checkReads calls every read of expected.json in order, on the session of its seat, and
