@@ -29,8 +29,9 @@ import (
 // No deviation of README §6 changes any of the 20 reads for this fixture: it holds no path
 // with a space or non-ASCII (D-15), no scalar list values (D-32), no non-numeric depths
 // (D-21), no invalid UTF-8 (D-29), and canon_ref is refs/heads/main (D-4). The differences
-// that do show are D-17 (land_merge detail carries evidence) and the orderings a reindex changes
-// (expected.json reads_after_reindex_differences).
+// that do show are in the new audit rows — D-13 (read_receipt carries the session tag), D-14
+// (reconcile_report carries op_id reconcile-<tip12>), D-17 (land_merge carries evidence) — and
+// the orderings a reindex changes (expected.json reads_after_reindex_differences).
 func TestUp_Open015Deployment(t *testing.T) {
 	dep := unpackDeployment(t)
 	var exp expectedDeployment
@@ -146,6 +147,29 @@ search_mode = "embedding"
 	if rows[before].PrevHash != exp.Audit.Head {
 		t.Fatalf("the first Go row links to %s, not 0.1.5's head %s", rows[before].PrevHash, exp.Audit.Head)
 	}
+
+	// Tertia, left by 0.1.5 reconciled at ::3D, pulls from that cursor (its state entry) to
+	// ::3E, reconciles, and reads its inbox; the rows have 0.1.5's shapes but for D-13 (a
+	// read_receipt carries the session tag) and D-14 (reconcile_report carries an op_id).
+	ts := sessionOf(map[string]any{"instance_id": "Tertia"})
+	d := mustCall(t, ts, "canon_diff", map[string]any{"instance_id": "Tertia"})
+	if d["from"] != exp.Refs["refs/tags/state/3d"] || d["canon_tip"] != exp.CanonHead || fmt.Sprint(pathsOf(d["changed"])) != "[maps/canon-overview.md meta/log/3e.md]" ||
+		len(d["logs"].([]any)) != 1 || d["logs"].([]any)[0].(map[string]any)["path"] != "meta/log/3e.md" {
+		t.Fatalf("Tertia's canon_diff from its 0.1.5 cursor: %v", d)
+	}
+	mustCall(t, ts, "sup_reconcile", map[string]any{"instance_id": "Tertia", "body": "Caught up with ::3E after the move to Go."})
+	if li := mustCall(t, ts, "list_instances", nil); fmt.Sprint(li["current_with_canon"]) != "map[Recto:true Tertia:true Verso:false]" {
+		t.Fatalf("list_instances after Tertia reconciled: %v", li)
+	}
+	in := mustCall(t, ts, "imp_check", map[string]any{"instance_id": "Tertia"})
+	if msgs := in["messages"].([]any); len(msgs) != 1 || msgs[0].(map[string]any)["path"] != "messages/recto-m1.md" {
+		t.Fatalf("Tertia's unread inbox: %v", in)
+	}
+	mustCall(t, ts, "imp_mark_read", map[string]any{"instance_id": "Tertia", "message_path": "messages/recto-m1.md"})
+	if f := mustCall(t, ts, "imp_flags", nil); fmt.Sprint(f["seats"].(map[string]any)["Tertia"]) != "map[from:[] unread:0]" {
+		t.Fatalf("imp_flags after Tertia's receipt: %v", f)
+	}
+
 	mustCall(t, rs, "propose", map[string]any{"instance_id": "Recto", "proposal_id": "p-go", "domain": "practice", "slug": "go-principle",
 		"body": "The chain a seat inherits is the chain it extends.", "op_id": "go-p1"})
 	if _, e := proposeLog(t, rs, "Recto", "p-go", "3f", "::3F — the Go server lands on the 0.1.5 canon."); e != "" {
@@ -176,7 +200,7 @@ search_mode = "embedding"
 	// the same null columns, the same detail keys (D-17 adds evidence to land_merge), 0.1.5's
 	// ts form, and land-<oid12> as the land's op_id.
 	rows = chain(t, n, exp)
-	if ops := opsOf(rows[before:]); ops != "session_binding:Recto kip_commit:Recto propose:Recto propose:Recto land_merge:practitioner" {
+	if ops := opsOf(rows[before:]); ops != "session_binding:Recto kip_commit:Recto session_binding:Tertia canon_pull:Tertia reconcile_report:Tertia read_receipt:Tertia propose:Recto propose:Recto land_merge:practitioner" {
 		t.Fatalf("rows of the writes and the land: %s", ops)
 	}
 	for _, r := range rows[before:] {
@@ -206,6 +230,14 @@ search_mode = "embedding"
 	code, v, stderr = admin(t, "--data", data, "--config", conf, "verify")
 	if code != 0 || v["audit_verify_ok"] != true || v["first_bad_seq"] != nil || v["audit_vs_anchor"] != true {
 		t.Fatalf("verify after the land: %d %v %s", code, v, stderr)
+	}
+	// Every Go write already has its row: unlike 0.1.5's reconciles (rows 65…70 backfilled
+	// them), Tertia's carries its op_id (D-14), so reconcile-from-git finds nothing.
+	if r := rows[before+4]; str(r.OpID) != "reconcile-"+exp.CanonHead[:12] {
+		t.Errorf("reconcile_report op_id %s, want reconcile-%s (D-14)", str(r.OpID), exp.CanonHead[:12])
+	}
+	if code, r, stderr := admin(t, "--data", data, "--config", conf, "reconcile"); code != 0 || r["backfilled"] != float64(0) {
+		t.Fatalf("reconcile after the Go writes: %d %v %s", code, r, stderr)
 	}
 	code, st, stderr = admin(t, "--data", data, "--config", conf, "status")
 	if code != 0 || st["canon_seq"] != "::3F" || st["audit_events"] != float64(len(rows)) || st["audit_vs_anchor"] != true {
@@ -357,13 +389,18 @@ func sameShape(t *testing.T, fixture []schema.AuditRow, r schema.AuditRow) {
 		if str(f.Op) != str(r.Op) || str(f.Outcome) != str(r.Outcome) {
 			continue
 		}
-		want := keys(f.Detail)
-		if str(r.Op) == "land_merge" {
+		cols, want := nulls(f), keys(f.Detail)
+		switch str(r.Op) {
+		case "land_merge":
 			want = "evidence," + want // D-17
+		case "read_receipt":
+			want = strings.Trim(want+",session", ",") // D-13
+		case "reconcile_report":
+			cols = cols[:5] + "1" + cols[6:] // D-14: op_id reconcile-<tip12>
 		}
-		if nulls(r) != nulls(f) || keys(r.Detail) != want {
+		if nulls(r) != cols || keys(r.Detail) != want {
 			t.Errorf("%s row %d: columns %s detail keys %s; 0.1.5 row %d: columns %s detail keys %s",
-				str(r.Op), r.Seq, nulls(r), keys(r.Detail), f.Seq, nulls(f), want)
+				str(r.Op), r.Seq, nulls(r), keys(r.Detail), f.Seq, cols, want)
 		}
 		if !tsForm.MatchString(str(r.TS)) {
 			t.Errorf("%s row %d: ts %s is not 0.1.5's form", str(r.Op), r.Seq, str(r.TS))
@@ -374,6 +411,15 @@ func sameShape(t *testing.T, fixture []schema.AuditRow, r schema.AuditRow) {
 }
 
 var tsForm = regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{6})?\+00:00$`)
+
+// pathsOf is the path of each pointer in a list of them.
+func pathsOf(list any) []string {
+	var out []string
+	for _, p := range list.([]any) {
+		out = append(out, p.(map[string]any)["path"].(string))
+	}
+	return out
+}
 
 // opsOf is "op:actor" of each row, space-separated.
 func opsOf(rows []schema.AuditRow) string {
