@@ -21,6 +21,7 @@ import (
 
 	"github.com/stasima/stasima/pkg/bus"
 	"github.com/stasima/stasima/pkg/embednats"
+	"github.com/stasima/stasima/pkg/telemetry"
 	"github.com/stasima/stasima/services/airlock"
 	"github.com/stasima/stasima/services/audit"
 	"github.com/stasima/stasima/services/capstore"
@@ -73,6 +74,10 @@ type node struct {
 	conns []*nats.Conn
 	ops   *opsServer // `serve` only: /healthz, /readyz, /metrics
 	creds map[string]embednats.User
+
+	// tel is the process's metrics registry and tracer; traceStop flushes the exporter.
+	tel       *telemetry.Telemetry
+	traceStop func(context.Context) error
 }
 
 type nodeOptions struct {
@@ -159,7 +164,11 @@ func (n *node) start(ctx context.Context, opt nodeOptions) error {
 		conns[name] = c
 	}
 	n.nc = conns["admin"].nc
-	opts := upGraph(n.cfg, n.log, conns, opt.gateway)
+	if n.tel, n.traceStop, err = newTelemetry(ctx, "stasima", n.log); err != nil {
+		return err
+	}
+	// One registry for every service of the node; the gateway serves it on /metrics.
+	opts := append(upGraph(n.cfg, n.log, conns, opt.gateway), fx.Supply(n.tel))
 	if opt.gateway {
 		opts = append(opts, fx.Populate(&n.gw))
 	}
@@ -205,6 +214,9 @@ func (n *node) stop(ctx context.Context) error {
 	if n.ops != nil {
 		n.ops.close(ctx)
 	}
+	if n.traceStop != nil {
+		_ = n.traceStop(ctx)
+	}
 	if n.ns != nil {
 		n.ns.Shutdown()
 		n.ns.WaitForShutdown()
@@ -249,7 +261,9 @@ func upGraph(cfg Config, log *slog.Logger, conns map[string]busConn, withGateway
 		withConn("indexer", indexer.Module),
 	}
 	if withGateway {
-		opts = append(opts, fx.Supply(cfg.gateway()), withConn("gateway", gateway.Module))
+		gw := cfg.gateway()
+		gw.Metrics = true // `up` has no ops listener: /metrics on the gateway's, loopback only
+		opts = append(opts, fx.Supply(gw), withConn("gateway", gateway.Module))
 	}
 	return opts
 }

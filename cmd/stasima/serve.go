@@ -81,6 +81,13 @@ func serveOne(ctx context.Context, cfg Config, log *slog.Logger, svc string, so 
 		return nil, fmt.Errorf("connect bus %s as %s: %w", cfg.NATSURL, svc, err)
 	}
 	n.nc, n.conns = nc, []*nats.Conn{nc}
+	if n.tel, n.traceStop, err = newTelemetry(ctx, "stasima-"+svc, log); err != nil {
+		n.stop(ctx)
+		return nil, err
+	}
+	if so.metrics == nil {
+		so.metrics = n.tel.Handler()
+	}
 	js, err := jetstream.New(nc)
 	if err != nil {
 		n.stop(ctx)
@@ -98,7 +105,7 @@ func serveOne(ctx context.Context, cfg Config, log *slog.Logger, svc string, so 
 			l.UseLogLevel(slog.LevelDebug)
 			return l
 		}),
-		fx.Supply(log, nc, fx.Annotate(js, fx.As(new(jetstream.JetStream)))),
+		fx.Supply(log, nc, fx.Annotate(js, fx.As(new(jetstream.JetStream))), n.tel),
 	}, mod...)
 	n.app = fx.New(opts...)
 	if err := n.app.Err(); err != nil {

@@ -120,12 +120,28 @@ func (t *Telemetry) Register(c prometheus.Collector) error {
 	return t.reg.Register(c)
 }
 
-// GaugeFunc registers a gauge whose value fn reads on each scrape.
-func (t *Telemetry) GaugeFunc(name, help string, fn func() float64) error {
+// Sample registers a gauge read by fn on each scrape (bounded by the scrape's own timeout
+// budget); a scrape where fn reports !ok omits the gauge rather than inventing a value.
+func (t *Telemetry) Sample(name, help string, fn func(ctx context.Context) (float64, bool)) error {
 	if t == nil {
 		return nil
 	}
-	return t.reg.Register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: Namespace, Name: name, Help: help}, fn))
+	return t.reg.Register(&sampled{desc: prometheus.NewDesc(Namespace+"_"+name, help, nil, nil), fn: fn})
+}
+
+type sampled struct {
+	desc *prometheus.Desc
+	fn   func(ctx context.Context) (float64, bool)
+}
+
+func (s *sampled) Describe(ch chan<- *prometheus.Desc) { ch <- s.desc }
+
+func (s *sampled) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), lagTimeout)
+	defer cancel()
+	if v, ok := s.fn(ctx); ok {
+		ch <- prometheus.MustNewConstMetric(s.desc, prometheus.GaugeValue, v)
+	}
 }
 
 // Tracer is the process's tracer (a no-op one when tracing is off or t is nil).
@@ -222,6 +238,15 @@ func (t *Telemetry) Publish(ctx context.Context, subject string, h nats.Header) 
 			attribute.String("messaging.destination.name", subject)))
 	Inject(ctx, h)
 	return span
+}
+
+// Msg is a message to subject carrying data and ctx's span context in its headers (for
+// PublishMsgAsync where a service would PublishAsync).
+func Msg(ctx context.Context, subject string, data []byte) *nats.Msg {
+	m := nats.NewMsg(subject)
+	m.Data = data
+	Inject(ctx, m.Header)
+	return m
 }
 
 // Inject writes ctx's span context into h (a no-op when ctx carries none).

@@ -18,6 +18,7 @@ import (
 	"github.com/stasima/stasima/pkg/busclient"
 	"github.com/stasima/stasima/pkg/logkey"
 	"github.com/stasima/stasima/pkg/refs"
+	"github.com/stasima/stasima/pkg/telemetry"
 	"github.com/stasima/stasima/services/airlock/internal/approval"
 	"github.com/stasima/stasima/services/airlock/internal/totp"
 )
@@ -127,6 +128,7 @@ type Params struct {
 	Conn      *nats.Conn
 	JS        jetstream.JetStream
 	Lifecycle fx.Lifecycle
+	Telemetry *telemetry.Telemetry `optional:"true"`
 }
 
 // Service is a running airlock: the approval state machine behind the airlock's commands
@@ -146,6 +148,7 @@ type Service struct {
 
 	cc   jetstream.ConsumeContext
 	msvc micro.Service
+	tel  *telemetry.Telemetry
 
 	// afterApply, when set (tests only), runs after a command's effect and before its events,
 	// reply and ack: the window a crash must not turn into a lost or doubled row.
@@ -162,7 +165,7 @@ func New(p Params) (*Service, error) {
 		return nil, err
 	}
 	log := p.Logger.With(logkey.Svc, bus.Airlock)
-	client := busclient.New(p.Conn, p.JS, subj, bus.Airlock, p.Config.RequestTimeout)
+	client := busclient.New(p.Conn, p.JS, subj, bus.Airlock, p.Config.RequestTimeout).WithTelemetry(p.Telemetry)
 	l := &ledger{client: client}
 	audit := &auditLog{client: client, await: p.Config.AuditWait}
 	var landSecret approval.SecretSource
@@ -183,7 +186,7 @@ func New(p Params) (*Service, error) {
 		return nil, err
 	}
 	s := &Service{cfg: p.Config, log: log, nc: p.Conn, js: p.JS, subj: subj, client: client, ledger: l, audit: audit, m: m,
-		limiter: newRelayLimiter(p.Config.RelayBurst, p.Config.RelayPeriod, p.Config.now)}
+		limiter: newRelayLimiter(p.Config.RelayBurst, p.Config.RelayPeriod, p.Config.now), tel: p.Telemetry}
 	p.Lifecycle.Append(fx.Hook{OnStart: s.Start, OnStop: s.Stop})
 	return s, nil
 }
@@ -226,6 +229,7 @@ func (s *Service) Start(ctx context.Context) error {
 	if s.cc, err = cons.Consume(s.command, jetstream.PullMaxMessages(16)); err != nil {
 		return fmt.Errorf("airlock: consume: %w", err)
 	}
+	s.tel.WatchConsumer(s.js, s.subj.CommandsStream(), "airlock-commands")
 	s.log.Info("airlock started", "floor_s", s.cfg.Floor.Seconds(), "ceiling_s", s.cfg.Ceiling.Seconds(),
 		"approver", s.m.Approver())
 	return nil

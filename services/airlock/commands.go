@@ -14,6 +14,7 @@ import (
 	"github.com/stasima/stasima/pkg/fault"
 	"github.com/stasima/stasima/pkg/logkey"
 	"github.com/stasima/stasima/pkg/schema"
+	"github.com/stasima/stasima/pkg/telemetry"
 	"github.com/stasima/stasima/services/airlock/internal/approval"
 	"github.com/stasima/stasima/services/airlock/internal/totp"
 )
@@ -59,7 +60,10 @@ func (s *Service) command(msg jetstream.Msg) {
 	}
 	// The handling may outlast the ack wait (a capstore land): the redelivery that follows
 	// waits behind this one (one command at a time) and is recognised as done.
-	ctx, cancel := context.WithTimeout(context.Background(), max(s.cfg.AckWait, s.cfg.RequestTimeout+s.cfg.AuditWait))
+	tctx, handling := s.tel.Command(bus.Airlock, msg)
+	var outcome error
+	defer func() { handling.Done(outcome) }()
+	ctx, cancel := context.WithTimeout(tctx, max(s.cfg.AckWait, s.cfg.RequestTimeout+s.cfg.AuditWait))
 	defer cancel()
 	c := &call{id: env.ID, session: env.Session}
 	ctx = withCall(ctx, c)
@@ -70,6 +74,7 @@ func (s *Service) command(msg jetstream.Msg) {
 	}
 	if err := s.publish(ctx, c.session, events); err != nil {
 		log.Error("event publish failed; redelivering", logkey.Err, err)
+		outcome = fault.Wrap("airlock.publish", fault.BackendUnavailable, err, "publish events")
 		_ = msg.NakWithDelay(time.Second)
 		return
 	}
@@ -77,6 +82,7 @@ func (s *Service) command(msg jetstream.Msg) {
 		log.Error("command failed", logkey.Err, err)
 	}
 	ids := c.allIntentIDs()
+	outcome = err
 	if err := bus.Finish(s.nc, msg, bus.CommandReply(result, err, ids, 0)); err != nil {
 		log.Warn("reply or ack failed", logkey.Err, err)
 	}
@@ -369,7 +375,7 @@ func (s *Service) publish(ctx context.Context, session string, events []outEvent
 		if err != nil {
 			return err
 		}
-		f, err := s.js.PublishAsync(s.subj.Event(ev.typ), b, jetstream.WithMsgID(ev.id))
+		f, err := s.js.PublishMsgAsync(telemetry.Msg(ctx, s.subj.Event(ev.typ), b), jetstream.WithMsgID(ev.id))
 		if err != nil {
 			return err
 		}

@@ -27,6 +27,7 @@ import (
 	"github.com/stasima/stasima/pkg/busclient"
 	"github.com/stasima/stasima/pkg/logkey"
 	"github.com/stasima/stasima/pkg/refs"
+	"github.com/stasima/stasima/pkg/telemetry"
 	"github.com/stasima/stasima/services/audit/internal/chain"
 	"github.com/stasima/stasima/services/audit/internal/pgstore"
 	"github.com/stasima/stasima/services/audit/internal/sqlitestore"
@@ -87,6 +88,7 @@ type Params struct {
 	Conn      *nats.Conn
 	JS        jetstream.JetStream
 	Lifecycle fx.Lifecycle
+	Telemetry *telemetry.Telemetry `optional:"true"`
 }
 
 // Service is a running audit service.
@@ -97,6 +99,7 @@ type Service struct {
 	js     jetstream.JetStream
 	subj   bus.Subjects
 	client *busclient.Client
+	m      meters
 
 	store chain.Store
 	msvc  micro.Service
@@ -135,8 +138,12 @@ func New(p Params) (*Service, error) {
 	}
 	s := &Service{
 		cfg: p.Config, log: p.Logger.With(logkey.Svc, bus.Audit), nc: p.Conn, js: p.JS, subj: subj,
-		client:  busclient.New(p.Conn, p.JS, subj, bus.Audit, 30*time.Second),
+		client:  busclient.New(p.Conn, p.JS, subj, bus.Audit, 30*time.Second).WithTelemetry(p.Telemetry),
 		waiters: map[string][]chan chain.Event{},
+	}
+	s.m.tel = p.Telemetry
+	if err := s.m.register(); err != nil {
+		return nil, err
 	}
 	p.Lifecycle.Append(fx.Hook{OnStart: s.Start, OnStop: s.Stop})
 	return s, nil
@@ -214,6 +221,7 @@ func (s *Service) Start(ctx context.Context) error {
 	}
 	s.stop, s.done = make(chan struct{}), make(chan struct{})
 	go s.write(writer)
+	s.m.started(s.store, s.js, s.subj.AuditStream(), s.subj.CommandsStream())
 	s.log.Info("audit started", "backend", s.backend())
 	return nil
 }
@@ -245,6 +253,7 @@ func (s *Service) Stop(ctx context.Context) error {
 		_ = s.msvc.Stop()
 	}
 	s.client.Stop()
+	s.m.stopped()
 	if s.store != nil {
 		_ = s.store.Close()
 	}

@@ -31,7 +31,8 @@ func (s *Service) command(msg jetstream.Msg) {
 		_ = msg.TermWithReason("undecodable envelope")
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	tctx, handling := s.m.tel.Command(bus.Audit, msg)
+	ctx, cancel := context.WithTimeout(tctx, 4*time.Minute)
 	defer cancel()
 	var res any
 	switch verb {
@@ -50,6 +51,7 @@ func (s *Service) command(msg jetstream.Msg) {
 	if fault.ClassOf(err) == fault.BackendUnavailable {
 		s.log.Warn("command failed; redelivering", logkey.Subject, msg.Subject(), logkey.Err, err)
 	}
+	handling.Done(err)
 	if err := bus.Finish(s.nc, msg, bus.CommandReply(res, err, nil, 0)); err != nil {
 		s.log.Warn("reply or ack failed", logkey.Err, err)
 	}

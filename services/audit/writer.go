@@ -12,8 +12,12 @@ import (
 	"github.com/stasima/stasima/pkg/fault"
 	"github.com/stasima/stasima/pkg/logkey"
 	"github.com/stasima/stasima/pkg/schema"
+	"github.com/stasima/stasima/pkg/telemetry"
 	"github.com/stasima/stasima/services/audit/internal/chain"
 )
+
+// errStopping ends the spans of a batch the writer leaves unacknowledged when it stops.
+var errStopping = fault.E("audit.writer", fault.BackendUnavailable, "the writer stopped before appending; the intents are redelivered")
 
 // write is the one writer loop (U-3): fetch a batch in stream order, append it in one
 // transaction, publish audit.appended, ack, wake the barrier waiters. While the store is
@@ -54,21 +58,28 @@ func (s *Service) write(cons jetstream.Consumer) {
 		}
 		var kept []jetstream.Msg
 		var intents []chain.Intent
+		var handling []*telemetry.Handling
 		for _, msg := range msgs {
+			_, h := s.m.tel.Consume(writerConsumer, msg)
 			it, err := decodeIntent(msg)
 			if err != nil {
+				h.Done(err)
 				s.log.Error("intent undecodable", logkey.Subject, msg.Subject(), logkey.Err, err)
 				_ = msg.TermWithReason("undecodable intent")
 				continue
 			}
 			kept = append(kept, msg)
 			intents = append(intents, it)
+			handling = append(handling, h)
 		}
 		if len(kept) == 0 {
 			continue
 		}
 		rows, ok := s.appendWithRetry(intents, kept)
 		if !ok {
+			for _, h := range handling {
+				h.Done(errStopping)
+			}
 			return // stopping: the batch is redelivered to the next writer
 		}
 		if hook := s.afterAppend.Load(); hook != nil {
@@ -77,10 +88,12 @@ func (s *Service) write(cons jetstream.Consumer) {
 		for i, row := range rows {
 			s.publishAppended(row, intents[i].ID)
 		}
-		for _, msg := range kept {
-			if err := msg.Ack(); err != nil {
+		for i, msg := range kept {
+			err := msg.Ack()
+			if err != nil {
 				s.log.Warn("ack failed", logkey.Err, err)
 			}
+			handling[i].Done(err)
 		}
 		s.noteAppended(rows)
 		s.wake(rows)

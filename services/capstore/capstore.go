@@ -29,6 +29,7 @@ import (
 	"github.com/stasima/stasima/pkg/logkey"
 	"github.com/stasima/stasima/pkg/refs"
 	"github.com/stasima/stasima/pkg/schema"
+	"github.com/stasima/stasima/pkg/telemetry"
 	"github.com/stasima/stasima/services/capstore/internal/app"
 	"github.com/stasima/stasima/services/capstore/internal/gitstore"
 )
@@ -104,6 +105,7 @@ type Params struct {
 	Conn      *nats.Conn
 	JS        jetstream.JetStream
 	Lifecycle fx.Lifecycle
+	Telemetry *telemetry.Telemetry `optional:"true"`
 }
 
 // Service is a running capstore.
@@ -124,6 +126,7 @@ type Service struct {
 
 	jobs []chan job
 	wg   sync.WaitGroup
+	m    meters
 
 	// afterApply, when set (tests only), runs after a command's effect and before its events,
 	// reply and ack: the window a crash must not turn into a lost or doubled write.
@@ -145,7 +148,11 @@ func New(p Params) (*Service, error) {
 		return nil, err
 	}
 	s := &Service{cfg: p.Config, log: p.Logger.With(logkey.Svc, bus.Capstore), nc: p.Conn, js: p.JS, subj: subj,
-		client: busclient.New(p.Conn, p.JS, subj, bus.Capstore, 30*time.Second)}
+		client: busclient.New(p.Conn, p.JS, subj, bus.Capstore, 30*time.Second).WithTelemetry(p.Telemetry)}
+	s.m.tel = p.Telemetry
+	if err := s.m.register(); err != nil {
+		return nil, err
+	}
 	p.Lifecycle.Append(fx.Hook{OnStart: s.Start, OnStop: s.Stop})
 	return s, nil
 }
@@ -201,6 +208,7 @@ func (s *Service) Start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("capstore: consume: %w", err)
 	}
+	s.m.started(s.app, s.js, s.subj.CommandsStream())
 	s.log.Info("capstore started", "git_dir", s.cfg.GitDir, "canon_ref", s.cfg.CanonRef)
 	return nil
 }
@@ -264,7 +272,10 @@ func (s *Service) apply(j job) {
 	if delivered > 1 {
 		log.Warn("command redelivered", logkey.Delivered, delivered)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.AckWait)
+	tctx, handling := s.m.tel.Command(bus.Capstore, msg)
+	var outcome error
+	defer func() { handling.Done(outcome) }()
+	ctx, cancel := context.WithTimeout(tctx, s.cfg.AckWait)
 	defer cancel()
 
 	result, events, intents, err := s.execute(ctx, verb, j.env, delivered > 1)
@@ -274,6 +285,7 @@ func (s *Service) apply(j job) {
 	if fault.ClassOf(err) == fault.BackendUnavailable || fault.ClassOf(err) == fault.Internal && err != nil {
 		// Transient or unexpected: redeliver later; the requester's retry finds the same op_id.
 		log.Error("command failed", logkey.Err, err)
+		outcome = err
 		_ = msg.NakWithDelay(time.Second)
 		return
 	}
@@ -288,9 +300,11 @@ func (s *Service) apply(j job) {
 	eventSeq, perr := s.publishAll(ctx, events, intents)
 	if perr != nil {
 		log.Error("event or intent publish failed", logkey.Err, perr)
+		outcome = fault.Wrap("capstore.publish", fault.BackendUnavailable, perr, "publish events and intents")
 		_ = msg.NakWithDelay(time.Second)
 		return
 	}
+	outcome = err
 	if err := bus.Finish(s.nc, msg, bus.CommandReply(result, err, ids, eventSeq)); err != nil {
 		log.Warn("reply or ack failed", logkey.Err, err)
 	}
@@ -446,7 +460,7 @@ func (s *Service) publishAll(ctx context.Context, events []event, intents []sche
 		if err != nil {
 			return 0, err
 		}
-		f, err := s.js.PublishAsync(s.subj.Event(ev.typ), b, jetstream.WithMsgID(ev.id))
+		f, err := s.js.PublishMsgAsync(telemetry.Msg(ctx, s.subj.Event(ev.typ), b), jetstream.WithMsgID(ev.id))
 		if err != nil {
 			return 0, err
 		}
@@ -462,7 +476,7 @@ func (s *Service) publishAll(ctx context.Context, events []event, intents []sche
 		if err != nil {
 			return 0, err
 		}
-		f, err := s.js.PublishAsync(s.subj.Intent(in.Op), b, jetstream.WithMsgID(in.ID))
+		f, err := s.js.PublishMsgAsync(telemetry.Msg(ctx, s.subj.Intent(in.Op), b), jetstream.WithMsgID(in.ID))
 		if err != nil {
 			return 0, err
 		}

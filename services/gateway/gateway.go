@@ -20,6 +20,7 @@ import (
 	"github.com/stasima/stasima/pkg/busclient"
 	"github.com/stasima/stasima/pkg/logkey"
 	"github.com/stasima/stasima/pkg/refs"
+	"github.com/stasima/stasima/pkg/telemetry"
 	"github.com/stasima/stasima/services/gateway/internal/app"
 )
 
@@ -57,6 +58,9 @@ type Config struct {
 	RESTSessionIdle time.Duration
 	// Door arms the OAuth door and the hardening middleware (routes.go).
 	Door DoorConfig
+	// Metrics serves the process's /metrics on the HTTP listener to loopback peers
+	// (metrics.go): `stasima up`, which has no ops listener of its own.
+	Metrics bool
 }
 
 // DefaultConfig returns the defaults of operations §8.
@@ -112,6 +116,7 @@ type Params struct {
 	Conn      *nats.Conn
 	JS        jetstream.JetStream
 	Lifecycle fx.Lifecycle
+	Telemetry *telemetry.Telemetry `optional:"true"`
 }
 
 // Service is a running gateway.
@@ -135,14 +140,17 @@ func New(p Params) (*Service, error) {
 		return nil, err
 	}
 	log := p.Logger.With(logkey.Svc, bus.Gateway)
-	client := busclient.New(p.Conn, p.JS, subj, bus.Gateway, p.Config.ToolTimeout).WithAuditBarrier(p.Config.AuditBarrier, log).WithIndexBarrier(p.Config.IndexBarrier)
-	a := app.New(client, p.Config.appConfig(), log)
+	client := busclient.New(p.Conn, p.JS, subj, bus.Gateway, p.Config.ToolTimeout).WithAuditBarrier(p.Config.AuditBarrier, log).WithIndexBarrier(p.Config.IndexBarrier).WithTelemetry(p.Telemetry)
+	a := app.New(client, p.Config.appConfig(), log).WithTelemetry(p.Telemetry)
 	// The MCP transport's own cap sits above the body cap so an oversized body is refused by
 	// D-37's argument error (naming size and cap) rather than a bare 413.
 	reqCap := int64(p.Config.MaxBodyBytes)*2 + 1<<20
 	handler, d, err := routes(p.Config, a, client, p.Conn, log, reqCap)
 	if err != nil {
 		return nil, err
+	}
+	if p.Config.Metrics && p.Telemetry != nil {
+		handler = withMetrics(p.Telemetry.Handler(), handler)
 	}
 	s := &Service{cfg: p.Config, log: log, client: client, app: a, done: make(chan error, 1),
 		srv: &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}}

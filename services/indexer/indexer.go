@@ -17,6 +17,7 @@ import (
 	"github.com/stasima/stasima/pkg/busclient"
 	"github.com/stasima/stasima/pkg/logkey"
 	"github.com/stasima/stasima/pkg/refs"
+	"github.com/stasima/stasima/pkg/telemetry"
 	"github.com/stasima/stasima/services/indexer/internal/embed"
 	"github.com/stasima/stasima/services/indexer/internal/ranking"
 )
@@ -97,6 +98,7 @@ type Params struct {
 	Conn      *nats.Conn
 	JS        jetstream.JetStream
 	Lifecycle fx.Lifecycle
+	Telemetry *telemetry.Telemetry `optional:"true"`
 }
 
 // Service is a running indexer.
@@ -108,6 +110,7 @@ type Service struct {
 	subj   bus.Subjects
 	client *busclient.Client
 	emb    embed.Embedder
+	tel    *telemetry.Telemetry
 
 	store Store
 	msvc  micro.Service
@@ -116,6 +119,12 @@ type Service struct {
 
 	// writeMu serializes index writes: event application and full reindex.
 	writeMu sync.Mutex
+
+	// inbox carries delivered events, in delivery order, to the applier goroutine; quit stops
+	// it and applied is closed when it has returned.
+	inbox   chan jetstream.Msg
+	quit    chan struct{}
+	applied chan struct{}
 
 	mark *watermark
 }
@@ -136,9 +145,13 @@ func New(p Params) (*Service, error) {
 	}
 	s := &Service{
 		cfg: p.Config, log: p.Logger.With(logkey.Svc, bus.Index), nc: p.Conn, js: p.JS, subj: subj,
-		client: busclient.New(p.Conn, p.JS, subj, bus.Index, 30*time.Second),
-		emb:    emb,
-		mark:   newWatermark(),
+		client:  busclient.New(p.Conn, p.JS, subj, bus.Index, 30*time.Second).WithTelemetry(p.Telemetry),
+		emb:     emb,
+		tel:     p.Telemetry,
+		mark:    newWatermark(),
+		inbox:   make(chan jetstream.Msg, eventBatch),
+		quit:    make(chan struct{}),
+		applied: make(chan struct{}),
 	}
 	p.Lifecycle.Append(fx.Hook{OnStart: s.Start, OnStop: s.Stop})
 	return s, nil
@@ -164,11 +177,14 @@ func (s *Service) Start(ctx context.Context) error {
 		AckPolicy:     jetstream.AckExplicitPolicy,
 		AckWait:       s.cfg.AckWait,
 		MaxDeliver:    -1, // an event is never dropped: the index would silently diverge
-		MaxAckPending: 1,  // strictly in stream order, a retried event before the next
+		// Up to a batch in flight: one applier applies them strictly in stream order and
+		// retries a failed one in place, never NAKing, so nothing is redelivered out of order.
+		MaxAckPending: eventBatch,
 	}
-	// A killed indexer leaves its one in-flight event unacknowledged; with MaxAckPending 1 it
-	// would block every later event until AckWait. Recreating the durable at its ack floor
-	// restarts delivery at exactly that event (one indexer per deployment, ARCH-4).
+	// A killed indexer leaves its in-flight events unacknowledged; the server would redeliver
+	// them only after AckWait, behind later events. Recreating the durable at its ack floor
+	// restarts delivery, in order, at exactly the first of them (one indexer per deployment,
+	// ARCH-4); those already written are skipped by the version guard (S-32).
 	if old, err := s.js.Consumer(ctx, s.subj.EventsStream(), EventsConsumer); err == nil {
 		info, err := old.Info(ctx)
 		if err != nil {
@@ -206,12 +222,15 @@ func (s *Service) Start(ctx context.Context) error {
 	if err := s.startQueries(); err != nil {
 		return err
 	}
-	if s.evc, err = events.Consume(s.event, jetstream.PullMaxMessages(1)); err != nil {
+	go s.applier()
+	if s.evc, err = events.Consume(s.enqueue, jetstream.PullMaxMessages(eventBatch)); err != nil {
 		return fmt.Errorf("indexer: consume events: %w", err)
 	}
 	if s.cmds, err = cmds.Consume(s.command, jetstream.PullMaxMessages(1)); err != nil {
 		return fmt.Errorf("indexer: consume commands: %w", err)
 	}
+	s.tel.WatchConsumer(s.js, s.subj.EventsStream(), EventsConsumer)
+	s.tel.WatchConsumer(s.js, s.subj.CommandsStream(), CommandsConsumer)
 	if err := s.nc.FlushWithContext(ctx); err != nil {
 		return fmt.Errorf("indexer: flush: %w", err)
 	}
@@ -219,9 +238,17 @@ func (s *Service) Start(ctx context.Context) error {
 	return nil
 }
 
-// Stop drains the consumers (the event being applied finishes), stops the queries and closes
-// the index.
+// Stop stops the applier (the batch being applied finishes; events delivered after it stay
+// unacknowledged for the next run), drains the consumers, stops the queries and closes the
+// index.
 func (s *Service) Stop(ctx context.Context) error {
+	close(s.quit)
+	if s.evc != nil {
+		select {
+		case <-s.applied:
+		case <-ctx.Done():
+		}
+	}
 	for _, cc := range []jetstream.ConsumeContext{s.evc, s.cmds} {
 		if cc == nil {
 			continue

@@ -169,3 +169,19 @@ func (m metered) FirstParentChain(tipOID string) ([]string, error) {
 	defer m.time("rev-list")()
 	return m.merger().FirstParentChain(tipOID)
 }
+
+// Ledger is the App's storage ledger (its metrics exposition reads it on scrape).
+func (a *App) Ledger() *Ledger { return a.ledger }
+
+// Each calls fn for each verb with its count, total and maximum duration since start.
+func (l *Ledger) Each(fn func(verb string, n int64, total, max time.Duration)) {
+	l.mu.Lock()
+	stats := make(map[string]verbStat, len(l.verbs))
+	for name, v := range l.verbs {
+		stats[name] = *v
+	}
+	l.mu.Unlock()
+	for name, v := range stats {
+		fn(name, v.n, v.total, v.max)
+	}
+}

@@ -16,6 +16,7 @@ import (
 	"github.com/stasima/stasima/pkg/fault"
 	"github.com/stasima/stasima/pkg/refs"
 	"github.com/stasima/stasima/pkg/schema"
+	"github.com/stasima/stasima/pkg/telemetry"
 	"github.com/stasima/stasima/services/gateway/internal/toolspec"
 )
 
@@ -58,6 +59,7 @@ type App struct {
 	log   *slog.Logger
 	tools map[string]handler
 	bind  *binder
+	tel   *telemetry.Telemetry // tool call metrics and spans (nil: none)
 }
 
 type handler func(ctx context.Context, a toolspec.Args, s Session) (any, error)
@@ -107,8 +109,14 @@ func New(be Backend, cfg Config, log *slog.Logger) *App {
 
 // Call runs one decoded tool call. A tool of the contract that this build does not serve yet
 // refuses clearly rather than pretending.
-func (a *App) Call(ctx context.Context, tool string, args toolspec.Args, s Session) (any, error) {
+func (a *App) Call(ctx context.Context, tool string, args toolspec.Args, s Session) (res any, err error) {
 	h, ok := a.tools[tool]
+	if ok {
+		// Only served tools are labelled, so a REST path cannot mint metric series.
+		var done func(error)
+		ctx, done = a.tel.Tool(ctx, tool)
+		defer func() { done(err) }()
+	}
 	if !ok {
 		return nil, fault.E(tool, fault.BackendUnavailable,
 			"tool %s is part of the contract but is not served by this build yet; the call did NOT complete", tool)

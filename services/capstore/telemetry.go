@@ -1,0 +1,38 @@
+package capstore
+
+import (
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/stasima/stasima/pkg/telemetry"
+	"github.com/stasima/stasima/services/capstore/internal/app"
+)
+
+// meters is capstore's part of the process telemetry (issue #8 item 6): command handling, the
+// command consumer's lag, and the perf ledger's git verb timings (D-23) exposed as they are
+// metered, not metered twice.
+type meters struct {
+	tel    *telemetry.Telemetry
+	ledger atomic.Pointer[app.Ledger]
+}
+
+// register adds capstore's collectors; called once, from New.
+func (m *meters) register() error {
+	return m.tel.Timings("git_op", "Capstore storage operations by git verb (the perf_scry ledger, D-23).",
+		func(each func(verb string, n int64, total, max time.Duration)) {
+			if l := m.ledger.Load(); l != nil {
+				l.Each(each)
+			}
+		})
+}
+
+// started records what Start opened: the ledger of this run and the consumer to watch.
+func (m *meters) started(a *app.App, js jetstream.JetStream, stream string) {
+	m.ledger.Store(a.Ledger())
+	m.tel.WatchConsumer(js, stream, commandsConsumer)
+}
+
+// commandsConsumer is capstore's durable consumer on COMMANDS.
+const commandsConsumer = "capstore-commands"
