@@ -16,6 +16,7 @@ import (
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/stasima/stasima/pkg/pgtest"
 	"github.com/stasima/stasima/pkg/schema"
 )
 
@@ -437,4 +438,72 @@ func gitOut(t *testing.T, gitDir string, args ...string) string {
 		t.Fatalf("git %v: %v", args, err)
 	}
 	return strings.TrimSpace(string(out))
+}
+
+// TestUp_Open015OnPostgres is the compose-shaped move of the 0.1.5 deployment: the SQLite audit
+// log restored into Postgres (O-restore-2), the index rebuilt into Postgres by `reindex` (S-80,
+// S-81: an index is always curable by a reindex), then every read answers as expected.json's
+// after-reindex form, and a new write continues the chain there.
+func TestUp_Open015OnPostgres(t *testing.T) {
+	dep := unpackDeployment(t)
+	var exp expectedDeployment
+	b, err := os.ReadFile(filepath.Join(dep, "expected.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &exp); err != nil {
+		t.Fatal(err)
+	}
+	conf := filepath.Join(t.TempDir(), "stasima.toml")
+	toml := fmt.Sprintf(`git_dir = %q
+audit_dsn = %q
+index_dsn = %q
+deployment_name = "Fixture Practice"
+approvers = ["practitioner"]
+embed_backend = "stub"
+search_mode = "embedding"
+`, filepath.Join(dep, "stasima.git"), pgtest.Schema(t), pgtest.Schema(t))
+	if err := os.WriteFile(conf, []byte(toml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	data := t.TempDir()
+	if code, r, stderr := admin(t, "--data", data, "--config", conf, "restore-audit", filepath.Join(dep, "audit.sqlite")); code != 0 || r["restored"] != float64(exp.Audit.Count) {
+		t.Fatalf("restore-audit: %d %v %s", code, r, stderr)
+	}
+	cfg, err := loadUpConfig(data, conf, "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := startNode(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), nodeOptions{gateway: true, record: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { n.stop(context.Background()) })
+	if code, ri, stderr := admin(t, "--data", data, "--config", conf, "reindex"); code != 0 || ri["reindexed"] != float64(exp.MapIndex.AdminReindexReturns) {
+		t.Fatalf("reindex into postgres: %d %v %s", code, ri, stderr)
+	}
+	after := map[int]json.RawMessage{}
+	for _, d := range exp.ReindexDifferences {
+		after[d.ReadIndex] = d.Result
+	}
+	sessions := map[string]*mcp.ClientSession{}
+	sessionOf := func(args map[string]any) *mcp.ClientSession {
+		seat, _ := args["instance_id"].(string)
+		if sessions[seat] == nil {
+			sessions[seat] = mcpSession(t, n)
+		}
+		return sessions[seat]
+	}
+	checkReads(t, exp, sessionOf, after)
+	if t.Failed() {
+		t.FailNow()
+	}
+	mustCall(t, sessionOf(map[string]any{"instance_id": "Verso"}), "kip_commit", map[string]any{"instance_id": "Verso", "domain": "practice", "slug": "on-postgres",
+		"body": "The chain moved to Postgres and goes on.", "op_id": "go-pg1"})
+	if rows := chain(t, n, exp); opsOf(rows[exp.Audit.Count:]) != "session_binding:Verso kip_commit:Verso" || rows[exp.Audit.Count].PrevHash != exp.Audit.Head {
+		t.Fatalf("rows after the 0.1.5 head: %s", opsOf(rows[exp.Audit.Count:]))
+	}
+	if code, v, stderr := admin(t, "--data", data, "--config", conf, "verify"); code != 0 || v["audit_verify_ok"] != true || v["audit_vs_anchor"] != true {
+		t.Fatalf("verify on postgres: %d %v %s", code, v, stderr)
+	}
 }
