@@ -367,8 +367,8 @@ func load(dataDir, configPath, httpAddr string, servesHTTP bool) (Config, error)
 		}
 		c.EmbedDim = n
 	}
-	if v := os.Getenv("STASIMA_BINDING"); v != "" { // O-config-5
-		c.BindingMode = v
+	if v := os.Getenv("STASIMA_BINDING"); v != "" { // O-config-5; case-insensitive (I-3)
+		c.BindingMode = strings.ToLower(strings.TrimSpace(v))
 	}
 	if httpAddr != "" {
 		c.HTTPAddr, c.httpFlag = httpAddr, true

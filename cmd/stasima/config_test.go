@@ -315,7 +315,7 @@ embed_dim = 10
 	})
 	t.Run("STASIMA_BINDING overrides binding_mode", func(t *testing.T) { // O-config-5
 		clearConfigEnv(t)
-		t.Setenv("STASIMA_BINDING", "witness")
+		t.Setenv("STASIMA_BINDING", "Witness") // I-3: case-insensitive
 		c, err := loadConfig(t.TempDir(), writeConf(t, "git_dir = \"/r.git\"\nbinding_mode = \"off\"\n"), "")
 		if err != nil || c.BindingMode != "witness" {
 			t.Fatalf("%v %v", c.BindingMode, err)
