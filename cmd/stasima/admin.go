@@ -180,6 +180,9 @@ func cmdAdmin(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		run = func(ctx context.Context, c *busclient.Client) (any, error) {
 			var res json.RawMessage
 			err := c.Do(ctx, busclient.Command{Svc: bus.Audit, Verb: verb, Data: struct{}{}}, &res)
+			if err == nil && cmd == "anchor" {
+				return map[string]json.RawMessage{"anchored": res}, nil // O-anchor-1
+			}
 			return res, err
 		}
 	case "restore-audit":

@@ -125,9 +125,10 @@ func TestUp_AnchorVerifyTamper(t *testing.T) {
 	for i := 0; i < 5; i++ {
 		mustCall(t, s, "kip_commit", map[string]any{"instance_id": "Verso", "domain": "practice", "slug": fmt.Sprint(i), "body": "b", "op_id": fmt.Sprint("t", i)})
 	}
-	code, a, stderr := admin(t, "--data", data, "anchor")
+	code, out, stderr := admin(t, "--data", data, "anchor")
+	a, _ := out["anchored"].(map[string]any) // O-anchor-1
 	if code != 0 || a["seq"] != float64(5) || len(a["head"].(string)) != 64 {
-		t.Fatalf("anchor: %d %v %s", code, a, stderr)
+		t.Fatalf("anchor: %d %v %s", code, out, stderr)
 	}
 	if code, v, _ := admin(t, "--data", data, "verify"); code != 0 || v["audit_verify_ok"] != true || v["first_bad_seq"] != nil || v["audit_vs_anchor"] != true {
 		t.Fatalf("verify before tamper: %v", v)
