@@ -31,8 +31,9 @@ import (
 // with a space or non-ASCII (D-15), no scalar list values (D-32), no non-numeric depths
 // (D-21), no invalid UTF-8 (D-29), and canon_ref is refs/heads/main (D-4). The differences
 // that do show are in the new audit rows — D-13 (read_receipt carries the session tag), D-14
-// (reconcile_report carries op_id reconcile-<tip12>), D-17 (land_merge carries evidence) — and
-// the orderings a reindex changes (expected.json reads_after_reindex_differences).
+// (reconcile_report carries op_id reconcile-<tip12>), D-17 (land_merge carries evidence), U-20
+// (Go also tags the airlock's tool-caused rows, which 0.1.5 left untagged) — and the orderings a
+// reindex changes (expected.json reads_after_reindex_differences).
 func TestUp_Open015Deployment(t *testing.T) {
 	dep := unpackDeployment(t)
 	var exp expectedDeployment
@@ -107,9 +108,9 @@ search_mode = "embedding"
 	if code != 0 || v["audit_verify_ok"] != true || v["first_bad_seq"] != nil || v["audit_vs_anchor"] != true {
 		t.Fatalf("verify the opened log: %d %v %s", code, v, stderr)
 	}
-	code, st, stderr := admin(t, "--data", data, "--config", conf, "status")
-	if code != 0 || st["audit_events"] != float64(exp.Audit.Count) || st["canon_seq"] != "::3E" {
-		t.Fatalf("status of the opened deployment: %d %v %s", code, st, stderr)
+	code, sta, stderr := admin(t, "--data", data, "--config", conf, "status")
+	if code != 0 || sta["audit_events"] != float64(exp.Audit.Count) || sta["canon_seq"] != "::3E" {
+		t.Fatalf("status of the opened deployment: %d %v %s", code, sta, stderr)
 	}
 
 	// A full reindex over the shipped repo rebuilds the same rows (map_index.admin_reindex_returns),
@@ -176,6 +177,27 @@ search_mode = "embedding"
 	if _, e := proposeLog(t, rs, "Recto", "p-go", "3f", "::3F — the Go server lands on the 0.1.5 canon."); e != "" {
 		t.Fatalf("propose the ::3F log: %s", e)
 	}
+	// The airlock folds its state from the audit log (A-12), 0.1.5's rows included: nothing is
+	// staged (p-maps' stage ended in its land), and with a newly provisioned secret (0.1.5's was
+	// not shipped) p-go stages, freezes, and reverts.
+	if code, _, stderr := admin(t, "--data", data, "--config", conf, "totp-provision"); code != 0 {
+		t.Fatalf("totp-provision: %s", stderr)
+	}
+	ps := mustCall(t, sessionOf(nil), "list_proposals", nil)["statuses"].(map[string]any)
+	if fmt.Sprint(ps["p-maps"]) != "map[status:landed]" || fmt.Sprint(ps["p-go"]) != "map[lands_behind:0 status:open]" {
+		t.Fatalf("statuses before the stage: %v", ps)
+	}
+	st := mustCall(t, sessionOf(nil), "stage_approve", map[string]any{"proposal_id": "p-go", "code": totpNow(t, cfg.AirlockSecret)})
+	if st["log_seq"] != "3f" {
+		t.Fatalf("stage_approve: %v", st)
+	}
+	if _, e := call(t, rs, "propose", map[string]any{"instance_id": "Recto", "proposal_id": "p-go", "domain": "practice", "slug": "late",
+		"body": "x", "op_id": "go-p2"}); !strings.Contains(e, "frozen for review") {
+		t.Fatalf("propose on the staged p-go: %q", e)
+	}
+	if rv := mustCall(t, sessionOf(nil), "stage_revert", map[string]any{"proposal_id": "p-go"}); rv["state"] != "open" {
+		t.Fatalf("stage_revert: %v", rv)
+	}
 	code, pv, stderr := admin(t, "--data", data, "--config", conf, "preview", "p-go")
 	if code != 0 || pv["log_entry_ok"] != true || pv["expected_seq"] != "3f" {
 		t.Fatalf("preview: %d %v %s", code, pv, stderr)
@@ -201,7 +223,7 @@ search_mode = "embedding"
 	// the same null columns, the same detail keys (D-17 adds evidence to land_merge), 0.1.5's
 	// ts form, and land-<oid12> as the land's op_id.
 	rows = chain(t, n, exp)
-	if ops := opsOf(rows[before:]); ops != "session_binding:Recto kip_commit:Recto session_binding:Tertia canon_pull:Tertia reconcile_report:Tertia read_receipt:Tertia propose:Recto propose:Recto land_merge:practitioner" {
+	if ops := opsOf(rows[before:]); ops != "session_binding:Recto kip_commit:Recto session_binding:Tertia canon_pull:Tertia reconcile_report:Tertia read_receipt:Tertia propose:Recto propose:Recto totp_accept:practitioner airlock_stage:practitioner airlock_revert:system land_merge:practitioner" {
 		t.Fatalf("rows of the writes and the land: %s", ops)
 	}
 	for _, r := range rows[before:] {
@@ -393,11 +415,15 @@ func sameShape(t *testing.T, fixture []schema.AuditRow, r schema.AuditRow) {
 		cols, want := nulls(f), keys(f.Detail)
 		switch str(r.Op) {
 		case "land_merge":
-			want = "evidence," + want // D-17
+			want = withKey(want, "evidence") // D-17; a CLI land is untagged (U-20)
 		case "read_receipt":
-			want = strings.Trim(want+",session", ",") // D-13
+			want = withKey(want, "session") // D-13
 		case "reconcile_report":
 			cols = cols[:5] + "1" + cols[6:] // D-14: op_id reconcile-<tip12>
+		case "totp_accept", "airlock_stage", "airlock_revert":
+			// Caused by the stage_approve/stage_revert tool calls: 0.1.5 left them untagged,
+			// Go tags every tool-caused row (U-20 SHOULD).
+			want = withKey(want, "session")
 		}
 		if nulls(r) != cols || keys(r.Detail) != want {
 			t.Errorf("%s row %d: columns %s detail keys %s; 0.1.5 row %d: columns %s detail keys %s",
@@ -409,6 +435,13 @@ func sameShape(t *testing.T, fixture []schema.AuditRow, r schema.AuditRow) {
 		return
 	}
 	t.Errorf("no 0.1.5 %s row with outcome %s to compare row %d with", str(r.Op), str(r.Outcome), r.Seq)
+}
+
+// withKey adds k to a sorted, comma-separated key list.
+func withKey(keys, k string) string {
+	ks := append(strings.FieldsFunc(keys, func(r rune) bool { return r == ',' }), k)
+	slices.Sort(ks)
+	return strings.Join(ks, ",")
 }
 
 var tsForm = regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{6})?\+00:00$`)
