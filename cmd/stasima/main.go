@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 )
 
@@ -112,6 +113,11 @@ func cmdUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	url := "http://" + n.gw.Addr() + "/mcp"
+	if cfg.HTTPPublicURL != "" {
+		// The OAuth door is armed (identity.md §5): clients come in through the public URL
+		// (the Host allowlist refuses the bare loopback address), with OAuth.
+		url = strings.TrimRight(cfg.HTTPPublicURL, "/") + "/mcp"
+	}
 	fmt.Fprintf(stdout, `Stasima is up.
   MCP (streamable HTTP): %s
   REST mirror:           http://%s/api/v1/tools
