@@ -61,6 +61,14 @@ type Row struct {
 	InsSeq            int64
 }
 
+// Write is the effect of one event on the index: its rows, written at its version (the EVENTS
+// stream sequence, S-32). A store writes a batch of them in order in one transaction, exactly as
+// it would write each in its own.
+type Write struct {
+	Version int64
+	Rows    []Row
+}
+
 // Source is what Derive reads: one blob on one ref, plus the canon facts git alone can answer.
 type Source struct {
 	// CanonRef is the deployment's canon_ref; Ref == CanonRef makes a canon row.

@@ -234,6 +234,43 @@ type change struct {
 	deleted  []int64
 	added    []ranking.Meta
 	vecs     [][]float64
+	// addedAt indexes added by rowid, so a row replaced later in the same transaction (one
+	// batch of events writing a path twice) leaves the change instead of surviving it.
+	addedAt map[int64]int
+}
+
+func (ch *change) add(m ranking.Meta, vec []float64) {
+	if ch.addedAt == nil {
+		ch.addedAt = map[int64]int{}
+	}
+	ch.addedAt[m.Seq] = len(ch.added)
+	ch.added, ch.vecs = append(ch.added, m), append(ch.vecs, vec)
+}
+
+// drop records that the row at rowid went: one this transaction added is taken out of added,
+// any other is deleted.
+func (ch *change) drop(rowid int64) {
+	if i, ok := ch.addedAt[rowid]; ok {
+		delete(ch.addedAt, rowid)
+		ch.added[i].Seq = 0 // rowids are positive: 0 marks a taken-back row
+		return
+	}
+	ch.deleted = append(ch.deleted, rowid)
+}
+
+// final returns added and vecs without the rows taken back.
+func (ch *change) final() ([]ranking.Meta, [][]float64) {
+	if len(ch.addedAt) == len(ch.added) {
+		return ch.added, ch.vecs
+	}
+	var ms []ranking.Meta
+	var vs [][]float64
+	for i, m := range ch.added {
+		if m.Seq != 0 {
+			ms, vs = append(ms, m), append(vs, ch.vecs[i])
+		}
+	}
+	return ms, vs
 }
 
 // write runs fn in a write transaction that bumps the generation, then applies the recorded
@@ -255,7 +292,8 @@ func (s *Store) write(ctx context.Context, op string, fn func(*sql.Tx, *change) 
 		s.vt.Invalidate()
 		return err
 	}
-	s.vt.Apply(ch.from, ch.to, ch.deleted, ch.added, ch.vecs)
+	added, vecs := ch.final()
+	s.vt.Apply(ch.from, ch.to, ch.deleted, added, vecs)
 	return nil
 }
 
@@ -265,8 +303,17 @@ func (s *Store) write(ctx context.Context, op string, fn func(*sql.Tx, *change) 
 // redelivered or older event changes nothing (and a second row for the same (ref, path) in one
 // call is skipped). It returns how many rows were written.
 func (s *Store) Upsert(ctx context.Context, version int64, rs ...rows.Row) (int, error) {
-	if version < 1 {
-		return 0, fault.E("index.upsert", fault.ArgumentError, "version %d is not positive", version)
+	return s.UpsertBatch(ctx, rows.Write{Version: version, Rows: rs})
+}
+
+// UpsertBatch writes ws in order in one transaction, each at its own version, with exactly
+// the effect of one Upsert per write (the same rows, rowids and versions), and returns how
+// many rows were written.
+func (s *Store) UpsertBatch(ctx context.Context, ws ...rows.Write) (int, error) {
+	for _, w := range ws {
+		if w.Version < 1 {
+			return 0, fault.E("index.upsert", fault.ArgumentError, "version %d is not positive", w.Version)
+		}
 	}
 	written := 0
 	err := s.write(ctx, "index.upsert", func(tx *sql.Tx, ch *change) error {
@@ -276,22 +323,24 @@ func (s *Store) Upsert(ctx context.Context, version int64, rs ...rows.Row) (int,
 			return err
 		}
 		defer st.close()
-		for _, r := range rs {
-			var have int64
-			err := st.version.QueryRowContext(ctx, r.Ref, r.Path).Scan(&have)
-			switch {
-			case err == nil && have >= version:
-				continue
-			case err != nil && !errors.Is(err, sql.ErrNoRows):
-				return err
+		for _, w := range ws {
+			for _, r := range w.Rows {
+				var have int64
+				err := st.version.QueryRowContext(ctx, r.Ref, r.Path).Scan(&have)
+				switch {
+				case err == nil && have >= w.Version:
+					continue
+				case err != nil && !errors.Is(err, sql.ErrNoRows):
+					return err
+				}
+				if err := st.writeRow(ctx, r, ch); err != nil {
+					return err
+				}
+				if _, err := st.setVersion.ExecContext(ctx, r.Ref, r.Path, w.Version); err != nil {
+					return err
+				}
+				written++
 			}
-			if err := st.writeRow(ctx, r, ch); err != nil {
-				return err
-			}
-			if _, err := st.setVersion.ExecContext(ctx, r.Ref, r.Path, version); err != nil {
-				return err
-			}
-			written++
 		}
 		return nil
 	})
@@ -344,7 +393,7 @@ func (st *stmts) writeRow(ctx context.Context, r rows.Row, ch *change) error {
 		if _, err := st.delTerms.ExecContext(ctx, old); err != nil {
 			return err
 		}
-		ch.deleted = append(ch.deleted, old)
+		ch.drop(old)
 	case !errors.Is(err, sql.ErrNoRows):
 		return err
 	}
@@ -368,13 +417,12 @@ func (st *stmts) writeRow(ctx context.Context, r rows.Row, ch *change) error {
 		return err
 	}
 	r.InsSeq = id
-	ch.added = append(ch.added, ranking.MetaOf(r))
 	// A stored vector reads back as the empty vector when it has no entries.
 	vec := r.Embedding
 	if len(vec) == 0 {
 		vec = nil
 	}
-	ch.vecs = append(ch.vecs, vec)
+	ch.add(ranking.MetaOf(r), vec)
 	return nil
 }
 

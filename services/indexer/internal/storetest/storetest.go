@@ -24,6 +24,7 @@ import (
 // Store is the store contract: what the indexer service and the scry queries call.
 type Store interface {
 	Upsert(ctx context.Context, version int64, rs ...rows.Row) (int, error)
+	UpsertBatch(ctx context.Context, ws ...rows.Write) (int, error)
 	Reset(ctx context.Context) error
 	DeleteRef(ctx context.Context, ref string) (int64, error)
 	Count(ctx context.Context) (int64, error)
@@ -80,6 +81,7 @@ func Run(t *testing.T, b Backend) {
 	t.Run("fixture", func(t *testing.T) { testFixture(t, b) })
 	t.Run("filters", func(t *testing.T) { testFilters(t, b) })
 	t.Run("version guard", func(t *testing.T) { testVersionGuard(t, b) })
+	t.Run("batch equals one write per event", func(t *testing.T) { testBatch(t, b) })
 	t.Run("rows round trip", func(t *testing.T) { testRoundTrip(t, b) })
 	t.Run("envelopes and delete", func(t *testing.T) { testEnvelopesDelete(t, b) })
 	t.Run("keyword syntax", func(t *testing.T) { testKeywordSyntax(t, b) })
@@ -268,6 +270,74 @@ func testVersionGuard(t *testing.T, b Backend) {
 	}
 	if _, err := st.Upsert(ctx, 0, a); err == nil {
 		t.Error("version 0 accepted")
+	}
+}
+
+// S-6, S-32: a batch of writes in one transaction (the indexer applying consecutive events)
+// leaves exactly the rows, ins_seq values and search answers of one Upsert per write, the
+// version guard applied per write: a path written twice in the batch is stored once, as its
+// newer self, and searched only as that; an older write and a repeat within a write are skipped.
+func testBatch(t *testing.T, b Backend) {
+	ctx := context.Background()
+	recto, verso := RefOf("Recto"), RefOf("Verso")
+	row := func(ref, path, status, body string) rows.Row { return Row(ref, path, "kno", status, path, body, "") }
+	stored := []rows.Row{row(recto, "a.md", "active", "loom one"), row(verso, "b.md", "active", "loom two")}
+	ws := []rows.Write{
+		{Version: 4, Rows: []rows.Row{row(recto, "a.md", "superseded", "older than stored")}},
+		{Version: 6, Rows: []rows.Row{row(recto, "c.md", "active", "loom three"), row(recto, "a.md", "active", "loom one again")}},
+		{Version: 7, Rows: []rows.Row{row(recto, "c.md", "superseded", "loom three replaced"), row(verso, "d.md", "active", "loom four")}},
+		{Version: 8, Rows: []rows.Row{row(verso, "b.md", "active", "loom two again"), row(verso, "b.md", "active", "a repeat in one write")}},
+		{Version: 8, Rows: []rows.Row{row(recto, "c.md", "active", "the same version again")}},
+		{Version: 9, Rows: nil},
+	}
+	one, batch := open(t, b), b(t)
+	many := batch(t)
+	for _, st := range []Store{one, many} {
+		if _, err := st.Upsert(ctx, 5, stored...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wantN := 0
+	for _, w := range ws {
+		n, err := one.Upsert(ctx, w.Version, w.Rows...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantN += n
+	}
+	if n, err := many.UpsertBatch(ctx, ws...); err != nil || n != wantN {
+		t.Fatalf("UpsertBatch = %d, %v; want %d", n, err, wantN)
+	}
+	want, err := one.All(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := many.All(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("batch rows:\n got %+v\nwant %+v", got, want)
+	}
+	// The batch's vector table, and one loaded afresh from the database, search like the
+	// one-write-per-event store; the limit is the live row count, so a replaced row left in
+	// the table would cost a live one its place.
+	fresh := batch(t)
+	for _, mode := range []string{ranking.ModeEmbedding, ranking.ModeHybrid} {
+		q := ranking.Query{Mode: mode, Text: "loom", Vector: embed.StubVector("loom"), Limit: len(want), IncludeSuperseded: true}
+		wantRes, err := one.Search(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for name, st := range map[string]Store{"batch": many, "reopened": fresh} {
+			res, err := st.Search(ctx, q)
+			if err != nil || !reflect.DeepEqual(res, wantRes) {
+				t.Errorf("%s %s search:\n got %+v, %v\nwant %+v", name, mode, res, err, wantRes)
+			}
+		}
+	}
+	if _, err := many.UpsertBatch(ctx, rows.Write{Version: 10}, rows.Write{Version: 0}); err == nil {
+		t.Error("version 0 accepted in a batch")
 	}
 }
 
