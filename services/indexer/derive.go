@@ -23,26 +23,49 @@ func (s *Service) blob(ctx context.Context, commit, path string) (schema.BlobAns
 	return a, err
 }
 
-// perspectiveRows derives the rows of paths on a perspective ref at commit (S-31). Paths that
-// are not indexed (S-3) or absent at the commit are skipped.
+// pathWorkers bounds one event's blob reads in flight.
+const pathWorkers = 16
+
+// perspectiveRows derives the rows of paths on a perspective ref at commit (S-31), in paths
+// order, reading the blobs concurrently. Paths that are not indexed (S-3) or absent at the
+// commit are skipped.
 func (s *Service) perspectiveRows(ctx context.Context, ref, commit string, paths []string) ([]rows.Row, error) {
-	var out []rows.Row
+	var md []string
 	for _, p := range paths {
-		if !rows.Indexed(s.cfg.CanonRef, ref, p) {
-			continue
+		if rows.Indexed(s.cfg.CanonRef, ref, p) {
+			md = append(md, p)
 		}
+	}
+	return s.deriveEach(md, func(p string) (rows.Row, bool, error) {
 		a, err := s.blob(ctx, commit, p)
-		if err != nil {
-			return nil, err
-		}
-		if !a.Found {
-			continue
+		if err != nil || !a.Found {
+			return rows.Row{}, false, err
 		}
 		r, err := rows.Derive(rows.Source{CanonRef: s.cfg.CanonRef, Ref: ref, Path: p, BlobOID: a.BlobOID, Text: string(a.Data)})
-		if err != nil {
-			return nil, err
+		return r, err == nil, err
+	})
+}
+
+// deriveEach derives the row of each path concurrently (at most pathWorkers at once) and
+// returns the rows found, in paths order, or the first error in paths order.
+func (s *Service) deriveEach(paths []string, fn func(p string) (rows.Row, bool, error)) ([]rows.Row, error) {
+	type result struct {
+		r     rows.Row
+		found bool
+		err   error
+	}
+	res := make([]result, len(paths))
+	parallel(len(paths), pathWorkers, func(i int) {
+		res[i].r, res[i].found, res[i].err = fn(paths[i])
+	})
+	var out []rows.Row
+	for _, r := range res {
+		if r.err != nil {
+			return nil, r.err
 		}
-		out = append(out, r)
+		if r.found {
+			out = append(out, r.r)
+		}
 	}
 	return out, nil
 }
@@ -65,18 +88,14 @@ func (s *Service) canonRows(ctx context.Context, tip string, paths []string) ([]
 		schema.CanonPositionsQuery{Tip: tip, Paths: md}, &pos); err != nil {
 		return nil, err
 	}
-	var out []rows.Row
-	for _, p := range md {
+	return s.deriveEach(md, func(p string) (rows.Row, bool, error) {
 		a, err := s.blob(ctx, tip, p)
-		if err != nil {
-			return nil, err
-		}
-		if !a.Found {
-			continue
+		if err != nil || !a.Found {
+			return rows.Row{}, false, err
 		}
 		var h schema.HistoryAnswer
 		if err := s.client.Query(ctx, bus.Capstore, schema.QHistory, schema.HistoryQuery{Ref: s.cfg.CanonRef, Path: p}, &h); err != nil {
-			return nil, err
+			return rows.Row{}, false, err
 		}
 		src := rows.Source{CanonRef: s.cfg.CanonRef, Ref: s.cfg.CanonRef, Path: p, BlobOID: a.BlobOID,
 			Text: string(a.Data), Position: int64(pos.Positions[p])}
@@ -84,12 +103,8 @@ func (s *Service) canonRows(ctx context.Context, tip string, paths []string) ([]
 			src.Introducer = h.History[n-1].Author // newest first: the last is the oldest
 		}
 		r, err := rows.Derive(src)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, r)
-	}
-	return out, nil
+		return r, err == nil, err
+	})
 }
 
 // canonTip resolves the canon ref; ok=false when canon does not exist yet.
@@ -198,88 +213,175 @@ func (s *Service) reindex(ctx context.Context, version int64) (int, error) {
 	return n, nil
 }
 
-// indexLand re-derives every canon path at the landed commit (S-35) and writes the rows that
-// differ from the indexed ones, so the canon rows always equal those of a full reindex (S-36)
-// and unchanged rows keep their place in ins_seq order. Canon rows are never deleted.
-func (s *Service) indexLand(ctx context.Context, version int64, oid string) (int, error) {
-	// capstore lists trees by ref name: a path the canon ref gained after oid is absent at oid
-	// and skipped; its own land event indexes it.
-	ps, err := s.paths(ctx, s.cfg.CanonRef)
-	if err != nil {
-		return 0, err
-	}
-	rs, err := s.canonRows(ctx, oid, ps)
-	if err != nil {
-		return 0, err
-	}
-	have, err := s.store.ListByRef(ctx, s.cfg.CanonRef)
-	if err != nil {
-		return 0, err
-	}
-	cur := make(map[string]rows.Row, len(have))
-	for _, r := range have {
-		cur[r.Path] = r
-	}
-	changed := rs[:0]
-	for _, r := range rs {
-		if c, ok := cur[r.Path]; ok && c.ContentOID == r.ContentOID &&
-			c.AuthoringInstance == r.AuthoringInstance && c.InstanceDepth == r.InstanceDepth {
-			continue
-		}
-		changed = append(changed, r)
-	}
-	return s.write(ctx, version, changed)
-}
+// Kinds of eventRows.
+const (
+	unitNone      = "none"      // nothing to index (a proposal, anchor or backup ref, S-3)
+	unitRows      = "rows"      // a perspective commit's rows (S-31)
+	unitLand      = "land"      // canon re-derived at a landed commit (S-35)
+	unitBootstrap = "bootstrap" // a full rebuild (S-33)
+)
 
-// write embeds rs outside the write lock (S-37) and upserts them at version.
-func (s *Service) write(ctx context.Context, version int64, rs []rows.Row) (int, error) {
-	if len(rs) == 0 {
-		return 0, nil
-	}
-	if err := s.embedRows(ctx, rs); err != nil {
-		return 0, err
-	}
-	s.writeMu.Lock()
-	defer s.writeMu.Unlock()
-	return s.store.Upsert(ctx, version, rs...)
+// eventRows is what one event asks of the index, derived from git but not yet compared with the
+// index or written.
+type eventRows struct {
+	kind    string
+	version int64
+	rows    []rows.Row
 }
 
 var errUnknownEvent = errors.New("not an indexed event")
 
-// apply applies one git event at its stream sequence and returns the rows written.
-func (s *Service) apply(ctx context.Context, seq uint64, env bus.Envelope) (int, error) {
-	version := int64(seq)
+// derive reads from capstore what the git event at stream sequence seq writes. It reads only
+// git, never the index, so the events of a batch are derived concurrently.
+func (s *Service) derive(ctx context.Context, seq uint64, env bus.Envelope) (eventRows, error) {
+	d := eventRows{kind: unitNone, version: int64(seq)}
+	var err error
 	switch env.Type {
 	case schema.EvtGitCommit:
 		var ev schema.GitCommitted
 		if err := decodeData(env, &ev); err != nil {
-			return 0, err
+			return d, err
 		}
 		if ev.Ref == s.cfg.CanonRef {
-			return s.indexLand(ctx, version, ev.OID)
+			d.kind = unitLand
+			d.rows, err = s.landRows(ctx, ev.OID)
+			return d, err
 		}
 		if _, ok := refs.SeatOf(ev.Ref); !ok {
-			return 0, nil // proposals, anchors, backups: never indexed (S-3)
+			return d, nil // proposals, anchors, backups: never indexed (S-3)
 		}
-		rs, err := s.perspectiveRows(ctx, ev.Ref, ev.OID, ev.Paths)
-		if err != nil {
-			return 0, err
-		}
-		return s.write(ctx, version, rs)
+		d.kind = unitRows
+		d.rows, err = s.perspectiveRows(ctx, ev.Ref, ev.OID, ev.Paths)
+		return d, err
 	case schema.EvtGitBootstrap:
-		return s.reindex(ctx, version) // S-33
+		d.kind = unitBootstrap // S-33: the rebuild reads git itself, under the write lock
+		return d, nil
 	case schema.EvtGitLand:
 		var ev struct {
 			Ref string `json:"ref"`
 			OID string `json:"oid"`
 		}
 		if err := decodeData(env, &ev); err != nil {
-			return 0, err
+			return d, err
 		}
 		if ev.Ref != "" && ev.Ref != s.cfg.CanonRef {
-			return 0, nil
+			return d, nil
 		}
-		return s.indexLand(ctx, version, ev.OID)
+		d.kind = unitLand
+		d.rows, err = s.landRows(ctx, ev.OID)
+		return d, err
 	}
-	return 0, fmt.Errorf("%s: %w", env.Type, errUnknownEvent)
+	return d, fmt.Errorf("%s: %w", env.Type, errUnknownEvent)
+}
+
+// landRows re-derives every canon path at the landed commit (S-35).
+func (s *Service) landRows(ctx context.Context, oid string) ([]rows.Row, error) {
+	// capstore lists trees by ref name: a path the canon ref gained after oid is absent at oid
+	// and skipped; its own land event indexes it.
+	ps, err := s.paths(ctx, s.cfg.CanonRef)
+	if err != nil {
+		return nil, err
+	}
+	return s.canonRows(ctx, oid, ps)
+}
+
+// batchWriter gathers the writes of consecutive events, in stream order, for one store
+// transaction (S-32: each at its event's version, so the store's version guard applies per
+// event exactly as if each were written alone).
+type batchWriter struct {
+	s      *Service
+	writes []rows.Write
+	// canon is the canon rows as the index will hold them once writes are in: read from the
+	// store at the batch's first land, then updated by each land's changed rows.
+	canon map[string]rows.Row
+}
+
+func (s *Service) newBatchWriter() *batchWriter { return &batchWriter{s: s} }
+
+// add takes one derived event and returns the rows it will write (a bootstrap's rebuild is
+// written at once, with whatever was added before it already flushed). A land writes only the
+// canon rows that differ from the indexed ones (after the batch's earlier lands), so the canon
+// rows always equal those of a full reindex (S-36) and unchanged rows keep their place in
+// ins_seq order. Canon rows are never deleted.
+func (w *batchWriter) add(ctx context.Context, d eventRows) (int, error) {
+	switch d.kind {
+	case unitBootstrap:
+		if _, err := w.flush(ctx); err != nil {
+			return 0, err
+		}
+		w.canon = nil // the rebuild rewrites canon
+		return w.s.reindex(ctx, d.version)
+	case unitRows:
+		if len(d.rows) > 0 {
+			w.writes = append(w.writes, rows.Write{Version: d.version, Rows: d.rows})
+		}
+		return len(d.rows), nil
+	case unitLand:
+		if w.canon == nil {
+			have, err := w.s.store.ListByRef(ctx, w.s.cfg.CanonRef)
+			if err != nil {
+				return 0, err
+			}
+			w.canon = make(map[string]rows.Row, len(have))
+			for _, r := range have {
+				w.canon[r.Path] = r
+			}
+		}
+		var changed []rows.Row
+		for _, r := range d.rows {
+			if c, ok := w.canon[r.Path]; ok && c.ContentOID == r.ContentOID &&
+				c.AuthoringInstance == r.AuthoringInstance && c.InstanceDepth == r.InstanceDepth {
+				continue
+			}
+			changed = append(changed, r)
+			w.canon[r.Path] = r
+		}
+		if len(changed) > 0 {
+			w.writes = append(w.writes, rows.Write{Version: d.version, Rows: changed})
+		}
+		return len(changed), nil
+	}
+	return 0, nil
+}
+
+// flush embeds the gathered rows outside the write lock (S-37) and writes them in one store
+// transaction; it returns the rows written.
+func (w *batchWriter) flush(ctx context.Context) (int, error) {
+	if len(w.writes) == 0 {
+		return 0, nil
+	}
+	var all []rows.Row
+	for _, wr := range w.writes {
+		all = append(all, wr.Rows...)
+	}
+	if err := w.s.embedRows(ctx, all); err != nil {
+		return 0, err
+	}
+	// rows.Embed filled all in place; the writes share nothing with it, so copy back.
+	k := 0
+	for _, wr := range w.writes {
+		k += copy(wr.Rows, all[k:k+len(wr.Rows)])
+	}
+	w.s.writeMu.Lock()
+	n, err := w.s.store.UpsertBatch(ctx, w.writes...)
+	w.s.writeMu.Unlock()
+	if err != nil {
+		return 0, err
+	}
+	w.writes = nil
+	return n, nil
+}
+
+// apply applies one git event at its stream sequence and returns the rows written.
+func (s *Service) apply(ctx context.Context, seq uint64, env bus.Envelope) (int, error) {
+	d, err := s.derive(ctx, seq, env)
+	if err != nil {
+		return 0, err
+	}
+	w := s.newBatchWriter()
+	n, err := w.add(ctx, d)
+	if err != nil || d.kind == unitBootstrap {
+		return n, err
+	}
+	return w.flush(ctx)
 }

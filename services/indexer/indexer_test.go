@@ -36,6 +36,9 @@ type rig struct {
 	svc    *Service
 	js     jetstream.JetStream
 	client *busclient.Client
+	srv    *natstest.Server
+	cfg    Config
+	app    *fxtest.App
 }
 
 func discard() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
@@ -54,17 +57,11 @@ func start(t *testing.T, opts ...func(*Config)) *rig {
 	for _, o := range opts {
 		o(&cfg)
 	}
-	nc := srv.Connect(t)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	app := fxtest.New(t, fx.NopLogger,
-		fx.Supply(discard(), nc, fx.Annotate(js, fx.As(new(jetstream.JetStream))), cfg),
-		Module, fx.Populate(&r.svc))
-	app.RequireStart()
-	t.Cleanup(app.RequireStop)
+	r.srv, r.cfg = srv, cfg
+	r.startIndexer(t)
+	t.Cleanup(func() { r.stopIndexer() })
 
+	var err error
 	cnc := srv.Connect(t)
 	if r.js, err = jetstream.New(cnc); err != nil {
 		t.Fatal(err)
@@ -75,6 +72,28 @@ func start(t *testing.T, opts ...func(*Config)) *rig {
 	}
 	t.Cleanup(r.client.Stop)
 	return r
+}
+
+// startIndexer starts an indexer on the rig's server and index.
+func (r *rig) startIndexer(t *testing.T) {
+	t.Helper()
+	nc := r.srv.Connect(t)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.app = fxtest.New(t, fx.NopLogger,
+		fx.Supply(discard(), nc, fx.Annotate(js, fx.As(new(jetstream.JetStream))), r.cfg),
+		Module, fx.Populate(&r.svc))
+	r.app.RequireStart()
+}
+
+// stopIndexer stops the running indexer, if any.
+func (r *rig) stopIndexer() {
+	if r.app != nil {
+		r.app.RequireStop()
+		r.app = nil
+	}
 }
 
 // publish puts one git event on EVENTS as capstore does and returns its stream sequence.

@@ -20,6 +20,9 @@ import (
 type Store interface {
 	// Upsert writes rows in order, each becoming the newest (S-6), and returns how many it wrote.
 	Upsert(ctx context.Context, version int64, rs ...rows.Row) (int, error)
+	// UpsertBatch writes consecutive events' writes in order in one transaction, each at its
+	// version, with the effect of one Upsert per write.
+	UpsertBatch(ctx context.Context, ws ...rows.Write) (int, error)
 	// Reset empties the index (the first step of a full reindex, S-34).
 	Reset(ctx context.Context) error
 	// Count returns the number of rows.
