@@ -16,6 +16,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/fx"
 	"go.uber.org/fx/fxevent"
 
@@ -83,6 +84,8 @@ type node struct {
 type nodeOptions struct {
 	gateway bool // host the HTTP gateway
 	record  bool // record the bus address in the data dir
+	// tracer, when set (tests), records the node's spans instead of the environment's choice.
+	tracer trace.TracerProvider
 }
 
 // acquireLock takes the data dir's lock without waiting; ok=false when another process holds it.
@@ -164,7 +167,9 @@ func (n *node) start(ctx context.Context, opt nodeOptions) error {
 		conns[name] = c
 	}
 	n.nc = conns["admin"].nc
-	if n.tel, n.traceStop, err = newTelemetry(ctx, "stasima", n.log); err != nil {
+	if opt.tracer != nil {
+		n.tel = telemetry.New(telemetry.Options{TracerProvider: opt.tracer})
+	} else if n.tel, n.traceStop, err = newTelemetry(ctx, "stasima", n.log); err != nil {
 		return err
 	}
 	// One registry for every service of the node; the gateway serves it on /metrics.
