@@ -129,6 +129,9 @@ func TestMetrics_UpNode(t *testing.T) {
 			t.Errorf("consumer %s/%s info not read", c.stream, c.consumer)
 		}
 	}
+	// Queries answered, by service (the gateway's reads and barriers).
+	mustSample(t, fams, "stasima_queries_total", map[string]string{"service": "capstore", "outcome": "ok"})
+	mustSample(t, fams, "stasima_queries_total", map[string]string{"service": "audit", "query": "head", "outcome": "ok"})
 	// The perf ledger's verbs, exposed as metered (kip_commit writes a commit tree).
 	if c := mustSample(t, fams, "stasima_git_op_duration_seconds", map[string]string{"verb": "commit-tree"}).GetSummary().GetSampleCount(); c < 1 {
 		t.Errorf("commit-tree ops = %d, want ≥ 1", c)

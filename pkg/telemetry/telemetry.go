@@ -54,6 +54,8 @@ type Telemetry struct {
 	cmds    *prometheus.CounterVec
 	cmdDur  *prometheus.HistogramVec
 	msgs    *prometheus.CounterVec
+	queries *prometheus.CounterVec
+	qDur    *prometheus.HistogramVec
 	lag     *lagCollector
 }
 
@@ -87,11 +89,20 @@ func New(o Options) *Telemetry {
 		Namespace: Namespace, Name: "consumed_messages_total",
 		Help: "Events and audit intents handled by durable consumer and outcome.",
 	}, []string{"consumer", "outcome"})
+	t.queries = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: Namespace, Name: "queries_total",
+		Help: "Queries answered by service, query and outcome (ok or the fault class).",
+	}, []string{"service", "query", "outcome"})
+	t.qDur = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Namespace: Namespace, Name: "query_duration_seconds",
+		Help:    "Query answering duration.",
+		Buckets: prometheus.ExponentialBuckets(0.0005, 2.5, 12),
+	}, []string{"service", "query"})
 	t.lag = &lagCollector{}
 	t.reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		t.tools, t.toolDur, t.cmds, t.cmdDur, t.msgs, t.lag,
+		t.tools, t.toolDur, t.cmds, t.cmdDur, t.msgs, t.queries, t.qDur, t.lag,
 	)
 	return t
 }
@@ -181,6 +192,24 @@ func endSpan(span trace.Span, err error, outcome string) {
 		span.SetStatus(codes.Error, outcome)
 	}
 	span.End()
+}
+
+// Query starts answering one query (its server span's parent from the request headers);
+// done records the outcome and duration. name must come from the service's own endpoint
+// table, never from the request.
+func (t *Telemetry) Query(svc, name string, h nats.Header) (context.Context, func(err error)) {
+	start := time.Now()
+	ctx, span := t.Tracer().Start(Extract(context.Background(), h), "query "+svc+"."+name,
+		trace.WithSpanKind(trace.SpanKindServer),
+		trace.WithAttributes(attribute.String("messaging.system", "nats"), attribute.String("stasima.service", svc)))
+	return ctx, func(err error) {
+		outcome := Outcome(err)
+		if t != nil {
+			t.queries.WithLabelValues(svc, name, outcome).Inc()
+			t.qDur.WithLabelValues(svc, name).Observe(time.Since(start).Seconds())
+		}
+		endSpan(span, err, outcome)
+	}
 }
 
 // Handling is one delivered message in hand: its consumer span and timer.

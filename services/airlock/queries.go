@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/micro"
 
 	"github.com/stasima/stasima/pkg/bus"
@@ -77,10 +78,12 @@ func (s *Service) startQueries() error {
 			// Off the subscription goroutine: a query waits for the airlock mutex,
 			// which a command may hold across a capstore land.
 			go func() {
-				ctx, cancel := context.WithTimeout(context.Background(), s.cfg.RequestTimeout)
+				tctx, done := s.tel.Query(bus.Airlock, name, nats.Header(r.Headers()))
+				ctx, cancel := context.WithTimeout(tctx, s.cfg.RequestTimeout)
 				defer cancel()
 				c := newQueryCall()
 				res, err := fn(withCall(ctx, c), c, r.Data())
+				done(err)
 				s.respond(r, name, res, err)
 			}()
 		}), micro.WithEndpointSubject(s.subj.Query(bus.Airlock, name)))

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/micro"
 
 	"github.com/stasima/stasima/pkg/bus"
@@ -110,9 +111,11 @@ func (s *Service) startQueries() error {
 			// Queries run off the subscription goroutine so a slow one (verify) never stalls
 			// the others.
 			go func() {
-				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+				tctx, done := s.m.tel.Query(bus.Audit, name, nats.Header(r.Headers()))
+				ctx, cancel := context.WithTimeout(tctx, 5*time.Minute)
 				defer cancel()
 				res, err := fn(ctx, r.Data())
+				done(err)
 				respond(s, r, name, res, err)
 			}()
 		}), micro.WithEndpointSubject(s.subj.Query(bus.Audit, name)))

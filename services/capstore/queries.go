@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/micro"
 
 	"github.com/stasima/stasima/pkg/bus"
@@ -74,7 +75,9 @@ func (s *Service) startQueries() error {
 	for name, fn := range endpoints {
 		fn := fn
 		err := svc.AddEndpoint(name, micro.HandlerFunc(func(r micro.Request) {
+			_, done := s.m.tel.Query(bus.Capstore, name, nats.Header(r.Headers()))
 			res, err := fn(r.Data())
+			done(err)
 			var body []byte
 			if err != nil {
 				if fault.ClassOf(err) == fault.Internal {

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/micro"
 
 	"github.com/stasima/stasima/pkg/bus"
@@ -148,9 +149,11 @@ func (s *Service) startQueries() error {
 		err := svc.AddEndpoint(name, micro.HandlerFunc(func(r micro.Request) {
 			// Off the subscription goroutine: a waiting await never stalls other queries.
 			go func() {
-				ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+				tctx, done := s.tel.Query(bus.Index, name, nats.Header(r.Headers()))
+				ctx, cancel := context.WithTimeout(tctx, time.Minute)
 				defer cancel()
 				res, err := fn(ctx, r.Data())
+				done(err)
 				s.respond(r, name, res, err)
 			}()
 		}), micro.WithEndpointSubject(s.subj.Query(bus.Index, name)))
