@@ -165,6 +165,12 @@ func cmdAdmin(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		}
 	case "reindex":
 		run = func(ctx context.Context, c *busclient.Client) (any, error) {
+			// S-34: a progress bar on a terminal (stderr; stdout stays one JSON object).
+			b := newBar(newProgress(stdout, stderr))
+			if stop, err := c.Progress(bus.Index, b.report); err == nil {
+				defer stop()
+			}
+			defer b.finish()
 			var res json.RawMessage
 			err := c.Do(ctx, busclient.Command{Svc: bus.Index, Verb: "reindex", Data: struct{}{}}, &res)
 			return res, err

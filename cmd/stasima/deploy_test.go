@@ -10,8 +10,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/nats-io/nats-server/v2/server"
 	composeschema "github.com/compose-spec/compose-go/v2/schema"
+	"github.com/nats-io/nats-server/v2/server"
 	"gopkg.in/yaml.v3"
 
 	"github.com/stasima/stasima/pkg/bus"

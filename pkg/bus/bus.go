@@ -83,6 +83,10 @@ func (s Subjects) Intent(op string) string { return s.prefix + ".audit.intent." 
 // Commands filters every command of one service.
 func (s Subjects) Commands(svc string) string { return s.prefix + "." + svc + ".cmd.>" }
 
+// Progress is the core-NATS subject on which a long-running job of svc reports its progress
+// (a full reindex): ephemeral, for a watching terminal, captured by no stream.
+func (s Subjects) Progress(svc string) string { return s.prefix + "." + svc + ".progress" }
+
 // AllEvents filters every event.
 func (s Subjects) AllEvents() string { return s.prefix + ".evt.>" }
 

@@ -311,6 +311,25 @@ func (c *Client) Watch(ctx context.Context, subjects []string, fn func(bus.Envel
 }
 
 // awaitIndex is the index barrier (ARCH-7): it never fails the caller.
+// Progress subscribes fn to the progress reports of svc's long-running jobs (core NATS,
+// ephemeral: subscribe before starting the job). stop ends the subscription.
+func (c *Client) Progress(svc string, fn func(schema.Progress)) (stop func(), err error) {
+	sub, err := c.nc.Subscribe(c.subj.Progress(svc), func(m *nats.Msg) {
+		var p schema.Progress
+		if json.Unmarshal(m.Data, &p) == nil {
+			fn(p)
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := c.nc.Flush(); err != nil {
+		_ = sub.Unsubscribe()
+		return nil, err
+	}
+	return func() { _ = sub.Unsubscribe() }, nil
+}
+
 func (c *Client) awaitIndex(ctx context.Context, seq uint64) {
 	if c.indexBarrier <= 0 || seq == 0 {
 		return

@@ -2,6 +2,7 @@ package indexer
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -155,6 +156,12 @@ func (s *Service) allRows(ctx context.Context) ([]rows.Row, error) {
 		}
 		return 0
 	})
+	total := len(lr.Refs)
+	if ok {
+		total++
+	}
+	done := total - len(lr.Refs)
+	s.progress("derive", done, total)
 	for _, r := range lr.Refs {
 		ps, err := s.paths(ctx, r.Name)
 		if err != nil {
@@ -165,8 +172,19 @@ func (s *Service) allRows(ctx context.Context) ([]rows.Row, error) {
 			return nil, err
 		}
 		out = append(out, rs...)
+		done++
+		s.progress("derive", done, total)
 	}
 	return out, nil
+}
+
+// progress reports a full reindex's progress to a watching terminal (bus.Subjects.Progress;
+// best effort: nobody may be listening).
+func (s *Service) progress(phase string, done, total int) {
+	b, err := json.Marshal(schema.Progress{Job: CmdReindex, Phase: phase, Done: done, Total: total})
+	if err == nil {
+		_ = s.nc.Publish(s.subj.Progress(bus.Index), b)
+	}
 }
 
 // embedRows fills the embeddings (S-23); an embedder failure is a backend failure.
@@ -199,9 +217,11 @@ func (s *Service) reindex(ctx context.Context, version int64) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	s.progress("embed", 0, len(rs))
 	if err := s.embedRows(ctx, rs); err != nil {
 		return 0, err
 	}
+	s.progress("write", 0, len(rs))
 	if err := s.store.Reset(ctx); err != nil {
 		return 0, err
 	}
@@ -209,6 +229,7 @@ func (s *Service) reindex(ctx context.Context, version int64) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	s.progress("write", n, len(rs))
 	s.log.Info("reindexed", "rows", n, "version", version)
 	return n, nil
 }
