@@ -32,6 +32,7 @@ type Store interface {
 	ListByRef(ctx context.Context, ref string) ([]rows.Row, error)
 	EnvelopesFor(ctx context.Context, ref string) (map[string]ranking.Envelope, error)
 	Search(ctx context.Context, q ranking.Query) (ranking.Result, error)
+	PhraseDF(ctx context.Context, phrase []string, limit int) (int, error)
 	Close() error
 }
 
@@ -82,6 +83,7 @@ func Run(t *testing.T, b Backend) {
 	t.Run("filters", func(t *testing.T) { testFilters(t, b) })
 	t.Run("version guard", func(t *testing.T) { testVersionGuard(t, b) })
 	t.Run("batch equals one write per event", func(t *testing.T) { testBatch(t, b) })
+	t.Run("phrase counts follow every write", func(t *testing.T) { testPhraseDF(t, b) })
 	t.Run("rows round trip", func(t *testing.T) { testRoundTrip(t, b) })
 	t.Run("envelopes and delete", func(t *testing.T) { testEnvelopesDelete(t, b) })
 	t.Run("keyword syntax", func(t *testing.T) { testKeywordSyntax(t, b) })
@@ -339,6 +341,76 @@ func testBatch(t *testing.T, b Backend) {
 	if _, err := many.UpsertBatch(ctx, rows.Write{Version: 10}, rows.Write{Version: 0}); err == nil {
 		t.Error("version 0 accepted in a batch")
 	}
+}
+
+// S-80: a phrase's match count (hybrid mode's selectivity and BM25 weight) is the number of
+// rows whose terms hold it, capped at limit+1, after inserts, replacements, a batch, a
+// ref's deletion and a reset, and as another store over the database counts it.
+func testPhraseDF(t *testing.T, b Backend) {
+	ctx := context.Background()
+	opener := b(t)
+	st := opener(t)
+	recto, verso := RefOf("Recto"), RefOf("Verso")
+	check := func(stage string, sts ...Store) {
+		t.Helper()
+		all, err := st.All(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		phrases := [][]string{{"absent"}, {"loom", "weft"}, {"weft", "loom"}, {"build", "7", "hotfix"}}
+		for _, w := range []string{"loom", "weft", "warp", "shuttle", "7", "hotfix", "a"} {
+			phrases = append(phrases, []string{w})
+		}
+		for _, p := range phrases {
+			want := 0
+			for _, r := range all {
+				if phraseCount(strings.Fields(ranking.Terms(r)), p) > 0 {
+					want++
+				}
+			}
+			for _, limit := range []int{1, 2, 100} {
+				for i, other := range sts {
+					if got, err := other.PhraseDF(ctx, p, limit); err != nil || got != min(want, limit+1) {
+						t.Errorf("%s: store %d PhraseDF(%q, %d) = %d, %v; want %d", stage, i, p, limit, got, err, min(want, limit+1))
+					}
+				}
+			}
+		}
+	}
+	row := func(ref, path, body string) rows.Row { return Row(ref, path, "kno", "active", path, body, "") }
+	if _, err := st.Upsert(ctx, 1, row(recto, "a.md", "loom weft loom"), row(recto, "b.md", "weft loom warp"),
+		row(verso, "c.md", "shuttle build-7-hotfix")); err != nil {
+		t.Fatal(err)
+	}
+	check("inserted", st)
+	if _, err := st.Upsert(ctx, 2, row(recto, "a.md", "warp only"), row(verso, "c.md", "loom weft build-7-hotfix")); err != nil {
+		t.Fatal(err)
+	}
+	check("replaced", st)
+	if _, err := st.UpsertBatch(ctx, rows.Write{Version: 3, Rows: []rows.Row{row(verso, "d.md", "weft")}},
+		rows.Write{Version: 4, Rows: []rows.Row{row(verso, "d.md", "shuttle loom"), row(recto, "e.md", "loom")}}); err != nil {
+		t.Fatal(err)
+	}
+	check("batch", st, opener(t))
+	if _, err := st.DeleteRef(ctx, recto); err != nil {
+		t.Fatal(err)
+	}
+	check("ref deleted", st)
+	if err := st.Reset(ctx); err != nil {
+		t.Fatal(err)
+	}
+	check("reset", st, opener(t))
+}
+
+// phraseCount is how many times phrase occurs as consecutive tokens of toks.
+func phraseCount(toks, phrase []string) int {
+	n := 0
+	for i := 0; i+len(phrase) <= len(toks); i++ {
+		if slices.Equal(toks[i:i+len(phrase)], phrase) {
+			n++
+		}
+	}
+	return n
 }
 
 // S-1, S-2: every column reads back as written, rows in ins_seq order.

@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/stasima/stasima/pkg/pgtest"
 	"github.com/stasima/stasima/services/indexer/internal/pgindex"
 	"github.com/stasima/stasima/services/indexer/internal/sqliteindex"
@@ -42,3 +44,39 @@ func Postgres(t testing.TB) Opener {
 // S-80: one contract, both backends.
 func TestContract_SQLite(t *testing.T)   { Run(t, SQLite) }
 func TestContract_Postgres(t *testing.T) { Run(t, Postgres) }
+
+// S-80: an index made before map_term_df existed has its phrase counts filled once on open.
+func TestPostgres_PhraseCountsFilledOnOpen(t *testing.T) {
+	dsn := pgtest.Schema(t)
+	ctx := context.Background()
+	st, err := pgindex.Open(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if _, err := st.Upsert(ctx, 1, Row(RefOf("Recto"), "a.md", "kno", "active", "a", "loom weft", ""),
+		Row(RefOf("Verso"), "b.md", "kno", "active", "b", "loom", "")); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, `DELETE FROM map_term_df; UPDATE map_meta SET term_df = false`); err != nil {
+		t.Fatal(err)
+	}
+	again, err := pgindex.Open(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer again.Close()
+	for _, tt := range []struct {
+		give string
+		want int
+	}{{"loom", 2}, {"weft", 1}, {"warp", 0}} {
+		if got, err := again.PhraseDF(ctx, []string{tt.give}, 100); err != nil || got != tt.want {
+			t.Errorf("PhraseDF(%q) = %d, %v; want %d", tt.give, got, err, tt.want)
+		}
+	}
+}
