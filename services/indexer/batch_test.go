@@ -4,9 +4,11 @@ import (
 	"context"
 	"reflect"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/stasima/stasima/pkg/bus"
 	"github.com/stasima/stasima/pkg/refs"
 	"github.com/stasima/stasima/pkg/schema"
 	"github.com/stasima/stasima/services/indexer/internal/fixture"
@@ -71,5 +73,33 @@ func TestService_CatchesUpAfterRestart(t *testing.T) {
 	}
 	if !reflect.DeepEqual(after, before) {
 		t.Errorf("redelivered events changed the index:\n got %d rows %+v\nwant %d rows %+v", len(after), after, len(before), before)
+	}
+}
+
+// S-35, S-36: a land compares canon with the index as the batch's earlier lands leave it, so
+// a second land of the same commit in one batch writes nothing.
+func TestBatchWriter_LandsSeeEarlierLands(t *testing.T) {
+	r := start(t)
+	ctx := context.Background()
+	env, err := bus.NewEnvelope("land-1", schema.EvtGitLand, bus.Capstore, "", "", time.Now(),
+		map[string]any{"ref": fixture.CanonRef, "oid": tip(t, r.d, fixture.CanonRef)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := r.svc.newBatchWriter()
+	var got []int
+	for _, seq := range []uint64{1 << 30, 1<<30 + 1} {
+		d, err := r.svc.derive(ctx, seq, env)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, err := w.add(ctx, d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, n)
+	}
+	if canon := len(mdPaths(t, r.d, fixture.CanonRef)); got[0] != canon || got[1] != 0 {
+		t.Fatalf("lands wrote %v rows, want [%d 0]", got, canon)
 	}
 }
