@@ -53,7 +53,9 @@ func TestConfig_Backends(t *testing.T) {
 		{"a non-postgres dsn still needs the db path", func(c *Config) { c.DBPath, c.IndexDSN = "", "mysql://u@h/db" }, false},
 		{"embedding mode", func(c *Config) { c.SearchMode = ranking.ModeEmbedding }, true},
 		{"unknown mode", func(c *Config) { c.SearchMode = "bm25" }, false},
-		{"local server", func(c *Config) { c.EmbedBackend, c.EmbedURL, c.EmbedDim = EmbedLocalServer, "http://localhost:11434", 768 }, true},
+		{"local server", func(c *Config) {
+			c.EmbedBackend, c.EmbedURL, c.EmbedDim = EmbedLocalServer, "http://localhost:11434", 768
+		}, true},
 		{"local server without url", func(c *Config) { c.EmbedBackend, c.EmbedDim = EmbedLocalServer, 768 }, false},
 		{"local server without dim", func(c *Config) { c.EmbedBackend, c.EmbedURL = EmbedLocalServer, "http://localhost:11434" }, false},
 		{"unknown backend", func(c *Config) { c.EmbedBackend = "openai" }, false},
