@@ -96,7 +96,6 @@ func TestAdmin_BackupRestoreRoundTrip(t *testing.T) {
 	if code, _, stderr := admin(t, "--data", data, "anchor"); code != 0 {
 		t.Fatalf("anchor: %s", stderr)
 	}
-	before := reads(t, s, paths)
 	_, st, _ := admin(t, "--data", data, "status")
 
 	dest := filepath.Join(t.TempDir(), "backup")
@@ -121,7 +120,7 @@ func TestAdmin_BackupRestoreRoundTrip(t *testing.T) {
 	}
 	// Repeatable and incremental: one more commit, one more backup.
 	mustCall(t, sessions["seat-b"], "kip_commit", map[string]any{"instance_id": "seat-b", "domain": "practice", "slug": "late", "body": "after the first backup", "op_id": "late"})
-	before = reads(t, s, paths)
+	before := reads(t, s, paths)
 	_, st, _ = admin(t, "--data", data, "status")
 	if code, b, stderr = admin(t, "--data", data, "backup", dest); code != 0 || b["git_sync_ok"] != true || b["audit_events"] != st["audit_events"] {
 		t.Fatalf("second backup: %d %v %s", code, b, stderr)
