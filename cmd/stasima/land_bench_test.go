@@ -29,6 +29,7 @@ func landRig(b *testing.B, entries int) (*node, string, *mcp.ClientSession) {
 		b.Fatalf("bootstrap: %s", errb)
 	}
 	cfg, _ := loadConfig(data, "", "127.0.0.1:0")
+	cfg.BindingMode = "off" // one session drives several seats: a trunk (identity.md I-20)
 	n, err := startNode(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), nodeOptions{gateway: true, record: true})
 	if err != nil {
 		b.Fatal(err)

@@ -32,7 +32,7 @@ func (s *Service) land(ctx context.Context, env bus.Envelope) (any, error) {
 		rows[i].ID = fmt.Sprintf("land/%s/%d", done.OID, i)
 	}
 	landEv := event{id: schema.EvtGitLand + "/" + done.OID, typ: schema.EvtGitLand, opID: "land-" + done.OID[:12],
-		data: map[string]any{"ref": s.cfg.CanonRef, "oid": done.OID, "proposal_ref": done.ProposalRef, "seq": done.Seq,
+		data: map[string]any{"ref": s.cfg.CanonRef, "oid": done.OID, "parent": done.Parent, "proposal_ref": done.ProposalRef, "seq": done.Seq,
 			"approved_by": c.ApprovedBy, "evidence": c.Evidence}}
 	tagEv := event{id: schema.EvtGitTag + "/" + done.Seq, typ: schema.EvtGitTag, data: map[string]any{"name": "refs/tags/state/" + done.Seq, "oid": done.OID}}
 	landSeq, err := s.publishAll(ctx, []event{landEv, tagEv}, rows)

@@ -279,8 +279,9 @@ func (s *Service) derive(ctx context.Context, seq uint64, env bus.Envelope) (eve
 		return d, nil
 	case schema.EvtGitLand:
 		var ev struct {
-			Ref string `json:"ref"`
-			OID string `json:"oid"`
+			Ref    string `json:"ref"`
+			OID    string `json:"oid"`
+			Parent string `json:"parent"`
 		}
 		if err := decodeData(env, &ev); err != nil {
 			return d, err
@@ -289,7 +290,11 @@ func (s *Service) derive(ctx context.Context, seq uint64, env bus.Envelope) (eve
 			return d, nil
 		}
 		d.kind = unitLand
-		d.rows, err = s.landRows(ctx, ev.OID)
+		if ev.Parent != "" {
+			d.rows, err = s.landChangedRows(ctx, ev.Parent, ev.OID)
+		} else {
+			d.rows, err = s.landRows(ctx, ev.OID)
+		}
 		return d, err
 	}
 	return d, fmt.Errorf("%s: %w", env.Type, errUnknownEvent)
@@ -304,6 +309,18 @@ func (s *Service) landRows(ctx context.Context, oid string) ([]rows.Row, error) 
 		return nil, err
 	}
 	return s.canonRows(ctx, oid, ps)
+}
+
+// landChangedRows is S-35 proper: only the paths changed between the merge's first parent and
+// the merge are derived. A path the land did not touch keeps its blob, its introducer and its
+// spine position, so its row cannot change; deriving only the changed ones keeps a land into a
+// large canon proportional to the land, not to canon.
+func (s *Service) landChangedRows(ctx context.Context, parent, oid string) ([]rows.Row, error) {
+	var ch schema.ChangedPathsAnswer
+	if err := s.client.Query(ctx, bus.Capstore, schema.QChangedPaths, schema.ChangedPathsQuery{From: parent, To: oid}, &ch); err != nil {
+		return nil, err
+	}
+	return s.canonRows(ctx, oid, ch.Paths)
 }
 
 // batchWriter gathers the writes of consecutive events, in stream order, for one store

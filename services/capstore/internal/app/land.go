@@ -199,6 +199,7 @@ func (a *App) ProposalStatuses() (schema.ProposalStatuses, error) {
 // it, and anchors (O-land-5…8).
 type Landed struct {
 	OID, Seq, ProposalRef string
+	Parent                string // the merge's first parent: canon before the land
 	Tagged                bool
 }
 
@@ -242,7 +243,7 @@ func (a *App) Land(ctx context.Context, c schema.Land) (Landed, []schema.AuditIn
 	if err := a.git.SetRef(ctx, a.cfg.CanonRef, cand, canon); err != nil {
 		return Landed{}, nil, err
 	}
-	out := Landed{OID: cand, Seq: seq, ProposalRef: pref}
+	out := Landed{OID: cand, Seq: seq, ProposalRef: pref, Parent: canon}
 	if err := a.git.SetRef(ctx, refs.StateTag(seq), cand, ""); err != nil {
 		return out, nil, err
 	}
@@ -344,7 +345,7 @@ func (a *App) ResumeOrLand(ctx context.Context, c schema.Land) (Landed, []schema
 			}
 			rows := []schema.AuditIntent{row(c.ApprovedBy, "land_merge", a.cfg.CanonRef, "", "land-"+canon[:12], canon, "ok",
 				schema.Detail("proposal", pref, "seq", seq, "evidence", c.Evidence))}
-			return Landed{OID: canon, Seq: seq, ProposalRef: pref, Tagged: true}, withSession(rows, c.Session), nil
+			return Landed{OID: canon, Seq: seq, ProposalRef: pref, Parent: info.Parents[0], Tagged: true}, withSession(rows, c.Session), nil
 		}
 	}
 	return a.Land(ctx, c)
