@@ -448,11 +448,7 @@ func (s *Store) EnvelopesFor(ctx context.Context, ref string) (map[string]Envelo
 	if err != nil {
 		return nil, err
 	}
-	out := make(map[string]Envelope, len(rs))
-	for _, r := range rs {
-		out[r.Path] = Envelope{Title: r.Title, Status: r.Status, Type: r.Type, Tick: r.Tick, Thread: r.Thread}
-	}
-	return out, nil
+	return ranking.Envelopes(rs), nil
 }
 
 func (s *Store) query(ctx context.Context, op, q string, args ...any) ([]rows.Row, error) {

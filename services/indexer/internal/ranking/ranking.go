@@ -133,6 +133,15 @@ type Envelope struct {
 	Thread string `json:"thread,omitempty"`
 }
 
+// Envelopes returns {path: envelope} of rs (S-53).
+func Envelopes(rs []rows.Row) map[string]Envelope {
+	out := make(map[string]Envelope, len(rs))
+	for _, r := range rs {
+		out[r.Path] = Envelope{Title: r.Title, Status: r.Status, Type: r.Type, Tick: r.Tick, Thread: r.Thread}
+	}
+	return out
+}
+
 // maxPhrases bounds the keyword side's work on a pathological query.
 const maxPhrases = 32
 
