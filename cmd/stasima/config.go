@@ -227,42 +227,16 @@ func load(dataDir, configPath, httpAddr string, servesHTTP bool) (Config, error)
 		}
 		set(&c.AirlockSecret, f.AirlockSecretPath)
 		set(&c.AirlockLand, f.AirlockLandSecret)
-		for _, it := range []struct {
-			name string
-			v    any
-			dst  *time.Duration
-		}{{"airlock_floor_s", f.AirlockFloorS, &c.AirlockFloor}, {"airlock_ceiling_s", f.AirlockCeilingS, &c.AirlockCeiling}} {
-			if it.v != nil {
-				n, err := toInt(it.name, it.v)
-				if err != nil {
-					return Config{}, err
-				}
-				*it.dst = time.Duration(n) * time.Second
-			}
-		}
 		set(&c.AuditDB, f.AuditDB)
 		set(&c.MapDB, f.MapDB)
-		if f.IndexBarrierTimeoutS != nil {
-			n, err := toInt("index_barrier_timeout_s", f.IndexBarrierTimeoutS)
-			if err != nil {
-				return Config{}, err
-			}
-			c.IndexBarrier = time.Duration(n) * time.Second
-		}
 		set(&c.AuditDSN, f.AuditDSN)
-		if f.AuditBarrierTimeoutS != nil {
-			n, err := toInt("audit_barrier_timeout_s", f.AuditBarrierTimeoutS)
-			if err != nil {
-				return Config{}, err
-			}
-			c.AuditBarrier = time.Duration(n) * time.Second
-		}
 		set(&host, f.HTTPHost)
 		ints := []struct {
 			name string
 			v    any
 			dst  *int
-		}{{"http_port", f.HTTPPort, &port}, {"max_body_bytes", f.MaxBodyBytes, &c.MaxBodyBytes}, {"nats_port", f.NATSPort, &c.NATSPort}}
+		}{{"http_port", f.HTTPPort, &port}, {"max_body_bytes", f.MaxBodyBytes, &c.MaxBodyBytes}, {"nats_port", f.NATSPort, &c.NATSPort},
+			{"embed_dim", f.EmbedDim, &c.EmbedDim}}
 		for _, it := range ints {
 			if it.v == nil {
 				continue
@@ -280,13 +254,6 @@ func load(dataDir, configPath, httpAddr string, servesHTTP bool) (Config, error)
 			}
 			c.SeqOrigin = uint64(n)
 		}
-		if f.EventsMaxAgeDays != nil {
-			n, err := toInt("events_max_age_days", f.EventsMaxAgeDays)
-			if err != nil {
-				return Config{}, err
-			}
-			c.EventsMaxAge = time.Duration(n) * 24 * time.Hour
-		}
 		c.HTTPAddr = net.JoinHostPort(host, strconv.Itoa(port))
 
 		if f.EmbedBackend != "" {
@@ -294,13 +261,6 @@ func load(dataDir, configPath, httpAddr string, servesHTTP bool) (Config, error)
 		}
 		set(&c.EmbedURL, f.EmbedURL)
 		set(&c.EmbedModel, f.EmbedModel)
-		if f.EmbedDim != nil {
-			n, err := toInt("embed_dim", f.EmbedDim)
-			if err != nil {
-				return Config{}, err
-			}
-			c.EmbedDim = n
-		}
 		set(&c.EmbedDocPrefix, f.EmbedDocPrefix)
 		set(&c.EmbedQueryPrefix, f.EmbedQueryPrefix)
 		if f.SearchScoreFloor != nil {
@@ -317,26 +277,39 @@ func load(dataDir, configPath, httpAddr string, servesHTTP bool) (Config, error)
 		c.HTTPAllowedHosts = append(c.HTTPAllowedHosts, f.HTTPAllowedHosts...)
 		set(&c.BindingMode, f.BindingMode)
 		set(&c.AuthDSN, f.AuthDSN)
-		if f.RestSessionIdleS != nil {
-			n, err := toInt("rest_session_idle_s", f.RestSessionIdleS)
-			if err != nil {
-				return Config{}, err
-			}
-			c.RestSessionIdle = time.Duration(n) * time.Second
-		}
+		// Durations: whole units (integer fields) or seconds as a number (O-config-3).
 		for _, it := range []struct {
-			name string
-			v    any
-			dst  *time.Duration
-		}{{"git_timeout", f.GitTimeout, &c.GitTimeout}, {"git_network_timeout", f.GitNetworkTimeout, &c.GitNetworkTimeout}} {
+			name  string
+			v     any
+			dst   *time.Duration
+			unit  time.Duration
+			float bool
+		}{
+			{"airlock_floor_s", f.AirlockFloorS, &c.AirlockFloor, time.Second, false},
+			{"airlock_ceiling_s", f.AirlockCeilingS, &c.AirlockCeiling, time.Second, false},
+			{"index_barrier_timeout_s", f.IndexBarrierTimeoutS, &c.IndexBarrier, time.Second, false},
+			{"audit_barrier_timeout_s", f.AuditBarrierTimeoutS, &c.AuditBarrier, time.Second, false},
+			{"rest_session_idle_s", f.RestSessionIdleS, &c.RestSessionIdle, time.Second, false},
+			{"events_max_age_days", f.EventsMaxAgeDays, &c.EventsMaxAge, 24 * time.Hour, false},
+			{"git_timeout", f.GitTimeout, &c.GitTimeout, time.Second, true},
+			{"git_network_timeout", f.GitNetworkTimeout, &c.GitNetworkTimeout, time.Second, true},
+		} {
 			if it.v == nil {
 				continue
 			}
-			x, err := toFloat(it.name, it.v)
+			if it.float {
+				x, err := toFloat(it.name, it.v)
+				if err != nil {
+					return Config{}, err
+				}
+				*it.dst = time.Duration(x * float64(it.unit))
+				continue
+			}
+			n, err := toInt(it.name, it.v)
 			if err != nil {
 				return Config{}, err
 			}
-			*it.dst = time.Duration(x * float64(time.Second))
+			*it.dst = time.Duration(n) * it.unit
 		}
 	}
 	if v := os.Getenv("STASIMA_GIT_DIR"); v != "" {
