@@ -6,6 +6,7 @@ package bus
 import (
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"regexp"
 	"strings"
 	"time"
@@ -256,6 +257,21 @@ func ErrReply(err error, intents ...string) []byte {
 	}
 	b, _ := json.Marshal(Reply{OK: false, Error: re, Intents: intents})
 	return b
+}
+
+// QueryReply encodes a query's answer: res on success, else err (an Internal error is logged
+// under name with its detail, which the reply withholds).
+func QueryReply(log *slog.Logger, name string, res any, err error) []byte {
+	if err == nil {
+		var body []byte
+		if body, err = OKReply(res); err == nil {
+			return body
+		}
+	}
+	if fault.ClassOf(err) == fault.Internal {
+		log.Error("query failed", "query", name, "err", err)
+	}
+	return ErrReply(err)
 }
 
 // DecodeReply parses a reply into result (when ok) or returns its error as a *fault.Error.

@@ -106,16 +106,7 @@ func (s *Service) publishQueryEvents(ctx context.Context, c *call, evs []approva
 }
 
 func (s *Service) respond(r micro.Request, name string, res any, err error) {
-	var body []byte
-	if err != nil {
-		if fault.ClassOf(err) == fault.Internal {
-			s.log.Error("query failed", "query", name, logkey.Err, err)
-		}
-		body = bus.ErrReply(err)
-	} else if body, err = bus.OKReply(res); err != nil {
-		body = bus.ErrReply(err)
-	}
-	_ = r.Respond(body)
+	_ = r.Respond(bus.QueryReply(s.log, name, res, err))
 }
 
 func decodeQuery(b []byte, v any) error {

@@ -11,7 +11,6 @@ import (
 
 	"github.com/stasima/stasima/pkg/bus"
 	"github.com/stasima/stasima/pkg/fault"
-	"github.com/stasima/stasima/pkg/logkey"
 	"github.com/stasima/stasima/pkg/schema"
 	"github.com/stasima/stasima/services/audit/internal/chain"
 )
@@ -132,16 +131,7 @@ func (s *Service) startQueries() error {
 }
 
 func respond(s *Service, r micro.Request, name string, res any, err error) {
-	var body []byte
-	if err != nil {
-		if fault.ClassOf(err) == fault.Internal {
-			s.log.Error("query failed", "query", name, logkey.Err, err)
-		}
-		body = bus.ErrReply(err)
-	} else if body, err = bus.OKReply(res); err != nil {
-		body = bus.ErrReply(err)
-	}
-	_ = r.Respond(body)
+	_ = r.Respond(bus.QueryReply(s.log, name, res, err))
 }
 
 // await is U-6 / ARCH-6: it answers once every intent is appended, or at the timeout, or at

@@ -78,16 +78,7 @@ func (s *Service) startQueries() error {
 			_, done := s.m.tel.Query(bus.Capstore, name, nats.Header(r.Headers()))
 			res, err := fn(r.Data())
 			done(err)
-			var body []byte
-			if err != nil {
-				if fault.ClassOf(err) == fault.Internal {
-					s.log.Error("query failed", "query", name, "err", err)
-				}
-				body = bus.ErrReply(err)
-			} else if body, err = bus.OKReply(res); err != nil {
-				body = bus.ErrReply(err)
-			}
-			_ = r.Respond(body)
+			_ = r.Respond(bus.QueryReply(s.log, name, res, err))
 		}), micro.WithEndpointSubject(s.subj.Query(bus.Capstore, name)))
 		if err != nil {
 			return fmt.Errorf("capstore: endpoint %s: %w", name, err)

@@ -12,7 +12,6 @@ import (
 
 	"github.com/stasima/stasima/pkg/bus"
 	"github.com/stasima/stasima/pkg/fault"
-	"github.com/stasima/stasima/pkg/logkey"
 	"github.com/stasima/stasima/pkg/pytext"
 	"github.com/stasima/stasima/services/indexer/internal/ranking"
 )
@@ -165,16 +164,7 @@ func (s *Service) startQueries() error {
 }
 
 func (s *Service) respond(r micro.Request, name string, res any, err error) {
-	var body []byte
-	if err != nil {
-		if fault.ClassOf(err) == fault.Internal {
-			s.log.Error("query failed", "query", name, logkey.Err, err)
-		}
-		body = bus.ErrReply(err)
-	} else if body, err = bus.OKReply(res); err != nil {
-		body = bus.ErrReply(err)
-	}
-	_ = r.Respond(body)
+	_ = r.Respond(bus.QueryReply(s.log, name, res, err))
 }
 
 // Search answers map_search in the configured search_mode (S-10…S-15 in embedding mode,

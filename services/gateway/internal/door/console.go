@@ -109,17 +109,5 @@ func (d *Door) ConsoleGrant(ctx context.Context, txn, confirm string) (schema.OA
 }
 
 func (d *Door) respond(m *nats.Msg, res any, err error) {
-	var body []byte
-	if err != nil {
-		if fault.ClassOf(err) == fault.Internal {
-			d.log.Error("oauth console request failed", "subject", m.Subject, "err", err)
-		}
-		body = bus.ErrReply(err)
-	} else {
-		body, err = bus.OKReply(res)
-		if err != nil {
-			body = bus.ErrReply(err)
-		}
-	}
-	_ = m.Respond(body)
+	_ = m.Respond(bus.QueryReply(d.log, m.Subject, res, err))
 }
