@@ -165,6 +165,9 @@ func (s *Service) Start(ctx context.Context) error {
 		return fmt.Errorf("indexer: open index: %w", err)
 	}
 	s.store = st
+	if u, ok := st.(interface{ Upgraded() string }); ok && u.Upgraded() != "" {
+		s.log.Info("index upgraded on open", "index", where, "upgrade", u.Upgraded())
+	}
 	for _, sc := range []jetstream.StreamConfig{s.subj.EventsStreamConfig(0), s.subj.CommandsStreamConfig()} {
 		if _, err := s.js.CreateOrUpdateStream(ctx, sc); err != nil {
 			return fmt.Errorf("indexer: ensure stream %s: %w", sc.Name, err)

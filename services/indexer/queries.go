@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -12,7 +11,6 @@ import (
 
 	"github.com/stasima/stasima/pkg/bus"
 	"github.com/stasima/stasima/pkg/fault"
-	"github.com/stasima/stasima/pkg/pytext"
 	"github.com/stasima/stasima/services/indexer/internal/ranking"
 )
 
@@ -195,51 +193,14 @@ func (s *Service) Search(ctx context.Context, q SearchRequest) (SearchResult, er
 
 // AuthorsOf is S-50: the sorted distinct non-empty authors of rows at exactly path, any ref.
 func (s *Service) AuthorsOf(ctx context.Context, path string) (AuthorsAnswer, error) {
-	all, err := s.store.All(ctx)
-	if err != nil {
-		return AuthorsAnswer{}, err
-	}
-	out := AuthorsAnswer{Authors: []string{}}
-	for _, r := range all {
-		if r.Path == path && r.AuthoringInstance != "" && !slices.Contains(out.Authors, r.AuthoringInstance) {
-			out.Authors = append(out.Authors, r.AuthoringInstance)
-		}
-	}
-	slices.Sort(out.Authors)
-	return out, nil
+	return LookupAuthorsOf(ctx, s.store, path)
 }
 
 // AuthorsOfBody is S-52: for each non-empty author, the first row (ins_seq ascending) whose
 // body_text stripped of " \n\r\t" equals body stripped of Python whitespace.
 func (s *Service) AuthorsOfBody(ctx context.Context, body string) (BodyAuthorsAnswer, error) {
-	all, err := s.store.All(ctx)
-	if err != nil {
-		return BodyAuthorsAnswer{}, err
-	}
-	want := pytext.Strip(body)
-	out := BodyAuthorsAnswer{Authors: []AuthorPath{}}
-	seen := map[string]bool{}
-	for _, r := range all {
-		if r.AuthoringInstance == "" || seen[r.AuthoringInstance] || stripBody(r.BodyText) != want {
-			continue
-		}
-		seen[r.AuthoringInstance] = true
-		out.Authors = append(out.Authors, AuthorPath{Author: r.AuthoringInstance, Path: r.Path})
-	}
-	return out, nil
+	return LookupAuthorsOfBody(ctx, s.store, body)
 }
-
-func stripBody(s string) string {
-	for len(s) > 0 && isBodySpace(s[0]) {
-		s = s[1:]
-	}
-	for len(s) > 0 && isBodySpace(s[len(s)-1]) {
-		s = s[:len(s)-1]
-	}
-	return s
-}
-
-func isBodySpace(c byte) bool { return c == ' ' || c == '\n' || c == '\r' || c == '\t' }
 
 // await is the ARCH-7 barrier: it answers once stream_seq is applied (at once when it is
 // already), else fails BackendUnavailable at the timeout, saying the wait did not complete.

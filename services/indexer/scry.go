@@ -25,9 +25,11 @@ const (
 // previewLen is the preview length of vantages and argot definitions, in characters.
 const previewLen = 240
 
-// The lookups below are pure functions over every row of the index in ins_seq ascending order
-// (the store's All). They are computed in Go rather than in SQL so that every storage backend
-// answers them identically (S-80) and exact membership holds for every name (D-30).
+// The lookups below are pure functions over rows of the index in ins_seq ascending order. The
+// query endpoints run them (lookup.go) over the rows the store selects through its indexes, and
+// the tests over every row as the oracle; they are computed in Go rather than in SQL so that
+// every storage backend answers them identically (S-80) and exact membership holds for every
+// name (D-30).
 
 // InboxRequest names the seats whose inboxes are wanted (one seat for imp_check, the roster
 // for imp_flags, "practitioner" for attention).
@@ -423,15 +425,6 @@ func nonNilList(s []string) []string {
 	return s
 }
 
-// scry runs one of the lookups above over the current index.
-func (s *Service) scry(ctx context.Context, fn func([]rows.Row) any) (any, error) {
-	all, err := s.store.All(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return fn(all), nil
-}
-
 // scryEndpoints are the stasima.index.q.* endpoints of this file.
 func (s *Service) scryEndpoints() map[string]func(context.Context, []byte) (any, error) {
 	return map[string]func(context.Context, []byte) (any, error){
@@ -440,47 +433,45 @@ func (s *Service) scryEndpoints() map[string]func(context.Context, []byte) (any,
 			if err := decode(b, &q); err != nil {
 				return nil, err
 			}
-			return s.scry(ctx, func(all []rows.Row) any {
-				out := InboxAnswer{Inboxes: map[string][]Message{}}
-				for _, seat := range q.Seats {
-					out.Inboxes[seat] = Inbox(all, seat)
-				}
-				return out
-			})
+			return LookupInbox(ctx, s.store, q.Seats)
 		},
 		QVantagesFor: func(ctx context.Context, b []byte) (any, error) {
 			var q VantagesRequest
 			if err := decode(b, &q); err != nil {
 				return nil, err
 			}
-			return s.scry(ctx, func(all []rows.Row) any { return VantagesFor(all, q, s.cfg.CanonRef) })
+			return LookupVantagesFor(ctx, s.store, q, s.cfg.CanonRef)
 		},
 		QThreads: func(ctx context.Context, _ []byte) (any, error) {
-			return s.scry(ctx, func(all []rows.Row) any { return Threads(all) })
+			return LookupThreads(ctx, s.store)
 		},
 		QThreadEntries: func(ctx context.Context, b []byte) (any, error) {
 			var q ThreadRequest
 			if err := decode(b, &q); err != nil {
 				return nil, err
 			}
-			return s.scry(ctx, func(all []rows.Row) any { return ThreadEntries(all, q) })
+			return LookupThreadEntries(ctx, s.store, q)
 		},
 		QArgTerms: func(ctx context.Context, _ []byte) (any, error) {
-			return s.scry(ctx, func(all []rows.Row) any { return ArgTerms(all) })
+			return LookupArgTerms(ctx, s.store)
 		},
 		QArgDefinitions: func(ctx context.Context, b []byte) (any, error) {
 			var q TermRequest
 			if err := decode(b, &q); err != nil {
 				return nil, err
 			}
-			return s.scry(ctx, func(all []rows.Row) any { return ArgDefinitions(all, q.Term) })
+			return LookupArgDefinitions(ctx, s.store, q.Term)
 		},
 		QStatusOf: func(ctx context.Context, b []byte) (any, error) {
 			var q PathRequest
 			if err := decode(b, &q); err != nil {
 				return nil, err
 			}
-			return s.scry(ctx, func(all []rows.Row) any { return map[string]string{"status": StatusOf(all, q.Path)} })
+			st, err := LookupStatusOf(ctx, s.store, q.Path)
+			if err != nil {
+				return nil, err
+			}
+			return map[string]string{"status": st}, nil
 		},
 	}
 }

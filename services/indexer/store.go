@@ -27,7 +27,8 @@ type Store interface {
 	Reset(ctx context.Context) error
 	// Count returns the number of rows.
 	Count(ctx context.Context) (int64, error)
-	// All returns every row, ins_seq ascending.
+	// All returns every row, ins_seq ascending: reindex and tests only, never a query
+	// (TestQueriesNeverReadAll).
 	All(ctx context.Context) ([]rows.Row, error)
 	// ListByRef returns the rows of ref, ins_seq ascending.
 	ListByRef(ctx context.Context, ref string) ([]rows.Row, error)
@@ -35,6 +36,8 @@ type Store interface {
 	EnvelopesFor(ctx context.Context, ref string) (map[string]ranking.Envelope, error)
 	// Search is map_search (S-10…S-15; hybrid per ranking.Search).
 	Search(ctx context.Context, q ranking.Query) (ranking.Result, error)
+	// Lookups are the scry lookups' indexed selections (lookup.go).
+	Lookups
 	Close() error
 }
 

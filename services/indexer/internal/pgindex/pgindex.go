@@ -124,6 +124,11 @@ func (s *Store) migrate(ctx context.Context) error {
 				return fmt.Errorf("schema: %w", err)
 			}
 		}
+		for _, stmt := range lookupSchema {
+			if _, err := tx.Exec(ctx, stmt); err != nil {
+				return fmt.Errorf("schema: %w", err)
+			}
+		}
 		return nil
 	})
 }

@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -254,3 +255,49 @@ func underscored(s string) bool {
 }
 
 func isDigit(r rune) bool { return r >= '0' && r <= '9' }
+
+// Filter selects rows through the store's indexes (the scry lookups and guards, S-40…S-71):
+// every set field must hold. A filter with no key field (Type, Path, Thread, Author, Recipient,
+// Link or Body) is refused, so no lookup reads every row.
+type Filter struct {
+	Type       string  // type equals Type
+	Path       string  // path equals Path
+	Thread     string  // thread equals Thread
+	Author     string  // authoring_instance equals Author
+	CanonState string  // canon_state equals CanonState
+	Recipient  string  // Recipients contains Recipient
+	Link       string  // Links contains Link
+	Body       *string // body_text with " \n\r\t" stripped from both ends equals *Body
+	// Light leaves BodyText empty: the caller needs only the row's other fields.
+	Light bool
+}
+
+// Keyed reports whether f names at least one indexed key.
+func (f Filter) Keyed() bool {
+	return f.Type != "" || f.Path != "" || f.Thread != "" || f.Author != "" || f.Recipient != "" ||
+		f.Link != "" || f.Body != nil
+}
+
+// Match reports whether r satisfies f (the stores' SQL, in Go: the contract suite's oracle).
+func (f Filter) Match(r Row) bool {
+	return (f.Type == "" || r.Type == f.Type) && (f.Path == "" || r.Path == f.Path) &&
+		(f.Thread == "" || r.Thread == f.Thread) && (f.Author == "" || r.AuthoringInstance == f.Author) &&
+		(f.CanonState == "" || r.CanonState == f.CanonState) &&
+		(f.Recipient == "" || slices.Contains(r.Recipients, f.Recipient)) &&
+		(f.Link == "" || slices.Contains(r.Links, f.Link)) &&
+		(f.Body == nil || StripBody(r.BodyText) == *f.Body)
+}
+
+// StripBody strips " \n\r\t" from both ends of s (S-52's comparison of stored bodies).
+func StripBody(s string) string {
+	return strings.Trim(s, " \n\r\t")
+}
+
+// ThreadGroup is one (thread, author) group of the rows with a non-empty thread (S-61): how
+// many rows, and the newest one's ins_seq, path and ref.
+type ThreadGroup struct {
+	Thread, Author string
+	Count          int
+	Latest         int64
+	Path, Ref      string
+}

@@ -72,6 +72,8 @@ type Store struct {
 	// wmu serializes this store's write transactions with their vector-table updates, and
 	// reloads of the table (lock order: wmu, then the table's own lock).
 	wmu sync.Mutex
+	// upgraded says what Open rebuilt (Upgraded).
+	upgraded string
 }
 
 // Open opens (creating if needed) the index at path, ensures the schema (0.1.5's table and
@@ -112,6 +114,13 @@ func (s *Store) migrate(ctx context.Context) error {
 			if _, err := tx.ExecContext(ctx, stmt); err != nil {
 				return fmt.Errorf("schema: %w", err)
 			}
+		}
+		rebuilt, err := migrateKeys(ctx, tx)
+		if err != nil {
+			return err
+		}
+		if rebuilt {
+			s.upgraded = "rebuilt the lookup keys (map_keys) from the stored rows"
 		}
 		var rowsN, ftsN int64
 		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM map_entries`).Scan(&rowsN); err != nil {
@@ -350,6 +359,7 @@ func (s *Store) UpsertBatch(ctx context.Context, ws ...rows.Write) (int, error) 
 // stmts are the prepared statements of a bulk write.
 type stmts struct {
 	version, setVersion, oldID, delTerms, insert, insTerms *sql.Stmt
+	delKeys, insKey                                        *sql.Stmt
 }
 
 func prepare(ctx context.Context, tx *sql.Tx) (*stmts, error) {
@@ -366,6 +376,8 @@ func prepare(ctx context.Context, tx *sql.Tx) (*stmts, error) {
 		{&st.insert, `INSERT OR REPLACE INTO map_entries (` + columns + `)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`},
 		{&st.insTerms, `INSERT INTO map_terms(rowid, terms) VALUES (?, ?)`},
+		{&st.delKeys, delKeys},
+		{&st.insKey, insKey},
 	} {
 		var err error
 		if *p.dst, err = tx.PrepareContext(ctx, p.q); err != nil {
@@ -377,7 +389,7 @@ func prepare(ctx context.Context, tx *sql.Tx) (*stmts, error) {
 }
 
 func (st *stmts) close() {
-	for _, s := range []*sql.Stmt{st.version, st.setVersion, st.oldID, st.delTerms, st.insert, st.insTerms} {
+	for _, s := range []*sql.Stmt{st.version, st.setVersion, st.oldID, st.delTerms, st.insert, st.insTerms, st.delKeys, st.insKey} {
 		if s != nil {
 			s.Close()
 		}
@@ -391,6 +403,9 @@ func (st *stmts) writeRow(ctx context.Context, r rows.Row, ch *change) error {
 	switch err := st.oldID.QueryRowContext(ctx, r.Ref, r.Path).Scan(&old); {
 	case err == nil:
 		if _, err := st.delTerms.ExecContext(ctx, old); err != nil {
+			return err
+		}
+		if _, err := st.delKeys.ExecContext(ctx, old); err != nil {
 			return err
 		}
 		ch.drop(old)
@@ -416,6 +431,9 @@ func (st *stmts) writeRow(ctx context.Context, r rows.Row, ch *change) error {
 	if _, err := st.insTerms.ExecContext(ctx, id, ranking.Terms(r)); err != nil {
 		return err
 	}
+	if err := putKeys(ctx, st.insKey, id, keysOf(r.Recipients, r.Links, r.BodyText)); err != nil {
+		return err
+	}
 	r.InsSeq = id
 	// A stored vector reads back as the empty vector when it has no entries.
 	vec := r.Embedding
@@ -435,7 +453,7 @@ func (s *Store) Reset(ctx context.Context) error {
 			return err
 		}
 		ch.deleted = ids
-		for _, stmt := range []string{`DELETE FROM map_entries`, `DELETE FROM map_terms`, `DELETE FROM map_versions`} {
+		for _, stmt := range []string{`DELETE FROM map_entries`, `DELETE FROM map_terms`, `DELETE FROM map_versions`, `DELETE FROM map_keys`} {
 			if _, err := tx.ExecContext(ctx, stmt); err != nil {
 				return err
 			}
@@ -474,6 +492,7 @@ func (s *Store) DeleteRef(ctx context.Context, ref string) (int64, error) {
 		ch.deleted, n = ids, int64(len(ids))
 		for _, stmt := range []string{
 			`DELETE FROM map_terms WHERE rowid IN (SELECT rowid FROM map_entries WHERE ref = ?)`,
+			`DELETE FROM map_keys WHERE seq IN (SELECT rowid FROM map_entries WHERE ref = ?)`,
 			`DELETE FROM map_entries WHERE ref = ?`,
 			`DELETE FROM map_versions WHERE ref = ?`,
 		} {

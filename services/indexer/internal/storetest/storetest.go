@@ -33,6 +33,9 @@ type Store interface {
 	EnvelopesFor(ctx context.Context, ref string) (map[string]ranking.Envelope, error)
 	Search(ctx context.Context, q ranking.Query) (ranking.Result, error)
 	PhraseDF(ctx context.Context, phrase []string, limit int) (int, error)
+	Select(ctx context.Context, f rows.Filter) ([]rows.Row, error)
+	ThreadGroups(ctx context.Context) ([]rows.ThreadGroup, error)
+	RowsBySeq(ctx context.Context, seqs []int64) (map[int64]rows.Row, error)
 	Close() error
 }
 
@@ -89,6 +92,7 @@ func Run(t *testing.T, b Backend) {
 	t.Run("keyword syntax", func(t *testing.T) { testKeywordSyntax(t, b) })
 	t.Run("corpus", func(t *testing.T) { testCorpus(t, b) })
 	t.Run("another writer", func(t *testing.T) { testAnotherWriter(t, b) })
+	t.Run("lookups select through the indexes", func(t *testing.T) { testLookups(t, b) })
 }
 
 // Derived returns the rows of a full reindex of the 0.1.5 fixture, embedded with the stub.

@@ -1,0 +1,222 @@
+package sqliteindex
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"fmt"
+	"strings"
+
+	"github.com/stasima/stasima/pkg/fault"
+	"github.com/stasima/stasima/services/indexer/internal/rows"
+)
+
+// The scry lookups' indexes (S-40…S-71 answered without reading every row). map_entries gains
+// two plain indexes (path; thread with author), invisible to 0.1.5 readers, and map_keys holds
+// each row's list members and body key so that inbox, vantage and body lookups are key lookups:
+//
+//	kind 1: a recipient of the row; kind 2: a link of the row; kind 3: the hex SHA-256 of the
+//	row's body_text stripped of " \n\r\t" (every row has exactly one).
+//
+// map_keys is kept in step by every write transaction and rebuilt on open from map_entries when
+// it is not complete (a file written by 0.1.5, or made before map_keys existed, or an older
+// keysVersion).
+const (
+	keyRecipient = 1
+	keyLink      = 2
+	keyBody      = 3
+	// keysVersion names map_keys' current layout; a different stored value rebuilds it.
+	keysVersion = 1
+)
+
+var lookupSchema = []string{
+	`CREATE INDEX IF NOT EXISTS ix_path ON map_entries(path)`,
+	`CREATE INDEX IF NOT EXISTS ix_thread ON map_entries(thread, authoring_instance)`,
+	`CREATE TABLE IF NOT EXISTS map_keys (kind INTEGER NOT NULL, key TEXT NOT NULL, seq INTEGER NOT NULL,
+		PRIMARY KEY (kind, key, seq)) WITHOUT ROWID`,
+	`CREATE INDEX IF NOT EXISTS map_keys_seq ON map_keys(seq)`,
+	`CREATE TABLE IF NOT EXISTS map_keys_meta (id INTEGER PRIMARY KEY CHECK (id = 1), version INTEGER NOT NULL)`,
+}
+
+// bodyKey is kind 3's key of a stripped body.
+func bodyKey(stripped string) string {
+	h := sha256.Sum256([]byte(stripped))
+	return hex.EncodeToString(h[:])
+}
+
+// keysOf lists the map_keys rows of a row: its recipients, its links and its body key.
+func keysOf(recipients, links []string, body string) [][2]any {
+	out := make([][2]any, 0, len(recipients)+len(links)+1)
+	for _, r := range recipients {
+		out = append(out, [2]any{keyRecipient, r})
+	}
+	for _, l := range links {
+		out = append(out, [2]any{keyLink, l})
+	}
+	return append(out, [2]any{keyBody, bodyKey(rows.StripBody(body))})
+}
+
+// migrateKeys ensures the lookup indexes and rebuilds map_keys when it is incomplete: its
+// version differs, or its body keys do not cover exactly the rows of map_entries. It reports
+// whether it rebuilt.
+func migrateKeys(ctx context.Context, tx *sql.Tx) (bool, error) {
+	for _, stmt := range lookupSchema {
+		if _, err := tx.ExecContext(ctx, stmt); err != nil {
+			return false, fmt.Errorf("schema: %w", err)
+		}
+	}
+	var version, entries, nkeyed, maxEntry, maxKeyed sql.NullInt64
+	if err := tx.QueryRowContext(ctx, `SELECT (SELECT version FROM map_keys_meta WHERE id = 1),
+		(SELECT count(*) FROM map_entries), (SELECT count(*) FROM map_keys WHERE kind = 3),
+		(SELECT max(rowid) FROM map_entries), (SELECT max(seq) FROM map_keys WHERE kind = 3)`).
+		Scan(&version, &entries, &nkeyed, &maxEntry, &maxKeyed); err != nil {
+		return false, err
+	}
+	if version.Int64 == keysVersion && entries == nkeyed && maxEntry == maxKeyed {
+		return false, nil
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM map_keys`); err != nil {
+		return false, err
+	}
+	res, err := tx.QueryContext(ctx, `SELECT rowid, recipients, links, body_text FROM map_entries`)
+	if err != nil {
+		return false, err
+	}
+	type keyed struct {
+		seq  int64
+		keys [][2]any
+	}
+	var all []keyed
+	for res.Next() {
+		var (
+			seq                 int64
+			recips, links, body sql.NullString
+			recipList, linkList []string
+		)
+		if err := res.Scan(&seq, &recips, &links, &body); err != nil {
+			res.Close()
+			return false, err
+		}
+		if recipList, err = decodeList(recips.String, recips.Valid); err != nil {
+			res.Close()
+			return false, err
+		}
+		if linkList, err = decodeList(links.String, links.Valid); err != nil {
+			res.Close()
+			return false, err
+		}
+		all = append(all, keyed{seq, keysOf(recipList, linkList, body.String)})
+	}
+	res.Close()
+	if err := res.Err(); err != nil {
+		return false, err
+	}
+	ins, err := tx.PrepareContext(ctx, insKey)
+	if err != nil {
+		return false, err
+	}
+	defer ins.Close()
+	for _, k := range all {
+		if err := putKeys(ctx, ins, k.seq, k.keys); err != nil {
+			return false, err
+		}
+	}
+	_, err = tx.ExecContext(ctx, `INSERT INTO map_keys_meta(id, version) VALUES (1, ?)
+		ON CONFLICT(id) DO UPDATE SET version = excluded.version`, keysVersion)
+	return true, err
+}
+
+const (
+	insKey  = `INSERT OR IGNORE INTO map_keys(kind, key, seq) VALUES (?, ?, ?)`
+	delKeys = `DELETE FROM map_keys WHERE seq = ?`
+)
+
+func putKeys(ctx context.Context, ins *sql.Stmt, seq int64, keys [][2]any) error {
+	for _, k := range keys {
+		if _, err := ins.ExecContext(ctx, k[0], k[1], seq); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Upgraded says what Open rebuilt from the stored rows ("" when nothing), for the service's log.
+func (s *Store) Upgraded() string { return s.upgraded }
+
+// Select returns the rows matching f, ins_seq ascending, without embeddings (and without
+// body_text when f.Light), through the indexes: f must name a key (rows.Filter.Keyed).
+func (s *Store) Select(ctx context.Context, f rows.Filter) ([]rows.Row, error) {
+	if !f.Keyed() {
+		return nil, fault.E("index.select", fault.ArgumentError, "a lookup names no indexed key: it would read every row")
+	}
+	var (
+		where []string
+		args  []any
+	)
+	eq := func(col, v string) {
+		if v != "" {
+			where, args = append(where, col+` = ?`), append(args, v)
+		}
+	}
+	eq("type", f.Type)
+	eq("path", f.Path)
+	eq("thread", f.Thread)
+	eq("authoring_instance", f.Author)
+	eq("canon_state", f.CanonState)
+	key := func(kind int, v string) {
+		where = append(where, `rowid IN (SELECT seq FROM map_keys WHERE kind = ? AND key = ?)`)
+		args = append(args, kind, v)
+	}
+	if f.Recipient != "" {
+		key(keyRecipient, f.Recipient)
+	}
+	if f.Link != "" {
+		key(keyLink, f.Link)
+	}
+	if f.Body != nil {
+		key(keyBody, bodyKey(*f.Body))
+	}
+	body := "body_text"
+	if f.Light {
+		body = "NULL"
+	}
+	cols := strings.Replace(strings.Replace(columns, "body_text, embedding", body+", NULL", 1), "\n\t", " ", -1)
+	rs, err := s.query(ctx, "index.select", `SELECT `+cols+`, rowid FROM map_entries WHERE `+
+		strings.Join(where, " AND ")+` ORDER BY rowid`, args...)
+	if err != nil || f.Body == nil {
+		return rs, err
+	}
+	// The key is a hash: keep only the rows whose body is the one asked for.
+	out := rs[:0]
+	for _, r := range rs {
+		if rows.StripBody(r.BodyText) == *f.Body {
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
+// ThreadGroups returns the (thread, author) groups of the rows with a non-empty thread (S-61)
+// from the thread index, each with its row count and newest row.
+func (s *Store) ThreadGroups(ctx context.Context) ([]rows.ThreadGroup, error) {
+	// SQLite takes a bare column of a max() aggregate from the row holding the maximum.
+	res, err := s.db.QueryContext(ctx, `SELECT thread, coalesce(authoring_instance, ''), count(*), max(rowid), path, ref
+		FROM map_entries WHERE thread > '' GROUP BY thread, authoring_instance`)
+	if err != nil {
+		return nil, fault.Wrap("index.threads", fault.BackendUnavailable, err, "query")
+	}
+	defer res.Close()
+	var out []rows.ThreadGroup
+	for res.Next() {
+		var g rows.ThreadGroup
+		if err := res.Scan(&g.Thread, &g.Author, &g.Count, &g.Latest, &g.Path, &g.Ref); err != nil {
+			return nil, fault.Wrap("index.threads", fault.Internal, err, "read group")
+		}
+		out = append(out, g)
+	}
+	if err := res.Err(); err != nil {
+		return nil, fault.Wrap("index.threads", fault.BackendUnavailable, err, "query")
+	}
+	return out, nil
+}

@@ -1,0 +1,182 @@
+package storetest
+
+import (
+	"context"
+	"maps"
+	"reflect"
+	"slices"
+	"testing"
+
+	"github.com/stasima/stasima/services/indexer/internal/fixture"
+	"github.com/stasima/stasima/services/indexer/internal/rows"
+)
+
+// LookupCorpus fills st with the fixture's rows (version 1) and then the generated corpus (its
+// events at versions 2…), the second half in one batch, and returns every row (All).
+func LookupCorpus(t testing.TB, st Store, n int) []rows.Row {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := st.Upsert(ctx, 1, Derived(t, fixture.Unpack(t))...); err != nil {
+		t.Fatal(err)
+	}
+	ws := Generated(1, n)
+	for i := range ws {
+		ws[i].Version++
+	}
+	for _, w := range ws[:n/2] {
+		if _, err := st.UpsertBatch(ctx, w); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := st.UpsertBatch(ctx, ws[n/2:]...); err != nil {
+		t.Fatal(err)
+	}
+	all, err := st.All(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return all
+}
+
+// Selected is what Select must answer for f: the rows of all that f matches, ins_seq
+// ascending, without embeddings, and without bodies when f.Light.
+func Selected(all []rows.Row, f rows.Filter) []rows.Row {
+	var out []rows.Row
+	for _, r := range all {
+		if f.Match(r) {
+			r.Embedding = nil
+			if f.Light {
+				r.BodyText = ""
+			}
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// Filters returns filters over every key of rows.Filter, built from the values in all (and a
+// few absent ones), alone and combined.
+func Filters(all []rows.Row) []rows.Filter {
+	set := map[string]bool{}
+	var fs []rows.Filter
+	add := func(f rows.Filter) {
+		key := f.Type + "\x00" + f.Path + "\x00" + f.Thread + "\x00" + f.Author + "\x00" +
+			f.CanonState + "\x00" + f.Recipient + "\x00" + f.Link
+		if f.Body != nil {
+			key += "\x00b" + *f.Body
+		}
+		if f.Light {
+			key += "\x00l"
+		}
+		if !set[key] {
+			set[key] = true
+			fs = append(fs, f)
+		}
+	}
+	body := func(s string) *string { return &s }
+	for _, r := range all {
+		add(rows.Filter{Type: r.Type})
+		add(rows.Filter{Path: r.Path, Light: true})
+		add(rows.Filter{Author: r.AuthoringInstance, Type: "vap", CanonState: r.CanonState, Light: true})
+		if r.Thread != "" {
+			add(rows.Filter{Thread: r.Thread, Light: true})
+		}
+		for _, s := range r.Recipients {
+			add(rows.Filter{Type: "msg", Recipient: s, Light: true})
+		}
+		for _, l := range r.Links {
+			add(rows.Filter{Type: "vap", Link: l, Light: true})
+			add(rows.Filter{Type: "vap", Link: l, Author: r.AuthoringInstance})
+		}
+		add(rows.Filter{Body: body(rows.StripBody(r.BodyText))})
+	}
+	for _, f := range []rows.Filter{{Path: "absent.md"}, {Type: "msg", Recipient: "Nobody"}, {Thread: "weaving "},
+		{Body: body("absent body")}, {Body: body(" loom weft")}, {Type: "vap", Link: "absent.md"}} {
+		add(f)
+	}
+	return fs
+}
+
+// ThreadGroupsOf is what ThreadGroups must answer, in the Go of S-61 over every row.
+func ThreadGroupsOf(all []rows.Row) map[[2]string]rows.ThreadGroup {
+	out := map[[2]string]rows.ThreadGroup{}
+	for _, r := range all {
+		if r.Thread == "" {
+			continue
+		}
+		k := [2]string{r.Thread, r.AuthoringInstance}
+		g := out[k]
+		g.Thread, g.Author = k[0], k[1]
+		g.Count++
+		g.Latest, g.Path, g.Ref = r.InsSeq, r.Path, r.Ref
+		out[k] = g
+	}
+	return out
+}
+
+// S-40…S-71: every selection equals the Go filter over every row, on the fixture and on a
+// generated corpus; a selection naming no key is refused; after a rewrite, a delete and a reset
+// the selections follow.
+func testLookups(t *testing.T, b Backend) {
+	st := open(t, b)
+	ctx := context.Background()
+	all := LookupCorpus(t, st, 400)
+	check := func(all []rows.Row) {
+		t.Helper()
+		nonEmpty := 0
+		for _, f := range Filters(all) {
+			got, err := st.Select(ctx, f)
+			if err != nil {
+				t.Fatalf("Select(%+v): %v", f, err)
+			}
+			want := Selected(all, f)
+			if len(got) > 0 {
+				nonEmpty++
+			}
+			if len(got) != len(want) || len(got) > 0 && !reflect.DeepEqual(got, want) {
+				t.Fatalf("Select(%+v):\n got %d %+v\nwant %d %+v", f, len(got), got, len(want), want)
+			}
+		}
+		if nonEmpty < 20 && len(all) > 100 {
+			t.Fatalf("only %d selections found rows: the corpus does not exercise the lookups", nonEmpty)
+		}
+		gs, err := st.ThreadGroups(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[[2]string]rows.ThreadGroup{}
+		for _, g := range gs {
+			got[[2]string{g.Thread, g.Author}] = g
+		}
+		if want := ThreadGroupsOf(all); !maps.Equal(got, want) {
+			t.Fatalf("ThreadGroups:\n got %+v\nwant %+v", got, want)
+		}
+	}
+	check(all)
+	if _, err := st.Select(ctx, rows.Filter{CanonState: "draft", Light: true}); err == nil {
+		t.Error("Select with no key: want refused")
+	}
+	// A rewrite moves a row out of its thread, recipients, links and body; a delete and a reset
+	// take rows away.
+	moved := slices.IndexFunc(all, func(r rows.Row) bool { return r.Type == "msg" && r.Thread != "" })
+	if moved < 0 {
+		t.Fatal("corpus has no threaded message")
+	}
+	r := all[moved]
+	r.Thread, r.Recipients, r.Links, r.BodyText = "", []string{"Other"}, []string{}, "moved"
+	if _, err := st.Upsert(ctx, 1<<40, r); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.DeleteRef(ctx, RefOf("Gnomon")); err != nil {
+		t.Fatal(err)
+	}
+	if all, err := st.All(ctx); err != nil {
+		t.Fatal(err)
+	} else {
+		check(all)
+	}
+	if err := st.Reset(ctx); err != nil {
+		t.Fatal(err)
+	}
+	check(nil)
+}

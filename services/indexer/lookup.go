@@ -1,0 +1,207 @@
+package indexer
+
+import (
+	"context"
+	"slices"
+	"sort"
+
+	"github.com/stasima/stasima/pkg/fault"
+	"github.com/stasima/stasima/pkg/pytext"
+	"github.com/stasima/stasima/services/indexer/internal/rows"
+)
+
+// Lookups is what the scry lookups and guards ask of the index: selections through its indexes
+// (by type, path, thread, author, recipient, link and body), never every row, so a request
+// costs the size of its answer, not of the map. Each lookup below equals its pure function in
+// scry.go (the oracle) evaluated over every row; lookup_test.go holds them to it on both
+// backends.
+type Lookups interface {
+	Select(ctx context.Context, f rows.Filter) ([]rows.Row, error)
+	ThreadGroups(ctx context.Context) ([]rows.ThreadGroup, error)
+	RowsBySeq(ctx context.Context, seqs []int64) (map[int64]rows.Row, error)
+}
+
+// LookupInbox is Inbox for each seat (S-40/S-41) over the seat's messages only.
+func LookupInbox(ctx context.Context, st Lookups, seats []string) (InboxAnswer, error) {
+	out := InboxAnswer{Inboxes: map[string][]Message{}}
+	for _, seat := range seats {
+		rs, err := st.Select(ctx, rows.Filter{Type: "msg", Recipient: seat, Light: true})
+		if err != nil {
+			return InboxAnswer{}, err
+		}
+		out.Inboxes[seat] = Inbox(rs, seat)
+	}
+	return out, nil
+}
+
+// LookupStatusOf is StatusOf (S-54) over the rows at path.
+func LookupStatusOf(ctx context.Context, st Lookups, path string) (string, error) {
+	rs, err := atPath(ctx, st, path)
+	if err != nil {
+		return "", err
+	}
+	return StatusOf(rs, path), nil
+}
+
+// atPath selects the rows at path (none for "": every row has a path).
+func atPath(ctx context.Context, st Lookups, path string) ([]rows.Row, error) {
+	if path == "" {
+		return nil, nil
+	}
+	return st.Select(ctx, rows.Filter{Path: path, Light: true})
+}
+
+// LookupVantagesFor is VantagesFor (S-51, T-vap_for-1…4): the matching vantages' keys are
+// selected and ordered, and only the page's rows are read in full.
+func LookupVantagesFor(ctx context.Context, st Lookups, q VantagesRequest, canonRef string) (VantagesAnswer, error) {
+	keys, err := st.Select(ctx, rows.Filter{Type: "vap", Author: q.Author, CanonState: q.CanonState, Link: q.Entry, Light: true})
+	if err != nil {
+		return VantagesAnswer{}, err
+	}
+	sort.SliceStable(keys, func(i, j int) bool {
+		if q.Author != "" && keys[i].InstanceDepth != keys[j].InstanceDepth {
+			return keys[i].InstanceDepth > keys[j].InstanceDepth
+		}
+		return keys[i].InsSeq > keys[j].InsSeq
+	})
+	out := VantagesAnswer{Vantages: []Vantage{}, Total: len(keys)}
+	page := keys
+	if !q.All {
+		start := max(0, q.Offset)
+		out.Offset = start
+		page = nil
+		if start < len(keys) {
+			page = keys[start : start+min(max(1, q.Limit), len(keys)-start)]
+		}
+	}
+	seqs := make([]int64, len(page))
+	for i, k := range page {
+		seqs[i] = k.InsSeq
+	}
+	full, err := st.RowsBySeq(ctx, seqs)
+	if err != nil {
+		return VantagesAnswer{}, err
+	}
+	bound := map[string][]rows.Row{}
+	for _, k := range page {
+		r, ok := full[k.InsSeq]
+		if !ok { // replaced between the two reads
+			continue
+		}
+		v := Vantage{Path: r.Path, Ref: r.Ref, Author: r.AuthoringInstance, Binds: nonNilList(r.Links), Vantage: r.Vantage,
+			CanonState: r.CanonState, Title: r.Title, Preview: prefix(r.BodyText, previewLen)}
+		if len(r.Links) > 0 {
+			b := r.Links[0]
+			if _, ok := bound[b]; !ok {
+				if bound[b], err = atPath(ctx, st, b); err != nil {
+					return VantagesAnswer{}, err
+				}
+			}
+			v.BindsStatus = bindsStatus(bound[b], b, r.Ref, canonRef)
+		}
+		if q.Full || q.All {
+			h := r.BodyText
+			v.Horizon = &h
+		}
+		out.Vantages = append(out.Vantages, v)
+	}
+	out.Count = len(out.Vantages)
+	out.Truncated = out.Offset+out.Count < out.Total
+	return out, nil
+}
+
+// LookupThreads is Threads (S-61) from the thread index's (thread, author) groups.
+func LookupThreads(ctx context.Context, st Lookups) (ThreadsAnswer, error) {
+	gs, err := st.ThreadGroups(ctx)
+	if err != nil {
+		return ThreadsAnswer{}, err
+	}
+	out := ThreadsAnswer{Threads: map[string]ThreadSummary{}}
+	latest := map[string]int64{}
+	for _, g := range gs {
+		t := out.Threads[g.Thread]
+		t.Count += g.Count
+		if t.Authors == nil {
+			t.Authors = []string{}
+		}
+		if g.Author != "" && !slices.Contains(t.Authors, g.Author) {
+			t.Authors = append(t.Authors, g.Author)
+			slices.Sort(t.Authors)
+		}
+		if g.Latest > latest[g.Thread] {
+			latest[g.Thread] = g.Latest
+			t.Latest = ThreadLatest{Path: g.Path, Ref: g.Ref}
+		}
+		out.Threads[g.Thread] = t
+	}
+	return out, nil
+}
+
+// LookupThreadEntries is ThreadEntries (S-62) over the tag's rows.
+func LookupThreadEntries(ctx context.Context, st Lookups, q ThreadRequest) (ThreadAnswer, error) {
+	if q.Thread == "" {
+		return ThreadAnswer{}, fault.E("index.thread_entries", fault.ArgumentError,
+			"thread is empty: threads lists the tags, thread_entries reads one")
+	}
+	rs, err := st.Select(ctx, rows.Filter{Thread: q.Thread, Light: true})
+	if err != nil {
+		return ThreadAnswer{}, err
+	}
+	return ThreadEntries(rs, q), nil
+}
+
+// LookupArgTerms is ArgTerms (S-70) over the arg rows.
+func LookupArgTerms(ctx context.Context, st Lookups) (ArgTermsAnswer, error) {
+	rs, err := st.Select(ctx, rows.Filter{Type: "arg"})
+	if err != nil {
+		return ArgTermsAnswer{}, err
+	}
+	return ArgTerms(rs), nil
+}
+
+// LookupArgDefinitions is ArgDefinitions (S-71) over the arg rows.
+func LookupArgDefinitions(ctx context.Context, st Lookups, term string) (ArgDefinitionsAnswer, error) {
+	rs, err := st.Select(ctx, rows.Filter{Type: "arg"})
+	if err != nil {
+		return ArgDefinitionsAnswer{}, err
+	}
+	return ArgDefinitions(rs, term), nil
+}
+
+// LookupAuthorsOf is S-50: the sorted distinct non-empty authors of rows at exactly path, any
+// ref, over the rows at path.
+func LookupAuthorsOf(ctx context.Context, st Lookups, path string) (AuthorsAnswer, error) {
+	out := AuthorsAnswer{Authors: []string{}}
+	rs, err := atPath(ctx, st, path)
+	if err != nil {
+		return AuthorsAnswer{}, err
+	}
+	for _, r := range rs {
+		if r.AuthoringInstance != "" && !slices.Contains(out.Authors, r.AuthoringInstance) {
+			out.Authors = append(out.Authors, r.AuthoringInstance)
+		}
+	}
+	slices.Sort(out.Authors)
+	return out, nil
+}
+
+// LookupAuthorsOfBody is S-52: for each non-empty author, the first row (ins_seq ascending)
+// whose body_text stripped of " \n\r\t" equals body stripped of Python whitespace, over the
+// rows with that body (the body index).
+func LookupAuthorsOfBody(ctx context.Context, st Lookups, body string) (BodyAuthorsAnswer, error) {
+	want := pytext.Strip(body)
+	rs, err := st.Select(ctx, rows.Filter{Body: &want})
+	if err != nil {
+		return BodyAuthorsAnswer{}, err
+	}
+	out := BodyAuthorsAnswer{Authors: []AuthorPath{}}
+	seen := map[string]bool{}
+	for _, r := range rs {
+		if r.AuthoringInstance == "" || seen[r.AuthoringInstance] {
+			continue
+		}
+		seen[r.AuthoringInstance] = true
+		out.Authors = append(out.Authors, AuthorPath{Author: r.AuthoringInstance, Path: r.Path})
+	}
+	return out, nil
+}

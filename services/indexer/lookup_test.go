@@ -1,0 +1,248 @@
+package indexer
+
+import (
+	"context"
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"io"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/stasima/stasima/pkg/pgtest"
+	"github.com/stasima/stasima/pkg/pytext"
+	"github.com/stasima/stasima/services/indexer/internal/fixture"
+	"github.com/stasima/stasima/services/indexer/internal/pgindex"
+	"github.com/stasima/stasima/services/indexer/internal/rows"
+	"github.com/stasima/stasima/services/indexer/internal/sqliteindex"
+	"github.com/stasima/stasima/services/indexer/internal/storetest"
+)
+
+// authorsOfAll is the oracle of AuthorsOf (S-50) over every row.
+func authorsOfAll(all []rows.Row, path string) AuthorsAnswer {
+	out := AuthorsAnswer{Authors: []string{}}
+	for _, r := range all {
+		if r.Path == path && r.AuthoringInstance != "" && !slices.Contains(out.Authors, r.AuthoringInstance) {
+			out.Authors = append(out.Authors, r.AuthoringInstance)
+		}
+	}
+	slices.Sort(out.Authors)
+	return out
+}
+
+// authorsOfBodyAll is the oracle of AuthorsOfBody (S-52) over every row.
+func authorsOfBodyAll(all []rows.Row, body string) BodyAuthorsAnswer {
+	want := pytext.Strip(body)
+	out := BodyAuthorsAnswer{Authors: []AuthorPath{}}
+	seen := map[string]bool{}
+	for _, r := range all {
+		if r.AuthoringInstance == "" || seen[r.AuthoringInstance] || strings.Trim(r.BodyText, " \n\r\t") != want {
+			continue
+		}
+		seen[r.AuthoringInstance] = true
+		out.Authors = append(out.Authors, AuthorPath{Author: r.AuthoringInstance, Path: r.Path})
+	}
+	return out
+}
+
+// lookupStore is a store with both the lookups and All (the oracle's input).
+type lookupStore interface {
+	Lookups
+	All(ctx context.Context) ([]rows.Row, error)
+}
+
+// checkLookups holds every indexed lookup to its pure function over every row (the oracle),
+// for requests built from the rows' own values and a few absent ones.
+func checkLookups(t *testing.T, st lookupStore) {
+	t.Helper()
+	ctx := context.Background()
+	all, err := st.All(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	same := func(what string, got, want any, err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("%s:\n got %+v\nwant %+v", what, got, want)
+		}
+	}
+	var paths, threads, entries, authors, bodies, recipients []string
+	for _, r := range all {
+		paths = append(paths, r.Path)
+		authors = append(authors, r.AuthoringInstance)
+		bodies = append(bodies, r.BodyText, "\t"+r.BodyText+" \n")
+		recipients = append(recipients, r.Recipients...)
+		if r.Thread != "" {
+			threads = append(threads, r.Thread)
+		}
+		if r.Type == "vap" {
+			entries = append(entries, r.Links...)
+		}
+	}
+	for _, l := range []*[]string{&paths, &threads, &entries, &authors, &bodies, &recipients} {
+		slices.Sort(*l)
+		*l = slices.Compact(*l)
+	}
+	seats := append(recipients, "Nobody", "")
+	got, err := LookupInbox(ctx, st, seats)
+	want := InboxAnswer{Inboxes: map[string][]Message{}}
+	for _, s := range seats {
+		want.Inboxes[s] = Inbox(all, s)
+	}
+	same("inbox", got, want, err)
+	for _, p := range append(paths, "absent.md", "") {
+		s, err := LookupStatusOf(ctx, st, p)
+		same("status_of "+p, s, StatusOf(all, p), err)
+		a, err := LookupAuthorsOf(ctx, st, p)
+		same("authors_of "+p, a, authorsOfAll(all, p), err)
+	}
+	for _, b := range append(bodies, "absent body", "") {
+		a, err := LookupAuthorsOfBody(ctx, st, b)
+		same("authors_of_body "+b, a, authorsOfBodyAll(all, b), err)
+	}
+	th, err := LookupThreads(ctx, st)
+	same("threads", th, Threads(all), err)
+	for _, tag := range append(threads, "absent") {
+		for _, q := range []ThreadRequest{{Thread: tag, Limit: -1}, {Thread: tag, Limit: 2, Offset: 1}, {Thread: tag, Limit: 0, Offset: -3}} {
+			a, err := LookupThreadEntries(ctx, st, q)
+			same("thread_entries "+tag, a, ThreadEntries(all, q), err)
+		}
+	}
+	terms, err := LookupArgTerms(ctx, st)
+	same("arg_terms", terms, ArgTerms(all), err)
+	for _, term := range []string{"weft", "WEFT", "Heddle", "shed", "warp", "absent", "w%", "argot"} {
+		a, err := LookupArgDefinitions(ctx, st, term)
+		same("arg_definitions "+term, a, ArgDefinitions(all, term), err)
+	}
+	for _, e := range append(entries, "", "absent.md") {
+		for _, author := range []string{"", "Recto", "Verso", "practitioner"} {
+			for _, q := range []VantagesRequest{{Limit: 3}, {Limit: 2, Offset: 1, Full: true, CanonState: "draft"},
+				{All: true}, {Limit: 0, Offset: -1}, {Limit: 5, Offset: 1 << 40}} {
+				q.Entry, q.Author = e, author
+				a, err := LookupVantagesFor(ctx, st, q, storetest.CanonRef)
+				same("vantages_for", a, VantagesFor(all, q, storetest.CanonRef), err)
+			}
+		}
+	}
+}
+
+// S-40…S-71 on SQLite: the indexed lookups equal the oracle on the fixture plus a generated
+// corpus, after rewrites and deletes.
+func TestLookups_SQLite(t *testing.T) {
+	st, err := sqliteindex.Open(context.Background(), filepath.Join(t.TempDir(), "map_index.sqlite"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	storetest.LookupCorpus(t, st, 300)
+	checkLookups(t, st)
+	if _, err := st.DeleteRef(context.Background(), storetest.RefOf("Verso")); err != nil {
+		t.Fatal(err)
+	}
+	checkLookups(t, st)
+}
+
+// S-40…S-71 on PostgreSQL.
+func TestLookups_Postgres(t *testing.T) {
+	st, err := pgindex.Open(context.Background(), pgtest.Schema(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	storetest.LookupCorpus(t, st, 300)
+	checkLookups(t, st)
+}
+
+// S-80: the 0.1.5 deployment's shipped map_index.sqlite (no lookup keys) is upgraded on open,
+// saying so, and then answers every lookup as the oracle does over its rows.
+func TestLookups_ShippedIndexUpgraded(t *testing.T) {
+	d := fixture.Unpack(t)
+	path := filepath.Join(t.TempDir(), "map_index.sqlite")
+	copyFile(t, d.MapIndex(), path)
+	st, err := sqliteindex.Open(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Upgraded() == "" {
+		t.Error("Upgraded() is empty after opening a 0.1.5 index: want the rebuild named")
+	}
+	checkLookups(t, st)
+	st.Close()
+	again, err := sqliteindex.Open(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer again.Close()
+	if u := again.Upgraded(); u != "" {
+		t.Errorf("second open Upgraded() = %q: want nothing rebuilt", u)
+	}
+}
+
+func copyFile(t *testing.T, from, to string) {
+	t.Helper()
+	in, err := os.Open(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	out, err := os.Create(to)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		t.Fatal(err)
+	}
+	if err := out.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Issue 15: no query path reads every row. Outside tests, nothing in the service package calls
+// a method named All (the store's every-row read is for reindex and tests only).
+func TestQueriesNeverReadAll(t *testing.T) {
+	fset := token.NewFileSet()
+	files, err := filepath.Glob("*.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	checked := 0
+	for _, name := range files {
+		if strings.HasSuffix(name, "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(fset, name, nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		checked++
+		ast.Inspect(f, func(n ast.Node) bool {
+			if call, ok := n.(*ast.CallExpr); ok {
+				if sel, ok := call.Fun.(*ast.SelectorExpr); ok && sel.Sel.Name == "All" {
+					t.Errorf("%s: calls %s.All: a query must select through the store's indexes (Lookups)",
+						fset.Position(call.Pos()), exprName(sel.X))
+				}
+			}
+			return true
+		})
+	}
+	if checked < 5 {
+		t.Fatalf("checked %d files: the glob missed the package", checked)
+	}
+}
+
+func exprName(x ast.Expr) string {
+	if id, ok := x.(*ast.SelectorExpr); ok {
+		return exprName(id.X) + "." + id.Sel.Name
+	}
+	if id, ok := x.(*ast.Ident); ok {
+		return id.Name
+	}
+	return "?"
+}
