@@ -164,24 +164,31 @@ func TestMetrics_LoopbackOnly(t *testing.T) {
 		{"foreign host", "stasima.example", "", http.StatusForbidden},
 		{"forwarded", "", "X-Forwarded-For", http.StatusForbidden},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			req, _ := http.NewRequest(http.MethodGet, "http://"+n.gw.Addr()+"/metrics", nil)
-			if tt.host != "" {
-				req.Host = tt.host
-			}
-			if tt.header != "" {
-				req.Header.Set(tt.header, "203.0.113.9")
-			}
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			resp.Body.Close()
-			if resp.StatusCode != tt.want {
-				t.Fatalf("status %d, want %d", resp.StatusCode, tt.want)
-			}
-		})
+	for _, path := range []string{"/metrics", "/debug/pprof/cmdline", "/debug/pprof/"} {
+		for _, tt := range tests {
+			t.Run(path+" "+tt.name, func(t *testing.T) { loopbackCase(t, "http://"+n.gw.Addr()+path, tt.host, tt.header, tt.want) })
+		}
+	}
+}
+
+// loopbackCase GETs url naming host (when given) with header set to a foreign address (when
+// given) and checks the status.
+func loopbackCase(t *testing.T, url, host, header string, want int) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, url, nil)
+	if host != "" {
+		req.Host = host
+	}
+	if header != "" {
+		req.Header.Set(header, "203.0.113.9")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != want {
+		t.Fatalf("GET %s: status %d, want %d", url, resp.StatusCode, want)
 	}
 }
 
@@ -214,4 +221,8 @@ func TestMetrics_ServeOps(t *testing.T) {
 		t.Error("the audit process exposes capstore's git timings")
 	}
 	mustSample(t, fams, "go_goroutines", nil)
+	// The ops listener serves the runtime profiles to loopback requests only.
+	loopbackCase(t, "http://"+n.ops.Addr()+"/debug/pprof/cmdline", "", "", http.StatusOK)
+	loopbackCase(t, "http://"+n.ops.Addr()+"/debug/pprof/goroutine?debug=1", "", "", http.StatusOK)
+	loopbackCase(t, "http://"+n.ops.Addr()+"/debug/pprof/cmdline", "", "X-Forwarded-For", http.StatusForbidden)
 }

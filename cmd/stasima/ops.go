@@ -12,9 +12,12 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+
+	"github.com/stasima/stasima/services/gateway"
 )
 
-// defaultOpsAddr is where a `serve` process answers /healthz, /readyz and /metrics. Each
+// defaultOpsAddr is where a `serve` process answers /healthz, /readyz, /metrics and
+// /debug/pprof/. Each
 // container has its own loopback, so every service uses the same default; the compose
 // healthcheck runs `stasima health` inside the container.
 const defaultOpsAddr = "127.0.0.1:9464"
@@ -52,6 +55,8 @@ func startOps(addr string, nc *nats.Conn, metrics http.Handler, log *slog.Logger
 	if metrics != nil {
 		mux.Handle("GET /metrics", metrics)
 	}
+	// The Go runtime profiles, loopback requests only (issue 15: operators profile a node).
+	mux.Handle(gateway.ProfilePath, gateway.Profiler())
 	o.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		defer close(o.done)

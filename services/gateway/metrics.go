@@ -3,6 +3,8 @@ package gateway
 import (
 	"net"
 	"net/http"
+	"net/http/pprof"
+	"strings"
 )
 
 // MetricsPath is where the gateway's listener serves the process metrics when
@@ -10,11 +12,39 @@ import (
 // process has its own ops listener instead).
 const MetricsPath = "/metrics"
 
-// withMetrics answers GET /metrics from metrics and everything else from next. Metrics are
-// for the operator on the machine, not the agents' perimeter: only a loopback peer that names
-// a loopback host and is not a proxy forwarding someone else's request is served.
-func withMetrics(metrics, next http.Handler) http.Handler {
+// ProfilePath is the prefix of the Go runtime profiles (net/http/pprof), served beside
+// /metrics to the operator on the machine (issue 15: operators profile a running node).
+const ProfilePath = "/debug/pprof/"
+
+// Profiler serves net/http/pprof's index, profiles, cmdline, symbol and trace under
+// ProfilePath to loopback requests only (as /metrics), refusing every other request with 403.
+func Profiler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc(ProfilePath, pprof.Index)
+	mux.HandleFunc(ProfilePath+"cmdline", pprof.Cmdline)
+	mux.HandleFunc(ProfilePath+"profile", pprof.Profile)
+	mux.HandleFunc(ProfilePath+"symbol", pprof.Symbol)
+	mux.HandleFunc(ProfilePath+"trace", pprof.Trace)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !loopbackRequest(r) {
+			http.Error(w, "profiles are served to loopback only", http.StatusForbidden)
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
+}
+
+// withMetrics answers GET /metrics from metrics, ProfilePath from Profiler, and everything
+// else from next. Both are for the operator on the machine, not the agents' perimeter: only a
+// loopback peer that names a loopback host and is not a proxy forwarding someone else's
+// request is served.
+func withMetrics(metrics, next http.Handler) http.Handler {
+	profiler := Profiler()
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, ProfilePath) {
+			profiler.ServeHTTP(w, r)
+			return
+		}
 		if r.URL.Path != MetricsPath {
 			next.ServeHTTP(w, r)
 			return
