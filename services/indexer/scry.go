@@ -140,11 +140,12 @@ func VantagesFor(all []rows.Row, q VantagesRequest, canonRef string) VantagesAns
 	out := VantagesAnswer{Vantages: []Vantage{}, Total: len(vs)}
 	page := vs
 	if !q.All {
+		// The page end saturates: start + limit overflows int for a limit near 2^63, which
+		// 0.1.5 accepted to mean "every row" (T-vap_for-2).
 		start := max(0, q.Offset)
-		end := min(len(vs), start+max(1, q.Limit))
 		page = nil
 		if start < len(vs) {
-			page = vs[start:end]
+			page = vs[start : start+min(len(vs)-start, max(1, q.Limit))]
 		}
 		out.Offset = start
 	}

@@ -2,6 +2,7 @@ package indexer
 
 import (
 	"fmt"
+	"math"
 	"testing"
 
 	"github.com/stasima/stasima/services/indexer/internal/rows"
@@ -95,6 +96,10 @@ func TestVantagesFor(t *testing.T) {
 		{"negative offset", VantagesRequest{Entry: "e.md", Limit: 1, Offset: -4}, "vantages/3.md:landed-status [1/3 t=true o=0]"},
 		{"last page", VantagesRequest{Entry: "e.md", Limit: 2, Offset: 2}, "vantages/1.md:superseded [1/3 t=false o=2]"},
 		{"past the end", VantagesRequest{Entry: "e.md", Limit: 2, Offset: 7}, "[0/3 t=false o=7]"},
+		// Issue 13: start + limit overflowed int and sliced out of range, taking the process down.
+		{"max limit from offset 1", VantagesRequest{Entry: "e.md", Limit: math.MaxInt, Offset: 1}, "vantages/2.md:superseded vantages/1.md:superseded [2/3 t=false o=1]"},
+		{"max limit and offset", VantagesRequest{Entry: "e.md", Limit: math.MaxInt, Offset: math.MaxInt}, "[0/3 t=false o=9223372036854775807]"},
+		{"min limit and offset", VantagesRequest{Entry: "e.md", Limit: math.MinInt, Offset: math.MinInt}, "vantages/3.md:landed-status [1/3 t=true o=0]"},
 		{"all", VantagesRequest{Entry: "e.md", All: true}, "vantages/3.md:landed-status vantages/2.md:superseded vantages/1.md:superseded [3/3 t=false o=0]"},
 	}
 	for _, tt := range tests {
@@ -153,6 +158,9 @@ func TestThreads(t *testing.T) {
 		{ThreadRequest{Thread: "t", Limit: 1, Offset: -5}, "C [1/3 t=true o=-5]"},
 		{ThreadRequest{Thread: "t", Limit: 0}, "[0/3 t=true o=0]"},
 		{ThreadRequest{Thread: "none", Limit: 16}, "[0/0 t=false o=0]"},
+		{ThreadRequest{Thread: "t", Limit: math.MaxInt, Offset: 2}, "A [1/3 t=false o=2]"},
+		{ThreadRequest{Thread: "t", Limit: math.MaxInt, Offset: math.MaxInt}, "[0/3 t=false o=9223372036854775807]"},
+		{ThreadRequest{Thread: "t", Limit: math.MinInt, Offset: math.MinInt}, "C subj A [3/3 t=false o=-9223372036854775808]"},
 	}
 	for _, tt := range tests {
 		if got := titles(ThreadEntries(all, tt.give)); got != tt.want {

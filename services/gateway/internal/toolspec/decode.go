@@ -196,7 +196,7 @@ func (t Tool) decodeValue(p Param, v json.RawMessage) (any, error) {
 		case "number":
 			n, ok := integral(string(v))
 			if !ok {
-				return nil, t.mismatch(p, "number "+string(v)+", not an integer in range")
+				return nil, t.mismatch(p, "number "+numExcerpt(string(v))+", not an integer in "+integerRange)
 			}
 			return n, nil
 		case "string":
@@ -204,7 +204,7 @@ func (t Tool) decodeValue(p Param, v json.RawMessage) (any, error) {
 			s := unquote(v)
 			n, err := strconv.ParseInt(strings.TrimSpace(s), 10, strconv.IntSize)
 			if err != nil {
-				return nil, t.mismatch(p, "string "+excerpt(s)+", not a decimal integer in range")
+				return nil, t.mismatch(p, "string "+excerpt(s)+", not a decimal integer in "+integerRange)
 			}
 			return int(n), nil
 		}
@@ -241,6 +241,9 @@ func (t Tool) stringItems(p Param, v json.RawMessage, what string) ([]string, er
 	}
 	return out, nil
 }
+
+// integerRange names the accepted span of integer parameters in refusals.
+var integerRange = fmt.Sprintf("range %d…%d", MinInteger, MaxInteger)
 
 // integral returns the value of a JSON number token when it is an integer that fits in int,
 // exactly (no float rounding): 10, -3, 10.0, 1e2 and 2.5e1 qualify; 1.5 and 1e-1 do not.
@@ -332,6 +335,15 @@ func excerpt(s string) string {
 		cut--
 	}
 	return strconv.Quote(s[:cut]) + "…"
+}
+
+// numExcerpt shortens a JSON number token (ASCII) for a message.
+func numExcerpt(s string) string {
+	const limit = 40
+	if len(s) <= limit {
+		return s
+	}
+	return s[:limit] + "…"
 }
 
 func (t Tool) errorf(format string, args ...any) error {

@@ -288,7 +288,7 @@ func TestTool_Decode_refused(t *testing.T) {
 			name: "type mismatch reported before missing arguments",
 			tool: "map_search",
 			give: `{"limit":"ten"}`,
-			want: `argument "limit" for map_search: expected integer, got string "ten", not a decimal integer in range`,
+			want: `argument "limit" for map_search: expected integer, got string "ten", not a decimal integer in range -9223372036854775808…9223372036854775807`,
 		},
 		// Type mismatches, one per Type.
 		{
@@ -343,19 +343,19 @@ func TestTool_Decode_refused(t *testing.T) {
 			name: "integer given a fraction",
 			tool: "map_search",
 			give: `{"instance_id":"s","query":"q","limit":1.5}`,
-			want: `argument "limit" for map_search: expected integer, got number 1.5, not an integer in range`,
+			want: `argument "limit" for map_search: expected integer, got number 1.5, not an integer in range -9223372036854775808…9223372036854775807`,
 		},
 		{
 			name: "integer out of range",
 			tool: "thread_scry",
 			give: `{"offset":1e30}`,
-			want: `argument "offset" for thread_scry: expected integer, got number 1e30, not an integer in range`,
+			want: `argument "offset" for thread_scry: expected integer, got number 1e30, not an integer in range -9223372036854775808…9223372036854775807`,
 		},
 		{
 			name: "integer string with a fraction",
 			tool: "thread_scry",
 			give: `{"limit":"1.0"}`,
-			want: `argument "limit" for thread_scry: expected integer, got string "1.0", not a decimal integer in range`,
+			want: `argument "limit" for thread_scry: expected integer, got string "1.0", not a decimal integer in range -9223372036854775808…9223372036854775807`,
 		},
 		{
 			name: "integer given a boolean",
@@ -422,7 +422,7 @@ func TestTool_Decode_refused(t *testing.T) {
 			tool: "thread_scry",
 			give: `{"limit":"` + strings.Repeat("9", 30) + `x` + strings.Repeat("é", 10) + `"}`,
 			want: `argument "limit" for thread_scry: expected integer, got string "` +
-				strings.Repeat("9", 30) + `xéééé"…, not a decimal integer in range`,
+				strings.Repeat("9", 30) + `xéééé"…, not a decimal integer in range -9223372036854775808…9223372036854775807`,
 		},
 		// The raw arguments themselves.
 		{

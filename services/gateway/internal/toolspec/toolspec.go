@@ -12,6 +12,7 @@ package toolspec
 
 import (
 	"fmt"
+	"math"
 	"slices"
 )
 
@@ -58,7 +59,7 @@ func (t Type) schema() map[string]any {
 	case Boolean:
 		return map[string]any{"type": "boolean"}
 	case Integer:
-		return map[string]any{"type": "integer"}
+		return map[string]any{"type": "integer", "minimum": MinInteger, "maximum": MaxInteger}
 	case StringArray:
 		return stringArraySchema()
 	case NullableString:
@@ -88,6 +89,16 @@ type Param struct {
 	// matching Type, or nil for nullable parameters (default null) and required ones.
 	Default any
 }
+
+// An integer parameter accepts every value of a signed 64-bit integer, published as the
+// schema's minimum and maximum (T-common-2); Decode refuses anything beyond it, naming the tool,
+// the parameter and the value. Wider is not representable and narrower would refuse calls 0.1.5
+// accepted (vap_for(limit=9223372036854775807) means "everything"), so the services saturate
+// their paging arithmetic instead (T-vap_for-2, S-12, S-62).
+const (
+	MinInteger = math.MinInt64
+	MaxInteger = math.MaxInt64
+)
 
 // Tool is one MCP tool: its registered name, its free-text description (T-common-18) and its
 // parameters in the order of its table in tools.md.

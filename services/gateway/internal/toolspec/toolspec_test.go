@@ -220,7 +220,7 @@ func TestTool_InputSchema(t *testing.T) {
 				"anyOf":   []any{map[string]any{"type": "string"}, map[string]any{"type": "null"}},
 				"default": nil,
 			},
-			"limit":              map[string]any{"type": "integer", "default": 10},
+			"limit":              map[string]any{"type": "integer", "default": 10, "minimum": MinInteger, "maximum": MaxInteger},
 			"include_superseded": map[string]any{"type": "boolean", "default": false},
 			"include_weak":       map[string]any{"type": "boolean", "default": false},
 		},

@@ -24,6 +24,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"strings"
 	"sync"
@@ -618,7 +619,9 @@ func (s *Store) Search(ctx context.Context, q Query) (Result, error) {
 func (s *Store) KeywordTopK(ctx context.Context, q Query, phrases [][]string, k int) ([]int64, error) {
 	match := matchExpr(phrases)
 	var out []int64
-	for fetch, offset := 4*k, 0; ; fetch *= 4 {
+	// fetch grows fourfold and saturates: a k near 2^62 (map_search's limit is any int64, S-12)
+	// would overflow to zero and page forever.
+	for fetch, offset := grow(k), 0; ; fetch = grow(fetch) {
 		ids, err := s.matches(ctx, match, fetch, offset)
 		if err != nil {
 			return nil, err
@@ -636,6 +639,14 @@ func (s *Store) KeywordTopK(ctx context.Context, q Query, phrases [][]string, k 
 		}
 		offset += fetch
 	}
+}
+
+// grow is 4n saturated at math.MaxInt.
+func grow(n int) int {
+	if n > math.MaxInt/4 {
+		return math.MaxInt
+	}
+	return 4 * n
 }
 
 // matchExpr renders phrases as an FTS5 query: each phrase a string, the phrases ORed.

@@ -8,12 +8,14 @@ package storetest
 import (
 	"context"
 	"encoding/json"
+	"math"
 	"os"
 	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stasima/stasima/services/indexer/internal/embed"
 	"github.com/stasima/stasima/services/indexer/internal/fixture"
@@ -90,6 +92,7 @@ func Run(t *testing.T, b Backend) {
 	t.Run("rows round trip", func(t *testing.T) { testRoundTrip(t, b) })
 	t.Run("envelopes and delete", func(t *testing.T) { testEnvelopesDelete(t, b) })
 	t.Run("keyword syntax", func(t *testing.T) { testKeywordSyntax(t, b) })
+	t.Run("huge limits", func(t *testing.T) { testHugeLimits(t, b) })
 	t.Run("corpus", func(t *testing.T) { testCorpus(t, b) })
 	t.Run("another writer", func(t *testing.T) { testAnotherWriter(t, b) })
 	t.Run("lookups select through the indexes", func(t *testing.T) { testLookups(t, b) })
@@ -709,5 +712,34 @@ func testAnotherWriter(t *testing.T, b Backend) {
 	}
 	if res, err := r.Search(ctx, q); err != nil || len(res.Results) != 0 {
 		t.Fatalf("after the other writer's reset: %+v, %v", res, err)
+	}
+}
+
+// map_search's limit is any int64 (S-12): a limit near 2^62 answers exactly what a limit above
+// the row count does, in one pass. Issue 13: the SQLite keyword side's fourfold fetch size
+// overflowed to zero and paged until the request timed out.
+func testHugeLimits(t *testing.T, b Backend) {
+	st := seed(t, b)
+	for _, mode := range []string{ranking.ModeEmbedding, ranking.ModeHybrid} {
+		search := func(limit int) []string {
+			t.Helper()
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			res, err := st.Search(ctx, ranking.Query{Mode: mode, Text: "weft", Vector: embed.StubVector("weft"),
+				Limit: limit, IncludeSuperseded: true, IncludeWeak: true})
+			if err != nil {
+				t.Fatalf("mode %s limit %d: %v", mode, limit, err)
+			}
+			return paths(res)
+		}
+		want := search(100)
+		if len(want) == 0 {
+			t.Fatalf("mode %s: no hits for weft", mode)
+		}
+		for _, limit := range []int{1 << 62, math.MaxInt} {
+			if got := search(limit); !slices.Equal(got, want) {
+				t.Errorf("mode %s limit %d: %v, want %v", mode, limit, got, want)
+			}
+		}
 	}
 }
