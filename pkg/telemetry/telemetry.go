@@ -56,6 +56,7 @@ type Telemetry struct {
 	msgs    *prometheus.CounterVec
 	queries *prometheus.CounterVec
 	qDur    *prometheus.HistogramVec
+	panics  *prometheus.CounterVec
 	lag     *lagCollector
 }
 
@@ -98,11 +99,15 @@ func New(o Options) *Telemetry {
 		Help:    "Query answering duration.",
 		Buckets: prometheus.ExponentialBuckets(0.0005, 2.5, 12),
 	}, []string{"service", "query"})
+	t.panics = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: Namespace, Name: "handler_panics_total",
+		Help: "Panics recovered into an Internal answer, by service and handler.",
+	}, []string{"service", "handler"})
 	t.lag = &lagCollector{}
 	t.reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		t.tools, t.toolDur, t.cmds, t.cmdDur, t.msgs, t.queries, t.qDur, t.lag,
+		t.tools, t.toolDur, t.cmds, t.cmdDur, t.msgs, t.queries, t.qDur, t.panics, t.lag,
 	)
 	return t
 }
@@ -169,6 +174,14 @@ func Outcome(err error) string {
 		return "ok"
 	}
 	return string(fault.ClassOf(err))
+}
+
+// Panic counts one panic that a handler of service recovered into an Internal answer; handler
+// must come from the service's own table (a route or tool name it serves), never from a request.
+func (t *Telemetry) Panic(service, handler string) {
+	if t != nil {
+		t.panics.WithLabelValues(service, handler).Inc()
+	}
 }
 
 // Tool starts one tool call's span; done records its outcome and duration and ends the span.

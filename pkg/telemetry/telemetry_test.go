@@ -73,6 +73,7 @@ func TestNilTelemetry(t *testing.T) {
 	_, done := tel.Tool(context.Background(), "kip_commit")
 	done(nil)
 	tel.WatchConsumer(nil, "S", "c")
+	tel.Panic("gateway", "rest")
 	if err := tel.Timings("git_op", "h", func(func(string, int64, time.Duration, time.Duration)) {}); err != nil {
 		t.Fatal(err)
 	}
@@ -110,6 +111,10 @@ func TestToolsTimingsAndSamples(t *testing.T) {
 	}
 	if v := series(t, fams, "stasima_git_op_max_duration_seconds", map[string]string{"verb": "commit-tree"}).GetGauge().GetValue(); v != 0.02 {
 		t.Errorf("commit-tree max %v, want 0.02", v)
+	}
+	tel.Panic("gateway", "map_search")
+	if v := series(t, gather(t, tel), "stasima_handler_panics_total", map[string]string{"service": "gateway", "handler": "map_search"}).GetCounter().GetValue(); v != 1 {
+		t.Errorf("recovered panics %v, want 1", v)
 	}
 	ok = true
 	if v := series(t, gather(t, tel), "stasima_audit_chain_length", nil).GetGauge().GetValue(); v != 7 {

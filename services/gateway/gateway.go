@@ -152,6 +152,7 @@ func New(p Params) (*Service, error) {
 	if p.Config.Metrics && p.Telemetry != nil {
 		handler = withMetrics(p.Telemetry.Handler(), handler)
 	}
+	handler = recoverHTTP(a, log, handler)
 	s := &Service{cfg: p.Config, log: log, client: client, app: a, done: make(chan error, 1),
 		srv: &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}}
 	if d != nil {

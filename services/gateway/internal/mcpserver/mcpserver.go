@@ -82,17 +82,23 @@ func Handler(srv *mcp.Server, maxBody int64, idle time.Duration) http.Handler {
 		&mcp.StreamableHTTPOptions{MaxRequestBodyBytes: maxBody, DisableLocalhostProtection: true, SessionTimeout: idle})
 }
 
-// Call decodes, runs and encodes one tool call.
-func Call(ctx context.Context, a *app.App, log *slog.Logger, t toolspec.Tool, raw json.RawMessage, sess app.Session) *mcp.CallToolResult {
+// Call decodes, runs and encodes one tool call. A panic anywhere in it answers an Internal tool
+// error (the SDK runs handlers on goroutines of its own, where a panic would end the process).
+func Call(ctx context.Context, a *app.App, log *slog.Logger, t toolspec.Tool, raw json.RawMessage, sess app.Session) (res *mcp.CallToolResult) {
+	defer func() {
+		if v := recover(); v != nil {
+			res = errorResult(t.Name, a.Recovered(t.Name, v), log)
+		}
+	}()
 	args, err := t.Decode(raw)
 	if err != nil {
 		return errorResult(t.Name, err, log)
 	}
-	res, err := a.Call(ctx, t.Name, args, sess)
+	out, err := a.Call(ctx, t.Name, args, sess)
 	if err != nil {
 		return errorResult(t.Name, err, log)
 	}
-	text, err := Encode(res)
+	text, err := Encode(out)
 	if err != nil {
 		return errorResult(t.Name, err, log)
 	}

@@ -57,13 +57,10 @@ func Mount(mux *http.ServeMux, a *app.App, log *slog.Logger, maxBody int64) {
 			sess.Key = "rest:" + tok
 			sess.ID = app.SessionTag(sess.Key)
 		}
-		args, err := t.Decode(body)
+		res, err := call(r.Context(), a, t, body, sess)
 		if err == nil {
-			var res any
-			if res, err = a.Call(r.Context(), name, args, sess); err == nil {
-				writeJSON(w, http.StatusOK, res)
-				return
-			}
+			writeJSON(w, http.StatusOK, res)
+			return
 		}
 		class, msg := mcpserver.Message(name, err, log)
 		writeErr(w, class.HTTPStatus(), name, string(class), msg)
@@ -80,6 +77,21 @@ func Mount(mux *http.ServeMux, a *app.App, log *slog.Logger, maxBody int64) {
 		}
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 	})
+}
+
+// call decodes and runs one tool call; a panic in it is an Internal fault (counted by the app),
+// answered like any other.
+func call(ctx context.Context, a *app.App, t toolspec.Tool, body []byte, sess app.Session) (res any, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			res, err = nil, a.Recovered(t.Name, v)
+		}
+	}()
+	args, err := t.Decode(body)
+	if err != nil {
+		return nil, err
+	}
+	return a.Call(ctx, t.Name, args, sess)
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
