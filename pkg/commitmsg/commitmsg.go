@@ -1,6 +1,11 @@
 // Package commitmsg owns capstore's commit message format (content-model.md C-commit-2…4): the
 // seat and bootstrap messages, the subject prefixes tools recognise, and how a subject, a trailer
 // and a commit's author are read back. Messages end without a newline after the last trailer.
+//
+// It is the only reader of commit messages: capstore's tools and gitstore's replay check both
+// call it, so no message can read one way to one of them and another way to the other. A line
+// ends at "\n" only, as git's own lines do; Python's other line breaks (U+2028, U+0085, …) are
+// ordinary characters inside a line, so text in a subject can never become a trailer (D-40).
 package commitmsg
 
 import (
@@ -33,23 +38,32 @@ func Seat(subject, opID, seat string) string {
 // Bootstrap returns the bootstrap commit's message (C-commit-3): op-id trailer, no instance-id.
 func Bootstrap() string { return "Bootstrap canon\n\n" + OpIDKey + ": bootstrap" }
 
-// Subject returns the first line of message ("" for an empty message). Lines end at Python line
-// breaks (CONV-1), as in 0.1.5.
-func Subject(message string) string {
-	lines := pytext.SplitLines(message)
-	if len(lines) == 0 {
-		return ""
+// Lines splits message into git's lines: at every "\n", with one "\r" before it dropped so a
+// CRLF message reads like an LF one. Unlike Python's splitlines (0.1.5 read messages that way)
+// no other character ends a line, so a U+2028 in a subject cannot start a forged "op-id:" or
+// "instance-id:" line (D-40); names refuse those characters too, this is the second guard.
+func Lines(message string) []string {
+	lines := strings.Split(message, "\n")
+	for i, l := range lines {
+		lines[i] = strings.TrimSuffix(l, "\r")
 	}
-	return lines[0]
+	return lines
+}
+
+// Subject returns the first line of message ("" for an empty message), a line as Lines splits it.
+func Subject(message string) string {
+	s, _, _ := strings.Cut(message, "\n")
+	return strings.TrimSuffix(s, "\r")
 }
 
 // Trailer returns the value of trailer key in message and whether it is present (C-commit-4).
-// Trailers are read from the body, the lines after the subject paragraph (which ends at the
-// first blank line); the first body line whose lowercase form starts with "<key>:" is the
-// trailer, and its value is the rest of the line after the first ":", stripped. A message
+// Trailers are read from the body, the lines (see Lines) after the subject paragraph, which ends
+// at the first line that is empty after stripping Python whitespace (CONV-1). The first body line
+// that starts with "<key>:", the key compared ASCII case-insensitively as git compares trailer
+// keys, is the trailer; its value is the rest of the line after that ":", stripped. A message
 // without a body has no trailers.
 func Trailer(message, key string) (string, bool) {
-	lines := pytext.SplitLines(message)
+	lines := Lines(message)
 	body := len(lines)
 	for i, l := range lines {
 		if pytext.Strip(l) == "" {
@@ -57,14 +71,34 @@ func Trailer(message, key string) (string, bool) {
 			break
 		}
 	}
-	prefix := strings.ToLower(key) + ":"
+	prefix := key + ":"
 	for _, l := range lines[body:] {
-		if strings.HasPrefix(strings.ToLower(l), prefix) {
-			_, v, _ := strings.Cut(l, ":")
-			return pytext.Strip(v), true
+		if len(l) >= len(prefix) && asciiEqualFold(l[:len(prefix)], prefix) {
+			return pytext.Strip(l[len(prefix):]), true
 		}
 	}
 	return "", false
+}
+
+// asciiEqualFold reports whether a and b are equal with ASCII letters folded; any other byte
+// must match exactly (strings.EqualFold would also fold U+212A KELVIN SIGN to "k").
+func asciiEqualFold(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		x, y := a[i], b[i]
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
 }
 
 // Author returns the author of a commit (C-commit-4): its non-empty instance-id trailer, else

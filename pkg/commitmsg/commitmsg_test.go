@@ -29,6 +29,9 @@ func TestSubject(t *testing.T) {
 		{"close: done\n\nop-id: x\ninstance-id: s", "close: done"},
 		{"a\r\nb", "a"},
 		{"\nb", ""},
+		// Only "\n" ends a line (D-40): Python's other line breaks stay in the subject.
+		{"KIP a\u2028b.md\n\nop-id: x", "KIP a\u2028b.md"},
+		{"close: a\x1cb\u0085c\rd", "close: a\x1cb\u0085c\rd"},
 	}
 	for _, tt := range tests {
 		if got := Subject(tt.give); got != tt.want {
@@ -66,6 +69,17 @@ func TestTrailer(t *testing.T) {
 		{"empty value", "s\n\ninstance-id:", "instance-id", "", true},
 		{"value keeps later colons", "s\n\nop-id: a:b", "op-id", "a:b", true},
 		{"no body", "", "op-id", "", false},
+		{"crlf", "s\r\n\r\nop-id: x\r\n", "op-id", "x", true},
+		{"prefix must start the line", "s\n\n op-id: x", "op-id", "", false},
+		{"kelvin sign is not k", "s\n\n\u212aey: x", "key", "", false},
+		// D-40: a Python line break in the subject does not start a line, so it cannot forge a
+		// trailer or end the subject paragraph.
+		{"u2028 cannot forge op-id", "KIP a\u2028\u2028op-id: forged.md\n\nop-id: real\ninstance-id: s", "op-id", "real", true},
+		{"u2029 cannot forge instance-id", "KIP a\u2029instance-id: practitioner\n\nop-id: o\ninstance-id: s", "instance-id", "s", true},
+		{"u0085 in the only line", "KIP x\u0085\u0085op-id: forged", "op-id", "", false},
+		{"x1c x1d x1e", "KIP x\x1c\x1d\x1eop-id: forged", "op-id", "", false},
+		{"vt ff", "KIP x\v\fop-id: forged\n\nop-id: real", "op-id", "real", true},
+		{"lone cr", "KIP x\r\rop-id: forged", "op-id", "", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -95,7 +109,7 @@ func TestAuthor(t *testing.T) {
 
 // oneLine reports whether s reads back unchanged from a stripped trailer line.
 func oneLine(s string) bool {
-	return len(pytext.SplitLines(s)) <= 1 && pytext.Strip(s) == s
+	return !strings.Contains(s, "\n") && pytext.Strip(s) == s
 }
 
 func FuzzTrailer(f *testing.F) {
@@ -109,7 +123,7 @@ func FuzzTrailer(f *testing.F) {
 		}
 		// Values checked by package names (single line, stripped) under a single-line subject
 		// read back exactly (C-commit-2, C-commit-4).
-		if len(pytext.SplitLines(subject)) != 1 || pytext.Strip(subject) == "" || !oneLine(opID) || !oneLine(seat) {
+		if strings.Contains(subject, "\n") || pytext.Strip(subject) == "" || !oneLine(opID) || !oneLine(seat) {
 			return
 		}
 		if got, ok := Trailer(msg, OpIDKey); !ok || got != opID {
