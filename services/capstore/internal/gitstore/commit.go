@@ -10,6 +10,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/go-git/go-git/v5/plumbing/object"
 
+	"github.com/stasima/stasima/pkg/commitmsg"
 	"github.com/stasima/stasima/pkg/fault"
 )
 
@@ -111,7 +112,7 @@ func (s *Store) Commit(ctx context.Context, req CommitRequest) (CommitResult, er
 		if err != nil {
 			return CommitResult{}, err
 		}
-		if trailer(c.Message, "op-id") == req.OpID {
+		if tipOp, _ := commitmsg.Trailer(c.Message, commitmsg.OpIDKey); tipOp == req.OpID {
 			return s.replayed(op, c, changes)
 		}
 	}

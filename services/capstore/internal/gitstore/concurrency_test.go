@@ -145,7 +145,7 @@ func TestStore_ConcurrentWriters(t *testing.T) {
 		}
 		for j, c := range cs {
 			n := perSeat - 1 - j
-			if got, want := trailer(c.Message, "op-id"), fmt.Sprintf("seat-%d-%d", i, n); got != want {
+			if got, want := opIDOf(c.Message), fmt.Sprintf("seat-%d-%d", i, n); got != want {
 				t.Errorf("%s commit %d has op-id %q, want %q", ref, j, got, want)
 			}
 			p := fmt.Sprintf(seatPathFmt, i, n)
@@ -161,7 +161,7 @@ func TestStore_ConcurrentWriters(t *testing.T) {
 	cs := chain(sharedRef)
 	var got, want []string
 	for _, c := range cs {
-		got = append(got, trailer(c.Message, "op-id"))
+		got = append(got, opIDOf(c.Message))
 	}
 	for g := 0; g < racers; g++ {
 		for k := 0; k < perRacer; k++ {

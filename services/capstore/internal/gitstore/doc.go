@@ -12,7 +12,9 @@
 //     existing ref; SetRef re-creating a ref at the same oid is a no-op (C-log-7).
 //   - Replays write nothing (C-commit-6): when the ref's current tip carries the
 //     request's op-id trailer, Commit returns that tip with Replayed set, checked
-//     before the CAS precondition. Only the tip is consulted.
+//     before the CAS precondition. Only the tip is consulted. The trailer is read
+//     by pkg/commitmsg, the reader capstore's tools use too, so the replay check
+//     and the tools never disagree about a message (D-40).
 //   - Trees follow C-commit-1: blobs are mode 100644, trees are the parent's tree
 //     plus the change list applied in order, deleting an absent path is a no-op, and
 //     a commit is written even when its tree equals the parent's.

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/stasima/stasima/pkg/commitmsg"
 )
 
 // clock is a fake commit clock: each call advances one second, unless frozen.
@@ -141,4 +143,10 @@ func mustResolve(t testing.TB, s *Store, ref string) string {
 		t.Fatalf("Resolve(%s) = %q, %v, %v", ref, oid, ok, err)
 	}
 	return oid
+}
+
+// opIDOf is the op-id trailer of a commit message ("" when absent).
+func opIDOf(msg string) string {
+	v, _ := commitmsg.Trailer(msg, commitmsg.OpIDKey)
+	return v
 }

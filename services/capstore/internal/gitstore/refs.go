@@ -17,6 +17,7 @@ import (
 	gitstorage "github.com/go-git/go-git/v5/storage"
 	"github.com/go-git/go-git/v5/storage/filesystem"
 
+	"github.com/stasima/stasima/pkg/commitmsg"
 	"github.com/stasima/stasima/pkg/fault"
 )
 
@@ -305,5 +306,6 @@ func (s *Store) TipOpID(ref string) (oid, opID string, ok bool, err error) {
 	if err != nil {
 		return "", "", false, err
 	}
-	return oid, trailer(c.Message, "op-id"), true, nil
+	tipOp, _ := commitmsg.Trailer(c.Message, commitmsg.OpIDKey)
+	return oid, tipOp, true, nil
 }

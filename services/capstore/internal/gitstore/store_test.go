@@ -3,6 +3,7 @@ package gitstore
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -189,30 +190,28 @@ func TestStore_Commit_Replay(t *testing.T) {
 	fsck(t, s, dir)
 }
 
-// C-commit-4.
-func TestTrailer(t *testing.T) {
-	tests := []struct {
-		name string
-		give string
-		want string
-	}{
-		{"seat commit", "KIP a.md\n\nop-id: abc\ninstance-id: seat-1", "abc"},
-		{"bootstrap", "Bootstrap canon\n\nop-id: bootstrap", "bootstrap"},
-		{"upper case key, padded value", "s\n\nOp-Id:\t x y \n", "x y"},
-		{"first of two", "s\n\nop-id: one\nop-id: two", "one"},
-		{"subject line is not the body", "op-id: subject\n\nbody", ""},
-		{"multi-line subject paragraph", "s\nop-id: still-subject\n\nop-id: body", "body"},
-		{"no body", "op-id: x", ""},
-		{"prefix must start the line", "s\n\n op-id: x", ""},
-		{"crlf", "s\r\n\r\nop-id: x\r\n", "x"},
-		{"empty value", "s\n\nop-id:", ""},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if got := trailer(tt.give, "op-id"); got != tt.want {
-				t.Errorf("trailer(%q) = %q, want %q", tt.give, got, tt.want)
-			}
-		})
+// The replay check reads the tip's op-id with commitmsg.Trailer, the reader capstore's tools use
+// (D-40): a Python line break in a subject is not a line break, so a subject cannot forge the
+// op-id that makes a later write a replay, and git's own trailer parser agrees.
+func TestStore_Commit_ReplayReadsGitLines(t *testing.T) {
+	s, dir, _ := newStore(t)
+	const ref = "refs/cap/perspectives/seat-1"
+	for _, sep := range []string{"\u2028", "\u2029", "\u0085", "\x1c", "\x1d", "\x1e", "\v", "\f", "\r"} {
+		tip, _, _ := s.Resolve(ref)
+		req := seatRequest(ref, tip, "", put("practice/a.md", "x"))
+		req.Message = "KIP a" + sep + sep + "op-id: forged\n\nop-id: real-" + fmt.Sprintf("%x", sep) + "\ninstance-id: seat-1"
+		made := mustCommit(t, s, req)
+		res := mustCommit(t, s, seatRequest(ref, made.OID, "forged", put("practice/a.md", "y")))
+		if res.Replayed {
+			t.Fatalf("separator %q: a write with op-id %q replayed the tip whose subject only mentions it", sep, "forged")
+		}
+		if _, opID, _, _ := s.TipOpID(ref); opID != "forged" {
+			t.Fatalf("separator %q: TipOpID = %q after the new commit, want %q", sep, opID, "forged")
+		}
+		got := strings.TrimSpace(gitCLI(t, dir, "log", "-1", "--format=%(trailers:key=op-id,valueonly)", made.OID))
+		if want := "real-" + fmt.Sprintf("%x", sep); got != want {
+			t.Fatalf("separator %q: git reads op-id %q, want %q", sep, got, want)
+		}
 	}
 }
 
