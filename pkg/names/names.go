@@ -1,7 +1,8 @@
 // Package names owns the validation of every name that becomes part of a ref, a path or a commit
 // message before any write (D-10): seat names and proposal ids (C-names-2), domains and slugs
 // (D-36), entry paths (C-path-2…4) and op ids. Everything a validator accepts is safe to use
-// verbatim: no control character, no line break, no "." or ".." segment, never absolute. Names are
+// verbatim: no control character, no character Python's splitlines breaks a line at (D-40), no
+// "." or ".." segment, never absolute. Names are
 // never normalized (C-names-4); a refused name is a fault.Denied naming the value and the rule.
 package names
 
@@ -30,9 +31,10 @@ const MaxOpIDLen = 256
 
 // ValidateSeat checks a seat name (C-names-2, D-33): a non-empty git ref component sequence
 // under git check-ref-format rules, at most MaxSeatLen bytes. Beyond git it also refuses invalid
-// UTF-8, C1 control characters and any Python whitespace: the name is read back from the
-// stripped, line-split instance-id trailer (C-commit-4), so a U+2028 or a trailing NBSP would
-// attribute the commit to another seat.
+// UTF-8, C1 control characters, every Python line break (D-40) and any Python whitespace: the
+// name is read back from the stripped instance-id trailer (C-commit-4), and 0.1.5 split that
+// line at Python line breaks, so a U+2028 or a trailing NBSP would attribute the commit to
+// another seat.
 func ValidateSeat(name string) error { return checkRefName("names.seat", "seat name", name) }
 
 // ValidateProposalID checks a proposal id by the same rules as ValidateSeat (C-names-2).
@@ -58,6 +60,8 @@ func checkRefName(op, what, name string) error {
 		switch {
 		case pytext.IsControl(r):
 			return refuse("contains control character %U", r)
+		case pytext.IsLineBreak(r):
+			return refuse("contains line break %U", r)
 		case pytext.IsSpace(r):
 			return refuse("contains whitespace %U", r)
 		case strings.ContainsRune(`~^:?*[\`, r):
@@ -88,7 +92,8 @@ func checkRefName(op, what, name string) error {
 	return nil
 }
 
-// ValidateDomain checks an entry's domain (D-36): non-empty, no control character, no empty
+// ValidateDomain checks an entry's domain (D-36): non-empty, no control character or Python line
+// break (D-40), no empty
 // segment (so no leading, trailing or doubled "/"), no "." or ".." segment. Tools with their own
 // trailing-slash rule (T-propose-2) apply it before calling this.
 func ValidateDomain(domain string) error {
@@ -110,7 +115,8 @@ func ValidateDomain(domain string) error {
 	return nil
 }
 
-// ValidateSlug checks an entry's slug (D-36): non-empty, no control character, no "." or ".."
+// ValidateSlug checks an entry's slug (D-36): non-empty, no control character or Python line
+// break (D-40), no "." or ".."
 // segment. A slug may contain "/" (C-path-2); empty segments are left to ValidatePath.
 func ValidateSlug(slug string) error {
 	const op = "names.slug"
@@ -150,7 +156,7 @@ func EntryPath(domain, slug string) (string, error) {
 }
 
 // ValidatePath checks a tree path before any write (C-path-3, D-10): non-empty valid UTF-8, no
-// control character (NUL included), not absolute, no trailing "/", no empty, "." or ".." segment
+// control character (NUL included) or Python line break (D-40), not absolute, no trailing "/", no empty, "." or ".." segment
 // and no ".git" segment. ".git" is matched case-insensitively, as git's own verify_path does,
 // because ".GIT" is the repository directory on case-insensitive filesystems.
 //
@@ -188,14 +194,21 @@ func ValidatePath(p string) error {
 	return nil
 }
 
-// checkRunes refuses invalid UTF-8 and control characters in s.
+// checkRunes refuses invalid UTF-8 and control characters in s (D-36), and every character
+// Python's str.splitlines breaks a line at (D-40, stricter than 0.1.5): 0.1.5 read commit
+// messages with splitlines, so a U+2028 in a domain or slug reached the subject "KIP <path>" and
+// forged an "op-id:" or "instance-id:" trailer. Of those breaks, \n \r \v \f, U+001C–U+001E and
+// U+0085 are C0 or C1 controls and are named as such; U+2028 and U+2029 are named line breaks.
 func checkRunes(op, what, s string) error {
 	if !utf8.ValidString(s) {
 		return fault.E(op, fault.Denied, "%s %q is not valid UTF-8", what, s)
 	}
 	for _, r := range s {
-		if pytext.IsControl(r) {
+		switch {
+		case pytext.IsControl(r):
 			return fault.E(op, fault.Denied, "%s %q contains control character %U", what, s, r)
+		case pytext.IsLineBreak(r):
+			return fault.E(op, fault.Denied, "%s %q contains line break %U", what, s, r)
 		}
 	}
 	return nil
@@ -211,7 +224,7 @@ func Normalize(p string) string {
 }
 
 // ValidateOpID checks an op id: non-empty, at most MaxOpIDLen bytes, valid UTF-8, no control
-// character and no Python line break (U+2028, U+2029), no leading or trailing Python whitespace.
+// character and no Python line break (D-40), no leading or trailing Python whitespace.
 // The op id becomes the "op-id:" commit trailer (C-commit-2), read back from a split, stripped
 // line (C-commit-4): a line break would inject a trailer and edge whitespace would not read back
 // equal, breaking tip idempotency (C-commit-6).
@@ -225,9 +238,6 @@ func ValidateOpID(opID string) error {
 	}
 	if err := checkRunes(op, "op_id", opID); err != nil {
 		return err
-	}
-	if i := strings.IndexAny(opID, "\u2028\u2029"); i >= 0 {
-		return fault.E(op, fault.Denied, "op_id %q contains line separator %U", opID, []rune(opID[i:])[0])
 	}
 	if pytext.Strip(opID) != opID {
 		return fault.E(op, fault.Denied, "op_id %q has leading or trailing whitespace", opID)

@@ -2,8 +2,11 @@ package names
 
 import (
 	"errors"
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/stasima/stasima/pkg/fault"
@@ -44,7 +47,7 @@ func TestValidateSeat(t *testing.T) {
 		{"a\x00", "control character U+0000"},
 		{"a\x7f", "control character U+007F"},
 		{"a\u0085b", "control character U+0085"},
-		{"a\u2028b", "whitespace U+2028"},
+		{"a\u2028b", "line break U+2028"},
 		{"bob\u00a0", "whitespace U+00A0"},
 		{"a~b", `contains "~"`},
 		{"a^b", `contains "^"`},
@@ -212,8 +215,8 @@ func TestValidateOpID(t *testing.T) {
 		{strings.Repeat("x", MaxOpIDLen+1), "longer than 256 bytes"},
 		{"a\nop-id: b", "control character U+000A"},
 		{"a\rb", "control character U+000D"},
-		{"a\u2028b", "line separator U+2028"},
-		{"a\u2029b", "line separator U+2029"},
+		{"a\u2028b", "line break U+2028"},
+		{"a\u2029b", "line break U+2029"},
 		{" a", "leading or trailing whitespace"},
 		{"a\u3000", "leading or trailing whitespace"},
 		{"\xfe", "not valid UTF-8"},
@@ -300,4 +303,44 @@ func FuzzValidateOpID(f *testing.F) {
 			t.Fatalf("op_id %q would not read back from its trailer", id)
 		}
 	})
+}
+
+// D-40: every name refuses every character Python's splitlines breaks a line at, naming the
+// field and the code point. The set comes from pytext.SplitLines over all of Unicode, so a
+// break CONV-1 adds is covered without editing this table.
+func TestValidate_PythonLineBreaks(t *testing.T) {
+	var breaks []rune
+	for r := rune(0); r <= unicode.MaxRune; r++ {
+		if utf8.ValidRune(r) && len(pytext.SplitLines("a"+string(r)+"b")) > 1 {
+			breaks = append(breaks, r)
+		}
+	}
+	if want := []rune{'\n', '\v', '\f', '\r', 0x1c, 0x1d, 0x1e, 0x85, 0x2028, 0x2029}; !slices.Equal(breaks, want) {
+		t.Fatalf("Python line breaks = %U, want %U", breaks, want)
+	}
+	validators := []struct {
+		name, op, field string
+		check           func(string) error
+	}{
+		{"seat", "names.seat", "seat name", ValidateSeat},
+		{"proposal", "names.proposal", "proposal id", ValidateProposalID},
+		{"domain", "names.domain", "domain", ValidateDomain},
+		{"slug", "names.slug", "slug", ValidateSlug},
+		{"path", "names.path", "path", ValidatePath},
+		{"path segment", "names.path", "path", func(s string) error { return ValidatePath("practice/" + s + ".md") }},
+		{"entry path slug", "names.slug", "slug", func(s string) error { _, err := EntryPath("practice", s); return err }},
+		{"entry path domain", "names.path", "path", func(s string) error { _, err := EntryPath(s, "x"); return err }},
+		{"op_id", "names.op_id", "op_id", ValidateOpID},
+	}
+	for _, v := range validators {
+		for _, r := range breaks {
+			t.Run(fmt.Sprintf("%s/%U", v.name, r), func(t *testing.T) {
+				kind := "line break"
+				if pytext.IsControl(r) {
+					kind = "control character"
+				}
+				refused(t, v.check("KIP-a"+string(r)+"op-id:x"), v.op, v.field+" ", fmt.Sprintf("%s %U", kind, r))
+			})
+		}
+	}
 }

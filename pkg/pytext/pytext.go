@@ -26,9 +26,9 @@ func LStrip(s string) string { return strings.TrimLeftFunc(s, IsSpace) }
 // RStrip removes trailing Python whitespace, like Python's str.rstrip().
 func RStrip(s string) string { return strings.TrimRightFunc(s, IsSpace) }
 
-// isLineBreak reports whether r is one of Python's line boundaries (CONV-1). "\r\n" is handled by
-// SplitLines as a single break.
-func isLineBreak(r rune) bool {
+// IsLineBreak reports whether r is one of Python's line boundaries (CONV-1), a character
+// str.splitlines breaks at. "\r\n" is handled by SplitLines as a single break.
+func IsLineBreak(r rune) bool {
 	switch r {
 	case '\n', '\r', '\v', '\f', 0x1c, 0x1d, 0x1e, 0x85, 0x2028, 0x2029:
 		return true
@@ -44,7 +44,7 @@ func SplitLines(s string) []string {
 	start := 0
 	for i := 0; i < len(s); {
 		r, size := utf8.DecodeRuneInString(s[i:])
-		if !isLineBreak(r) {
+		if !IsLineBreak(r) {
 			i += size
 			continue
 		}

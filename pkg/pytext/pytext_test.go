@@ -145,7 +145,7 @@ func FuzzSplitLines(f *testing.F) {
 		lines := SplitLines(s)
 		for _, l := range lines {
 			for _, r := range l {
-				if isLineBreak(r) {
+				if IsLineBreak(r) {
 					t.Fatalf("SplitLines(%q) piece %q holds break %U", s, l, r)
 				}
 			}
