@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -117,10 +118,11 @@ func (c *connector) authorize(t *testing.T, hc *http.Client, base, state string)
 }
 
 // codeFrom checks a final redirect to the client (I-66) and returns its code.
-func codeFrom(t *testing.T, loc, state string) string {
+func codeFrom(t *testing.T, loc, state, issuer string) string {
 	t.Helper()
 	u, err := url.Parse(loc)
-	if err != nil || !strings.HasPrefix(loc, redirectURI+"?") || u.Query().Get("state") != state || u.Query().Get("code") == "" {
+	if err != nil || !strings.HasPrefix(loc, redirectURI+"?") || u.Query().Get("state") != state || u.Query().Get("code") == "" ||
+		u.Query().Get("iss") != issuer { // RFC 9207: the response names its issuer
 		t.Fatalf("redirect to the client: %q", loc)
 	}
 	return u.Query().Get("code")
@@ -208,7 +210,7 @@ func TestDoor_SC17(t *testing.T) {
 		t.Fatalf("right code: %d", resp.StatusCode)
 	}
 	loc := resp.Header.Get("Location")
-	code := codeFrom(t, loc, "st-1")
+	code := codeFrom(t, loc, "st-1", base)
 	if resp, _ := get(t, hc, page); resp.StatusCode != 302 || resp.Header.Get("Location") != loc {
 		t.Fatalf("approved page again: %d %q", resp.StatusCode, resp.Header.Get("Location"))
 	}
@@ -297,7 +299,7 @@ func TestDoor_SC17(t *testing.T) {
 	if resp.StatusCode != 302 {
 		t.Fatalf("polling page after the console grant: %d", resp.StatusCode)
 	}
-	code2 := codeFrom(t, resp.Header.Get("Location"), "st-2")
+	code2 := codeFrom(t, resp.Header.Get("Location"), "st-2", base)
 	if _, err := c2.conf.Exchange(ctx, code2, oauth2.VerifierOption(oauth2.GenerateVerifier())); err == nil || !strings.Contains(err.Error(), "invalid_grant") {
 		t.Fatalf("exchange with the wrong PKCE verifier: %v", err)
 	}
@@ -315,7 +317,7 @@ func TestDoor_SC17(t *testing.T) {
 }
 
 // TestDoor_Perimeter: 4 wrong codes answer 401, the 5th burns the transaction (429) and the
-// page is then gone (400) (I-65, I-85); a bad Host is 421 on /register (I-81); 128 KiB is 413
+// page is then gone (400); ten concurrent wrong codes get five checked (I-65, I-85); a bad Host is 421 on /register (I-81); 128 KiB is 413
 // announced or chunked (I-82, D-6); rejections carry the security headers (I-84).
 func TestDoor_Perimeter(t *testing.T) {
 	n, base, data := doorNode(t)
@@ -342,6 +344,37 @@ func TestDoor_Perimeter(t *testing.T) {
 	burned := auditRows(t, n, "oauth_txn_burned")
 	if len(burned) != 1 || detail(t, burned[0].Detail)["misses"] != float64(5) || str(burned[0].Actor) != "system" {
 		t.Fatalf("oauth_txn_burned rows: %+v", burned)
+	}
+
+	// Concurrent wrong codes on one transaction: each attempt is reserved before the airlock
+	// checks its code, so of ten at once the airlock checks exactly five (I-65, I-85).
+	rejectsBefore := len(auditRows(t, n, "oauth_totp_reject"))
+	hc3 := browser("127.0.0.3")
+	_, txn3 := c.authorize(t, hc3, base, "st-3")
+	var (
+		mu       sync.Mutex
+		statuses = map[int]int{}
+		wg       sync.WaitGroup
+	)
+	for range 10 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			resp, _ := postForm(t, hc3, base+"/approve", url.Values{"txn": {txn3}, "code": {"000001"}})
+			mu.Lock()
+			statuses[resp.StatusCode]++
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	if statuses[401] != 4 || statuses[401]+statuses[429]+statuses[400] != 10 {
+		t.Fatalf("ten concurrent wrong codes answered %v, want four 401 and the rest 429 or 400", statuses)
+	}
+	if got := len(auditRows(t, n, "oauth_totp_reject")) - rejectsBefore; got != 5 {
+		t.Fatalf("the airlock checked %d of ten concurrent codes, want 5", got)
+	}
+	if burned := auditRows(t, n, "oauth_txn_burned"); len(burned) != 2 {
+		t.Fatalf("oauth_txn_burned rows after the concurrent burn: %d, want 2", len(burned))
 	}
 
 	big := bytes.Repeat([]byte("x"), 128<<10)

@@ -236,6 +236,12 @@ type asMeta struct {
 	GrantTypesSupported               []string `json:"grant_types_supported"`
 	CodeChallengeMethodsSupported     []string `json:"code_challenge_methods_supported"`
 	TokenEndpointAuthMethodsSupported []string `json:"token_endpoint_auth_methods_supported"`
+	// IssParameterSupported: every authorization response carries iss (RFC 9207).
+	IssParameterSupported bool `json:"authorization_response_iss_parameter_supported"`
+	// ClientIDMetadataDocumentSupported: an https client_id names its metadata document
+	// (draft-ietf-oauth-client-id-metadata-document; the MCP authorization spec's preferred
+	// registration).
+	ClientIDMetadataDocumentSupported bool `json:"client_id_metadata_document_supported"`
 }
 
 func (d *Door) metadata(w http.ResponseWriter, r *http.Request) {
@@ -251,6 +257,7 @@ func (d *Door) metadata(w http.ResponseWriter, r *http.Request) {
 		GrantTypesSupported:               []string{"authorization_code", "refresh_token"},
 		CodeChallengeMethodsSupported:     []string{"S256"},
 		TokenEndpointAuthMethodsSupported: []string{"client_secret_post", "client_secret_basic", "none"},
+		IssParameterSupported:             true,
 	})
 }
 
@@ -372,7 +379,7 @@ func (d *Door) authorize(w http.ResponseWriter, r *http.Request) {
 		redirect = c.RedirectURIs[0]
 	}
 	fail := func(code, desc string) {
-		http.Redirect(w, r, withQuery(redirect, "error", code, "error_description", desc, "state", q.Get("state")), http.StatusFound)
+		http.Redirect(w, r, withQuery(redirect, "error", code, "error_description", desc, "state", q.Get("state"), "iss", d.base), http.StatusFound)
 	}
 	if q.Get("response_type") != "code" {
 		fail("unsupported_response_type", "response_type must be code")
@@ -459,38 +466,66 @@ func (d *Door) approve(w http.ResponseWriter, r *http.Request, id, code string, 
 		renderApprove(w, http.StatusOK, pageData{Txn: t.ID, Client: c.Display(), Redirect: t.Params.RedirectURI, Refresh: true})
 		return
 	}
+	// The attempt is reserved before the airlock checks the code, by one conditional UPDATE, so
+	// concurrent POSTs on one transaction check at most BurnAt codes between them (I-65, I-85).
+	n, live, err := st.Attempt(ctx, t.ID, BurnAt)
+	if err != nil {
+		d.internal(w, "approve", err)
+		return
+	}
+	if !live { // approved or burned meanwhile: answer as a fresh look would
+		d.approve(w, r, id, "", false)
+		return
+	}
+	if n == 0 { // its attempts are all taken: closed, whatever the last checks return
+		textPage(w, http.StatusTooManyRequests, "Too many wrong codes: this approval request is closed. Start again from the client.")
+		return
+	}
 	vctx, cancel := context.WithTimeout(ctx, verifyWait)
 	defer cancel()
 	var ok schema.TOTPVerified
 	err = d.be.Do(vctx, busclient.Command{Svc: bus.Airlock, Verb: schema.CmdTOTPVerify,
 		Data: schema.TOTPVerify{Code: code, Purpose: "oauth", ClientID: t.ClientID}}, &ok)
-	if err != nil && !fault.Is(err, fault.AirlockError) && !fault.Is(err, fault.ArgumentError) {
+	switch {
+	case err == nil:
+	case locked(err):
+		// The deployment-wide failure budget has locked the airlock: the code was refused
+		// unread, so the attempt is given back — a lock is not a guess.
+		if rerr := st.Refund(ctx, t.ID); rerr != nil {
+			d.internal(w, "approve", rerr)
+			return
+		}
+		d.lockedPage(w, r, t, c, err)
+		return
+	case !fault.Is(err, fault.AirlockError) && !fault.Is(err, fault.ArgumentError):
+		// The attempt stays spent: the airlock may have checked the code before it stopped
+		// answering, and an unknown outcome must not buy a free guess.
 		d.log.Warn("oauth code verification unavailable", logkey.Err, err)
 		textPage(w, http.StatusServiceUnavailable, "The code could not be checked right now (the airlock did not answer). Try again in a moment.")
 		return
-	}
-	if err != nil {
-		misses, live, merr := st.Miss(ctx, t.ID, BurnAt)
-		if merr != nil {
-			d.internal(w, "approve", merr)
+	case n >= BurnAt:
+		burned, berr := st.Burn(ctx, t.ID)
+		if berr != nil {
+			d.internal(w, "approve", berr)
 			return
 		}
-		if !live { // approved or burned meanwhile: answer as a fresh look would
-			d.approve(w, r, id, "", false)
-			return
-		}
-		if misses >= BurnAt {
+		if burned {
 			d.audit(ctx, schema.AuditIntent{Actor: "system", Op: "oauth_txn_burned",
-				Detail: schema.Detail("reason", "too many wrong codes", "misses", misses)})
-			d.log.Info("oauth transaction burned", "client_id", t.ClientID, "misses", misses)
-			textPage(w, http.StatusTooManyRequests, "Too many wrong codes: this approval request is closed. Start again from the client.")
-			return
+				Detail: schema.Detail("reason", "too many wrong codes", "misses", n)})
+			d.log.Info("oauth transaction burned", "client_id", t.ClientID, "misses", n)
 		}
+		textPage(w, http.StatusTooManyRequests, "Too many wrong codes: this approval request is closed. Start again from the client.")
+		return
+	default:
 		renderApprove(w, http.StatusUnauthorized, pageData{Txn: t.ID, Client: c.Display(), Redirect: t.Params.RedirectURI,
-			Error: fmt.Sprintf("Code refused. %d attempt(s) left — wait for the next code from your authenticator and try again.", BurnAt-misses)})
+			Error: fmt.Sprintf("Code refused. %d attempt(s) left — wait for the next code from your authenticator and try again.", BurnAt-n)})
 		return
 	}
 	redirect, _, err := d.grant(ctx, st, t)
+	if errors.Is(err, errVanished) { // burned by a concurrent wrong code while this one was checked
+		d.approve(w, r, id, "", false)
+		return
+	}
 	if err != nil {
 		d.internal(w, "approve", err)
 		return
@@ -498,18 +533,61 @@ func (d *Door) approve(w http.ResponseWriter, r *http.Request, id, code string, 
 	http.Redirect(w, r, redirect, http.StatusFound)
 }
 
+// locked reports a refusal by the deployment-wide failure budget: the airlock locks code
+// checks for the airlock and the door after too many wrong codes (A-72's budget), and says so
+// with a RateLimited class, or an AirlockError or Denied naming the lock.
+func locked(err error) bool {
+	if fault.Is(err, fault.RateLimited) {
+		return true
+	}
+	var fe *fault.Error
+	return errors.As(err, &fe) && (fe.Class == fault.AirlockError || fe.Class == fault.Denied) &&
+		strings.Contains(strings.ToLower(fe.Msg), "locked")
+}
+
+// lockedPage shows the budget's lock on the approve page, or as JSON to a client that asks for
+// it: no attempt was counted, console approval still works, and when code checks reopen.
+func (d *Door) lockedPage(w http.ResponseWriter, r *http.Request, t *Txn, c *Client, err error) {
+	var fe *fault.Error
+	why := "too many wrong codes across the deployment"
+	if errors.As(err, &fe) && fe.Msg != "" {
+		why = fe.Msg
+	}
+	msg := "Code approval is locked (" + why + "). This attempt was not counted. " +
+		"Approve from the console with stasima admin oauth pending and stasima admin oauth approve, or try again when the lock lifts."
+	d.log.Warn("oauth code refused: airlock locked", "client_id", t.ClientID)
+	if wantsJSON(r) {
+		writeJSON(w, http.StatusTooManyRequests, map[string]any{"error": "airlock_locked", "error_description": msg, "txn": t.ID})
+		return
+	}
+	renderApprove(w, http.StatusTooManyRequests, pageData{Txn: t.ID, Client: c.Display(), Redirect: t.Params.RedirectURI, Error: msg})
+}
+
+// wantsJSON is a request whose Accept names JSON before HTML.
+func wantsJSON(r *http.Request) bool {
+	a := r.Header.Get("Accept")
+	j := strings.Index(a, "application/json")
+	h := strings.Index(a, "text/html")
+	return j >= 0 && (h < 0 || j < h)
+}
+
+// errVanished is a grant whose transaction was deleted before it could be approved.
+var errVanished = errors.New("the transaction vanished before its grant")
+
 // grant is I-66: idempotent per transaction; the stored redirect carries the code.
 // fresh is false when an earlier grant (either channel) approved it.
 func (d *Door) grant(ctx context.Context, st *Store, t *Txn) (redirect string, fresh bool, err error) {
 	code := random(32)
-	redirect = withQuery(t.Params.RedirectURI, "code", code, "state", t.Params.State)
+	// iss names this authorization server in the response, so a client talking to several
+	// cannot be sent another server's code (RFC 9207 mix-up defence).
+	redirect = withQuery(t.Params.RedirectURI, "code", code, "state", t.Params.State, "iss", d.base)
 	out, fresh, err := st.Approve(ctx, t.ID, redirect, code, Code{
 		ClientID: t.ClientID, CodeChallenge: t.Params.CodeChallenge, RedirectURI: t.Params.RedirectURI,
 		RedirectExplicit: t.Params.RedirectExplicit, Resource: t.Params.Resource, Scopes: orEmpty(t.Params.Scopes),
 		Subject: Subject, Expires: d.now().Add(CodeTTL),
 	})
 	if err == nil && out == "" {
-		err = fmt.Errorf("transaction %s vanished during the grant", t.ID)
+		err = fmt.Errorf("grant %s: %w", t.ID, errVanished)
 	}
 	return out, fresh, err
 }
@@ -533,7 +611,10 @@ func (d *Door) token(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	f := r.PostForm
-	var grant Token
+	var (
+		grant  Token
+		rotate string // the refresh token this grant consumes
+	)
 	switch f.Get("grant_type") {
 	case "authorization_code":
 		code, err := st.TakeCode(ctx, f.Get("code"))
@@ -557,7 +638,7 @@ func (d *Door) token(w http.ResponseWriter, r *http.Request) {
 			oauthError(w, http.StatusBadRequest, "invalid_target", "resource does not match the authorization request")
 			return
 		}
-		grant = Token{ClientID: c.ID, Scopes: code.Scopes, Subject: code.Subject, Resource: code.Resource}
+		grant = Token{ClientID: c.ID, Scopes: code.Scopes, Granted: orEmpty(code.Scopes), Subject: code.Subject, Resource: code.Resource}
 	case "refresh_token":
 		old, err := st.Token(ctx, f.Get("refresh_token"))
 		if err != nil {
@@ -568,15 +649,25 @@ func (d *Door) token(w http.ResponseWriter, r *http.Request) {
 			oauthError(w, http.StatusBadRequest, "invalid_grant", "the refresh token is invalid, expired or not this client's")
 			return
 		}
+		granted := old.Granted
+		if granted == nil { // a token stored before Granted was kept: its scopes are the grant
+			granted = old.Scopes
+		}
 		scopes := old.Scopes
 		if f.Has("scope") {
+			// A refresh may narrow the scope, never widen it past what the practitioner
+			// approved (RFC 6749 §6); a refused request leaves the old token valid.
 			scopes = orEmpty(strings.Fields(f.Get("scope")))
+			for _, sc := range scopes {
+				if !slices.Contains(granted, sc) {
+					oauthError(w, http.StatusBadRequest, "invalid_scope",
+						fmt.Sprintf("scope %q was not granted (granted: %q)", sc, strings.Join(granted, " ")))
+					return
+				}
+			}
 		}
-		if err := st.Revoke(ctx, f.Get("refresh_token")); err != nil {
-			d.internal(w, "token", err)
-			return
-		}
-		grant = Token{ClientID: c.ID, Scopes: scopes, Subject: old.Subject, Resource: old.Resource}
+		grant = Token{ClientID: c.ID, Scopes: scopes, Granted: orEmpty(granted), Subject: old.Subject, Resource: old.Resource}
+		rotate = f.Get("refresh_token")
 	default:
 		oauthError(w, http.StatusBadRequest, "unsupported_grant_type", "grant_type must be authorization_code or refresh_token")
 		return
@@ -586,7 +677,18 @@ func (d *Door) token(w http.ResponseWriter, r *http.Request) {
 	at, rt := grant, grant
 	at.Kind, at.Expires = KindAccess, now.Add(AccessTTL)
 	rt.Kind, rt.Expires = KindRefresh, now.Add(RefreshTTL)
-	if err := st.PutPair(ctx, access, at, refresh, rt, now, now.Add(-TxnTTL)); err != nil {
+	if rotate == "" {
+		err = st.PutPair(ctx, access, at, refresh, rt, now, now.Add(-TxnTTL))
+	} else {
+		// The old pair is revoked and the new one stored in one transaction whose DELETE is
+		// checked, so two concurrent refreshes with one token cannot both mint a pair (I-69).
+		var ok bool
+		if ok, err = st.Rotate(ctx, rotate, c.ID, access, at, refresh, rt, now, now.Add(-TxnTTL)); err == nil && !ok {
+			oauthError(w, http.StatusBadRequest, "invalid_grant", "the refresh token is invalid, expired or not this client's")
+			return
+		}
+	}
+	if err != nil {
 		d.internal(w, "token", err)
 		return
 	}

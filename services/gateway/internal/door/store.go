@@ -249,24 +249,38 @@ func (s *Store) txn(ctx context.Context, e execer, id string) (*Txn, error) {
 	return &t, json.Unmarshal([]byte(params), &t.Params)
 }
 
-// Miss counts one wrong code on an unapproved transaction and returns its misses; at burnAt the
-// transaction is deleted (I-65). ok is false when the transaction is gone or approved.
-func (s *Store) Miss(ctx context.Context, id string, burnAt int) (misses int, ok bool, err error) {
-	err = s.tx(ctx, func(tx *sql.Tx) error {
-		n, err := s.exec(ctx, tx, `UPDATE txns SET misses = misses + 1 WHERE txn = ? AND redirect IS NULL`, id)
-		if err != nil || n == 0 {
-			return err
-		}
-		if err := tx.QueryRowContext(ctx, s.rebind(`SELECT misses FROM txns WHERE txn = ?`), id).Scan(&misses); err != nil {
-			return err
-		}
-		ok = true
-		if misses >= burnAt {
-			_, err = s.exec(ctx, tx, `DELETE FROM txns WHERE txn = ?`, id)
-		}
-		return err
-	})
-	return misses, ok, err
+// Attempt reserves one code attempt on an unapproved transaction before the code is checked
+// (I-65): one conditional UPDATE raises its count only while it is below burnAt, so concurrent
+// submissions cannot check more than burnAt codes. n is the attempt's number, 1…burnAt, or 0
+// when the transaction is live but at its cap; live is false when it is gone or approved.
+func (s *Store) Attempt(ctx context.Context, id string, burnAt int) (n int, live bool, err error) {
+	err = s.db.QueryRowContext(ctx, s.rebind(`UPDATE txns SET misses = misses + 1
+		WHERE txn = ? AND redirect IS NULL AND misses < ? RETURNING misses`), id, burnAt).Scan(&n)
+	if err == nil {
+		return n, true, nil
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
+		return 0, false, err
+	}
+	t, err := s.Txn(ctx, id)
+	if err != nil || t == nil || t.Redirect != "" {
+		return 0, false, err
+	}
+	return 0, true, nil
+}
+
+// Refund gives back an attempt whose code was never checked (the airlock refused it unread,
+// locked by the deployment's failure budget), so it is not counted as a guess.
+func (s *Store) Refund(ctx context.Context, id string) error {
+	_, err := s.exec(ctx, s.db, `UPDATE txns SET misses = misses - 1 WHERE txn = ? AND redirect IS NULL AND misses > 0`, id)
+	return err
+}
+
+// Burn deletes an unapproved transaction whose attempts are spent (I-65). It reports whether
+// this call deleted it, so exactly one of several concurrent burners records the burn.
+func (s *Store) Burn(ctx context.Context, id string) (bool, error) {
+	n, err := s.exec(ctx, s.db, `DELETE FROM txns WHERE txn = ? AND redirect IS NULL`, id)
+	return n == 1, err
 }
 
 // Code is an authorization code's grant (I-66), stored under the code's hash.
@@ -283,7 +297,8 @@ type Code struct {
 
 // Approve marks the transaction approved with redirect and stores the code with it, once: when
 // it is already approved it returns the stored redirect and stores nothing (I-66). A missing
-// transaction returns "" and no error.
+// transaction returns "" and no error. The approval is a conditional UPDATE checked by the rows
+// it affected, so of two concurrent approvals exactly one stores its code.
 func (s *Store) Approve(ctx context.Context, id, redirect, code string, c Code) (string, bool, error) {
 	data, err := json.Marshal(c)
 	if err != nil {
@@ -292,19 +307,19 @@ func (s *Store) Approve(ctx context.Context, id, redirect, code string, c Code) 
 	var out string
 	fresh := false
 	err = s.tx(ctx, func(tx *sql.Tx) error {
-		t, err := s.txn(ctx, tx, id)
-		if err != nil || t == nil {
+		n, err := s.exec(ctx, tx, `UPDATE txns SET redirect = ? WHERE txn = ? AND redirect IS NULL`, redirect, id)
+		if err != nil {
 			return err
 		}
-		if t.Redirect != "" {
-			out = t.Redirect
-			return nil
+		if n == 0 { // gone, or approved first by another channel or request
+			t, err := s.txn(ctx, tx, id)
+			if err == nil && t != nil {
+				out = t.Redirect
+			}
+			return err
 		}
 		if _, err := s.exec(ctx, tx, `INSERT INTO codes (code, client_id, data, expires_at) VALUES (?, ?, ?, ?)`,
 			hash(code), c.ClientID, string(data), c.Expires.UnixNano()); err != nil {
-			return err
-		}
-		if _, err := s.exec(ctx, tx, `UPDATE txns SET redirect = ? WHERE txn = ?`, redirect, id); err != nil {
 			return err
 		}
 		out, fresh = redirect, true
@@ -313,25 +328,19 @@ func (s *Store) Approve(ctx context.Context, id, redirect, code string, c Code) 
 	return out, fresh, err
 }
 
-// TakeCode deletes and returns the code's grant (single use, I-67), or nil when unknown.
+// TakeCode deletes and returns the code's grant (single use, I-67), or nil when unknown. One
+// DELETE … RETURNING both consumes and reads it, so of concurrent redeems exactly one gets it.
 func (s *Store) TakeCode(ctx context.Context, code string) (*Code, error) {
-	var c *Code
-	err := s.tx(ctx, func(tx *sql.Tx) error {
-		var data string
-		err := tx.QueryRowContext(ctx, s.rebind(`SELECT data FROM codes WHERE code = ?`), hash(code)).Scan(&data)
-		if errors.Is(err, sql.ErrNoRows) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		if _, err := s.exec(ctx, tx, `DELETE FROM codes WHERE code = ?`, hash(code)); err != nil {
-			return err
-		}
-		c = &Code{}
-		return json.Unmarshal([]byte(data), c)
-	})
-	return c, err
+	var data string
+	err := s.db.QueryRowContext(ctx, s.rebind(`DELETE FROM codes WHERE code = ? RETURNING data`), hash(code)).Scan(&data)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	c := &Code{}
+	return c, json.Unmarshal([]byte(data), c)
 }
 
 // Token kinds.
@@ -342,9 +351,12 @@ const (
 
 // Token is a stored access or refresh token (I-68), under its hash.
 type Token struct {
-	Kind     string    `json:"kind"`
-	ClientID string    `json:"client_id"`
-	Scopes   []string  `json:"scopes"`
+	Kind     string   `json:"kind"`
+	ClientID string   `json:"client_id"`
+	Scopes   []string `json:"scopes"`
+	// Granted is the scope the practitioner originally approved, carried through every
+	// rotation: a refresh may narrow the scope but never ask beyond it (RFC 6749 §6).
+	Granted  []string  `json:"granted,omitempty"`
 	Subject  string    `json:"subject"`
 	Resource string    `json:"resource,omitempty"`
 	Expires  time.Time `json:"expires_at"`
@@ -355,24 +367,57 @@ type Token struct {
 // other.
 func (s *Store) PutPair(ctx context.Context, access string, at Token, refresh string, rt Token, now, stale time.Time) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
-		if err := s.gc(ctx, tx, now, stale); err != nil {
+		return s.putPair(ctx, tx, access, at, refresh, rt, now, stale)
+	})
+}
+
+// Rotate is the refresh grant's store half (I-69): in one transaction it deletes the unexpired
+// refresh token old of clientID and its paired access token, then stores the new pair. ok is
+// false, and nothing changes, when old is not such a token — including when a concurrent
+// rotation consumed it first: the DELETE is checked by the rows it affected.
+func (s *Store) Rotate(ctx context.Context, old, clientID string, access string, at Token, refresh string, rt Token, now, stale time.Time) (ok bool, err error) {
+	err = s.tx(ctx, func(tx *sql.Tx) error {
+		h := hash(old)
+		n, err := s.exec(ctx, tx, `DELETE FROM tokens WHERE token = ? AND kind = ? AND client_id = ? AND expires_at > ?`,
+			h, KindRefresh, clientID, now.UnixNano())
+		if err != nil {
 			return err
 		}
-		for _, it := range []struct {
-			tok, pair string
-			t         Token
-		}{{access, refresh, at}, {refresh, access, rt}} {
-			data, err := json.Marshal(it.t)
-			if err != nil {
-				return err
-			}
-			if _, err := s.exec(ctx, tx, `INSERT INTO tokens (token, kind, client_id, data, expires_at, paired) VALUES (?, ?, ?, ?, ?, ?)`,
-				hash(it.tok), it.t.Kind, it.t.ClientID, string(data), it.t.Expires.UnixNano(), hash(it.pair)); err != nil {
-				return err
-			}
+		if n != 1 {
+			return errSpent
 		}
-		return nil
+		if _, err := s.exec(ctx, tx, `DELETE FROM tokens WHERE paired = ?`, h); err != nil {
+			return err
+		}
+		return s.putPair(ctx, tx, access, at, refresh, rt, now, stale)
 	})
+	if errors.Is(err, errSpent) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// errSpent rolls back a rotation whose refresh token was not there to consume.
+var errSpent = errors.New("refresh token spent")
+
+func (s *Store) putPair(ctx context.Context, tx *sql.Tx, access string, at Token, refresh string, rt Token, now, stale time.Time) error {
+	if err := s.gc(ctx, tx, now, stale); err != nil {
+		return err
+	}
+	for _, it := range []struct {
+		tok, pair string
+		t         Token
+	}{{access, refresh, at}, {refresh, access, rt}} {
+		data, err := json.Marshal(it.t)
+		if err != nil {
+			return err
+		}
+		if _, err := s.exec(ctx, tx, `INSERT INTO tokens (token, kind, client_id, data, expires_at, paired) VALUES (?, ?, ?, ?, ?, ?)`,
+			hash(it.tok), it.t.Kind, it.t.ClientID, string(data), it.t.Expires.UnixNano(), hash(it.pair)); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // gc deletes expired codes and tokens and transactions approved or created before stale.

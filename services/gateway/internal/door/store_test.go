@@ -10,32 +10,35 @@ import (
 	"github.com/stasima/stasima/pkg/pgtest"
 )
 
+// stores opens each backend of the door's store: a 0600 SQLite file and a Postgres schema.
+var stores = map[string]func(t *testing.T) *Store{
+	"sqlite": func(t *testing.T) *Store {
+		path := filepath.Join(t.TempDir(), "auth.sqlite")
+		s, err := OpenStore(context.Background(), "", path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st, err := os.Stat(path); err != nil || st.Mode().Perm() != 0o600 {
+			t.Fatalf("auth store mode: %v %v (I-71 wants 0600)", st.Mode(), err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	},
+	"postgres": func(t *testing.T) *Store {
+		s, err := OpenStore(context.Background(), pgtest.Schema(t), "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	},
+}
+
 // TestStore runs one contract over both stores (I-71).
 func TestStore(t *testing.T) {
-	for name, open := range map[string]func(t *testing.T) *Store{
-		"sqlite": func(t *testing.T) *Store {
-			path := filepath.Join(t.TempDir(), "auth.sqlite")
-			s, err := OpenStore(context.Background(), "", path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if st, err := os.Stat(path); err != nil || st.Mode().Perm() != 0o600 {
-				t.Fatalf("auth store mode: %v %v (I-71 wants 0600)", st.Mode(), err)
-			}
-			return s
-		},
-		"postgres": func(t *testing.T) *Store {
-			s, err := OpenStore(context.Background(), pgtest.Schema(t), "")
-			if err != nil {
-				t.Fatal(err)
-			}
-			return s
-		},
-	} {
+	for name, open := range stores {
 		t.Run(name, func(t *testing.T) {
-			s := open(t)
-			t.Cleanup(func() { s.Close() })
-			storeContract(t, s)
+			storeContract(t, open(t))
 		})
 	}
 }
@@ -84,22 +87,37 @@ func storeContract(t *testing.T, s *Store) {
 		}
 	})
 
-	t.Run("txn misses, burn, approve once, code single use (I-63…I-67)", func(t *testing.T) {
+	t.Run("txn attempts, burn, approve once, code single use (I-63…I-67)", func(t *testing.T) {
 		tx := Txn{ID: "t1", ClientID: "c1", Created: t0, Params: Params{RedirectURI: "https://app.example/cb", Scopes: []string{}}}
 		if err := s.PutTxn(ctx, tx, t0.Add(-TxnTTL)); err != nil {
 			t.Fatal(err)
 		}
-		for want := 1; want <= 4; want++ {
-			m, ok, err := s.Miss(ctx, "t1", BurnAt)
-			if err != nil || !ok || m != want {
-				t.Fatalf("miss %d: %d %v %v", want, m, ok, err)
+		for want := 1; want <= BurnAt; want++ {
+			n, live, err := s.Attempt(ctx, "t1", BurnAt)
+			if err != nil || !live || n != want {
+				t.Fatalf("attempt %d: %d %v %v", want, n, live, err)
 			}
 		}
-		if m, ok, _ := s.Miss(ctx, "t1", BurnAt); !ok || m != 5 {
-			t.Fatalf("fifth miss: %d %v", m, ok)
+		if n, live, err := s.Attempt(ctx, "t1", BurnAt); err != nil || !live || n != 0 {
+			t.Fatalf("attempt past the cap: %d %v %v, want 0 and live", n, live, err)
+		}
+		if err := s.Refund(ctx, "t1"); err != nil {
+			t.Fatal(err)
+		}
+		if n, _, _ := s.Attempt(ctx, "t1", BurnAt); n != BurnAt {
+			t.Fatalf("attempt after a refund: %d, want %d", n, BurnAt)
+		}
+		if burned, err := s.Burn(ctx, "t1"); err != nil || !burned {
+			t.Fatalf("burn: %v %v", burned, err)
+		}
+		if burned, _ := s.Burn(ctx, "t1"); burned {
+			t.Fatal("a transaction burned twice")
 		}
 		if got, _ := s.Txn(ctx, "t1"); got != nil {
 			t.Fatal("a burned transaction survived")
+		}
+		if _, live, _ := s.Attempt(ctx, "t1", BurnAt); live {
+			t.Fatal("an attempt on a burned transaction")
 		}
 		tx.ID = "t2"
 		if err := s.PutTxn(ctx, tx, t0.Add(-TxnTTL)); err != nil {
@@ -114,8 +132,11 @@ func storeContract(t *testing.T, s *Store) {
 		if err != nil || fresh || r2 != r1 {
 			t.Fatalf("second approve: %q %v %v", r2, fresh, err)
 		}
-		if _, ok, _ := s.Miss(ctx, "t2", BurnAt); ok {
-			t.Fatal("a miss counted on an approved transaction")
+		if _, live, _ := s.Attempt(ctx, "t2", BurnAt); live {
+			t.Fatal("an attempt counted on an approved transaction")
+		}
+		if burned, _ := s.Burn(ctx, "t2"); burned {
+			t.Fatal("an approved transaction burned")
 		}
 		if c, _ := s.TakeCode(ctx, "K2"); c != nil {
 			t.Fatal("the second approval stored a code")
