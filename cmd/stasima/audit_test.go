@@ -29,15 +29,15 @@ func auditRows(t *testing.T, n *node, op string) []schema.AuditRow {
 	t.Helper()
 	js, _ := jetstream.New(n.nc)
 	c := busclient.New(n.nc, js, bus.MustSubjects(n.cfg.BusPrefix), "test", 10*time.Second)
-	var ans schema.AuditRows
 	f := schema.AuditFilter{}
 	if op != "" {
 		f.Op = &op
 	}
-	if err := c.Query(context.Background(), bus.Audit, schema.QAuditEvents, f, &ans); err != nil {
+	rows, err := busclient.AuditEvents(context.Background(), c, f, 0)
+	if err != nil {
 		t.Fatal(err)
 	}
-	return ans.Rows
+	return rows
 }
 
 func str(p *string) string {

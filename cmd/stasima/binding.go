@@ -55,11 +55,11 @@ func bindingShow(ctx context.Context, c *busclient.Client) (any, error) {
 	}
 	trail := []schema.AuditRow{}
 	for _, op := range []string{"session_binding", "port_binding"} {
-		var rows schema.AuditRows
-		if err := c.Query(ctx, bus.Audit, schema.QAuditEvents, schema.AuditFilter{Op: &op}, &rows); err != nil {
+		rows, err := busclient.AuditEvents(ctx, c, schema.AuditFilter{Op: &op, Desc: true}, bindingTrailLen)
+		if err != nil {
 			return nil, err
 		}
-		trail = append(trail, rows.Rows...)
+		trail = append(trail, rows...)
 	}
 	sort.Slice(trail, func(i, j int) bool { return trail[i].Seq < trail[j].Seq })
 	if len(trail) > bindingTrailLen {

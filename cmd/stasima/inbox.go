@@ -78,12 +78,12 @@ func inboxList(ctx context.Context, c *busclient.Client, all bool) (any, error) 
 		}{items, inboxNote}, nil
 	}
 	op, actor := "read_receipt", inboxSeat
-	var rows schema.AuditRows
-	if err := c.Query(ctx, bus.Audit, schema.QAuditEvents, schema.AuditFilter{Op: &op, Actor: &actor}, &rows); err != nil {
+	rows, err := busclient.AuditEvents(ctx, c, schema.AuditFilter{Op: &op, Actor: &actor}, 0)
+	if err != nil {
 		return nil, err
 	}
 	read := map[string]bool{}
-	for _, r := range rows.Rows {
+	for _, r := range rows {
 		if r.TargetPath != nil {
 			read[*r.TargetPath] = true
 		}

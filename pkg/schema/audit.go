@@ -101,17 +101,41 @@ type AwaitAnswer struct {
 }
 
 // AuditFilter selects rows (U-14, U-15); nil fields do not filter.
+//
+// Window, Purpose and Object match the detail members of that name, the keys the airlock finds
+// its rows by (totp_accept, totp_reject, oauth_approve), through an index. events pages: it
+// answers at most Limit rows (AuditPageDefault when 0, never more than AuditPageMax, and fewer
+// when their bytes would crowd the bus's payload limit) with seq > AfterSeq, ascending, or with
+// Desc the highest seqs below BeforeSeq (when non-zero) first. AuditRows.Next is the cursor of
+// the next page. latest ignores Limit, Desc and the cursors except as seq bounds.
 type AuditFilter struct {
 	Op         *string `json:"op,omitempty"`
 	Actor      *string `json:"actor,omitempty"`
 	OpID       *string `json:"op_id,omitempty"`
 	TargetRef  *string `json:"target_ref,omitempty"`
 	TargetPath *string `json:"target_path,omitempty"`
+
+	Window  *int64  `json:"window,omitempty"`
+	Purpose *string `json:"purpose,omitempty"`
+	Object  *string `json:"object,omitempty"`
+
+	AfterSeq  int64 `json:"after_seq,omitempty"`
+	BeforeSeq int64 `json:"before_seq,omitempty"`
+	Limit     int   `json:"limit,omitempty"`
+	Desc      bool  `json:"desc,omitempty"`
 }
 
-// AuditRows answers events.
+// Page sizes of stasima.audit.q.events.
+const (
+	AuditPageDefault = 500
+	AuditPageMax     = 1000
+)
+
+// AuditRows answers events. Next is 0 on the last page; otherwise the caller asks again with
+// AfterSeq = Next (ascending) or BeforeSeq = Next (Desc) for the following page.
 type AuditRows struct {
 	Rows []AuditRow `json:"rows"`
+	Next int64      `json:"next,omitempty"`
 }
 
 // AuditLatest answers latest: Row is nil when nothing matches.

@@ -295,7 +295,8 @@ func (s *Service) noteAppended(rows []chain.Event) {
 // cursorRow answers latest(op=canon_pull, actor) from the cache; ok=false when the filter is
 // not exactly that shape.
 func (s *Service) cursorRow(f chain.Filter) (chain.Event, bool, bool) {
-	if !f.Op.Valid || f.Op.String != opCanonPull || !f.Actor.Valid || f.OpID.Valid || f.TargetRef.Valid || f.TargetPath.Valid {
+	if !f.Op.Valid || f.Op.String != opCanonPull || !f.Actor.Valid || f.OpID.Valid || f.TargetRef.Valid || f.TargetPath.Valid ||
+		f.HasDetailKeys() || f.AfterSeq != 0 || f.BeforeSeq != 0 {
 		return chain.Event{}, false, false
 	}
 	s.cursorMu.RLock()

@@ -89,11 +89,11 @@ func intents(from, n int) []schema.AuditIntent {
 
 func rows(t *testing.T, c *busclient.Client) []schema.AuditRow {
 	t.Helper()
-	var ans schema.AuditRows
-	if err := c.Query(context.Background(), bus.Audit, schema.QAuditEvents, schema.AuditFilter{}, &ans); err != nil {
+	got, err := busclient.AuditEvents(context.Background(), c, schema.AuditFilter{}, 0)
+	if err != nil {
 		t.Fatal(err)
 	}
-	return ans.Rows
+	return got
 }
 
 // wantChain checks the log holds exactly the intents 0..n-1 once each, in publish order, with
@@ -287,5 +287,72 @@ func TestService_ReadReceiptsAndPorts(t *testing.T) {
 	}
 	if len(ports) != 2 || ports["p1"].Instance == nil || *ports["p1"].Instance != "Recto" || ports["p2"].Instance != nil {
 		t.Fatalf("port table: %+v", ports)
+	}
+}
+
+// TestService_EventsPages: events answers one bounded page with a cursor (U-14): the default
+// page, a limit clamped to the hard maximum, newest-first pages, detail-key filters, and a
+// negative limit refused by name; AuditEvents reads the pages back into the whole log.
+func TestService_EventsPages(t *testing.T) {
+	r := sqliteRig(t)
+	r.start(t)
+	c := r.client(t, 10*time.Second)
+	ctx := context.Background()
+	const n = schema.AuditPageMax + 50
+	in := intents(0, n)
+	in[7].Op, in[7].Detail = "totp_reject", schema.Detail("purpose", "stage", "object", "p1", "reason", "invalid")
+	in[9].Op, in[9].Detail = "totp_accept", schema.Detail("window", 42, "purpose", "land", "object", "p1")
+	if err := c.PublishIntents(ctx, in); err != nil {
+		t.Fatal(err)
+	}
+	awaitAppended(t, c, in[n-1].ID)
+
+	page := func(f schema.AuditFilter) schema.AuditRows {
+		t.Helper()
+		var ans schema.AuditRows
+		if err := c.Query(ctx, bus.Audit, schema.QAuditEvents, f, &ans); err != nil {
+			t.Fatal(err)
+		}
+		return ans
+	}
+	w := int64(42)
+	obj, purpose := "p1", "stage"
+	tests := []struct {
+		name      string
+		give      schema.AuditFilter
+		wantLen   int
+		wantFirst int64
+		wantNext  int64
+	}{
+		{"default page", schema.AuditFilter{}, schema.AuditPageDefault, 1, schema.AuditPageDefault},
+		{"last page has no cursor", schema.AuditFilter{AfterSeq: schema.AuditPageMax}, 50, schema.AuditPageMax + 1, 0},
+		{"newest first", schema.AuditFilter{Desc: true, Limit: 3}, 3, n, n - 2},
+		{"by window", schema.AuditFilter{Window: &w}, 1, 10, 0},
+		{"by object and purpose", schema.AuditFilter{Object: &obj, Purpose: &purpose}, 1, 8, 0},
+	}
+	for _, tt := range tests {
+		got := page(tt.give)
+		if len(got.Rows) != tt.wantLen || got.Rows[0].Seq != tt.wantFirst || got.Next != tt.wantNext {
+			t.Errorf("%s: %d rows from seq %d, next %d; want %d from %d, next %d",
+				tt.name, len(got.Rows), got.Rows[0].Seq, got.Next, tt.wantLen, tt.wantFirst, tt.wantNext)
+		}
+	}
+	// A limit above the maximum is clamped, and the page's bytes bound it further.
+	big := page(schema.AuditFilter{Limit: 5 * n})
+	if k := len(big.Rows); k == 0 || k > schema.AuditPageMax || big.Next != big.Rows[k-1].Seq {
+		t.Errorf("limit %d: %d rows, next %d; want at most %d and the last seq as cursor", 5*n, k, big.Next, schema.AuditPageMax)
+	}
+	var ans schema.AuditRows
+	err := c.Query(ctx, bus.Audit, schema.QAuditEvents, schema.AuditFilter{Limit: -1}, &ans)
+	if err == nil || !strings.Contains(err.Error(), "limit -1 is negative") {
+		t.Errorf("limit -1: %v, want a refusal naming the limit", err)
+	}
+	all, err := busclient.AuditEvents(ctx, c, schema.AuditFilter{}, 0)
+	if err != nil || len(all) != n || all[n-1].Seq != n {
+		t.Fatalf("AuditEvents: %d rows, %v; want %d", len(all), err, n)
+	}
+	newest, err := busclient.AuditEvents(ctx, c, schema.AuditFilter{Desc: true}, 600)
+	if err != nil || len(newest) != 600 || newest[0].Seq != n || newest[599].Seq != n-599 {
+		t.Fatalf("AuditEvents newest 600: %d rows, %v", len(newest), err)
 	}
 }

@@ -34,15 +34,7 @@ func (s *Service) startQueries() error {
 			if err := decode(b, &f); err != nil {
 				return nil, err
 			}
-			rows, err := s.store.Events(ctx, filter(f))
-			if err != nil {
-				return nil, err
-			}
-			out := schema.AuditRows{Rows: make([]schema.AuditRow, 0, len(rows))}
-			for _, r := range rows {
-				out.Rows = append(out.Rows, wireRow(r))
-			}
-			return out, nil
+			return s.events(ctx, f)
 		},
 		schema.QAuditLatest: func(ctx context.Context, b []byte) (any, error) {
 			var f schema.AuditFilter
@@ -128,6 +120,57 @@ func (s *Service) startQueries() error {
 			respond(s, r, schema.QAuditAwait, res, err)
 		}()
 	}), micro.WithEndpointSubject(s.subj.Query(bus.Audit, schema.QAuditAwait)))
+}
+
+// pageBytes bounds the rows of one events page, well under NATS's default 1 MiB payload, so
+// a page of large details still fits whatever the server's max_payload.
+const pageBytes = 512 << 10
+
+// events answers stasima.audit.q.events one page at a time (U-14): at most f.Limit rows
+// (schema.AuditPageDefault when 0, clamped to schema.AuditPageMax), fewer when their bytes
+// reach pageBytes, with Next set when more may follow. The store reads one row past the page
+// to tell.
+func (s *Service) events(ctx context.Context, f schema.AuditFilter) (schema.AuditRows, error) {
+	const op = "audit.events"
+	switch {
+	case f.Limit < 0:
+		return schema.AuditRows{}, fault.E(op, fault.ArgumentError, "limit %d is negative: give 1..%d, or 0 for %d",
+			f.Limit, schema.AuditPageMax, schema.AuditPageDefault)
+	case f.AfterSeq < 0 || f.BeforeSeq < 0:
+		return schema.AuditRows{}, fault.E(op, fault.ArgumentError, "after_seq %d and before_seq %d must not be negative",
+			f.AfterSeq, f.BeforeSeq)
+	}
+	limit := f.Limit
+	if limit == 0 {
+		limit = schema.AuditPageDefault
+	}
+	limit = min(limit, schema.AuditPageMax)
+	cf := filter(f)
+	cf.Limit = limit + 1
+	rows, err := s.store.Events(ctx, cf)
+	if err != nil {
+		return schema.AuditRows{}, err
+	}
+	out := schema.AuditRows{Rows: make([]schema.AuditRow, 0, min(len(rows), limit))}
+	size := 0
+	for i, r := range rows {
+		if i == limit || (i > 0 && size >= pageBytes) {
+			out.Next = rows[i-1].Seq
+			break
+		}
+		size += rowBytes(r)
+		out.Rows = append(out.Rows, wireRow(r))
+	}
+	return out, nil
+}
+
+// rowBytes estimates the wire size of r: its text fields plus the JSON keys around them.
+func rowBytes(r chain.Event) int {
+	n := 256 + len(r.Detail) + len(r.PrevHash) + len(r.Hash) + len(r.IntentID)
+	for _, t := range []chain.Text{r.TS, r.Actor, r.Op, r.TargetRef, r.TargetPath, r.OpID, r.ResultOID, r.Outcome} {
+		n += len(t.String)
+	}
+	return n
 }
 
 func respond(s *Service, r micro.Request, name string, res any, err error) {
@@ -266,7 +309,9 @@ func text(p *string) chain.Text {
 }
 
 func filter(f schema.AuditFilter) chain.Filter {
-	return chain.Filter{Op: text(f.Op), Actor: text(f.Actor), OpID: text(f.OpID), TargetRef: text(f.TargetRef), TargetPath: text(f.TargetPath)}
+	return chain.Filter{Op: text(f.Op), Actor: text(f.Actor), OpID: text(f.OpID), TargetRef: text(f.TargetRef), TargetPath: text(f.TargetPath),
+		Window: f.Window, Purpose: text(f.Purpose), Object: text(f.Object),
+		AfterSeq: f.AfterSeq, BeforeSeq: f.BeforeSeq, Limit: f.Limit, Desc: f.Desc}
 }
 
 func ptr(t chain.Text) *string {

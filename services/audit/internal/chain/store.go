@@ -9,13 +9,31 @@ import (
 
 // Filter selects rows for Events and Latest (U-14, U-15). A field that is not Valid does not
 // filter; a Valid one matches that exact column value ("" included, NULL never).
+//
+// Window, Purpose and Object match the detail members of that name (the airlock's rows: A-10,
+// A-72), read through the detail-keys side table the writer fills (DetailKeys), so the airlock's
+// decisions are indexed reads, not scans of every row of an op. AfterSeq and BeforeSeq bound seq
+// exclusively when non-zero; Limit caps the rows returned when positive; Desc returns the
+// highest seqs first.
 type Filter struct {
 	Op         Text
 	Actor      Text
 	OpID       Text
 	TargetRef  Text
 	TargetPath Text
+
+	Window  *int64
+	Purpose Text
+	Object  Text
+
+	AfterSeq  int64
+	BeforeSeq int64
+	Limit     int
+	Desc      bool
 }
+
+// HasDetailKeys reports whether f filters on a detail member.
+func (f Filter) HasDetailKeys() bool { return f.Window != nil || f.Purpose.Valid || f.Object.Valid }
 
 // ErrRowExists is returned by Store.Import when a row's seq or intent id is already present.
 var ErrRowExists = errors.New("audit row already present")
@@ -51,10 +69,12 @@ type Store interface {
 	// first error ends the sequence.
 	Range(ctx context.Context, from, to int64) iter.Seq2[Event, error]
 
-	// Events returns the rows matching every Valid field of f, in seq order (U-14).
+	// Events returns the rows matching every set field of f, in seq order (U-14), or in
+	// descending seq order with f.Desc, at most f.Limit of them when it is positive.
 	Events(ctx context.Context, f Filter) ([]Event, error)
 
-	// Latest returns the highest-seq row matching f, and false when none does (U-15).
+	// Latest returns the highest-seq row matching f (its Limit and Desc ignored), and false
+	// when none does (U-15).
 	Latest(ctx context.Context, f Filter) (Event, bool, error)
 
 	// IsRead reports whether a read_receipt row with exactly this actor and target_path

@@ -34,6 +34,10 @@ const (
 	insertRow = `INSERT INTO audit_events (seq, ts, actor, op, target_ref, target_path, op_id,
 		result_oid, outcome, detail, prev_hash, hash, intent_id, stream_seq, intent_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`
+	colsE = `e.seq, e.ts, e.actor, e.op, e.target_ref, e.target_path, e.op_id, e.result_oid,
+		e.outcome, e.detail, e.prev_hash, e.hash, e.intent_id`
+	insertKeys = `INSERT INTO audit_detail_keys (seq, op, win, purpose, object) VALUES ($1, $2, $3, $4, $5)
+		ON CONFLICT (seq) DO UPDATE SET op = EXCLUDED.op, win = EXCLUDED.win, purpose = EXCLUDED.purpose, object = EXCLUDED.object`
 	// SHARE ROW EXCLUSIVE conflicts with itself and with row writes but not with reads:
 	// one appender at a time, readers never blocked.
 	lockTable = `LOCK TABLE audit_events IN SHARE ROW EXCLUSIVE MODE`
@@ -146,6 +150,11 @@ func (s *Store) Migrate(ctx context.Context) error {
 		if _, err := tx.Exec(ctx, string(body)); err != nil {
 			return unavailable("migrate", err, "apply %s", base)
 		}
+		if fill := backfills[version]; fill != nil {
+			if err := fill(ctx, tx); err != nil {
+				return err
+			}
+		}
 		if _, err := tx.Exec(ctx, `INSERT INTO audit_schema_migrations (version, name) VALUES ($1, $2)`, version, base); err != nil {
 			return unavailable("migrate", err, "record %s", base)
 		}
@@ -154,6 +163,61 @@ func (s *Store) Migrate(ctx context.Context) error {
 		return unavailable("migrate", err, "commit")
 	}
 	return nil
+}
+
+// backfills are the Go steps that complete a migration, run in its transaction right after
+// its SQL.
+var backfills = map[int]func(context.Context, pgx.Tx) error{
+	2: backfillKeys,
+}
+
+// backfillKeys fills audit_detail_keys from the rows already present (migration 0002).
+func backfillKeys(ctx context.Context, tx pgx.Tx) error {
+	rows, err := tx.Query(ctx, `SELECT seq, op, detail FROM audit_events
+		WHERE detail LIKE '%"window"%' OR detail LIKE '%"purpose"%' OR detail LIKE '%"object"%'`)
+	if err != nil {
+		return unavailable("migrate", err, "read detail keys")
+	}
+	batch := &pgx.Batch{}
+	for rows.Next() {
+		var (
+			seq        int64
+			op, detail *string
+		)
+		if err := rows.Scan(&seq, &op, &detail); err != nil {
+			rows.Close()
+			return unavailable("migrate", err, "read detail keys")
+		}
+		if k, ok := chain.KeysOf([]byte(deref(detail))); ok {
+			batch.Queue(insertKeys, keysArgs(seq, op, k)...)
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return unavailable("migrate", err, "read detail keys")
+	}
+	if batch.Len() > 0 {
+		if err := tx.SendBatch(ctx, batch).Close(); err != nil {
+			return unavailable("migrate", err, "fill detail keys")
+		}
+	}
+	return nil
+}
+
+func keysArgs(seq int64, op *string, k chain.DetailKeys) []any {
+	return []any{seq, op, k.Window, k.Purpose, k.Object}
+}
+
+// queueInsert queues e and, when its detail has any, its detail keys.
+func queueInsert(batch *pgx.Batch, e *chain.Event, streamSeq int64, intentAt string) {
+	batch.Queue(insertRow, insertArgs(e, streamSeq, intentAt)...)
+	if k, ok := chain.KeysOf(e.Detail); ok {
+		var op *string
+		if e.Op.Valid {
+			op = &e.Op.String
+		}
+		batch.Queue(insertKeys, keysArgs(e.Seq, op, k)...)
+	}
 }
 
 func scanEvent(r pgx.Row) (chain.Event, error) {
@@ -266,7 +330,7 @@ func (s *Store) AppendBatch(ctx context.Context, intents []chain.Intent) ([]chai
 		if err != nil {
 			return nil, err
 		}
-		batch.Queue(insertRow, insertArgs(&e, int64(in.StreamSeq), in.IntentAt)...)
+		queueInsert(batch, &e, int64(in.StreamSeq), in.IntentAt)
 		last = chain.Tail{Seq: e.Seq, Hash: e.Hash}
 		existing[in.ID] = e
 		out[i] = e
@@ -344,34 +408,72 @@ func (s *Store) Range(ctx context.Context, from, to int64) iter.Seq2[chain.Event
 	}
 }
 
-func where(f chain.Filter) (string, []any) {
+// selectEvents is the query of Events and Latest: the columns of audit_events (alias e),
+// joined to audit_detail_keys (alias k) when f filters on a detail key, in seq order.
+func selectEvents(f chain.Filter, desc bool, limit int) (string, []any) {
 	var conds []string
 	var args []any
+	cond := func(expr string, v any) {
+		args = append(args, v)
+		conds = append(conds, expr+" $"+strconv.Itoa(len(args)))
+	}
 	for _, c := range []struct {
 		col string
 		v   chain.Text
-	}{{"op", f.Op}, {"actor", f.Actor}, {"op_id", f.OpID}, {"target_ref", f.TargetRef}, {"target_path", f.TargetPath}} {
+	}{{"e.op", f.Op}, {"e.actor", f.Actor}, {"e.op_id", f.OpID}, {"e.target_ref", f.TargetRef}, {"e.target_path", f.TargetPath}} {
 		if c.v.Valid {
-			args = append(args, c.v.String)
-			conds = append(conds, c.col+" = $"+strconv.Itoa(len(args)))
+			cond(c.col+" =", c.v.String)
 		}
 	}
-	if len(conds) == 0 {
-		return "", nil
+	from := ` FROM audit_events e`
+	seqCol := "e.seq"
+	if f.HasDetailKeys() {
+		from += ` JOIN audit_detail_keys k ON k.seq = e.seq`
+		seqCol = "k.seq" // the index's last column, so the seq bounds and order use it
+		if f.Op.Valid {
+			cond("k.op =", f.Op.String) // leads every detail key index
+		}
+		if f.Window != nil {
+			cond("k.win =", *f.Window)
+		}
+		if f.Object.Valid {
+			cond("k.object =", f.Object.String)
+		}
+		if f.Purpose.Valid {
+			cond("k.purpose =", f.Purpose.String)
+		}
 	}
-	return " WHERE " + strings.Join(conds, " AND "), args
+	if f.AfterSeq != 0 {
+		cond(seqCol+" >", f.AfterSeq)
+	}
+	if f.BeforeSeq != 0 {
+		cond(seqCol+" <", f.BeforeSeq)
+	}
+	q := `SELECT ` + colsE + from
+	if len(conds) > 0 {
+		q += " WHERE " + strings.Join(conds, " AND ")
+	}
+	q += " ORDER BY " + seqCol
+	if desc {
+		q += " DESC"
+	}
+	if limit > 0 {
+		args = append(args, limit)
+		q += " LIMIT $" + strconv.Itoa(len(args))
+	}
+	return q, args
 }
 
 // Events implements chain.Store.
 func (s *Store) Events(ctx context.Context, f chain.Filter) ([]chain.Event, error) {
-	w, args := where(f)
-	return s.query(ctx, "events", `SELECT `+cols+` FROM audit_events`+w+` ORDER BY seq`, args...)
+	q, args := selectEvents(f, f.Desc, f.Limit)
+	return s.query(ctx, "events", q, args...)
 }
 
 // Latest implements chain.Store.
 func (s *Store) Latest(ctx context.Context, f chain.Filter) (chain.Event, bool, error) {
-	w, args := where(f)
-	return s.one(ctx, "latest", `SELECT `+cols+` FROM audit_events`+w+` ORDER BY seq DESC LIMIT 1`, args...)
+	q, args := selectEvents(f, true, 1)
+	return s.one(ctx, "latest", q, args...)
 }
 
 func (s *Store) one(ctx context.Context, op, q string, args ...any) (chain.Event, bool, error) {
@@ -433,7 +535,7 @@ func (s *Store) Import(ctx context.Context, rows []chain.Event) error {
 	}
 	batch := &pgx.Batch{}
 	for i := range rows {
-		batch.Queue(insertRow, insertArgs(&rows[i], 0, "")...)
+		queueInsert(batch, &rows[i], 0, "")
 	}
 	if err := tx.SendBatch(ctx, batch).Close(); err != nil {
 		return unavailable("import", err, "insert")

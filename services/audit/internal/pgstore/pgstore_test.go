@@ -37,10 +37,27 @@ func TestStore_MigrateTwice(t *testing.T) {
 		t.Fatal(err)
 	}
 	var n int
-	if err := s.Pool().QueryRow(t.Context(), `SELECT count(*) FROM audit_schema_migrations`).Scan(&n); err != nil || n != 1 {
+	if err := s.Pool().QueryRow(t.Context(), `SELECT count(*) FROM audit_schema_migrations`).Scan(&n); err != nil || n != 2 {
 		t.Errorf("migrations recorded = %d, %v", n, err)
 	}
 	storetest.WantVerify(t, s, 0)
+}
+
+// A log migrated before audit_detail_keys existed is found by its detail keys once the
+// migration that adds the table has run.
+func TestStore_MigrateBackfillsDetailKeys(t *testing.T) {
+	b := open(t)
+	s := b.Store.(*pgstore.Store)
+	storetest.SeedAirlock(t, s)
+	for _, q := range []string{`DROP TABLE audit_detail_keys`, `DELETE FROM audit_schema_migrations WHERE version = 2`} {
+		if err := b.Exec(t.Context(), q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Migrate(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	storetest.WantAirlockKeys(t, s)
 }
 
 func BenchmarkAppend(b *testing.B) {

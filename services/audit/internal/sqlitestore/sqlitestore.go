@@ -36,7 +36,19 @@ const (
 	createIndexPath = `CREATE INDEX IF NOT EXISTS ix_ae_op_actor_path ON audit_events(op, actor, target_path)`
 	// Go-only (U-1, U-5). NULLs are distinct in a SQLite unique index, so 0.1.5 rows coexist.
 	createIndexIntent = `CREATE UNIQUE INDEX IF NOT EXISTS ix_ae_intent_id ON audit_events(intent_id)`
+	// The detail keys of chain.KeysOf, one row per audit row that has any, written with the row
+	// by the one writer: the airlock finds its rows by window, purpose and object through these
+	// indexes instead of reading every row of an op (A-9, A-11).
+	createKeys = `CREATE TABLE audit_detail_keys (
+		seq INTEGER PRIMARY KEY, op TEXT, win INTEGER, purpose TEXT, object TEXT)`
+	insertKeys = `INSERT OR REPLACE INTO audit_detail_keys (seq, op, win, purpose, object) VALUES (?, ?, ?, ?, ?)`
 )
+
+var createKeysIndexes = []string{
+	`CREATE INDEX IF NOT EXISTS ix_adk_op_win ON audit_detail_keys(op, win, seq)`,
+	`CREATE INDEX IF NOT EXISTS ix_adk_op_object ON audit_detail_keys(op, object, purpose, seq)`,
+	`CREATE INDEX IF NOT EXISTS ix_adk_op_purpose ON audit_detail_keys(op, purpose, seq)`,
+}
 
 var goColumns = []struct{ name, decl string }{
 	{"intent_id", "intent_id TEXT"},
@@ -47,6 +59,8 @@ var goColumns = []struct{ name, decl string }{
 const (
 	cols = `seq, ts, actor, op, target_ref, target_path, op_id, result_oid, outcome, detail,
 		prev_hash, hash, intent_id`
+	colsE = `e.seq, e.ts, e.actor, e.op, e.target_ref, e.target_path, e.op_id, e.result_oid,
+		e.outcome, e.detail, e.prev_hash, e.hash, e.intent_id`
 	insertRow = `INSERT INTO audit_events (seq, ts, actor, op, target_ref, target_path, op_id,
 		result_oid, outcome, detail, prev_hash, hash, intent_id, stream_seq, intent_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
@@ -152,10 +166,89 @@ func (s *Store) migrate(ctx context.Context) error {
 	if _, err := tx.ExecContext(ctx, createIndexIntent); err != nil {
 		return unavailable("migrate", err, "create intent index")
 	}
+	if err := migrateKeys(ctx, tx); err != nil {
+		return err
+	}
 	if err := tx.Commit(); err != nil {
 		return unavailable("migrate", err, "commit")
 	}
 	return nil
+}
+
+// migrateKeys creates audit_detail_keys when the file has none and fills it from the rows
+// already there, in the migration's transaction, so a log written before the table existed
+// (0.1.5's included) is found by its detail keys too.
+func migrateKeys(ctx context.Context, tx *sql.Tx) error {
+	var n int
+	if err := tx.QueryRowContext(ctx,
+		`SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'audit_detail_keys'`).Scan(&n); err != nil {
+		return unavailable("migrate", err, "look up audit_detail_keys")
+	}
+	if n == 0 {
+		if _, err := tx.ExecContext(ctx, createKeys); err != nil {
+			return unavailable("migrate", err, "create audit_detail_keys")
+		}
+		if err := backfillKeys(ctx, tx); err != nil {
+			return err
+		}
+	}
+	for _, q := range createKeysIndexes {
+		if _, err := tx.ExecContext(ctx, q); err != nil {
+			return unavailable("migrate", err, "create detail key index")
+		}
+	}
+	return nil
+}
+
+func backfillKeys(ctx context.Context, tx *sql.Tx) error {
+	rows, err := tx.QueryContext(ctx, `SELECT seq, op, detail FROM audit_events
+		WHERE detail LIKE '%"window"%' OR detail LIKE '%"purpose"%' OR detail LIKE '%"object"%'`)
+	if err != nil {
+		return unavailable("migrate", err, "read detail keys")
+	}
+	type keyed struct {
+		seq  int64
+		op   sql.NullString
+		keys chain.DetailKeys
+	}
+	var found []keyed
+	for rows.Next() {
+		var (
+			k      keyed
+			detail sql.NullString
+		)
+		if err := rows.Scan(&k.seq, &k.op, &detail); err != nil {
+			rows.Close()
+			return unavailable("migrate", err, "read detail keys")
+		}
+		var ok bool
+		if k.keys, ok = chain.KeysOf([]byte(detail.String)); ok {
+			found = append(found, k)
+		}
+	}
+	if err := rows.Close(); err != nil {
+		return unavailable("migrate", err, "read detail keys")
+	}
+	for _, k := range found {
+		if _, err := tx.ExecContext(ctx, insertKeys, keysArgs(k.seq, k.op, k.keys)...); err != nil {
+			return unavailable("migrate", err, "fill detail keys of seq %d", k.seq)
+		}
+	}
+	return nil
+}
+
+func keysArgs(seq int64, op sql.NullString, k chain.DetailKeys) []any {
+	args := []any{seq, op, nil, nil, nil}
+	if k.Window != nil {
+		args[2] = *k.Window
+	}
+	if k.Purpose != nil {
+		args[3] = *k.Purpose
+	}
+	if k.Object != nil {
+		args[4] = *k.Object
+	}
+	return args
 }
 
 type scanner interface{ Scan(dest ...any) error }
@@ -185,7 +278,9 @@ func nullIfZero[T comparable](v T) any {
 	return v
 }
 
-func insert(ctx context.Context, stmt *sql.Stmt, e *chain.Event, streamSeq int64, intentAt string) error {
+// insert writes e and, when its detail has any, its detail keys (keys is the prepared
+// insertKeys of the same transaction).
+func insert(ctx context.Context, stmt, keys *sql.Stmt, e *chain.Event, streamSeq int64, intentAt string) error {
 	var detail any
 	if e.Detail != nil {
 		detail = string(e.Detail) // TEXT, never BLOB: 0.1.5 reads it as str
@@ -193,6 +288,12 @@ func insert(ctx context.Context, stmt *sql.Stmt, e *chain.Event, streamSeq int64
 	_, err := stmt.ExecContext(ctx, e.Seq, e.TS, e.Actor, e.Op, e.TargetRef, e.TargetPath, e.OpID,
 		e.ResultOID, e.Outcome, detail, e.PrevHash, e.Hash, nullIfZero(e.IntentID),
 		nullIfZero(streamSeq), nullIfZero(intentAt))
+	if err != nil {
+		return err
+	}
+	if k, ok := chain.KeysOf(e.Detail); ok {
+		_, err = keys.ExecContext(ctx, keysArgs(e.Seq, sql.NullString(e.Op), k)...)
+	}
 	return err
 }
 
@@ -240,6 +341,11 @@ func (s *Store) AppendBatch(ctx context.Context, intents []chain.Intent) ([]chai
 		return nil, unavailable("append", err, "prepare")
 	}
 	defer ins.Close()
+	insKeys, err := tx.PrepareContext(ctx, insertKeys)
+	if err != nil {
+		return nil, unavailable("append", err, "prepare")
+	}
+	defer insKeys.Close()
 
 	out := make([]chain.Event, len(intents))
 	seen := make(map[string]int, len(intents))
@@ -262,7 +368,7 @@ func (s *Store) AppendBatch(ctx context.Context, intents []chain.Intent) ([]chai
 		if err != nil {
 			return nil, err
 		}
-		if err := insert(ctx, ins, &e, int64(in.StreamSeq), in.IntentAt); err != nil {
+		if err := insert(ctx, ins, insKeys, &e, int64(in.StreamSeq), in.IntentAt); err != nil {
 			return nil, unavailable("append", err, "insert seq %d", e.Seq)
 		}
 		last = chain.Tail{Seq: e.Seq, Hash: e.Hash}
@@ -337,34 +443,76 @@ func (s *Store) Range(ctx context.Context, from, to int64) iter.Seq2[chain.Event
 	}
 }
 
-func where(f chain.Filter) (string, []any) {
+// selectEvents is the query of Events and Latest: the columns of audit_events (alias e),
+// joined to audit_detail_keys (alias k) when f filters on a detail key, in seq order.
+func selectEvents(f chain.Filter, desc bool, limit int) (string, []any) {
 	var conds []string
 	var args []any
+	eq := func(col string, v any) {
+		conds = append(conds, col+" = ?")
+		args = append(args, v)
+	}
 	for _, c := range []struct {
 		col string
 		v   chain.Text
-	}{{"op", f.Op}, {"actor", f.Actor}, {"op_id", f.OpID}, {"target_ref", f.TargetRef}, {"target_path", f.TargetPath}} {
+	}{{"e.op", f.Op}, {"e.actor", f.Actor}, {"e.op_id", f.OpID}, {"e.target_ref", f.TargetRef}, {"e.target_path", f.TargetPath}} {
 		if c.v.Valid {
-			conds = append(conds, c.col+" = ?")
-			args = append(args, c.v.String)
+			eq(c.col, c.v.String)
 		}
 	}
-	if len(conds) == 0 {
-		return "", nil
+	from := ` FROM audit_events e`
+	if f.HasDetailKeys() {
+		from += ` JOIN audit_detail_keys k ON k.seq = e.seq`
+		if f.Op.Valid {
+			eq("k.op", f.Op.String) // leads every detail key index
+		}
+		if f.Window != nil {
+			eq("k.win", *f.Window)
+		}
+		if f.Object.Valid {
+			eq("k.object", f.Object.String)
+		}
+		if f.Purpose.Valid {
+			eq("k.purpose", f.Purpose.String)
+		}
 	}
-	return " WHERE " + strings.Join(conds, " AND "), args
+	seqCol := "e.seq"
+	if f.HasDetailKeys() {
+		seqCol = "k.seq" // the index's last column, so the seq bounds and order use it
+	}
+	if f.AfterSeq != 0 {
+		conds = append(conds, seqCol+" > ?")
+		args = append(args, f.AfterSeq)
+	}
+	if f.BeforeSeq != 0 {
+		conds = append(conds, seqCol+" < ?")
+		args = append(args, f.BeforeSeq)
+	}
+	q := `SELECT ` + colsE + from
+	if len(conds) > 0 {
+		q += " WHERE " + strings.Join(conds, " AND ")
+	}
+	q += " ORDER BY " + seqCol
+	if desc {
+		q += " DESC"
+	}
+	if limit > 0 {
+		q += " LIMIT ?"
+		args = append(args, limit)
+	}
+	return q, args
 }
 
 // Events implements chain.Store.
 func (s *Store) Events(ctx context.Context, f chain.Filter) ([]chain.Event, error) {
-	w, args := where(f)
-	return s.query(ctx, "events", `SELECT `+cols+` FROM audit_events`+w+` ORDER BY seq`, args...)
+	q, args := selectEvents(f, f.Desc, f.Limit)
+	return s.query(ctx, "events", q, args...)
 }
 
 // Latest implements chain.Store.
 func (s *Store) Latest(ctx context.Context, f chain.Filter) (chain.Event, bool, error) {
-	w, args := where(f)
-	return s.one(ctx, "latest", `SELECT `+cols+` FROM audit_events`+w+` ORDER BY seq DESC LIMIT 1`, args...)
+	q, args := selectEvents(f, true, 1)
+	return s.one(ctx, "latest", q, args...)
 }
 
 func (s *Store) one(ctx context.Context, op, q string, args ...any) (chain.Event, bool, error) {
@@ -415,6 +563,11 @@ func (s *Store) Import(ctx context.Context, rows []chain.Event) error {
 		return unavailable("import", err, "prepare")
 	}
 	defer ins.Close()
+	insKeys, err := tx.PrepareContext(ctx, insertKeys)
+	if err != nil {
+		return unavailable("import", err, "prepare")
+	}
+	defer insKeys.Close()
 	for i := range rows {
 		var one int
 		err := tx.QueryRowContext(ctx, `SELECT 1 FROM audit_events WHERE seq = ? OR intent_id = ?`,
@@ -425,7 +578,7 @@ func (s *Store) Import(ctx context.Context, rows []chain.Event) error {
 		case !errors.Is(err, sql.ErrNoRows):
 			return unavailable("import", err, "check seq %d", rows[i].Seq)
 		}
-		if err := insert(ctx, ins, &rows[i], 0, ""); err != nil {
+		if err := insert(ctx, ins, insKeys, &rows[i], 0, ""); err != nil {
 			return unavailable("import", err, "insert seq %d", rows[i].Seq)
 		}
 	}

@@ -50,6 +50,27 @@ func TestStore_Schema(t *testing.T) {
 	}
 }
 
+// A file written before audit_detail_keys existed (0.1.5's, or an older Go store's) gets the
+// table and its keys at open, so its airlock rows are found by window and object.
+func TestStore_OpenBackfillsDetailKeys(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "audit.sqlite")
+	s, err := sqlitestore.Open(t.Context(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	storetest.SeedAirlock(t, s)
+	if _, err := s.DB().ExecContext(t.Context(), `DROP TABLE audit_detail_keys`); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s, err = sqlitestore.Open(t.Context(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	storetest.WantAirlockKeys(t, s)
+}
+
 func BenchmarkAppend(b *testing.B) {
 	storetest.BenchAppend(b, func(b *testing.B) chain.Store {
 		s, err := sqlitestore.Open(b.Context(), filepath.Join(b.TempDir(), "audit.sqlite"))

@@ -176,6 +176,7 @@ func Run(t *testing.T, open func(t *testing.T) Backend) {
 		{"delete row", testDelete},
 		{"swap pair", testSwap},
 		{"queries", testQueries},
+		{"detail key queries and paging", testDetailQueries},
 		{"import 0.1.5 vectors", testImportVectors},
 	}
 	for _, tt := range tests {
@@ -567,6 +568,71 @@ func testQueries(t *testing.T, b Backend) {
 	}
 }
 
+// The airlock's reads: rows by detail window, purpose and object, after a seq, limited, newest
+// first; rows without the key, or whose detail does not parse, never match (A-9, A-11).
+func testDetailQueries(t *testing.T, b Backend) {
+	s := b.Store
+	mk := func(id, op, detail string) chain.Intent {
+		in := intent(id, "system", op)
+		in.Detail = json.RawMessage(detail)
+		return in
+	}
+	mustAppend(t, s,
+		mk("d1", "totp_accept", `{"window":7,"purpose":"stage","object":"p1"}`),
+		mk("d2", "totp_reject", `{"purpose":"land","object":"p1","reason":"invalid"}`),
+		mk("d3", "totp_reject", `{"purpose":"stage","object":"p2","reason":"invalid"}`),
+		mk("d4", "totp_reject", `{"purpose":"land","object":"p1","window":9,"reason":"replay"}`),
+		mk("d5", "oauth_approve", `{"client_id":"c","channel":"totp","window":7.0}`),
+		mk("d6", "totp_accept", `{"window":8,"purpose":"land","object":"p1"}`),
+		mk("d7", "totp_reject", `{"purpose":"land","object":"p1","reason":"invalid"}`),
+		mk("d8", "kip_commit", `{"window":"7","object":["p1"]}`),
+	)
+	// Import takes the same keys as an append, so a restored or migrated log is found too.
+	imported := chain.Event{Seq: 100, Op: chain.Str("totp_reject"), Actor: chain.Str("system"),
+		Detail: json.RawMessage(`{"purpose":"land","object":"p1","reason":"invalid"}`)}
+	if err := s.Import(ctx(t), []chain.Event{imported}); err != nil {
+		t.Fatal(err)
+	}
+	w7, w9 := int64(7), int64(9)
+	tests := []struct {
+		name string
+		give chain.Filter
+		want []int64
+	}{
+		{"window across ops", chain.Filter{Window: &w7}, []int64{1, 5}},
+		{"window of one op, 7.0 is 7", chain.Filter{Op: chain.Str("oauth_approve"), Window: &w7}, []int64{5}},
+		{"window nobody used", chain.Filter{Op: chain.Str("totp_accept"), Window: &w9}, nil},
+		{"object and purpose", chain.Filter{Op: chain.Str("totp_reject"), Purpose: chain.Str("land"), Object: chain.Str("p1")}, []int64{2, 4, 7, 100}},
+		{"after a staging", chain.Filter{Op: chain.Str("totp_reject"), Purpose: chain.Str("land"), Object: chain.Str("p1"), AfterSeq: 2}, []int64{4, 7, 100}},
+		{"after and limited", chain.Filter{Op: chain.Str("totp_reject"), Object: chain.Str("p1"), AfterSeq: 2, Limit: 2}, []int64{4, 7}},
+		{"before, newest first", chain.Filter{Op: chain.Str("totp_reject"), Object: chain.Str("p1"), BeforeSeq: 100, Desc: true}, []int64{7, 4, 2}},
+		{"purpose alone", chain.Filter{Purpose: chain.Str("stage")}, []int64{1, 3}},
+		{"a string window is no window", chain.Filter{Op: chain.Str("kip_commit"), Window: &w7}, nil},
+		{"columns page without keys", chain.Filter{AfterSeq: 3, Limit: 3}, []int64{4, 5, 6}},
+		{"newest first without keys", chain.Filter{Op: chain.Str("totp_accept"), Desc: true, Limit: 1}, []int64{6}},
+	}
+	for _, tt := range tests {
+		got, err := s.Events(ctx(t), tt.give)
+		if err != nil {
+			t.Fatalf("%s: %v", tt.name, err)
+		}
+		var seqs []int64
+		for _, e := range got {
+			seqs = append(seqs, e.Seq)
+		}
+		if !slices.Equal(seqs, tt.want) {
+			t.Errorf("%s: seqs %v, want %v", tt.name, seqs, tt.want)
+		}
+	}
+	e, ok, err := s.Latest(ctx(t), chain.Filter{Op: chain.Str("totp_accept"), Object: chain.Str("p1"), Purpose: chain.Str("stage")})
+	if err != nil || !ok || e.Seq != 1 || e.IntentID != "d1" {
+		t.Errorf("latest stage accept of p1 = seq %d %q, %v, %v; want seq 1 d1", e.Seq, e.IntentID, ok, err)
+	}
+	if _, ok, err := s.Latest(ctx(t), chain.Filter{Op: chain.Str("totp_accept"), Object: chain.Str("p2")}); ok || err != nil {
+		t.Errorf("latest accept of p2 found one (%v)", err)
+	}
+}
+
 // A 0.1.5 log imported verbatim keeps every byte (NULL vs ”, detail text) and verifies; the
 // Go writer continues its chain.
 func testImportVectors(t *testing.T, b Backend) {
@@ -629,4 +695,26 @@ func WantVerify(t *testing.T, s chain.Store, wantBad int64) {
 func Seed(t *testing.T, s chain.Store, n int) []chain.Event {
 	t.Helper()
 	return seed(t, s, n)
+}
+
+// SeedAirlock appends two airlock rows with detail keys (for migration tests).
+func SeedAirlock(t *testing.T, s chain.Store) {
+	t.Helper()
+	a := intent("k1", "practitioner", "totp_accept")
+	a.Detail = json.RawMessage(`{"window":42,"purpose":"stage","object":"p1"}`)
+	r := intent("k2", "system", "totp_reject")
+	r.Detail = json.RawMessage(`{"purpose":"land","object":"p1","reason":"invalid"}`)
+	mustAppend(t, s, a, r)
+}
+
+// WantAirlockKeys fails t unless the rows of SeedAirlock are found by their detail keys.
+func WantAirlockKeys(t *testing.T, s chain.Store) {
+	t.Helper()
+	w := int64(42)
+	for _, f := range []chain.Filter{{Window: &w}, {Op: chain.Str("totp_reject"), Object: chain.Str("p1"), Purpose: chain.Str("land")}} {
+		got, err := s.Events(ctx(t), f)
+		if err != nil || len(got) != 1 {
+			t.Errorf("events %+v = %d rows, %v; want 1", f, len(got), err)
+		}
+	}
 }

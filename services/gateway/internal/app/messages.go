@@ -5,6 +5,7 @@ import (
 	"slices"
 
 	"github.com/stasima/stasima/pkg/bus"
+	"github.com/stasima/stasima/pkg/busclient"
 	"github.com/stasima/stasima/pkg/fault"
 	"github.com/stasima/stasima/pkg/names"
 	"github.com/stasima/stasima/pkg/pytext"
@@ -124,12 +125,12 @@ func (a *App) receipts(ctx context.Context, seat string) (map[string]map[string]
 	if seat != "" {
 		f.Actor = &seat
 	}
-	var rows schema.AuditRows
-	if err := a.be.Query(ctx, bus.Audit, schema.QAuditEvents, f, &rows); err != nil {
+	rows, err := busclient.AuditEvents(ctx, a.be, f, 0)
+	if err != nil {
 		return nil, err
 	}
 	out := map[string]map[string]bool{}
-	for _, r := range rows.Rows {
+	for _, r := range rows {
 		if r.Actor == nil || r.TargetPath == nil {
 			continue
 		}

@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/stasima/stasima/pkg/bus"
+	"github.com/stasima/stasima/pkg/busclient"
 	"github.com/stasima/stasima/pkg/hexseq"
 	"github.com/stasima/stasima/pkg/names"
 	"github.com/stasima/stasima/pkg/refs"
@@ -147,16 +149,15 @@ func (a *App) canonState(ctx context.Context, _ toolspec.Args, _ Session) (any, 
 	if err := a.be.Query(ctx, bus.Capstore, schema.QListPaths, schema.RefQuery{Ref: a.cfg.CanonRef}, &paths); err != nil {
 		return nil, err
 	}
-	var rows schema.AuditRows
 	op := "land_merge"
-	if err := a.be.Query(ctx, bus.Audit, schema.QAuditEvents, schema.AuditFilter{Op: &op}, &rows); err != nil {
+	// The ten newest lands, read newest first so the answer stays one small page.
+	rows, err := busclient.AuditEvents(ctx, a.be, schema.AuditFilter{Op: &op, Desc: true}, 10)
+	if err != nil {
 		return nil, err
 	}
-	if len(rows.Rows) > 10 {
-		rows.Rows = rows.Rows[len(rows.Rows)-10:]
-	}
+	slices.Reverse(rows)
 	lands := []landItem{}
-	for _, r := range rows.Rows {
+	for _, r := range rows {
 		var d struct {
 			Seq any `json:"seq"`
 		}
