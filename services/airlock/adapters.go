@@ -118,11 +118,7 @@ func (l *ledger) Rows(ctx context.Context, op string) ([]approval.Row, error) {
 
 // raw returns the rows of op as the audit service sends them, intent ids included.
 func (l *ledger) raw(ctx context.Context, op string) ([]schema.AuditRow, error) {
-	var ans schema.AuditRows
-	if err := l.client.Query(ctx, bus.Audit, schema.QAuditEvents, schema.AuditFilter{Op: &op}, &ans); err != nil {
-		return nil, err
-	}
-	return ans.Rows, nil
+	return busclient.AuditEvents(ctx, l.client, schema.AuditFilter{Op: &op}, 0)
 }
 
 func deref(p *string) string {
