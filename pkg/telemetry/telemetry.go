@@ -57,6 +57,8 @@ type Telemetry struct {
 	queries *prometheus.CounterVec
 	qDur    *prometheus.HistogramVec
 	panics  *prometheus.CounterVec
+	refused *prometheus.CounterVec
+	retries *prometheus.CounterVec
 	lag     *lagCollector
 }
 
@@ -103,11 +105,19 @@ func New(o Options) *Telemetry {
 		Namespace: Namespace, Name: "handler_panics_total",
 		Help: "Panics recovered into an Internal answer, by service and handler.",
 	}, []string{"service", "handler"})
+	t.refused = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: Namespace, Name: "refused_messages_total",
+		Help: "Messages terminated unhandled by service and reason (a subject outside the table, an undecodable envelope).",
+	}, []string{"service", "reason"})
+	t.retries = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: Namespace, Name: "command_retries_total",
+		Help: "Commands handed back for redelivery with backoff (the store or a peer unavailable).",
+	}, []string{"service", "verb"})
 	t.lag = &lagCollector{}
 	t.reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		t.tools, t.toolDur, t.cmds, t.cmdDur, t.msgs, t.queries, t.qDur, t.panics, t.lag,
+		t.tools, t.toolDur, t.cmds, t.cmdDur, t.msgs, t.queries, t.qDur, t.panics, t.refused, t.retries, t.lag,
 	)
 	return t
 }
@@ -270,6 +280,20 @@ func (h *Handling) Done(err error) {
 		}
 	}
 	endSpan(h.span, err, outcome)
+}
+
+// Refused counts a message svc terminated without handling it; reason is one of a fixed few.
+func (t *Telemetry) Refused(svc, reason string) {
+	if t != nil {
+		t.refused.WithLabelValues(svc, reason).Inc()
+	}
+}
+
+// Retried counts a command handed back for redelivery; verb comes from the service's table.
+func (t *Telemetry) Retried(svc, verb string) {
+	if t != nil {
+		t.retries.WithLabelValues(svc, verb).Inc()
+	}
 }
 
 // Publish starts a producer span for a message about to go to subject and injects its
