@@ -10,16 +10,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"log/slog"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/nats-io/nats.go/micro"
 	"go.uber.org/fx"
 
 	"github.com/stasima/stasima/pkg/bus"
@@ -57,6 +54,9 @@ type Config struct {
 	Workers int
 	// AckWait is how long a delivered command may stay unacknowledged before redelivery.
 	AckWait time.Duration
+	// Retry is the redelivery backoff of a command that could not be applied for now (git or
+	// the bus unavailable); zero is bus.DefaultBackoff. Redelivery is unbounded.
+	Retry bus.Backoff
 	// Approvers may land (sorted; the first is the default approver, O-land-1).
 	Approvers []string
 }
@@ -119,23 +119,18 @@ type Service struct {
 	// client queries the audit service (the land's barrier and head).
 	client *busclient.Client
 
-	git  *gitstore.Store
-	app  *app.App
-	cc   jetstream.ConsumeContext
-	msvc micro.Service
-
-	jobs []chan job
-	wg   sync.WaitGroup
-	m    meters
+	git     *gitstore.Store
+	app     *app.App
+	router  *bus.Router
+	queries *bus.Registrar
+	m       meters
 
 	// afterApply, when set (tests only), runs after a command's effect and before its events,
 	// reply and ack: the window a crash must not turn into a lost or doubled write.
 	afterApply atomic.Pointer[func(verb string)]
-}
-
-type job struct {
-	msg jetstream.Msg
-	env bus.Envelope
+	// beforeApply, when set (tests only), runs before a command's effect; an error it returns
+	// is the command's, as if the repository had failed.
+	beforeApply atomic.Pointer[func(verb string) error]
 }
 
 // New assembles capstore; the I/O happens in OnStart.
@@ -176,20 +171,6 @@ func (s *Service) Start(ctx context.Context) error {
 			return fmt.Errorf("capstore: ensure stream %s: %w", sc.Name, err)
 		}
 	}
-	cons, err := s.js.CreateOrUpdateConsumer(ctx, s.subj.CommandsStream(), jetstream.ConsumerConfig{
-		Durable:       "capstore-commands",
-		Description:   "capstore applies write commands",
-		FilterSubject: s.subj.Commands(bus.Capstore),
-		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       s.cfg.AckWait,
-		MaxDeliver:    20,
-		BackOff:       nil,
-		MaxAckPending: s.cfg.Workers * 64,
-	})
-	if err != nil {
-		return fmt.Errorf("capstore: ensure consumer: %w", err)
-	}
-
 	if err := s.startQueries(); err != nil {
 		return err
 	}
@@ -197,37 +178,30 @@ func (s *Service) Start(ctx context.Context) error {
 	if err := s.nc.FlushWithContext(ctx); err != nil {
 		return fmt.Errorf("capstore: flush: %w", err)
 	}
-
-	s.jobs = make([]chan job, s.cfg.Workers)
-	for i := range s.jobs {
-		s.jobs[i] = make(chan job, 64)
-		s.wg.Add(1)
-		go s.work(s.jobs[i])
-	}
-	s.cc, err = cons.Consume(s.dispatch, jetstream.PullMaxMessages(s.cfg.Workers*32))
+	// Commands for one seat go to one worker, in order; other seats proceed in parallel (ARCH-9).
+	s.router, err = bus.NewRouter(s.subj, s.nc, s.js, s.log, s.m.tel, bus.RouterConfig{
+		Service: bus.Capstore, Durable: commandsConsumer, Description: "capstore applies write commands",
+		AckWait: s.cfg.AckWait, MaxAckPending: s.cfg.Workers * 64, PullMax: s.cfg.Workers * 32,
+		Workers: s.cfg.Workers, Shard: seatKey, Backoff: s.cfg.Retry,
+	}, s.commands())
 	if err != nil {
-		return fmt.Errorf("capstore: consume: %w", err)
+		return err
 	}
-	s.m.started(s.app, s.js, s.subj.CommandsStream())
+	if err := s.router.Start(ctx); err != nil {
+		return err
+	}
+	s.m.started(s.app)
 	s.log.Info("capstore started", "git_dir", s.cfg.GitDir, "canon_ref", s.cfg.CanonRef)
 	return nil
 }
 
 // Stop drains the consumer, waits for the workers and closes the repository.
 func (s *Service) Stop(ctx context.Context) error {
-	if s.cc != nil {
-		s.cc.Drain()
-		select {
-		case <-s.cc.Closed():
-		case <-ctx.Done():
-		}
+	if s.router != nil {
+		s.router.Stop(ctx)
 	}
-	for _, ch := range s.jobs {
-		close(ch)
-	}
-	s.wg.Wait()
-	if s.msvc != nil {
-		_ = s.msvc.Stop()
+	if s.queries != nil {
+		s.queries.Stop(ctx)
 	}
 	if s.git != nil {
 		_ = s.git.Close()
@@ -236,77 +210,45 @@ func (s *Service) Stop(ctx context.Context) error {
 	return nil
 }
 
-// dispatch routes a delivered command to the worker that owns its ref (ARCH-9).
-func (s *Service) dispatch(msg jetstream.Msg) {
-	env, err := bus.DecodeEnvelope(msg.Data())
-	if err != nil {
-		s.log.Error("command undecodable", logkey.Subject, msg.Subject(), logkey.Err, err)
-		_ = msg.TermWithReason("undecodable envelope")
-		return
-	}
-	var key struct {
-		Seat string `json:"seat"`
-	}
-	_ = json.Unmarshal(env.Data, &key)
-	h := fnv.New32a()
-	h.Write([]byte(key.Seat))
-	s.jobs[h.Sum32()%uint32(len(s.jobs))] <- job{msg: msg, env: env}
-}
+// seatKey is a command's shard key: its seat, so one seat's commands apply in order (ARCH-9).
+func seatKey(env bus.Envelope) string { return seatOf(env) }
 
-func (s *Service) work(ch <-chan job) {
-	defer s.wg.Done()
-	for j := range ch {
-		s.apply(j)
-	}
-}
-
-// apply runs one command: effect, events, reply, ack — in that order (ARCH-12).
-func (s *Service) apply(j job) {
-	msg := j.msg
-	verb := msg.Subject()[strings.LastIndexByte(msg.Subject(), '.')+1:]
-	delivered := uint64(1)
-	if md, err := msg.Metadata(); err == nil {
-		delivered = md.NumDelivered
-	}
-	log := s.log.With(logkey.Subject, msg.Subject(), logkey.OpID, j.env.OpID)
-	if delivered > 1 {
-		log.Warn("command redelivered", logkey.Delivered, delivered)
-	}
-	tctx, handling := s.m.tel.Command(bus.Capstore, msg)
-	var outcome error
-	defer func() { handling.Done(outcome) }()
-	ctx, cancel := context.WithTimeout(tctx, s.cfg.AckWait)
-	defer cancel()
-
-	result, events, intents, err := s.execute(ctx, verb, j.env, delivered > 1)
-	if hook := s.afterApply.Load(); hook != nil {
-		(*hook)(verb)
-	}
-	if fault.ClassOf(err) == fault.BackendUnavailable || fault.ClassOf(err) == fault.Internal && err != nil {
-		// Transient or unexpected: redeliver later; the requester's retry finds the same op_id.
-		log.Error("command failed", logkey.Err, err)
-		outcome = err
-		_ = msg.NakWithDelay(time.Second)
-		return
-	}
-	// Git first, audit second (INV-18, U-23); intent ids derive from the command's envelope
-	// id, so a redelivered command republishes the same ids and the writer keeps one row each
-	// (ARCH-8). Events and intents go out together; the reply waits for all their acks.
-	ids := make([]string, len(intents))
-	for i := range intents {
-		intents[i].ID = fmt.Sprintf("%s/%s/%d", j.env.ID, intents[i].Op, i)
-		ids[i] = intents[i].ID
-	}
-	eventSeq, perr := s.publishAll(ctx, events, intents)
-	if perr != nil {
-		log.Error("event or intent publish failed", logkey.Err, perr)
-		outcome = fault.Wrap("capstore.publish", fault.BackendUnavailable, perr, "publish events and intents")
-		_ = msg.NakWithDelay(time.Second)
-		return
-	}
-	outcome = err
-	if err := bus.Finish(s.nc, msg, bus.CommandReply(result, err, ids, eventSeq)); err != nil {
-		log.Warn("reply or ack failed", logkey.Err, err)
+// handler turns one of capstore's commands into a router handler: effect, events and intents,
+// then the reply (ARCH-12). A command that failed for now (git or the bus unavailable, or an
+// unexpected error) is handed back for redelivery; the requester's retry finds the same op_id.
+func (s *Service) handler(fn execFunc) bus.Handler {
+	return func(ctx context.Context, cmd bus.Command) bus.Answer {
+		var (
+			result  any
+			events  []event
+			intents []schema.AuditIntent
+			err     error
+		)
+		if hook := s.beforeApply.Load(); hook != nil {
+			err = (*hook)(cmd.Verb)
+		}
+		if err == nil {
+			result, events, intents, err = fn(ctx, cmd.Envelope, cmd.Redelivered())
+		}
+		if hook := s.afterApply.Load(); hook != nil {
+			(*hook)(cmd.Verb)
+		}
+		if err != nil && (fault.ClassOf(err) == fault.BackendUnavailable || fault.ClassOf(err) == fault.Internal) {
+			return bus.Retry(err)
+		}
+		// Git first, audit second (INV-18, U-23); intent ids derive from the command's envelope
+		// id, so a redelivered command republishes the same ids and the writer keeps one row each
+		// (ARCH-8). Events and intents go out together; the reply waits for all their acks.
+		ids := make([]string, len(intents))
+		for i := range intents {
+			intents[i].ID = fmt.Sprintf("%s/%s/%d", cmd.Envelope.ID, intents[i].Op, i)
+			ids[i] = intents[i].ID
+		}
+		eventSeq, perr := s.publishAll(ctx, events, intents)
+		if perr != nil {
+			return bus.Retry(fault.Wrap("capstore.publish", fault.BackendUnavailable, perr, "publish events and intents"))
+		}
+		return bus.Answer{Result: result, Err: err, Intents: ids, EventSeq: eventSeq}
 	}
 }
 
@@ -315,88 +257,108 @@ type event struct {
 	data                   any
 }
 
-// execute decodes and applies one command, returning its result and the events to publish.
+// execFunc applies one decoded command and returns its result and the events to publish.
 // A replay publishes nothing, except on redelivery: then the effect may have been written by
 // a delivery that died before publishing, so its events are republished under their
 // deterministic ids and JetStream's de-duplication drops what already went out.
-func (s *Service) execute(ctx context.Context, verb string, env bus.Envelope, redelivered bool) (any, []event, []schema.AuditIntent, error) {
-	switch verb {
-	case schema.CmdKipCommit:
-		var c schema.KipCommit
-		if err := json.Unmarshal(env.Data, &c); err != nil {
-			return nil, nil, nil, fault.Wrap("kip_commit", fault.ArgumentError, err, "undecodable kip_commit command")
-		}
-		res, ev, rows, err := s.app.KipCommit(ctx, c)
-		if err != nil {
-			return nil, nil, rows, err
-		}
-		var evs []event
-		if ev != nil && (!res.Replayed || redelivered) {
-			evs = append(evs, event{id: schema.EvtGitCommit + "/" + ev.OID, typ: schema.EvtGitCommit, opID: c.OpID, session: c.Session, data: ev})
-		}
-		return res, evs, rows, nil
-	case schema.CmdImpSend:
-		return perspectiveAct(ctx, env, verb, redelivered, s.app.ImpSend, func(r schema.ImpSendResult) bool { return r.Replayed })
-	case schema.CmdVapRecord:
-		return perspectiveAct(ctx, env, verb, redelivered, s.app.VapRecord, func(r schema.VapRecordResult) bool { return r.Replayed })
-	case schema.CmdBootstrap:
-		var c schema.Bootstrap
-		if err := json.Unmarshal(env.Data, &c); err != nil {
-			return nil, nil, nil, fault.Wrap("bootstrap", fault.ArgumentError, err, "undecodable bootstrap command")
-		}
-		res, err := s.app.Bootstrap(ctx, c)
-		if err != nil {
-			return nil, nil, nil, err
-		}
-		ev := schema.GitBootstrapped{OID: res.Bootstrapped, Paths: res.Entries}
-		return res, []event{{id: schema.EvtGitBootstrap + "/" + res.Bootstrapped, typ: schema.EvtGitBootstrap, opID: "bootstrap", data: ev}}, nil, nil
-	case schema.CmdAnchor:
-		var c schema.Anchor
-		if err := json.Unmarshal(env.Data, &c); err != nil {
-			return nil, nil, nil, fault.Wrap("anchor", fault.ArgumentError, err, "undecodable anchor command")
-		}
-		res, err := s.app.Anchor(ctx, c)
-		if err != nil {
-			return nil, nil, nil, err
-		}
-		var evs []event
-		if !res.Replayed || redelivered {
-			evs = append(evs, event{id: "git.anchor/" + res.OID, typ: "git.anchor", opID: "anchor-" + c.Head[:12],
-				data: map[string]any{"oid": res.OID, "seq": res.Seq, "head": res.Head}})
-		}
-		return res, evs, nil, nil
-	case schema.CmdPrepareMerge:
-		res, _, err := decodeApply(ctx, env, verb, func(ctx context.Context, q schema.ProposalQuery) (schema.Prepared, []schema.AuditIntent, error) {
-			r, err := s.app.PrepareMerge(ctx, q)
-			return r, nil, err
-		})
-		return res, nil, nil, err
-	case schema.CmdLand:
-		res, err := s.land(ctx, env)
-		return res, nil, nil, err
-	case schema.CmdBackupPush:
-		res, err := s.backupPush(ctx, env)
-		return res, nil, nil, err
-	case schema.CmdMirrorPush:
-		res, err := s.mirrorPush(ctx, env)
-		return res, nil, nil, err
-	case schema.CmdPropose:
-		return lifecycle(env, verb, s.app.Propose)
-	case schema.CmdProposeRetract:
-		return lifecycle(env, verb, s.app.ProposeRetract)
-	case schema.CmdProposeClose:
-		return lifecycle(env, verb, s.app.ProposeClose)
-	case schema.CmdSupReconcile:
-		res, rows, err := decodeApply(ctx, env, verb, s.app.SupReconcile)
-		if err != nil || res.Already {
-			return res, nil, rows, err
-		}
-		// The reconcile report is an entry on the perspective: announce it like any commit.
-		ev := schema.GitCommitted{Ref: refs.Perspective(seatOf(env)), OID: res.OID, OpID: "reconcile-" + res.CanonCursor[:12],
-			Author: seatOf(env), Subject: "KIP " + res.Path, Paths: []string{res.Path}}
-		return res, []event{{id: schema.EvtGitCommit + "/" + res.OID, typ: schema.EvtGitCommit, opID: ev.OpID, data: ev}}, rows, nil
+type execFunc func(ctx context.Context, env bus.Envelope, redelivered bool) (any, []event, []schema.AuditIntent, error)
+
+// commands is capstore's command table (stasima.capstore.cmd.<verb>).
+func (s *Service) commands() bus.Handlers {
+	tbl := map[string]execFunc{
+		schema.CmdKipCommit: func(ctx context.Context, env bus.Envelope, redelivered bool) (any, []event, []schema.AuditIntent, error) {
+			var c schema.KipCommit
+			if err := json.Unmarshal(env.Data, &c); err != nil {
+				return nil, nil, nil, fault.Wrap("kip_commit", fault.ArgumentError, err, "undecodable kip_commit command")
+			}
+			res, ev, rows, err := s.app.KipCommit(ctx, c)
+			if err != nil {
+				return nil, nil, rows, err
+			}
+			var evs []event
+			if ev != nil && (!res.Replayed || redelivered) {
+				evs = append(evs, event{id: schema.EvtGitCommit + "/" + ev.OID, typ: schema.EvtGitCommit, opID: c.OpID, session: c.Session, data: ev})
+			}
+			return res, evs, rows, nil
+		},
+		schema.CmdImpSend: func(ctx context.Context, env bus.Envelope, redelivered bool) (any, []event, []schema.AuditIntent, error) {
+			return perspectiveAct(ctx, env, schema.CmdImpSend, redelivered, s.app.ImpSend, func(r schema.ImpSendResult) bool { return r.Replayed })
+		},
+		schema.CmdVapRecord: func(ctx context.Context, env bus.Envelope, redelivered bool) (any, []event, []schema.AuditIntent, error) {
+			return perspectiveAct(ctx, env, schema.CmdVapRecord, redelivered, s.app.VapRecord, func(r schema.VapRecordResult) bool { return r.Replayed })
+		},
+		schema.CmdBootstrap: func(ctx context.Context, env bus.Envelope, _ bool) (any, []event, []schema.AuditIntent, error) {
+			var c schema.Bootstrap
+			if err := json.Unmarshal(env.Data, &c); err != nil {
+				return nil, nil, nil, fault.Wrap("bootstrap", fault.ArgumentError, err, "undecodable bootstrap command")
+			}
+			res, err := s.app.Bootstrap(ctx, c)
+			if err != nil {
+				return nil, nil, nil, err
+			}
+			ev := schema.GitBootstrapped{OID: res.Bootstrapped, Paths: res.Entries}
+			return res, []event{{id: schema.EvtGitBootstrap + "/" + res.Bootstrapped, typ: schema.EvtGitBootstrap, opID: "bootstrap", data: ev}}, nil, nil
+		},
+		schema.CmdAnchor: func(ctx context.Context, env bus.Envelope, redelivered bool) (any, []event, []schema.AuditIntent, error) {
+			var c schema.Anchor
+			if err := json.Unmarshal(env.Data, &c); err != nil {
+				return nil, nil, nil, fault.Wrap("anchor", fault.ArgumentError, err, "undecodable anchor command")
+			}
+			res, err := s.app.Anchor(ctx, c)
+			if err != nil {
+				return nil, nil, nil, err
+			}
+			var evs []event
+			if !res.Replayed || redelivered {
+				evs = append(evs, event{id: "git.anchor/" + res.OID, typ: "git.anchor", opID: "anchor-" + c.Head[:12],
+					data: map[string]any{"oid": res.OID, "seq": res.Seq, "head": res.Head}})
+			}
+			return res, evs, nil, nil
+		},
+		schema.CmdPrepareMerge: func(ctx context.Context, env bus.Envelope, _ bool) (any, []event, []schema.AuditIntent, error) {
+			res, _, err := decodeApply(ctx, env, schema.CmdPrepareMerge, func(ctx context.Context, q schema.ProposalQuery) (schema.Prepared, []schema.AuditIntent, error) {
+				r, err := s.app.PrepareMerge(ctx, q)
+				return r, nil, err
+			})
+			return res, nil, nil, err
+		},
+		schema.CmdLand: func(ctx context.Context, env bus.Envelope, _ bool) (any, []event, []schema.AuditIntent, error) {
+			res, err := s.land(ctx, env)
+			return res, nil, nil, err
+		},
+		schema.CmdBackupPush: func(ctx context.Context, env bus.Envelope, _ bool) (any, []event, []schema.AuditIntent, error) {
+			res, err := s.backupPush(ctx, env)
+			return res, nil, nil, err
+		},
+		schema.CmdMirrorPush: func(ctx context.Context, env bus.Envelope, _ bool) (any, []event, []schema.AuditIntent, error) {
+			res, err := s.mirrorPush(ctx, env)
+			return res, nil, nil, err
+		},
+		schema.CmdPropose: func(_ context.Context, env bus.Envelope, _ bool) (any, []event, []schema.AuditIntent, error) {
+			return lifecycle(env, schema.CmdPropose, s.app.Propose)
+		},
+		schema.CmdProposeRetract: func(_ context.Context, env bus.Envelope, _ bool) (any, []event, []schema.AuditIntent, error) {
+			return lifecycle(env, schema.CmdProposeRetract, s.app.ProposeRetract)
+		},
+		schema.CmdProposeClose: func(_ context.Context, env bus.Envelope, _ bool) (any, []event, []schema.AuditIntent, error) {
+			return lifecycle(env, schema.CmdProposeClose, s.app.ProposeClose)
+		},
+		schema.CmdSupReconcile: func(ctx context.Context, env bus.Envelope, _ bool) (any, []event, []schema.AuditIntent, error) {
+			res, rows, err := decodeApply(ctx, env, schema.CmdSupReconcile, s.app.SupReconcile)
+			if err != nil || res.Already {
+				return res, nil, rows, err
+			}
+			// The reconcile report is an entry on the perspective: announce it like any commit.
+			ev := schema.GitCommitted{Ref: refs.Perspective(seatOf(env)), OID: res.OID, OpID: "reconcile-" + res.CanonCursor[:12],
+				Author: seatOf(env), Subject: "KIP " + res.Path, Paths: []string{res.Path}}
+			return res, []event{{id: schema.EvtGitCommit + "/" + res.OID, typ: schema.EvtGitCommit, opID: ev.OpID, data: ev}}, rows, nil
+		},
 	}
-	return nil, nil, nil, fault.E("capstore.cmd", fault.ArgumentError, "unknown capstore command %q", verb)
+	out := make(bus.Handlers, len(tbl))
+	for verb, fn := range tbl {
+		out[verb] = s.handler(fn)
+	}
+	return out
 }
 
 // perspectiveAct runs a one-file perspective write (imp_send, vap_record): its git.commit event

@@ -4,8 +4,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/stasima/stasima/pkg/telemetry"
 	"github.com/stasima/stasima/services/capstore/internal/app"
 )
@@ -28,10 +26,9 @@ func (m *meters) register() error {
 		})
 }
 
-// started records what Start opened: the ledger of this run and the consumer to watch.
-func (m *meters) started(a *app.App, js jetstream.JetStream, stream string) {
+// started records the ledger of this run (the router watches the command consumer's lag).
+func (m *meters) started(a *app.App) {
 	m.ledger.Store(a.Ledger())
-	m.tel.WatchConsumer(js, stream, commandsConsumer)
 }
 
 // commandsConsumer is capstore's durable consumer on COMMANDS.
