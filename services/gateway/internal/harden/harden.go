@@ -1,14 +1,16 @@
-// Package harden is the gateway's HTTP perimeter (identity.md §4 I-51 and §6): the DNS-rebinding
-// guard on /mcp, always on under HTTP, and — when the OAuth door is armed — the Host allowlist
-// over every route, the body cap (announced or streamed, D-6), per-IP sliding-window rate limits
-// on the door's endpoints and the security headers. It decides only from the request; it holds
-// no state beyond the rate-limit table.
+// Package harden is the gateway's HTTP perimeter (identity.md §4 I-51 and §6): one guard for
+// both agent surfaces, /mcp and the REST mirror, in every mode (D-41) — the Host allowlist (421),
+// foreign Origins (403) and JSON-only POST bodies (415) — and, when the OAuth door is armed, the
+// I-81 Host allowlist over every route, the body cap (announced or streamed, D-6), per-IP
+// sliding-window rate limits on the door's endpoints and the security headers. It decides only
+// from the request; it holds no state beyond the rate-limit table.
 package harden
 
 import (
 	"bytes"
 	"errors"
 	"io"
+	"mime"
 	"net"
 	"net/http"
 	"net/url"
@@ -24,7 +26,10 @@ const DoorBodyCap = 65536
 type Config struct {
 	// Armed is true when the OAuth door is armed (http_public_url set): §6 applies.
 	Armed bool
-	// BindHost is http_host (I-51).
+	// BindHost is http_host (I-51). The loopback names (127.0.0.1, localhost, [::1]) are
+	// allowed Hosts and Origins only while it is a loopback address or localhost: a listener on
+	// a Tailscale address is never reached by those names except through a forged header or a
+	// proxy, which must then be listed in AllowedHosts (issue 13, stricter than I-51).
 	BindHost string
 	// AllowedHosts is http_allowed_hosts, the public URL's host included (O-config-20).
 	AllowedHosts []string
@@ -73,8 +78,9 @@ func isDoorPath(p string) bool {
 type Handler struct {
 	cfg      Config
 	next     http.Handler
-	mcpHosts hostList // I-51: loopback names, the bind host, the allowed hosts
+	hosts    hostList // I-51: loopback names (loopback listener only), the bind host, the allowed hosts
 	extra    hostList // I-51's extra hosts (https origins allowed) and I-81's list
+	loopback bool     // the listener is loopback: loopback names and http://loopback origins pass
 	lim      *limiter
 }
 
@@ -88,13 +94,26 @@ func New(cfg Config, next http.Handler) *Handler {
 	for _, e := range cfg.AllowedHosts {
 		h.extra = append(h.extra, parseEntry(e))
 	}
-	h.mcpHosts = hostList{{host: "127.0.0.1"}, {host: "localhost"}, {host: "::1"}}
-	if b := parseEntry(cfg.BindHost); b.host != "" && !h.mcpHosts.match(b.host, "") {
-		h.mcpHosts = append(h.mcpHosts, entry{host: b.host})
+	b := parseEntry(cfg.BindHost)
+	h.loopback = isLoopback(b.host)
+	if h.loopback {
+		h.hosts = hostList{{host: "127.0.0.1"}, {host: "localhost"}, {host: "::1"}}
+	}
+	if b.host != "" && !h.hosts.match(b.host, "") {
+		h.hosts = append(h.hosts, entry{host: b.host})
 		h.extra = append(h.extra, entry{host: b.host})
 	}
-	h.mcpHosts = append(h.mcpHosts, h.extra...)
+	h.hosts = append(h.hosts, h.extra...)
 	return h
+}
+
+// isLoopback reports whether a bind host is localhost or a loopback IP literal.
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -107,13 +126,23 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		reject(w, http.StatusMisdirectedRequest, "host not allowed")
 		return
 	}
-	if r.URL.Path == "/mcp" || strings.HasPrefix(r.URL.Path, "/mcp/") { // I-51
-		if !h.mcpHosts.match(host, port) {
+	// I-51 and D-41: /mcp, the REST mirror and the health and ops routes take the same guard
+	// in every mode, so no web page can reach them by DNS rebinding or a cross-site request
+	// (the MCP transport spec makes Origin validation a MUST for this reason). The armed door's
+	// own pages are I-81's alone: a browser posts forms to them from the public origin.
+	if !h.cfg.Armed || !door {
+		if !h.hosts.match(host, port) {
 			reject(w, http.StatusMisdirectedRequest, "host not allowed")
 			return
 		}
 		if o := r.Header.Get("Origin"); o != "" && !h.originAllowed(o) {
 			reject(w, http.StatusForbidden, "origin not allowed")
+			return
+		}
+		// A JSON body only: a cross-site form or text/plain POST needs no CORS preflight, so
+		// a page could otherwise write as a seat without ever reading the answer.
+		if r.Method == http.MethodPost && !isJSON(r.Header.Get("Content-Type")) {
+			reject(w, http.StatusUnsupportedMediaType, "content type must be application/json")
 			return
 		}
 	}
@@ -188,8 +217,15 @@ func reject(w http.ResponseWriter, code int, msg string) {
 	io.WriteString(w, msg+"\n")
 }
 
-// originAllowed is I-51: http:// loopback origins on any port; http(s):// origins of the extra
-// hosts.
+// isJSON reports whether a Content-Type names application/json (parameters such as charset
+// allowed).
+func isJSON(ct string) bool {
+	mt, _, err := mime.ParseMediaType(ct)
+	return err == nil && mt == "application/json"
+}
+
+// originAllowed is I-51: http:// loopback origins on any port while the listener is loopback;
+// http(s):// origins of the extra hosts.
 func (h *Handler) originAllowed(o string) bool {
 	u, err := url.Parse(o)
 	if err != nil || u.Host == "" {
@@ -198,7 +234,7 @@ func (h *Handler) originAllowed(o string) bool {
 	host, port := splitHost(u.Host)
 	switch u.Scheme {
 	case "http":
-		return isLoopbackName(host) || h.extra.match(host, port)
+		return h.loopback && isLoopbackName(host) || h.extra.match(host, port)
 	case "https":
 		return h.extra.match(host, port)
 	}

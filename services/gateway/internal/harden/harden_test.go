@@ -32,45 +32,79 @@ func serve(h http.Handler, method, path, host string, hdr map[string]string, bod
 	return w
 }
 
-// TestRebinding is I-51 and D-7 on /mcp, armed or not: loopback names, the bind host and the
-// extra hosts pass; anything else is 421; Origins are checked against the same lists (403).
+// TestRebinding is I-51, D-7 and D-41 on /mcp and the REST mirror, armed or not: the bind host
+// and the extra hosts pass, and the loopback names while the listener is loopback; anything else
+// is 421; Origins are checked against the same lists (403); a POST body must be JSON (415).
 func TestRebinding(t *testing.T) {
-	h := New(Config{BindHost: "100.101.1.5", AllowedHosts: []string{"tail.example", "box.example:8443"}}, echo)
+	extra := []string{"tail.example", "box.example:8443"}
+	loop := New(Config{BindHost: "127.0.0.1", AllowedHosts: extra}, echo)
+	tail := New(Config{BindHost: "100.101.1.5", AllowedHosts: extra}, echo)
 	tests := []struct {
-		name, host, origin string
-		want               int
+		name, host, origin, ctype string
+		loop, tail                int // the answer with a loopback and a Tailscale listener
 	}{
-		{"loopback ip", "127.0.0.1:8787", "", 200},
-		{"localhost no port", "localhost", "", 200},
-		{"ipv6 loopback", "[::1]:8787", "", 200},
-		{"bind host", "100.101.1.5:8787", "", 200},
-		{"extra host any port", "tail.example:9999", "", 200},
-		{"extra host upper case", "TAIL.example", "", 200},
-		{"extra host exact port", "box.example:8443", "", 200},
-		{"extra host wrong port", "box.example:8444", "", 421},
-		{"foreign host", "evil.example", "", 421},
-		{"rebinding name on loopback port", "attacker.test:8787", "", 421},
-		{"loopback http origin any port", "127.0.0.1:8787", "http://localhost:5173", 200},
-		{"loopback https origin", "127.0.0.1:8787", "https://localhost", 403},
-		{"extra host https origin", "127.0.0.1:8787", "https://tail.example", 200},
-		{"foreign origin", "127.0.0.1:8787", "http://evil.example", 403},
-		{"null origin", "127.0.0.1:8787", "null", 403},
+		{"loopback ip", "127.0.0.1:8787", "", "", 200, 421},
+		{"localhost no port", "localhost", "", "", 200, 421},
+		{"ipv6 loopback", "[::1]:8787", "", "", 200, 421},
+		{"tailscale bind host", "100.101.1.5:8787", "", "", 421, 200},
+		{"extra host any port", "tail.example:9999", "", "", 200, 200},
+		{"extra host upper case", "TAIL.example", "", "", 200, 200},
+		{"extra host exact port", "box.example:8443", "", "", 200, 200},
+		{"extra host wrong port", "box.example:8444", "", "", 421, 421},
+		{"foreign host", "evil.example", "", "", 421, 421},
+		{"empty host", "", "", "", 421, 421},
+		{"rebinding name on loopback port", "attacker.test:8787", "", "", 421, 421},
+		{"loopback http origin any port", "tail.example", "http://localhost:5173", "", 200, 403},
+		{"loopback https origin", "tail.example", "https://localhost", "", 403, 403},
+		{"extra host https origin", "tail.example", "https://tail.example", "", 200, 200},
+		{"extra host http origin", "tail.example", "http://box.example:8443", "", 200, 200},
+		{"foreign origin", "tail.example", "http://evil.example", "", 403, 403},
+		{"null origin", "tail.example", "null", "", 403, 403},
+		{"json with charset", "tail.example", "", "application/json; charset=utf-8", 200, 200},
+		{"json upper case", "tail.example", "", "Application/JSON", 200, 200},
+		{"text/plain", "tail.example", "", "text/plain", 415, 415},
+		{"form", "tail.example", "", "application/x-www-form-urlencoded", 415, 415},
+		{"no content type", "tail.example", "", "-", 415, 415},
+		{"json-ish", "tail.example", "", "application/jsonp", 415, 415},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			hdr := map[string]string{}
-			if tt.origin != "" {
-				hdr["Origin"] = tt.origin
-			}
-			w := serve(h, "POST", "/mcp", tt.host, hdr, strings.NewReader("{}"))
-			if w.Code != tt.want {
-				t.Fatalf("Host %q Origin %q: %d %s, want %d", tt.host, tt.origin, w.Code, w.Body, tt.want)
-			}
-		})
+	for _, path := range []string{"/mcp", "/api/v1/tools/map_search"} {
+		for _, tt := range tests {
+			t.Run(path+" "+tt.name, func(t *testing.T) {
+				hdr := map[string]string{"Content-Type": "application/json"}
+				switch tt.ctype {
+				case "":
+				case "-":
+					delete(hdr, "Content-Type")
+				default:
+					hdr["Content-Type"] = tt.ctype
+				}
+				if tt.origin != "" {
+					hdr["Origin"] = tt.origin
+				}
+				for _, l := range []struct {
+					name string
+					h    *Handler
+					want int
+				}{{"loopback", loop, tt.loop}, {"tailscale", tail, tt.tail}} {
+					if w := serve(l.h, "POST", path, tt.host, hdr, strings.NewReader("{}")); w.Code != l.want {
+						t.Fatalf("%s listener, Host %q Origin %q: %d %s, want %d", l.name, tt.host, tt.origin, w.Code, w.Body, l.want)
+					}
+				}
+			})
+		}
 	}
-	// The guard is /mcp's; other routes are open when the door is not armed.
-	if w := serve(h, "GET", "/healthz", "evil.example", nil, nil); w.Code != 200 {
-		t.Fatalf("unarmed /healthz with a foreign Host: %d", w.Code)
+	// GETs (the tool list, health, the MCP stream) take the Host and Origin checks but carry no
+	// body to type.
+	for _, path := range []string{"/api/v1/tools", "/healthz", "/readyz", "/mcp"} {
+		if w := serve(loop, "GET", path, "evil.example", nil, nil); w.Code != 421 {
+			t.Fatalf("GET %s with a foreign Host: %d", path, w.Code)
+		}
+		if w := serve(loop, "GET", path, "127.0.0.1:8787", map[string]string{"Origin": "http://evil.example"}, nil); w.Code != 403 {
+			t.Fatalf("GET %s with a foreign Origin: %d", path, w.Code)
+		}
+		if w := serve(loop, "GET", path, "127.0.0.1:8787", nil, nil); w.Code != 200 {
+			t.Fatalf("GET %s: %d", path, w.Code)
+		}
 	}
 }
 
@@ -116,6 +150,17 @@ func TestHostAllowlist(t *testing.T) {
 			}
 		})
 	}
+	// Armed, the agent surfaces keep D-41's Origin and Content-Type checks; the door's pages take
+	// browser forms.
+	form := map[string]string{"Content-Type": "application/x-www-form-urlencoded", "Origin": "https://door.example"}
+	for path, want := range map[string]int{"/mcp": 415, "/api/v1/tools/kip_get": 415, "/approve": 200, "/token": 200} {
+		if w := serve(h, "POST", path, "door.example", form, strings.NewReader("a=b")); w.Code != want {
+			t.Fatalf("armed form POST %s: %d, want %d", path, w.Code, want)
+		}
+	}
+	if w := serve(h, "POST", "/api/v1/tools/kip_get", "door.example", map[string]string{"Content-Type": "application/json", "Origin": "https://evil.example"}, strings.NewReader("{}")); w.Code != 403 {
+		t.Fatalf("armed foreign Origin on the REST mirror: %d", w.Code)
+	}
 	if got := serve(h, "POST", "/register", "door.example", nil, nil).Header().Get("Cache-Control"); got != "no-store" {
 		t.Fatalf("credential page Cache-Control %q", got)
 	}
@@ -146,7 +191,7 @@ func TestBodyCap(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			w := serve(h, "POST", tt.path, "door.example", nil, tt.body)
+			w := serve(h, "POST", tt.path, "door.example", map[string]string{"Content-Type": "application/json"}, tt.body)
 			if w.Code != tt.want {
 				t.Fatalf("%d, want %d", w.Code, tt.want)
 			}
