@@ -584,6 +584,7 @@ func (c Config) gateway() gateway.Config {
 	gc.MaxBodyBytes = c.MaxBodyBytes
 	gc.AuditBarrier = c.AuditBarrier
 	gc.Approvers = c.Approvers
+	gc.Committer = c.CommitterName
 	gc.IndexBarrier = c.IndexBarrier
 	gc.BindingMode = c.BindingMode
 	gc.RESTSessionIdle = c.RestSessionIdle

@@ -46,6 +46,9 @@ type Config struct {
 	IndexBarrier time.Duration
 	// Approvers may close any proposal (T-propose_close-5).
 	Approvers []string
+	// Committer is capstore's committer name, reserved like C-names-3's actors ("" = the
+	// default, capstore).
+	Committer string
 	// AuditBarrier bounds the wait for a call's own audit rows (ARCH-6); 0 turns it off.
 	AuditBarrier time.Duration
 	// BindingMode is strict, witness or off, case-insensitive ("" = strict; identity.md I-3).
@@ -167,7 +170,7 @@ func New(p Params) (*Service, error) {
 func (c Config) appConfig() app.Config {
 	return app.Config{
 		DeploymentName: c.DeploymentName, CanonRef: c.CanonRef,
-		OrientationBase: c.OrientationBase, MaxBodyBytes: c.MaxBodyBytes, Approvers: c.Approvers,
+		OrientationBase: c.OrientationBase, MaxBodyBytes: c.MaxBodyBytes, Approvers: c.Approvers, Committer: c.Committer,
 		BindingMode: c.BindingMode, PinnedInstance: c.PinnedInstance, Port: c.Port,
 		RESTSessionIdle: c.RESTSessionIdle,
 	}

@@ -35,6 +35,7 @@ type Config struct {
 	OrientationBase string
 	MaxBodyBytes    int
 	Approvers       []string
+	Committer       string // capstore's committer name ("" = names.DefaultCommitter), reserved (C-names-3)
 	// Session binding (identity.md §1): mode strict|witness|off ("" = strict), the pinned seat
 	// (STASIMA_INSTANCE), the port token (STASIMA_PORT) and the REST session idle expiry (I-24).
 	BindingMode     string

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -291,6 +292,36 @@ func (a *App) StartBinding(ctx context.Context) error {
 	return nil
 }
 
+// claimable refuses a claim of a reserved actor name (C-names-3: practitioner, system, backup,
+// the committer) or of a configured approver on the agent surface, compared under case folding
+// so no look-alike casing passes either; only a gateway pinned to exactly that name (the
+// practitioner's own server definition, STASIMA_INSTANCE) may act as it (D-39). 0.1.5 bound
+// these names on first use, so any session could read the practitioner's messages away, send
+// in its name and close any proposal as an approver.
+func (a *App) claimable(op, seat string) error {
+	if seat == a.bind.pinned && seat != "" {
+		return nil
+	}
+	committer := a.cfg.Committer
+	if committer == "" {
+		committer = names.DefaultCommitter
+	}
+	for _, group := range []struct {
+		what  string
+		names []string
+	}{{"a reserved actor name", append(slices.Clone(names.Reserved), committer)}, {"a configured approver", a.cfg.Approvers}} {
+		for _, r := range group.names {
+			if names.FoldEqual(seat, r) {
+				return fault.E(op+".identity", fault.Denied,
+					"%s may not claim %q: it is %s (C-names-3, D-39), which acts through the console (stasima admin), "+
+						"not the agent surface; claim your own seat name, or run a gateway pinned to it with STASIMA_INSTANCE=%s",
+					op, seat, group.what, r)
+			}
+		}
+	}
+	return nil
+}
+
 // restGate is I-24's first rule for the REST mirror: with binding active and the gateway
 // neither pinned nor ported, an identity-claiming call must carry a Stasima-Session header,
 // checked before any other rule. Reads never need it.
@@ -310,6 +341,9 @@ func (a *App) restGate(tool string, s Session) error {
 // or the refusal. Every identity-claiming tool calls it after its argument checks and before any
 // write (T-common-9); learning is a side effect that stays when the tool refuses later (I-12).
 func (a *App) bindCheck(ctx context.Context, s Session, op, seat, ref, path string) (authoredVia string, err error) {
+	if err := a.claimable(op, seat); err != nil { // D-39, in every binding mode
+		return "", err
+	}
 	b := a.bind
 	if b.mode == ModeOff { // I-10
 		return "", nil
