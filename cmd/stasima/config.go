@@ -398,6 +398,12 @@ func (c *Config) validate(servesHTTP bool) error {
 	if !(0 < c.AirlockFloor && c.AirlockFloor < c.AirlockCeiling) { // O-config-15
 		return fmt.Errorf("airlock_floor_s (%v) and airlock_ceiling_s (%v) must satisfy 0 < airlock_floor_s < airlock_ceiling_s", c.AirlockFloor.Seconds(), c.AirlockCeiling.Seconds())
 	}
+	// The floor must outlive every code: a code seen at staging must be dead by the
+	// earliest land.
+	if c.AirlockFloor <= airlock.MinFloor {
+		return fmt.Errorf("airlock_floor_s (%v) must exceed %v s, the longest a TOTP code is accepted, so that a code seen at staging is dead at the earliest land: raise it (default 120)",
+			c.AirlockFloor.Seconds(), airlock.MinFloor.Seconds())
+	}
 	if c.Transport != "stdio" && c.Transport != "http" { // O-config-16
 		return fmt.Errorf("transport %q is not supported: use \"stdio\" or \"http\"", c.Transport)
 	}

@@ -68,7 +68,14 @@ type Config struct {
 	// Now is the clock of every gate (INV-17, A-5); nil is the server's time.Now. Tests inject
 	// a clock here.
 	Now func() time.Time
+
+	// shortFloor lets a test run a floor at or below MinFloor (set only by export_test.go).
+	shortFloor bool
 }
+
+// MinFloor is the bound airlock_floor_s must exceed: the longest a TOTP code is accepted
+// (30 s step, ±1 window), so a code seen at staging is dead at the earliest land.
+const MinFloor = totp.MaxCodeLifetime
 
 // DefaultConfig returns the defaults of operations.md §8.2; SecretPath has none.
 func DefaultConfig() Config {
@@ -90,8 +97,8 @@ func DefaultConfig() Config {
 }
 
 // Validate checks the configuration: a secret path, a land secret path apart from it,
-// 0 < floor < ceiling (O-config-15), at least one approver, positive timeouts and a relay rate
-// limit that allows something.
+// 0 < floor < ceiling (O-config-15) and floor > MinFloor, at least one approver, positive
+// timeouts and a relay rate limit that allows something.
 func (c Config) Validate() error {
 	switch {
 	case c.SecretPath == "":
@@ -99,6 +106,9 @@ func (c Config) Validate() error {
 	case c.Floor <= 0 || c.Ceiling <= c.Floor:
 		return fmt.Errorf("airlock: airlock_floor_s (%s) and airlock_ceiling_s (%s) must satisfy 0 < floor < ceiling",
 			c.Floor, c.Ceiling)
+	case c.Floor <= MinFloor && !c.shortFloor:
+		return fmt.Errorf("airlock: airlock_floor_s (%g) must exceed %g s, the longest a TOTP code is accepted, so that a code seen at staging is dead at the earliest land (A-61): raise it (default 120)",
+			c.Floor.Seconds(), MinFloor.Seconds())
 	case c.LandSecretPath != "" && filepath.Clean(c.LandSecretPath) == filepath.Clean(c.SecretPath):
 		return errors.New("airlock: airlock_land_secret must be another file than airlock_secret_path (an independent factor)")
 	case c.AckWait <= 0 || c.RequestTimeout <= 0 || c.AuditWait <= 0:

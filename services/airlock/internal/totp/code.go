@@ -18,6 +18,10 @@ const (
 	Digits = 6
 )
 
+// MaxCodeLifetime is the longest one code is accepted: its own window and one either side
+// three steps. The review floor must exceed it.
+const MaxCodeLifetime = 3 * Step * time.Second
+
 var codeOpts = pqtotp.ValidateOpts{
 	Period:    Step,
 	Skew:      0, // the ±1 window acceptance is ours: the matched window must be known
