@@ -47,7 +47,7 @@ func TestStore_ConsumeOnce(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			s := open(t)
 			t.Run("code redeemed once", func(t *testing.T) {
-				for round := range 5 {
+				for round := range 3 {
 					code := fmt.Sprintf("K-%d", round)
 					tx := Txn{ID: code, ClientID: "c1", Created: t0, Params: Params{Scopes: []string{}}}
 					if err := s.PutTxn(ctx, tx, t0.Add(-TxnTTL)); err != nil {
@@ -69,7 +69,7 @@ func TestStore_ConsumeOnce(t *testing.T) {
 				}
 			})
 			t.Run("transaction approved once", func(t *testing.T) {
-				for round := range 5 {
+				for round := range 3 {
 					id := fmt.Sprintf("T-%d", round)
 					if err := s.PutTxn(ctx, Txn{ID: id, ClientID: "c1", Created: t0, Params: Params{Scopes: []string{}}}, t0.Add(-TxnTTL)); err != nil {
 						t.Fatal(err)
@@ -101,7 +101,7 @@ func TestStore_ConsumeOnce(t *testing.T) {
 				}
 			})
 			t.Run("refresh token rotated once", func(t *testing.T) {
-				for round := range 5 {
+				for round := range 3 {
 					old := fmt.Sprintf("R-%d", round)
 					if err := s.PutPair(ctx, "A-"+old, Token{Kind: KindAccess, ClientID: "c1", Expires: t0.Add(time.Hour)},
 						old, Token{Kind: KindRefresh, ClientID: "c1", Expires: t0.Add(time.Hour)}, t0, t0.Add(-TxnTTL)); err != nil {

@@ -61,6 +61,9 @@ type Config struct {
 	Path      string
 	BusPrefix string
 	Now       func() time.Time
+	// MetadataClient fetches client metadata documents. Nil is the production client, which
+	// connects only to public addresses; tests inject one that trusts their TLS server.
+	MetadataClient *http.Client
 }
 
 // Door is the armed OAuth door.
@@ -73,6 +76,7 @@ type Door struct {
 	subj     bus.Subjects
 	log      *slog.Logger
 	now      func() time.Time
+	fetcher  *http.Client // client metadata documents
 
 	mu    sync.RWMutex // guards store across Start/Stop
 	store *Store
@@ -94,7 +98,7 @@ func New(cfg Config, be Backend, nc *nats.Conn, log *slog.Logger) (*Door, error)
 	}
 	base := strings.TrimRight(cfg.PublicURL, "/")
 	return &Door{cfg: cfg, base: base, resource: base + "/mcp", be: be, nc: nc, subj: subj,
-		log: log.With("part", "door"), now: cfg.Now}, nil
+		log: log.With("part", "door"), now: cfg.Now, fetcher: metadataFetcher(cfg.MetadataClient)}, nil
 }
 
 // Start opens the store and answers the console's admin-only subjects (I-66).
@@ -258,6 +262,7 @@ func (d *Door) metadata(w http.ResponseWriter, r *http.Request) {
 		CodeChallengeMethodsSupported:     []string{"S256"},
 		TokenEndpointAuthMethodsSupported: []string{"client_secret_post", "client_secret_basic", "none"},
 		IssParameterSupported:             true,
+		ClientIDMetadataDocumentSupported: true,
 	})
 }
 
@@ -356,7 +361,19 @@ func (d *Door) authorize(w http.ResponseWriter, r *http.Request) {
 		d.internal(w, "authorize", err)
 		return
 	}
-	c, err := st.Client(r.Context(), q.Get("client_id"))
+	var c *Client
+	if id := q.Get("client_id"); IsMetadataClientID(id) {
+		// A metadata document is read afresh at every authorization and stored as the client,
+		// so the approve page and the console show what it says now.
+		if c, err = d.metadataClient(r.Context(), id); err != nil {
+			d.log.Info("client metadata refused", "client_id", id, logkey.Err, err)
+			textPage(w, http.StatusBadRequest, err.Error())
+			return
+		}
+		err = st.AddClient(r.Context(), *c, d.now(), ClientCap)
+	} else {
+		c, err = st.Client(r.Context(), id)
+	}
 	if err != nil {
 		d.internal(w, "authorize", err)
 		return
@@ -740,6 +757,11 @@ func (d *Door) authenticate(w http.ResponseWriter, r *http.Request, st *Store) (
 	if err != nil {
 		d.internal(w, "token", err)
 		return nil, false
+	}
+	if c == nil && IsMetadataClientID(id) && checkClientIDURL(id) == nil {
+		// A metadata-document client is public; its codes and tokens are bound to its
+		// client_id, so it needs no stored row here (the row may have been evicted, I-62).
+		c = &Client{ID: id, AuthMethod: "none"}
 	}
 	if c == nil || (c.AuthMethod != "none" && subtle.ConstantTimeCompare([]byte(hash(secret)), []byte(c.SecretHash)) != 1) {
 		w.Header().Set("WWW-Authenticate", `Basic realm="stasima"`)

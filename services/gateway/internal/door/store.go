@@ -36,6 +36,9 @@ func OpenStore(ctx context.Context, dsn, path string) (*Store, error) {
 	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
 		s.pg = true
 		s.db, err = sql.Open("pgx", dsn)
+		if err == nil {
+			s.db.SetMaxIdleConns(8) // a burst of token requests reuses connections, not dials
+		}
 	} else {
 		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 			return nil, fmt.Errorf("auth store: %w", err)
@@ -134,9 +137,13 @@ type Client struct {
 	IssuedAt     int64    `json:"client_id_issued_at"`
 }
 
-// Display is the name the practitioner sees (I-64).
+// Display is the name the practitioner sees (I-64). A metadata-document client shows its URL
+// beside the name it gives itself: the name is the document's claim, the URL's host is what
+// TLS vouched for.
 func (c Client) Display() string {
 	switch {
+	case c.Name != "" && IsMetadataClientID(c.ID):
+		return c.Name + " (" + c.ID + ")"
 	case c.Name != "":
 		return c.Name
 	case c.ID != "":
@@ -146,13 +153,18 @@ func (c Client) Display() string {
 }
 
 // AddClient inserts c, first evicting — when the table holds cap or more — the oldest clients no
-// stored token references, max(1, count−cap+1) of them (I-62).
+// stored token references, max(1, count−cap+1) of them (I-62). A client already stored (a
+// metadata document read again) is replaced and counts as new.
 func (s *Store) AddClient(ctx context.Context, c Client, now time.Time, cap int) error {
 	data, err := json.Marshal(c)
 	if err != nil {
 		return err
 	}
 	return s.tx(ctx, func(tx *sql.Tx) error {
+		n, err := s.exec(ctx, tx, `UPDATE clients SET data = ?, created = ? WHERE client_id = ?`, string(data), now.UnixNano(), c.ID)
+		if err != nil || n == 1 {
+			return err
+		}
 		var count int
 		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM clients`).Scan(&count); err != nil {
 			return err
@@ -164,7 +176,9 @@ func (s *Store) AddClient(ctx context.Context, c Client, now time.Time, cap int)
 				return err
 			}
 		}
-		_, err := s.exec(ctx, tx, `INSERT INTO clients (client_id, data, created) VALUES (?, ?, ?)`, c.ID, string(data), now.UnixNano())
+		// The upsert covers a concurrent first read of one metadata document.
+		_, err = s.exec(ctx, tx, `INSERT INTO clients (client_id, data, created) VALUES (?, ?, ?)
+			ON CONFLICT (client_id) DO UPDATE SET data = excluded.data, created = excluded.created`, c.ID, string(data), now.UnixNano())
 		return err
 	})
 }
