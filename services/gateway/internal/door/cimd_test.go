@@ -212,7 +212,6 @@ func TestDoor_MetadataFetchIsPublicOnly(t *testing.T) {
 	}
 }
 
-
 // TestPublicAddr is the SSRF guard's address table.
 func TestPublicAddr(t *testing.T) {
 	tests := []struct {
