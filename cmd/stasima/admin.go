@@ -27,6 +27,7 @@ import (
 	"github.com/stasima/stasima/pkg/hexseq"
 	"github.com/stasima/stasima/pkg/refs"
 	"github.com/stasima/stasima/pkg/schema"
+	"github.com/stasima/stasima/services/indexer"
 )
 
 // cmdAdmin is the practitioner's CLI (operations §1): JSON on stdout and exit 0 on success, the
@@ -60,10 +61,7 @@ func cmdAdmin(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			return 1
 		}
 		run = func(ctx context.Context, c *busclient.Client) (any, error) {
-			var res schema.BootstrapResult
-			err := c.Do(ctx, busclient.Command{Svc: bus.Capstore, Verb: schema.CmdBootstrap, OpID: "bootstrap",
-				Data: schema.Bootstrap{Actor: schema.Actor{Seat: "practitioner"}, SeedDir: cargs[0], Files: files}}, &res)
-			return res, err
+			return adminBootstrap(ctx, c, cfg, cargs[0], files)
 		}
 	case "preview":
 		if len(cargs) != 1 {
@@ -321,19 +319,19 @@ func withBackend(ctx context.Context, cfg Config, fn func(*busclient.Client) (an
 }
 
 type statusResult struct {
-	CanonHead          *string  `json:"canon_head"`
-	CanonSeq           string   `json:"canon_seq"`
-	Perspectives       []string `json:"perspectives"`
-	Proposals          []string `json:"proposals"`
-	Staged             []string `json:"staged"`
-	PractitionerUnread int      `json:"practitioner_unread"`
-	AuditEvents        int64    `json:"audit_events"`
-	AuditVerifyOK      bool     `json:"audit_verify_ok"`
-	AuditVsAnchor      *bool    `json:"audit_vs_anchor"`
+	CanonHead          *string                `json:"canon_head"`
+	CanonSeq           string                 `json:"canon_seq"`
+	Perspectives       []string               `json:"perspectives"`
+	Proposals          []string               `json:"proposals"`
+	Staged             []schema.AirlockStaged `json:"staged"`
+	PractitionerUnread int                    `json:"practitioner_unread"`
+	AuditEvents        int64                  `json:"audit_events"`
+	AuditVerifyOK      bool                   `json:"audit_verify_ok"`
+	AuditVsAnchor      *bool                  `json:"audit_vs_anchor"`
 }
 
-// adminStatus is O-status-1 (staged and practitioner_unread come with the airlock and the
-// indexer).
+// adminStatus is O-status-1: canon, refs, the airlock's staged proposals (A-60; asking may
+// expire a stage, A-13), the practitioner's unread count and the audit chain.
 func adminStatus(ctx context.Context, c *busclient.Client, cfg Config) (any, error) {
 	var canon schema.RefAnswer
 	if err := c.Query(ctx, bus.Capstore, schema.QResolveRef, schema.RefQuery{Ref: cfg.CanonRef}, &canon); err != nil {
@@ -362,10 +360,15 @@ func adminStatus(ctx context.Context, c *busclient.Client, cfg Config) (any, err
 	if err != nil {
 		return nil, err
 	}
-	res := statusResult{CanonSeq: hexseq.Display(seq.Seq), Perspectives: ps, Proposals: props, Staged: []string{}}
+	res := statusResult{CanonSeq: hexseq.Display(seq.Seq), Perspectives: ps, Proposals: props}
 	if canon.OID != "" {
 		res.CanonHead = &canon.OID
 	}
+	var staged schema.AirlockStagedList
+	if err := c.Query(ctx, bus.Airlock, schema.QAirlockStaged, nil, &staged); err != nil {
+		return nil, err
+	}
+	res.Staged = append([]schema.AirlockStaged{}, staged.Staged...)
 	var au schema.AuditStatus
 	if err := c.Query(ctx, bus.Audit, schema.QAuditStatus, nil, &au); err != nil {
 		return nil, err
@@ -373,6 +376,33 @@ func adminStatus(ctx context.Context, c *busclient.Client, cfg Config) (any, err
 	res.AuditEvents, res.AuditVerifyOK, res.AuditVsAnchor = au.Events, au.VerifyOK, au.AuditVsAnchor
 	if res.PractitionerUnread, err = practitionerUnread(ctx, c); err != nil {
 		return nil, err
+	}
+	return res, nil
+}
+
+// adminBootstrap seeds canon, waits for the index barrier (the indexer rebuilds the whole index
+// on git.bootstrap) and reports the number of rows the rebuilt index holds (O-bootstrap-6).
+func adminBootstrap(ctx context.Context, c *busclient.Client, cfg Config, dir string, files []schema.SeedFile) (any, error) {
+	var res schema.BootstrapResult
+	err := c.WithIndexBarrier(cfg.IndexBarrier).Do(ctx, busclient.Command{Svc: bus.Capstore, Verb: schema.CmdBootstrap, OpID: "bootstrap",
+		Data: schema.Bootstrap{Actor: schema.Actor{Seat: "practitioner"}, SeedDir: dir, Files: files}}, &res)
+	if err != nil {
+		return res, err
+	}
+	var ps schema.ListRefsAnswer
+	if err := c.Query(ctx, bus.Capstore, schema.QListRefs, schema.ListRefsQuery{Prefix: refs.PerspectivePrefix}, &ps); err != nil {
+		return nil, err
+	}
+	indexed := []string{cfg.CanonRef}
+	for _, r := range ps.Refs {
+		indexed = append(indexed, r.Name)
+	}
+	for _, ref := range indexed {
+		var env map[string]json.RawMessage
+		if err := c.Query(ctx, bus.Index, indexer.QEnvelopesFor, indexer.RefRequest{Ref: ref}, &env); err != nil {
+			return nil, err
+		}
+		res.Indexed += len(env)
 	}
 	return res, nil
 }

@@ -68,6 +68,11 @@ func TestAdmin_OfflineBootstrapAndStatus(t *testing.T) {
 	if len(oid) != 40 || string(entries) != `["meta/charter.md","practice/no-silent-loss.md","technical/orientation/welcome.md"]` {
 		t.Fatalf("bootstrap: %v", res)
 	}
+	// The answer counts the entries the rebuilt index holds, after the index barrier
+	// (O-bootstrap-6): the three .md files (the png is no entry).
+	if res["indexed"] != float64(3) {
+		t.Fatalf("bootstrap indexed %v, want 3", res["indexed"])
+	}
 	code, _, stderr = admin(t, "--data", data, "bootstrap", seed)
 	if code != 1 || !strings.Contains(stderr, "canon already exists") {
 		t.Fatalf("second bootstrap: exit %d %q", code, stderr)

@@ -92,6 +92,20 @@ func TestUp_AirlockStageFreezes(t *testing.T) {
 	if len(st["staged_oid"].(string)) != 40 || st["log_seq"] != "3c" {
 		t.Fatalf("stage_approve: %v", st)
 	}
+	// admin status lists the staged proposal with the airlock's times (O-status-1, A-60).
+	code, status, stderr := admin(t, "--data", data, "status")
+	if code != 0 {
+		t.Fatalf("status: %d %s", code, stderr)
+	}
+	staged, _ := status["staged"].([]any)
+	if len(staged) != 1 {
+		t.Fatalf("status staged: %v", status["staged"])
+	}
+	item := staged[0].(map[string]any)
+	if item["proposal_id"] != "p-air" || item["staged_oid"] != st["staged_oid"] || item["staged_at"] != st["staged_at"] ||
+		item["lands_after"] != st["lands_after"] || item["expires_at"] != st["expires_at"] {
+		t.Fatalf("status staged item %v, stage_approve %v", item, st)
+	}
 	if _, e := call(t, s, "propose", map[string]any{"instance_id": "Recto", "proposal_id": "p-air", "domain": "practice", "slug": "late", "body": "x", "op_id": "pa-2"}); !strings.Contains(e, "frozen for review") || !strings.Contains(e, "p-air") {
 		t.Fatalf("propose on a staged proposal: %q", e)
 	}

@@ -55,3 +55,18 @@ type TOTPCheck struct {
 
 // Raw is a result relayed as the owning service shaped it.
 type Raw = json.RawMessage
+
+// AirlockStaged is one staged proposal of the airlock's staged query (A-60), as `admin status`
+// reports it (O-status-1). The times are epoch seconds kept in the airlock's own number text.
+type AirlockStaged struct {
+	ProposalID string      `json:"proposal_id"`
+	StagedOID  string      `json:"staged_oid"`
+	StagedAt   json.Number `json:"staged_at"`
+	LandsAfter json.Number `json:"lands_after"`
+	ExpiresAt  json.Number `json:"expires_at"`
+}
+
+// AirlockStagedList answers QAirlockStaged: the staged proposals by first appearance.
+type AirlockStagedList struct {
+	Staged []AirlockStaged `json:"staged"`
+}

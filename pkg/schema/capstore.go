@@ -57,12 +57,14 @@ type KipCommit struct {
 	CanonState   string   `json:"canon_state"` // the writer's canon cursor or ""
 }
 
-// Folded reports the vantage half of a fold.
+// Folded reports the vantage half of a fold. CanonState is set whenever a fold was written, ""
+// included (a writer with no canon cursor), and nil on a replay, which reports replayed instead
+// (tools.md kip_commit returns).
 type Folded struct {
-	Path       string `json:"path"`
-	Vantage    string `json:"vantage"`
-	CanonState string `json:"canon_state,omitempty"`
-	Replayed   bool   `json:"replayed,omitempty"`
+	Path       string  `json:"path"`
+	Vantage    string  `json:"vantage"`
+	CanonState *string `json:"canon_state,omitempty"`
+	Replayed   bool    `json:"replayed,omitempty"`
 }
 
 // KipCommitResult is capstore's answer to KipCommit.

@@ -47,7 +47,7 @@ func (s *Service) startQueries() error {
 			out := StagedList{Staged: make([]StagedProposal, 0, len(list))}
 			for _, p := range list {
 				out.Staged = append(out.Staged, StagedProposal{ProposalID: p.ProposalID, StagedOID: p.StagedOID,
-					LandsAfter: p.LandsAfter, ExpiresAt: p.ExpiresAt})
+					StagedAt: p.StagedAt, LandsAfter: p.LandsAfter, ExpiresAt: p.ExpiresAt})
 			}
 			return out, err
 		},

@@ -651,8 +651,8 @@ func TestStaged(t *testing.T) {
 	}
 	got := fmt.Sprint(list)
 	want := fmt.Sprint([]approval.StagedProposal{
-		{ProposalID: "p1", StagedOID: oid("candidate p1"), LandsAfter: approval.Seconds(t0.Unix() + 95 + 120), ExpiresAt: approval.Seconds(t0.Unix() + 95 + 7200)},
-		{ProposalID: "p3", StagedOID: oid("candidate p3"), LandsAfter: approval.Seconds(t0.Unix() + 65 + 120), ExpiresAt: approval.Seconds(t0.Unix() + 65 + 7200)},
+		{ProposalID: "p1", StagedOID: oid("candidate p1"), StagedAt: approval.Seconds(t0.Unix() + 95), LandsAfter: approval.Seconds(t0.Unix() + 95 + 120), ExpiresAt: approval.Seconds(t0.Unix() + 95 + 7200)},
+		{ProposalID: "p3", StagedOID: oid("candidate p3"), StagedAt: approval.Seconds(t0.Unix() + 65), LandsAfter: approval.Seconds(t0.Unix() + 65 + 120), ExpiresAt: approval.Seconds(t0.Unix() + 65 + 7200)},
 	})
 	if got != want {
 		t.Errorf("staged\n got %s\nwant %s", got, want)

@@ -168,7 +168,7 @@ func (s *Service) Staged(ctx context.Context) ([]StagedProposal, []Event, error)
 	out := make([]StagedProposal, 0, len(entries))
 	for _, e := range entries {
 		out = append(out, StagedProposal{ProposalID: e.pid, StagedOID: e.info.StagedOID,
-			LandsAfter: e.info.LandsAfter, ExpiresAt: e.info.ExpiresAt})
+			StagedAt: e.info.StagedAt, LandsAfter: e.info.LandsAfter, ExpiresAt: e.info.ExpiresAt})
 	}
 	return out, evs, nil
 }

@@ -132,6 +132,7 @@ const (
 type StagedProposal struct {
 	ProposalID string  `json:"proposal_id"`
 	StagedOID  string  `json:"staged_oid"`
+	StagedAt   Seconds `json:"staged_at"`
 	LandsAfter Seconds `json:"lands_after"`
 	ExpiresAt  Seconds `json:"expires_at"`
 }

@@ -123,7 +123,7 @@ func (a *App) kipCommit(ctx context.Context, c schema.KipCommit) (schema.KipComm
 	}
 	out.Written = res.Paths
 	if vantagePath != "" {
-		out.Folded = &schema.Folded{Path: vantagePath, Vantage: "confirmed", CanonState: entryEnv.Str("canon_state")}
+		out.Folded = &schema.Folded{Path: vantagePath, Vantage: "confirmed", CanonState: new(entryEnv.Str("canon_state"))}
 	}
 	detail := schema.Detail()
 	if vantagePath != "" {

@@ -206,12 +206,14 @@ func (a *App) proposeClose(ctx context.Context, args toolspec.Args, s Session) (
 	return res, err
 }
 
+// diffItem is one changed path of canon_diff: {path, removed: true} for a path canon no longer
+// holds, else {path, title, type, status} with "" for an absent field (T-canon_diff-4).
 type diffItem struct {
-	Path    string `json:"path"`
-	Title   string `json:"title,omitempty"`
-	Type    string `json:"type,omitempty"`
-	Status  string `json:"status,omitempty"`
-	Removed bool   `json:"removed,omitempty"`
+	Path    string  `json:"path"`
+	Title   *string `json:"title,omitempty"`
+	Type    *string `json:"type,omitempty"`
+	Status  *string `json:"status,omitempty"`
+	Removed bool    `json:"removed,omitempty"`
 }
 
 type logItem struct {
@@ -271,7 +273,7 @@ func (a *App) canonDiff(ctx context.Context, args toolspec.Args, s Session) (any
 			continue
 		}
 		env, body := parseEntry(b.Data)
-		res.Changed = append(res.Changed, diffItem{Path: p, Title: env.Str("title"), Type: env.Str("type"), Status: env.Str("status")})
+		res.Changed = append(res.Changed, diffItem{Path: p, Title: new(env.Str("title")), Type: new(env.Str("type")), Status: new(env.Str("status"))})
 		if env.Str("type") == "log" {
 			res.Logs = append(res.Logs, logItem{Path: p, Body: body})
 		}
