@@ -150,3 +150,13 @@ func opIDOf(msg string) string {
 	v, _ := commitmsg.Trailer(msg, commitmsg.OpIDKey)
 	return v
 }
+
+// Issue 13: a ref name longer than the filesystem holds is a miss (git would consult
+// packed-refs), not a storage failure.
+func TestResolve_OverlongNameIsAMiss(t *testing.T) {
+	s, _, _ := newStore(t)
+	oid, ok, err := s.Resolve("refs/cap/perspectives/" + strings.Repeat("s", 5000))
+	if err != nil || ok || oid != "" {
+		t.Fatalf("Resolve(overlong) = %q, %v, %v; want a miss", oid, ok, err)
+	}
+}

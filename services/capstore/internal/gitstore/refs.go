@@ -132,9 +132,12 @@ func (st *storage) resolveRef(name string) (h plumbing.Hash, exists, loose bool,
 				return plumbing.ZeroHash, false, loose, fmt.Errorf("ref %s is corrupt: %q", name, line)
 			}
 			return h, true, loose, nil
-		case errors.Is(err, fs.ErrNotExist), errors.Is(err, syscall.EISDIR), errors.Is(err, syscall.ENOTDIR):
-			// Not a loose ref (a directory of refs, or under a file): git
-			// then consults packed-refs.
+		case errors.Is(err, fs.ErrNotExist), errors.Is(err, syscall.EISDIR), errors.Is(err, syscall.ENOTDIR),
+			errors.Is(err, syscall.ENAMETOOLONG):
+			// Not a loose ref (a directory of refs, under a file, or a name
+			// longer than the filesystem holds): git then consults packed-refs.
+			// A read of such a name is a miss, not a storage failure (issue 13:
+			// announce of a 5,000-byte seat name answered 503).
 			pr, err := st.packed()
 			if err != nil {
 				return plumbing.ZeroHash, false, loose, err
