@@ -20,7 +20,6 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/nats-io/nats.go/micro"
 	"go.uber.org/fx"
 
 	"github.com/stasima/stasima/pkg/bus"
@@ -101,9 +100,9 @@ type Service struct {
 	client *busclient.Client
 	m      meters
 
-	store chain.Store
-	msvc  micro.Service
-	cmds  jetstream.ConsumeContext
+	store   chain.Store
+	queries *bus.Registrar
+	router  *bus.Router
 
 	// appendMu serializes this process's appends with the anchor's read of {count, head}
 	// ("at a point where it is not appending", U-50) and with reconcile's backfill.
@@ -196,32 +195,29 @@ func (s *Service) Start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("audit: ensure writer consumer: %w", err)
 	}
-	cmds, err := s.js.CreateOrUpdateConsumer(ctx, s.subj.CommandsStream(), jetstream.ConsumerConfig{
-		Durable:       "audit-commands",
-		FilterSubject: s.subj.Commands(bus.Audit),
-		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       5 * time.Minute,
-		MaxDeliver:    5,
-		MaxAckPending: 1,
-	})
-	if err != nil {
-		return fmt.Errorf("audit: ensure command consumer: %w", err)
-	}
 	if err := s.client.Start(); err != nil {
 		return err
 	}
 	if err := s.startQueries(); err != nil {
 		return err
 	}
-	if s.cmds, err = cmds.Consume(s.command); err != nil {
-		return fmt.Errorf("audit: consume commands: %w", err)
+	// One audit command at a time: each may hold the append lock for long (ARCH-2).
+	s.router, err = bus.NewRouter(s.subj, s.nc, s.js, s.log, s.m.tel, bus.RouterConfig{
+		Service: bus.Audit, Durable: commandsConsumer, AckWait: 5 * time.Minute, Timeout: 4 * time.Minute,
+		MaxAckPending: 1,
+	}, s.commands())
+	if err != nil {
+		return err
+	}
+	if err := s.router.Start(ctx); err != nil {
+		return err
 	}
 	if err := s.nc.FlushWithContext(ctx); err != nil {
 		return fmt.Errorf("audit: flush: %w", err)
 	}
 	s.stop, s.done = make(chan struct{}), make(chan struct{})
 	go s.write(writer)
-	s.m.started(s.store, s.js, s.subj.AuditStream(), s.subj.CommandsStream())
+	s.m.started(s.store, s.js, s.subj.AuditStream())
 	s.log.Info("audit started", "backend", s.backend())
 	return nil
 }
@@ -242,15 +238,11 @@ func (s *Service) Stop(ctx context.Context) error {
 		case <-ctx.Done():
 		}
 	}
-	if s.cmds != nil {
-		s.cmds.Drain()
-		select {
-		case <-s.cmds.Closed():
-		case <-ctx.Done():
-		}
+	if s.router != nil {
+		s.router.Stop(ctx)
 	}
-	if s.msvc != nil {
-		_ = s.msvc.Stop()
+	if s.queries != nil {
+		s.queries.Stop(ctx)
 	}
 	s.client.Stop()
 	s.m.stopped()

@@ -6,54 +6,29 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
-	"time"
-
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/stasima/stasima/pkg/bus"
 	"github.com/stasima/stasima/pkg/busclient"
 	"github.com/stasima/stasima/pkg/fault"
-	"github.com/stasima/stasima/pkg/logkey"
 	"github.com/stasima/stasima/pkg/schema"
 	"github.com/stasima/stasima/services/audit/internal/chain"
 	"github.com/stasima/stasima/services/audit/internal/sqlitestore"
 )
 
-// command applies one audit command (anchor, reconcile, restore) and replies on its inbox, then
-// acks (ARCH-12). Each is safe to redeliver: anchor replays an unchanged head, reconcile's rows
-// carry deterministic intent ids, restore refuses a non-empty table.
-func (s *Service) command(msg jetstream.Msg) {
-	verb := msg.Subject()[strings.LastIndexByte(msg.Subject(), '.')+1:]
-	env, err := bus.DecodeEnvelope(msg.Data())
-	if err != nil {
-		s.log.Error("command undecodable", logkey.Subject, msg.Subject(), logkey.Err, err)
-		_ = msg.TermWithReason("undecodable envelope")
-		return
-	}
-	tctx, handling := s.m.tel.Command(bus.Audit, msg)
-	ctx, cancel := context.WithTimeout(tctx, 4*time.Minute)
-	defer cancel()
-	var res any
-	switch verb {
-	case schema.CmdAuditAnchor:
-		res, err = s.Anchor(ctx)
-	case schema.CmdAuditReconcile:
-		res, err = s.Reconcile(ctx)
-	case schema.CmdAuditRestore:
-		var c schema.Restore
-		if err = json.Unmarshal(env.Data, &c); err == nil {
-			res, err = s.Restore(ctx, c.File)
-		}
-	default:
-		err = fault.E("audit.cmd", fault.ArgumentError, "unknown audit command %q", verb)
-	}
-	if fault.ClassOf(err) == fault.BackendUnavailable {
-		s.log.Warn("command failed; redelivering", logkey.Subject, msg.Subject(), logkey.Err, err)
-	}
-	handling.Done(err)
-	if err := bus.Finish(s.nc, msg, bus.CommandReply(res, err, nil, 0)); err != nil {
-		s.log.Warn("reply or ack failed", logkey.Err, err)
+// commands is the audit command table (stasima.audit.cmd.<verb>). Each command is replied,
+// failed or not, then acked (ARCH-12), and is safe to redeliver: anchor replays an unchanged
+// head, reconcile's rows carry deterministic intent ids, restore refuses a non-empty table.
+func (s *Service) commands() bus.Handlers {
+	return bus.Handlers{
+		schema.CmdAuditAnchor: func(ctx context.Context, _ bus.Command) bus.Answer {
+			return bus.AnswerOf(s.Anchor(ctx))
+		},
+		schema.CmdAuditReconcile: func(ctx context.Context, _ bus.Command) bus.Answer {
+			return bus.AnswerOf(s.Reconcile(ctx))
+		},
+		schema.CmdAuditRestore: bus.Typed(func(ctx context.Context, _ bus.Command, c schema.Restore) (schema.RestoreResult, error) {
+			return s.Restore(ctx, c.File)
+		}),
 	}
 }
 

@@ -6,9 +6,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/micro"
-
 	"github.com/stasima/stasima/pkg/bus"
 	"github.com/stasima/stasima/pkg/fault"
 	"github.com/stasima/stasima/pkg/schema"
@@ -18,29 +15,12 @@ import (
 // maxAwait caps one barrier wait.
 const maxAwait = time.Minute
 
-// startQueries registers stasima.audit.q.* in the audit queue group.
+// startQueries serves stasima.audit.q.* in the audit queue group. Each request runs on a
+// goroutine of its own, so a slow one (verify) or a waiting barrier never stalls the others.
 func (s *Service) startQueries() error {
-	svc, err := micro.AddService(s.nc, micro.Config{
-		Name: "audit", Version: "0.1.0", Description: "Stasima audit log queries",
-		QueueGroup: s.subj.QueueGroup(bus.Audit),
-	})
-	if err != nil {
-		return fmt.Errorf("audit: queries: %w", err)
-	}
-	s.msvc = svc
-	endpoints := map[string]func(context.Context, []byte) (any, error){
-		schema.QAuditEvents: func(ctx context.Context, b []byte) (any, error) {
-			var f schema.AuditFilter
-			if err := decode(b, &f); err != nil {
-				return nil, err
-			}
-			return s.events(ctx, f)
-		},
-		schema.QAuditLatest: func(ctx context.Context, b []byte) (any, error) {
-			var f schema.AuditFilter
-			if err := decode(b, &f); err != nil {
-				return nil, err
-			}
+	tbl := bus.Queries{
+		schema.QAuditEvents: bus.Query(s.events),
+		schema.QAuditLatest: bus.Query(func(ctx context.Context, f schema.AuditFilter) (schema.AuditLatest, error) {
 			cf := filter(f)
 			r, ok, cached := s.cursorRow(cf)
 			var err error
@@ -52,38 +32,26 @@ func (s *Service) startQueries() error {
 			}
 			w := wireRow(r)
 			return schema.AuditLatest{Row: &w}, nil
-		},
-		schema.QAuditIsRead: func(ctx context.Context, b []byte) (any, error) {
-			var q schema.IsReadQuery
-			if err := decode(b, &q); err != nil {
-				return nil, err
-			}
+		}),
+		schema.QAuditIsRead: bus.Query(func(ctx context.Context, q schema.IsReadQuery) (schema.IsReadAnswer, error) {
 			read, err := s.store.IsRead(ctx, q.Actor, q.Path)
 			return schema.IsReadAnswer{Read: read}, err
-		},
-		schema.QAuditCount: func(ctx context.Context, _ []byte) (any, error) {
+		}),
+		schema.QAuditCount: func(ctx context.Context, _ bus.Request) (any, error) {
 			n, err := s.store.Count(ctx)
 			return map[string]int64{"count": n}, err
 		},
-		schema.QAuditHead: func(ctx context.Context, _ []byte) (any, error) { return s.head(ctx) },
-		schema.QAuditHeadAt: func(ctx context.Context, b []byte) (any, error) {
-			var q schema.HeadAtQuery
-			if err := decode(b, &q); err != nil {
-				return nil, err
-			}
+		schema.QAuditHead: func(ctx context.Context, _ bus.Request) (any, error) { return s.head(ctx) },
+		schema.QAuditHeadAt: bus.Query(func(ctx context.Context, q schema.HeadAtQuery) (map[string]string, error) {
 			h, err := chain.HeadAtStore(ctx, s.store, q.Seq)
 			return map[string]string{"head": h}, err
-		},
-		schema.QAuditVerify:       func(ctx context.Context, _ []byte) (any, error) { return s.verify(ctx) },
-		schema.QAuditPortBindings: func(ctx context.Context, _ []byte) (any, error) { return s.portBindings(ctx) },
-		schema.QAuditSnapshot: func(ctx context.Context, b []byte) (any, error) {
-			var q schema.SnapshotQuery
-			if err := decode(b, &q); err != nil {
-				return nil, err
-			}
+		}),
+		schema.QAuditVerify:       func(ctx context.Context, _ bus.Request) (any, error) { return s.verify(ctx) },
+		schema.QAuditPortBindings: func(ctx context.Context, _ bus.Request) (any, error) { return s.portBindings(ctx) },
+		schema.QAuditSnapshot: bus.Query(func(ctx context.Context, q schema.SnapshotQuery) (any, error) {
 			return s.Snapshot(ctx, q.File)
-		},
-		schema.QAuditStatus: func(ctx context.Context, _ []byte) (any, error) {
+		}),
+		schema.QAuditStatus: func(ctx context.Context, _ bus.Request) (any, error) {
 			n, err := s.store.Count(ctx)
 			if err != nil {
 				return nil, err
@@ -94,32 +62,15 @@ func (s *Service) startQueries() error {
 			}
 			return schema.AuditStatus{Events: n, VerifyOK: v.OK, AuditVsAnchor: v.AuditVsAnchor}, nil
 		},
+		schema.QAuditAwait: func(_ context.Context, r bus.Request) (any, error) { return s.await(r.Data) },
 	}
-	for name, fn := range endpoints {
-		fn := fn
-		name := name
-		err := svc.AddEndpoint(name, micro.HandlerFunc(func(r micro.Request) {
-			// Queries run off the subscription goroutine so a slow one (verify) never stalls
-			// the others.
-			go func() {
-				tctx, done := s.m.tel.Query(bus.Audit, name, nats.Header(r.Headers()))
-				ctx, cancel := context.WithTimeout(tctx, 5*time.Minute)
-				defer cancel()
-				res, err := fn(ctx, r.Data())
-				done(err)
-				respond(s, r, name, res, err)
-			}()
-		}), micro.WithEndpointSubject(s.subj.Query(bus.Audit, name)))
-		if err != nil {
-			return fmt.Errorf("audit: endpoint %s: %w", name, err)
-		}
+	r, err := bus.ServeQueries(s.nc, s.subj, s.log, s.m.tel, bus.QueriesConfig{Service: bus.Audit, Timeout: 5 * time.Minute,
+		Caps: map[string]int{schema.QAuditAwait: 4 * bus.DefaultQueryConcurrency}}, tbl)
+	if err != nil {
+		return fmt.Errorf("audit: queries: %w", err)
 	}
-	return svc.AddEndpoint(schema.QAuditAwait, micro.HandlerFunc(func(r micro.Request) {
-		go func() {
-			res, err := s.await(r.Data())
-			respond(s, r, schema.QAuditAwait, res, err)
-		}()
-	}), micro.WithEndpointSubject(s.subj.Query(bus.Audit, schema.QAuditAwait)))
+	s.queries = r
+	return nil
 }
 
 // pageBytes bounds the rows of one events page, well under NATS's default 1 MiB payload, so
@@ -171,10 +122,6 @@ func rowBytes(r chain.Event) int {
 		n += len(t.String)
 	}
 	return n
-}
-
-func respond(s *Service, r micro.Request, name string, res any, err error) {
-	_ = r.Respond(bus.QueryReply(s.log, name, res, err))
 }
 
 // await is U-6 / ARCH-6: it answers once every intent is appended, or at the timeout, or at

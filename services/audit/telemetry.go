@@ -36,11 +36,11 @@ func (m *meters) register() error {
 		})
 }
 
-// started records the opened store and the consumers to watch.
-func (m *meters) started(st chain.Store, js jetstream.JetStream, auditStream, commandsStream string) {
+// started records the opened store and the writer's consumer to watch (the router watches
+// the command consumer).
+func (m *meters) started(st chain.Store, js jetstream.JetStream, auditStream string) {
 	m.store.Store(&st)
 	m.tel.WatchConsumer(js, auditStream, writerConsumer)
-	m.tel.WatchConsumer(js, commandsStream, commandsConsumer)
 }
 
 // stopped forgets the store (it is about to close).

@@ -61,11 +61,14 @@ func (s *Service) write(cons jetstream.Consumer) {
 		var handling []*telemetry.Handling
 		for _, msg := range msgs {
 			_, h := s.m.tel.Consume(writerConsumer, msg)
-			it, err := decodeIntent(msg)
+			var it chain.Intent
+			err := s.guard().Call("decode_intent", func() (err error) {
+				it, err = decodeIntent(msg)
+				return err
+			})
 			if err != nil {
 				h.Done(err)
-				s.log.Error("intent undecodable", logkey.Subject, msg.Subject(), logkey.Err, err)
-				_ = msg.TermWithReason("undecodable intent")
+				s.guard().Refuse(msg, "undecodable intent", err)
 				continue
 			}
 			kept = append(kept, msg)
@@ -104,11 +107,7 @@ func (s *Service) write(cons jetstream.Consumer) {
 // is terminated alone so it never blocks the ones behind it. ok=false means the service stops.
 func (s *Service) appendWithRetry(intents []chain.Intent, msgs []jetstream.Msg) ([]chain.Event, bool) {
 	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		s.appendMu.Lock()
-		rows, err := s.store.AppendBatch(ctx, intents)
-		s.appendMu.Unlock()
-		cancel()
+		rows, err := s.appendBatch(intents)
 		if err == nil {
 			s.setDegraded(false)
 			return rows, true
@@ -142,14 +141,9 @@ func (s *Service) appendOneByOne(intents []chain.Intent, msgs []jetstream.Msg) (
 }
 
 func (s *Service) appendWithRetrySingle(in chain.Intent, msg jetstream.Msg) ([]chain.Event, bool) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	s.appendMu.Lock()
-	rows, err := s.store.AppendBatch(ctx, []chain.Intent{in})
-	s.appendMu.Unlock()
+	rows, err := s.appendBatch([]chain.Intent{in})
 	if errors.Is(err, chain.ErrInvalidIntent) {
-		s.log.Error("intent refused", logkey.Subject, msg.Subject(), logkey.Err, err)
-		_ = msg.TermWithReason("invalid intent")
+		s.guard().Refuse(msg, "invalid intent", err)
 		return nil, true
 	}
 	if err != nil {
@@ -157,6 +151,23 @@ func (s *Service) appendWithRetrySingle(in chain.Intent, msg jetstream.Msg) ([]c
 	}
 	return rows, true
 }
+
+// appendBatch appends intents in one transaction under the append lock. A panic in the store
+// is an error like an outage: the batch is kept and retried, the process lives on.
+func (s *Service) appendBatch(intents []chain.Intent) (rows []chain.Event, err error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	s.appendMu.Lock()
+	defer s.appendMu.Unlock()
+	err = s.guard().Call("append", func() (err error) {
+		rows, err = s.store.AppendBatch(ctx, intents)
+		return err
+	})
+	return rows, err
+}
+
+// guard is the writer's panic recovery and term policy (the bus kit's).
+func (s *Service) guard() bus.Guard { return bus.Guard{Service: bus.Audit, Log: s.log, Tel: s.m.tel} }
 
 // pause waits RetryEvery; true when the service is stopping.
 func (s *Service) pause() bool {
