@@ -91,6 +91,8 @@ type pending struct {
 	// skip: nothing to apply (applied already, not indexed, or terminated with reason term).
 	skip bool
 	term string
+	// why is the error of a terminated event, logged once when it is terminated.
+	why  error
 	unit eventRows
 	err  error
 }
@@ -117,8 +119,7 @@ func (s *Service) applyBatch(msgs []jetstream.Msg) int {
 		defer pcancel()
 		md, err := msg.Metadata()
 		if err != nil {
-			s.log.Error("event without metadata", logkey.Subject, msg.Subject(), logkey.Err, err)
-			p.skip, p.term = true, "no metadata"
+			p.skip, p.term, p.why = true, "no metadata", err
 			continue
 		}
 		p.seq = md.Sequence.Stream
@@ -128,13 +129,17 @@ func (s *Service) applyBatch(msgs []jetstream.Msg) int {
 		}
 		last = p.seq
 		if p.env, err = bus.DecodeEnvelope(msg.Data()); err != nil {
-			s.log.Error("event undecodable", logkey.Subject, msg.Subject(), logkey.Err, err)
-			p.skip, p.term = true, "undecodable envelope"
+			p.skip, p.term, p.why = true, "undecodable envelope", err
 		}
 	}
 	parallel(len(ps), deriveWorkers, func(i int) {
 		if p := ps[i]; !p.skip {
-			p.unit, p.err = s.derive(p.ctx, p.seq, p.env)
+			// A panic deriving one event is an Internal error: the event is retried in place
+			// like any failure, the process lives on.
+			p.err = s.guard().Call("derive", func() (err error) {
+				p.unit, err = s.derive(p.ctx, p.seq, p.env)
+				return err
+			})
 		}
 	})
 
@@ -175,8 +180,7 @@ func (s *Service) applyBatch(msgs []jetstream.Msg) int {
 			p.skip, p.err = true, nil // another git event (git.tag, …): nothing to index
 			continue
 		case fault.ClassOf(p.err) == fault.ArgumentError:
-			s.log.Error("event refused", logkey.Subject, p.msg.Subject(), "stream_seq", p.seq, logkey.Err, p.err)
-			p.skip, p.term = true, "invalid event"
+			p.skip, p.term, p.why = true, "invalid event", p.err
 			continue
 		case p.err != nil:
 			return stop(i, p.err)
@@ -202,7 +206,7 @@ func (s *Service) applyBatch(msgs []jetstream.Msg) int {
 func (s *Service) finish(p *pending) {
 	var err error
 	if p.term != "" {
-		err = p.msg.TermWithReason(p.term)
+		s.guard().Refuse(p.msg, p.term, p.why)
 	} else {
 		err = p.msg.Ack()
 		if !p.skip {
@@ -215,6 +219,9 @@ func (s *Service) finish(p *pending) {
 	p.handling.Done(p.err)
 	s.mark.advance(p.seq)
 }
+
+// guard is the applier's panic recovery and term policy (the bus kit's).
+func (s *Service) guard() bus.Guard { return bus.Guard{Service: bus.Index, Log: s.log, Tel: s.tel} }
 
 // parallel runs fn(0) … fn(n-1) on at most workers goroutines and waits for them.
 func parallel(n, workers int, fn func(i int)) {

@@ -3,9 +3,6 @@ package indexer
 import (
 	"context"
 	"encoding/json"
-	"strings"
-
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/stasima/stasima/pkg/bus"
 	"github.com/stasima/stasima/pkg/fault"
@@ -20,31 +17,17 @@ type ReindexResult struct {
 	Reindexed int `json:"reindexed"`
 }
 
-// command runs one index command and replies on its Stasima-Reply inbox, then acks (ARCH-12).
-// Reindex is safe to redeliver: it rebuilds the same index from git.
-func (s *Service) command(msg jetstream.Msg) {
-	verb := msg.Subject()[strings.LastIndexByte(msg.Subject(), '.')+1:]
-	tctx, handling := s.tel.Command(bus.Index, msg)
-	var res any
-	_, err := bus.DecodeEnvelope(msg.Data())
-	if err == nil {
-		switch verb {
-		case CmdReindex:
-			ctx, cancel := context.WithTimeout(tctx, s.cfg.AckWait)
-			var n int
-			n, err = s.Reindex(ctx)
-			cancel()
-			res = ReindexResult{Reindexed: n}
-		default:
-			err = fault.E("index.cmd", fault.ArgumentError, "unknown index command %q", verb)
-		}
-	}
-	if err != nil {
-		s.log.Warn("command failed", logkey.Subject, msg.Subject(), logkey.Err, err)
-	}
-	handling.Done(err)
-	if err := bus.Finish(s.nc, msg, bus.CommandReply(res, err, nil, 0)); err != nil {
-		s.log.Warn("reply or ack failed", logkey.Err, err)
+// commands is the index command table (stasima.index.cmd.<verb>): each is replied, failed or
+// not, then acked (ARCH-12). Reindex is safe to redeliver: it rebuilds the same index from git.
+func (s *Service) commands() bus.Handlers {
+	return bus.Handlers{
+		CmdReindex: func(ctx context.Context, _ bus.Command) bus.Answer {
+			n, err := s.Reindex(ctx)
+			if err != nil {
+				s.log.Warn("reindex failed", logkey.Err, err)
+			}
+			return bus.AnswerOf(ReindexResult{Reindexed: n}, err)
+		},
 	}
 }
 

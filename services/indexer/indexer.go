@@ -10,7 +10,6 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/nats-io/nats.go/micro"
 	"go.uber.org/fx"
 
 	"github.com/stasima/stasima/pkg/bus"
@@ -112,10 +111,10 @@ type Service struct {
 	emb    embed.Embedder
 	tel    *telemetry.Telemetry
 
-	store Store
-	msvc  micro.Service
-	evc   jetstream.ConsumeContext
-	cmds  jetstream.ConsumeContext
+	store   Store
+	queries *bus.Registrar
+	router  *bus.Router
+	evc     jetstream.ConsumeContext
 
 	// writeMu serializes index writes: event application and full reindex.
 	writeMu sync.Mutex
@@ -204,17 +203,6 @@ func (s *Service) Start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("indexer: ensure event consumer: %w", err)
 	}
-	cmds, err := s.js.CreateOrUpdateConsumer(ctx, s.subj.CommandsStream(), jetstream.ConsumerConfig{
-		Durable:       CommandsConsumer,
-		FilterSubject: s.subj.Commands(bus.Index),
-		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       s.cfg.AckWait,
-		MaxDeliver:    5,
-		MaxAckPending: 1,
-	})
-	if err != nil {
-		return fmt.Errorf("indexer: ensure command consumer: %w", err)
-	}
 	// Everything the durable consumer acknowledged was applied by an earlier run.
 	if info, err := events.Info(ctx); err == nil {
 		s.mark.advance(info.AckFloor.Stream)
@@ -229,11 +217,16 @@ func (s *Service) Start(ctx context.Context) error {
 	if s.evc, err = events.Consume(s.enqueue, jetstream.PullMaxMessages(eventBatch)); err != nil {
 		return fmt.Errorf("indexer: consume events: %w", err)
 	}
-	if s.cmds, err = cmds.Consume(s.command, jetstream.PullMaxMessages(1)); err != nil {
-		return fmt.Errorf("indexer: consume commands: %w", err)
+	s.router, err = bus.NewRouter(s.subj, s.nc, s.js, s.log, s.tel, bus.RouterConfig{
+		Service: bus.Index, Durable: CommandsConsumer, AckWait: s.cfg.AckWait, MaxAckPending: 1,
+	}, s.commands())
+	if err != nil {
+		return err
+	}
+	if err := s.router.Start(ctx); err != nil {
+		return err
 	}
 	s.tel.WatchConsumer(s.js, s.subj.EventsStream(), EventsConsumer)
-	s.tel.WatchConsumer(s.js, s.subj.CommandsStream(), CommandsConsumer)
 	if err := s.nc.FlushWithContext(ctx); err != nil {
 		return fmt.Errorf("indexer: flush: %w", err)
 	}
@@ -252,18 +245,18 @@ func (s *Service) Stop(ctx context.Context) error {
 		case <-ctx.Done():
 		}
 	}
-	for _, cc := range []jetstream.ConsumeContext{s.evc, s.cmds} {
-		if cc == nil {
-			continue
-		}
-		cc.Drain()
+	if s.evc != nil {
+		s.evc.Drain()
 		select {
-		case <-cc.Closed():
+		case <-s.evc.Closed():
 		case <-ctx.Done():
 		}
 	}
-	if s.msvc != nil {
-		_ = s.msvc.Stop()
+	if s.router != nil {
+		s.router.Stop(ctx)
+	}
+	if s.queries != nil {
+		s.queries.Stop(ctx)
 	}
 	s.client.Stop()
 	// Take the write lock so no write outlives the store.

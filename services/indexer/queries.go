@@ -6,9 +6,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/micro"
-
 	"github.com/stasima/stasima/pkg/bus"
 	"github.com/stasima/stasima/pkg/fault"
 	"github.com/stasima/stasima/services/indexer/internal/ranking"
@@ -95,16 +92,9 @@ type WatermarkAnswer struct {
 	StreamSeq uint64 `json:"stream_seq"`
 }
 
-// startQueries registers stasima.index.q.* in the index queue group.
+// startQueries serves stasima.index.q.* in the index queue group. Each request runs on a
+// goroutine of its own, so a waiting await never stalls the other queries.
 func (s *Service) startQueries() error {
-	svc, err := micro.AddService(s.nc, micro.Config{
-		Name: "index", Version: "0.1.0", Description: "Stasima map index queries",
-		QueueGroup: s.subj.QueueGroup(bus.Index),
-	})
-	if err != nil {
-		return fmt.Errorf("indexer: queries: %w", err)
-	}
-	s.msvc = svc
 	endpoints := map[string]func(context.Context, []byte) (any, error){
 		QEnvelopesFor: func(ctx context.Context, b []byte) (any, error) {
 			var q RefRequest
@@ -142,27 +132,17 @@ func (s *Service) startQueries() error {
 	for name, fn := range s.scryEndpoints() {
 		endpoints[name] = fn
 	}
+	tbl := make(bus.Queries, len(endpoints))
 	for name, fn := range endpoints {
-		err := svc.AddEndpoint(name, micro.HandlerFunc(func(r micro.Request) {
-			// Off the subscription goroutine: a waiting await never stalls other queries.
-			go func() {
-				tctx, done := s.tel.Query(bus.Index, name, nats.Header(r.Headers()))
-				ctx, cancel := context.WithTimeout(tctx, time.Minute)
-				defer cancel()
-				res, err := fn(ctx, r.Data())
-				done(err)
-				s.respond(r, name, res, err)
-			}()
-		}), micro.WithEndpointSubject(s.subj.Query(bus.Index, name)))
-		if err != nil {
-			return fmt.Errorf("indexer: endpoint %s: %w", name, err)
-		}
+		tbl[name] = func(ctx context.Context, r bus.Request) (any, error) { return fn(ctx, r.Data) }
 	}
+	r, err := bus.ServeQueries(s.nc, s.subj, s.log, s.tel, bus.QueriesConfig{Service: bus.Index, Timeout: time.Minute,
+		Caps: map[string]int{QAwait: 4 * bus.DefaultQueryConcurrency}}, tbl)
+	if err != nil {
+		return fmt.Errorf("indexer: queries: %w", err)
+	}
+	s.queries = r
 	return nil
-}
-
-func (s *Service) respond(r micro.Request, name string, res any, err error) {
-	_ = r.Respond(bus.QueryReply(s.log, name, res, err))
 }
 
 // Search answers map_search in the configured search_mode (S-10…S-15 in embedding mode,
