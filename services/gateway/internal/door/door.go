@@ -5,6 +5,13 @@
 // RFC 9728 metadata) and PKCE to golang.org/x/oauth2. The practitioner approves with a TOTP code
 // that only the airlock can verify (A-72, ARCH-3; consume-once shared with the airlock, D-5) or
 // from the console (O-oauth-1). Codes, tokens and secrets are opaque and stored hashed.
+//
+// Clients come from dynamic registration (I-62) or, preferred by the MCP authorization spec, a
+// Client ID Metadata Document named by an https client_id (cimd.go). Every row consumed — a
+// code attempt, an approval, a code, a refresh token — is consumed by a conditional UPDATE or
+// DELETE whose affected rows are checked, so concurrent requests on SQLite or Postgres cannot
+// spend one thing twice. Wrong codes also count against the airlock's deployment-wide failure
+// budget; while it is locked the approve page says so and counts no attempt.
 package door
 
 import (
@@ -655,11 +662,23 @@ func (d *Door) token(w http.ResponseWriter, r *http.Request) {
 			oauthError(w, http.StatusBadRequest, "invalid_target", "resource does not match the authorization request")
 			return
 		}
-		grant = Token{ClientID: c.ID, Scopes: code.Scopes, Granted: orEmpty(code.Scopes), Subject: code.Subject, Resource: code.Resource}
+		grant = Token{ClientID: c.ID, Scopes: code.Scopes, Granted: orEmpty(code.Scopes), Subject: code.Subject, Resource: code.Resource, Family: random(16)}
 	case "refresh_token":
 		old, err := st.Token(ctx, f.Get("refresh_token"))
 		if err != nil {
 			d.internal(w, "token", err)
+			return
+		}
+		if old != nil && old.Kind == KindSpent && old.ClientID == c.ID {
+			// A rotated-away refresh token came back: the grant is in two hands, so every token
+			// descended from it goes (OAuth 2.1 §4.3.1); the client starts again at /authorize.
+			n, err := st.RevokeFamily(ctx, old.Family)
+			if err != nil {
+				d.internal(w, "token", err)
+				return
+			}
+			d.log.Warn("oauth refresh token reused: grant revoked", "client_id", c.ID, "revoked", n)
+			oauthError(w, http.StatusBadRequest, "invalid_grant", "the refresh token was already used: every token of this grant is revoked")
 			return
 		}
 		if old == nil || old.Kind != KindRefresh || !d.now().Before(old.Expires) || old.ClientID != c.ID {
@@ -683,7 +702,7 @@ func (d *Door) token(w http.ResponseWriter, r *http.Request) {
 				}
 			}
 		}
-		grant = Token{ClientID: c.ID, Scopes: scopes, Granted: orEmpty(granted), Subject: old.Subject, Resource: old.Resource}
+		grant = Token{ClientID: c.ID, Scopes: scopes, Granted: orEmpty(granted), Subject: old.Subject, Resource: old.Resource, Family: old.Family}
 		rotate = f.Get("refresh_token")
 	default:
 		oauthError(w, http.StatusBadRequest, "unsupported_grant_type", "grant_type must be authorization_code or refresh_token")

@@ -196,3 +196,38 @@ func TestDoor_Iss(t *testing.T) {
 		t.Fatalf("error response: %d %q", resp.StatusCode, resp.Header.Get("Location"))
 	}
 }
+
+// TestDoor_RefreshReuseRevokesGrant: a rotated-away refresh token presented again revokes every
+// token of its grant, the current pair included (OAuth 2.1 §4.3.1), on both stores.
+func TestDoor_RefreshReuseRevokesGrant(t *testing.T) {
+	for name, open := range stores {
+		t.Run(name, func(t *testing.T) {
+			d, srv := testDoor(t, open(t), Config{})
+			code, verifier := codeFor(t, d)
+			_, first := postToken(t, srv, url.Values{"grant_type": {"authorization_code"}, "code": {code},
+				"code_verifier": {verifier}, "redirect_uri": {testRedirect}})
+			status, second := postToken(t, srv, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {first.RefreshToken}})
+			if status != http.StatusOK {
+				t.Fatalf("first refresh: %d %+v", status, second)
+			}
+			if spent, _ := d.store.Token(t.Context(), first.RefreshToken); spent == nil || spent.Kind != KindSpent {
+				t.Fatalf("the rotated refresh token: %+v, want kind spent", spent)
+			}
+			status, reuse := postToken(t, srv, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {first.RefreshToken}})
+			if status != http.StatusBadRequest || reuse.Error != "invalid_grant" || !strings.Contains(reuse.Description, "already used") {
+				t.Fatalf("reuse: %d %+v", status, reuse)
+			}
+			for _, tok := range []string{second.AccessToken, second.RefreshToken, first.RefreshToken} {
+				if got, _ := d.store.Token(t.Context(), tok); got != nil {
+					t.Fatalf("a token of the reused grant survived: %+v", got)
+				}
+			}
+			// Another grant of the same client is untouched.
+			code, verifier = codeFor(t, d)
+			if status, _ := postToken(t, srv, url.Values{"grant_type": {"authorization_code"}, "code": {code},
+				"code_verifier": {verifier}, "redirect_uri": {testRedirect}}); status != http.StatusOK {
+				t.Fatalf("a fresh grant after the revocation: %d", status)
+			}
+		})
+	}
+}

@@ -70,7 +70,26 @@ func OpenStore(ctx context.Context, dsn, path string) (*Store, error) {
 			return nil, fmt.Errorf("auth store: migrate: %w", err)
 		}
 	}
+	if err := s.addFamily(ctx); err != nil {
+		s.db.Close()
+		return nil, fmt.Errorf("auth store: migrate: %w", err)
+	}
 	return s, nil
+}
+
+// addFamily adds tokens.family to a store created before refresh-token reuse detection; rows
+// from then have no family and are never revoked as one.
+func (s *Store) addFamily(ctx context.Context) error {
+	if s.pg {
+		_, err := s.db.ExecContext(ctx, `ALTER TABLE tokens ADD COLUMN IF NOT EXISTS family TEXT NOT NULL DEFAULT ''`)
+		return err
+	}
+	var n int
+	if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM pragma_table_info('tokens') WHERE name = 'family'`).Scan(&n); err != nil || n > 0 {
+		return err
+	}
+	_, err := s.db.ExecContext(ctx, `ALTER TABLE tokens ADD COLUMN family TEXT NOT NULL DEFAULT ''`)
+	return err
 }
 
 // Close closes the database.
@@ -357,10 +376,12 @@ func (s *Store) TakeCode(ctx context.Context, code string) (*Code, error) {
 	return c, json.Unmarshal([]byte(data), c)
 }
 
-// Token kinds.
+// Token kinds. A refresh token is spent, not deleted, when it is rotated, until it would have
+// expired: presenting it again is reuse, which revokes its whole family (OAuth 2.1 §4.3.1).
 const (
 	KindAccess  = "access"
 	KindRefresh = "refresh"
+	KindSpent   = "spent"
 )
 
 // Token is a stored access or refresh token (I-68), under its hash.
@@ -374,7 +395,10 @@ type Token struct {
 	Subject  string    `json:"subject"`
 	Resource string    `json:"resource,omitempty"`
 	Expires  time.Time `json:"expires_at"`
-	paired   string
+	// Family names the grant a token descends from: one code exchange and every rotation
+	// after it.
+	Family string `json:"family,omitempty"`
+	paired string
 }
 
 // PutPair garbage-collects (I-68) and stores an access and a refresh token referencing each
@@ -385,15 +409,15 @@ func (s *Store) PutPair(ctx context.Context, access string, at Token, refresh st
 	})
 }
 
-// Rotate is the refresh grant's store half (I-69): in one transaction it deletes the unexpired
-// refresh token old of clientID and its paired access token, then stores the new pair. ok is
-// false, and nothing changes, when old is not such a token — including when a concurrent
-// rotation consumed it first: the DELETE is checked by the rows it affected.
+// Rotate is the refresh grant's store half (I-69): in one transaction it spends the unexpired
+// refresh token old of clientID, deletes its paired access token, then stores the new pair. ok
+// is false, and nothing changes, when old is not such a token — including when a concurrent
+// rotation spent it first: the UPDATE is checked by the rows it affected.
 func (s *Store) Rotate(ctx context.Context, old, clientID string, access string, at Token, refresh string, rt Token, now, stale time.Time) (ok bool, err error) {
 	err = s.tx(ctx, func(tx *sql.Tx) error {
 		h := hash(old)
-		n, err := s.exec(ctx, tx, `DELETE FROM tokens WHERE token = ? AND kind = ? AND client_id = ? AND expires_at > ?`,
-			h, KindRefresh, clientID, now.UnixNano())
+		n, err := s.exec(ctx, tx, `UPDATE tokens SET kind = ? WHERE token = ? AND kind = ? AND client_id = ? AND expires_at > ?`,
+			KindSpent, h, KindRefresh, clientID, now.UnixNano())
 		if err != nil {
 			return err
 		}
@@ -426,8 +450,8 @@ func (s *Store) putPair(ctx context.Context, tx *sql.Tx, access string, at Token
 		if err != nil {
 			return err
 		}
-		if _, err := s.exec(ctx, tx, `INSERT INTO tokens (token, kind, client_id, data, expires_at, paired) VALUES (?, ?, ?, ?, ?, ?)`,
-			hash(it.tok), it.t.Kind, it.t.ClientID, string(data), it.t.Expires.UnixNano(), hash(it.pair)); err != nil {
+		if _, err := s.exec(ctx, tx, `INSERT INTO tokens (token, kind, client_id, data, expires_at, paired, family) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+			hash(it.tok), it.t.Kind, it.t.ClientID, string(data), it.t.Expires.UnixNano(), hash(it.pair), it.t.Family); err != nil {
 			return err
 		}
 	}
@@ -453,8 +477,8 @@ func (s *Store) gc(ctx context.Context, tx *sql.Tx, now, stale time.Time) error 
 
 // Token returns the stored token, or nil when unknown.
 func (s *Store) Token(ctx context.Context, token string) (*Token, error) {
-	var data, paired string
-	err := s.db.QueryRowContext(ctx, s.rebind(`SELECT data, paired FROM tokens WHERE token = ?`), hash(token)).Scan(&data, &paired)
+	var data, paired, kind string
+	err := s.db.QueryRowContext(ctx, s.rebind(`SELECT data, paired, kind FROM tokens WHERE token = ?`), hash(token)).Scan(&data, &paired, &kind)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}
@@ -462,7 +486,20 @@ func (s *Store) Token(ctx context.Context, token string) (*Token, error) {
 		return nil, err
 	}
 	t := &Token{paired: paired}
-	return t, json.Unmarshal([]byte(data), t)
+	if err := json.Unmarshal([]byte(data), t); err != nil {
+		return nil, err
+	}
+	t.Kind = kind // the column is the truth: a rotation spends a token without rewriting its data
+	return t, nil
+}
+
+// RevokeFamily deletes every token of family: a spent refresh token came back, so the grant is
+// in two hands (OAuth 2.1 §4.3.1). It returns how many tokens went.
+func (s *Store) RevokeFamily(ctx context.Context, family string) (int64, error) {
+	if family == "" {
+		return 0, nil
+	}
+	return s.exec(ctx, s.db, `DELETE FROM tokens WHERE family = ?`, family)
 }
 
 // Revoke deletes the token and its pair (I-69, RFC 7009).

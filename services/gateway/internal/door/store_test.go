@@ -2,6 +2,7 @@ package door
 
 import (
 	"context"
+	"database/sql"
 	"os"
 	"path/filepath"
 	"testing"
@@ -201,5 +202,36 @@ func TestRedirectAllowed(t *testing.T) {
 				t.Fatalf("redirectAllowed(%q) = %v, want ok=%v", tt.give, err, tt.ok)
 			}
 		})
+	}
+}
+
+// TestStore_AddsFamily: a SQLite store from before reuse detection gains tokens.family on open
+// and keeps its tokens.
+func TestStore_AddsFamily(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "auth.sqlite")
+	old, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		`CREATE TABLE tokens (token TEXT PRIMARY KEY, kind TEXT NOT NULL, client_id TEXT NOT NULL, data TEXT NOT NULL, expires_at BIGINT NOT NULL, paired TEXT NOT NULL)`,
+		`INSERT INTO tokens VALUES ('` + hash("a0") + `', 'access', 'c0', '{"kind":"access","client_id":"c0"}', 1, '')`,
+	} {
+		if _, err := old.ExecContext(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	old.Close()
+	for range 2 { // the second open finds the column there
+		s, err := OpenStore(ctx, "", path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tok, err := s.Token(ctx, "a0")
+		s.Close()
+		if err != nil || tok == nil || tok.ClientID != "c0" {
+			t.Fatalf("the old token after the migration: %+v %v", tok, err)
+		}
 	}
 }
