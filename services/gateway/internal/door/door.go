@@ -519,7 +519,7 @@ func (d *Door) approve(w http.ResponseWriter, r *http.Request, id, code string, 
 			d.internal(w, "approve", rerr)
 			return
 		}
-		d.lockedPage(w, r, t, c, err)
+		d.lockedPage(w, r, t, c, BurnAt-(n-1), err)
 		return
 	case !fault.Is(err, fault.AirlockError) && !fault.Is(err, fault.ArgumentError):
 		// The attempt stays spent: the airlock may have checked the code before it stopped
@@ -571,20 +571,28 @@ func locked(err error) bool {
 
 // lockedPage shows the budget's lock on the approve page, or as JSON to a client that asks for
 // it: no attempt was counted, console approval still works, and when code checks reopen.
-func (d *Door) lockedPage(w http.ResponseWriter, r *http.Request, t *Txn, c *Client, err error) {
+func (d *Door) lockedPage(w http.ResponseWriter, r *http.Request, t *Txn, c *Client, left int, err error) {
 	var fe *fault.Error
 	why := "too many wrong codes across the deployment"
 	if errors.As(err, &fe) && fe.Msg != "" {
 		why = fe.Msg
 	}
-	msg := "Code approval is locked (" + why + "). This attempt was not counted. " +
-		"Approve from the console with stasima admin oauth pending and stasima admin oauth approve, or try again when the lock lifts."
+	msg := fmt.Sprintf("Code approval is locked: %s. This code was not checked and not counted (%d attempt(s) left). "+
+		"Approve from the console with stasima admin oauth pending and stasima admin oauth approve, or try again when the lock lifts.", why, left)
 	d.log.Warn("oauth code refused: airlock locked", "client_id", t.ClientID)
 	if wantsJSON(r) {
-		writeJSON(w, http.StatusTooManyRequests, map[string]any{"error": "airlock_locked", "error_description": msg, "txn": t.ID})
+		writeJSON(w, http.StatusTooManyRequests, lockedReply{Error: "airlock_locked", Description: msg, Txn: t.ID, AttemptsLeft: left})
 		return
 	}
 	renderApprove(w, http.StatusTooManyRequests, pageData{Txn: t.ID, Client: c.Display(), Redirect: t.Params.RedirectURI, Error: msg})
+}
+
+// lockedReply is the lock's answer to a client that asks for JSON.
+type lockedReply struct {
+	Error        string `json:"error"`
+	Description  string `json:"error_description"`
+	Txn          string `json:"txn"`
+	AttemptsLeft int    `json:"attempts_left"`
 }
 
 // wantsJSON is a request whose Accept names JSON before HTML.
