@@ -2,8 +2,6 @@ package main
 
 import (
 	"errors"
-	"fmt"
-	"os"
 	"strings"
 
 	"github.com/nats-io/nats.go"
@@ -37,14 +35,14 @@ const jwtCredsMarker = "-----BEGIN NATS USER JWT-----"
 
 // busAuth is nats_creds for one component (operations §8.3): a NATS .creds file (JWT and
 // nkey seed), or a file holding `user:password` or the password of the user named after the
-// component. No file, no option.
+// component. No file, no option. A file open to group or others is refused (readSecretFile).
 func busAuth(credsPath, component string) ([]nats.Option, error) {
 	if credsPath == "" {
 		return nil, nil
 	}
-	b, err := os.ReadFile(credsPath)
+	b, err := readSecretFile("nats_creds", credsPath)
 	if err != nil {
-		return nil, fmt.Errorf("nats_creds: %w", err)
+		return nil, err
 	}
 	text := strings.TrimSpace(string(b))
 	if strings.Contains(text, jwtCredsMarker) {

@@ -204,6 +204,9 @@ func New(p Params) (*Service, error) {
 // Start ensures the streams and the command consumer, serves the queries and starts
 // consuming commands.
 func (s *Service) Start(ctx context.Context) error {
+	if err := s.checkSecretModes(); err != nil {
+		return err
+	}
 	// AUDIT is the audit service's stream; the airlock ensures it too (same declaration) so
 	// the intents it produces are kept even while no audit writer runs.
 	for _, sc := range []jetstream.StreamConfig{s.subj.CommandsStreamConfig(), s.subj.EventsStreamConfig(s.cfg.EventsMaxAge),
@@ -242,6 +245,21 @@ func (s *Service) Start(ctx context.Context) error {
 	s.tel.WatchConsumer(s.js, s.subj.CommandsStream(), "airlock-commands")
 	s.log.Info("airlock started", "floor_s", s.cfg.Floor.Seconds(), "ceiling_s", s.cfg.Ceiling.Seconds(),
 		"approver", s.m.Approver())
+	return nil
+}
+
+// checkSecretModes refuses to start while a secret file that exists grants group or others
+// access, naming the chmod that fixes it (O-totp-1); every Load checks again, so a file opened
+// up later is refused too. A missing secret is fine here: the airlock answers "not provisioned".
+func (s *Service) checkSecretModes() error {
+	for _, p := range []string{s.cfg.SecretPath, s.cfg.LandSecretPath} {
+		if p == "" {
+			continue
+		}
+		if err := (totp.File{Path: p}).CheckMode(); err != nil && !errors.Is(err, totp.ErrNotProvisioned) {
+			return fmt.Errorf("airlock: %w", err)
+		}
+	}
 	return nil
 }
 

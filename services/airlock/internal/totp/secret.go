@@ -13,6 +13,7 @@ import (
 	"encoding/base32"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"os"
@@ -30,6 +31,12 @@ var ErrNotProvisioned = errors.New("totp secret not provisioned")
 
 // ErrInvalidSecret reports a secret file whose content is not a usable base32 secret.
 var ErrInvalidSecret = errors.New("totp secret is not valid base32")
+
+// ErrInsecureMode reports a secret file that grants any permission to group or others.
+var ErrInsecureMode = errors.New("totp secret is open to group or others")
+
+// maxSecretFile bounds what Load reads: a secret is a few dozen bytes.
+const maxSecretFile = 4096
 
 const redacted = "[redacted]"
 
@@ -101,16 +108,33 @@ type File struct {
 	Path string
 }
 
-// Load reads and parses the secret. A missing file is ErrNotProvisioned; unparseable content
-// wraps ErrInvalidSecret. Load does not enforce the file mode (a 1.0.0 deployment wrote it with
-// the default umask); CheckMode reports it.
+// Load reads and parses the secret. A missing file is ErrNotProvisioned; a file that group or
+// others may access wraps ErrInsecureMode and names the chmod that fixes it, checked on the open
+// file before its content is read (O-totp-1 writes 0600; a 1.0.0 deployment wrote it with the
+// default umask, and a readable secret is a second factor anyone on the host holds);
+// unparseable content wraps ErrInvalidSecret.
 func (f File) Load() (Secret, error) {
-	b, err := os.ReadFile(f.Path)
+	fh, err := os.Open(f.Path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return Secret{}, fmt.Errorf("%w: no secret at %s", ErrNotProvisioned, f.Path)
 	}
 	if err != nil {
 		return Secret{}, fmt.Errorf("read totp secret: %w", err)
+	}
+	defer fh.Close()
+	fi, err := fh.Stat()
+	if err != nil {
+		return Secret{}, fmt.Errorf("read totp secret: %w", err)
+	}
+	if err := checkMode(f.Path, fi); err != nil {
+		return Secret{}, err
+	}
+	b, err := io.ReadAll(io.LimitReader(fh, maxSecretFile+1))
+	if err != nil {
+		return Secret{}, fmt.Errorf("read totp secret: %w", err)
+	}
+	if len(b) > maxSecretFile {
+		return Secret{}, fmt.Errorf("%s: %w: the file is over %d bytes", f.Path, ErrInvalidSecret, maxSecretFile)
 	}
 	s, err := ParseSecret(string(b))
 	if err != nil {
@@ -131,8 +155,8 @@ func (f File) Exists() (bool, error) {
 	return false, err
 }
 
-// CheckMode returns an error when the secret file grants any permission to group or others
-// (O-totp-1 writes 0600). A missing file is ErrNotProvisioned.
+// CheckMode returns an error wrapping ErrInsecureMode when the secret file grants any
+// permission to group or others (O-totp-1 writes 0600). A missing file is ErrNotProvisioned.
 func (f File) CheckMode() error {
 	fi, err := os.Stat(f.Path)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -141,8 +165,13 @@ func (f File) CheckMode() error {
 	if err != nil {
 		return err
 	}
+	return checkMode(f.Path, fi)
+}
+
+// checkMode refuses a secret file with any group or other permission bit, naming the fix.
+func checkMode(path string, fi fs.FileInfo) error {
 	if m := fi.Mode().Perm(); m&0o077 != 0 {
-		return fmt.Errorf("totp secret %s has mode %#o; want 0600", f.Path, m)
+		return fmt.Errorf("%w: %s has mode %#o, want 0600 — run: chmod 600 %s", ErrInsecureMode, path, m, path)
 	}
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -250,6 +251,9 @@ func TestFile_Load(t *testing.T) {
 	if err := f.CheckMode(); err == nil {
 		t.Error("CheckMode(0644) = nil, want an error")
 	}
+	if err := os.Chmod(f.Path, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	if err := os.WriteFile(f.Path, []byte("not base32!\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -453,5 +457,54 @@ func TestGenerateSecret(t *testing.T) {
 	}
 	if _, _, err := totp.GenerateSecret(bytes.NewReader([]byte("short"))); err == nil {
 		t.Error("a short random source was accepted")
+	}
+}
+
+// TestFile_Mode: a secret file that group or others may access is refused on every load, before
+// its content is read, with the chmod that fixes it (O-totp-1); owner-only modes load.
+func TestFile_Mode(t *testing.T) {
+	tests := []struct {
+		give fs.FileMode
+		ok   bool
+	}{
+		{0o600, true},
+		{0o400, true},
+		{0o700, true},
+		{0o640, false},
+		{0o604, false},
+		{0o644, false},
+		{0o660, false},
+		{0o610, false},
+		{0o601, false},
+		{0o666, false},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprintf("%#o", tt.give), func(t *testing.T) {
+			f := totp.File{Path: filepath.Join(t.TempDir(), "totp.secret")}
+			if err := os.WriteFile(f.Path, []byte(rfcSecret+"\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Chmod(f.Path, tt.give); err != nil {
+				t.Fatal(err)
+			}
+			_, loadErr := f.Load()
+			modeErr := f.CheckMode()
+			if tt.ok {
+				if loadErr != nil || modeErr != nil {
+					t.Fatalf("Load = %v, CheckMode = %v; want both nil", loadErr, modeErr)
+				}
+				return
+			}
+			for _, err := range []error{loadErr, modeErr} {
+				if !errors.Is(err, totp.ErrInsecureMode) {
+					t.Fatalf("err = %v, want ErrInsecureMode", err)
+				}
+				for _, want := range []string{fmt.Sprintf("mode %#o", tt.give), "chmod 600 " + f.Path} {
+					if !strings.Contains(err.Error(), want) {
+						t.Errorf("error %q lacks %q", err, want)
+					}
+				}
+			}
+		})
 	}
 }
