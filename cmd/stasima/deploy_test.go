@@ -38,6 +38,9 @@ type composeFile struct {
 		Secrets []struct {
 			Source string `json:"source"`
 			Target string `json:"target"`
+			UID    string `json:"uid"`
+			GID    string `json:"gid"`
+			Mode   *int   `json:"mode"`
 		} `json:"secrets"`
 		Networks map[string]struct {
 			IPv4 string `json:"ipv4_address"`
@@ -156,6 +159,11 @@ func TestDeploy_ComposeTopology(t *testing.T) {
 			}
 			if len(s.Secrets) != 1 || s.Secrets[0].Target != "bus" {
 				t.Fatalf("secrets %+v: want one bus credential at /run/secrets/bus", s.Secrets)
+			}
+			// busAuth refuses a credentials file open to group or others, and the image runs as
+			// 65532: compose writes the secret 0444 root-owned unless told otherwise.
+			if sec := s.Secrets[0]; sec.UID != "65532" || sec.GID != "65532" || sec.Mode == nil || *sec.Mode != 0o400 {
+				t.Errorf("bus secret %+v: want uid and gid 65532 (the image's user) and mode 0400", sec)
 			}
 			src := s.Secrets[0].Source
 			if other, dup := busSecrets[src]; dup {
