@@ -108,17 +108,43 @@ func (l *ledger) Rows(ctx context.Context, op string) ([]approval.Row, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := make([]approval.Row, 0, len(rows))
-	for _, r := range rows {
-		out = append(out, approval.Row{Seq: r.Seq, Op: deref(r.Op), Actor: deref(r.Actor),
-			TargetRef: deref(r.TargetRef), ResultOID: deref(r.ResultOID), Detail: r.Detail})
-	}
-	return out, nil
+	return rowsOf(rows), nil
 }
 
 // raw returns the rows of op as the audit service sends them, intent ids included.
 func (l *ledger) raw(ctx context.Context, op string) ([]schema.AuditRow, error) {
 	return busclient.AuditEvents(ctx, l.client, schema.AuditFilter{Op: &op}, 0)
+}
+
+// Find asks the audit service for the rows q selects: one page of at most q.Limit rows
+// (schema.AuditPageMax when q.Limit is 0 or more), read through the audit store's detail-key
+// index.
+func (l *ledger) Find(ctx context.Context, q approval.Query) ([]approval.Row, error) {
+	f := schema.AuditFilter{Op: &q.Op, Window: q.Window, AfterSeq: q.AfterSeq, Desc: q.Desc,
+		Limit: min(max(q.Limit, 0), schema.AuditPageMax)}
+	if f.Limit == 0 {
+		f.Limit = schema.AuditPageMax
+	}
+	if q.Purpose != "" {
+		f.Purpose = &q.Purpose
+	}
+	if q.Object != "" {
+		f.Object = &q.Object
+	}
+	var ans schema.AuditRows
+	if err := l.client.Query(ctx, bus.Audit, schema.QAuditEvents, f, &ans); err != nil {
+		return nil, err
+	}
+	return rowsOf(ans.Rows), nil
+}
+
+func rowsOf(rows []schema.AuditRow) []approval.Row {
+	out := make([]approval.Row, 0, len(rows))
+	for _, r := range rows {
+		out = append(out, approval.Row{Seq: r.Seq, Op: deref(r.Op), Actor: deref(r.Actor),
+			TargetRef: deref(r.TargetRef), ResultOID: deref(r.ResultOID), Detail: r.Detail})
+	}
+	return out
 }
 
 func deref(p *string) string {

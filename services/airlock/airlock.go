@@ -53,6 +53,12 @@ type Config struct {
 	// (default 10 per minute; see relayLimiter).
 	RelayBurst  int
 	RelayPeriod time.Duration
+	// FailureBudget wrong codes within FailurePeriod, across stage, land and the OAuth door,
+	// lock every code check for LockFor (airlock_failure_budget, airlock_failure_period_s,
+	// airlock_lock_s; default 20 per hour, 15 minutes). The console land is never locked.
+	FailureBudget int
+	FailurePeriod time.Duration
+	LockFor       time.Duration
 	// Issuer is the otpauth issuer of totp_provision: deployment_name, or "Stasima" when empty.
 	Issuer string
 	// BusPrefix is the deployment prefix of subjects and streams.
@@ -87,6 +93,9 @@ func DefaultConfig() Config {
 		CanonRef:       refs.DefaultCanon,
 		RelayBurst:     10,
 		RelayPeriod:    time.Minute,
+		FailureBudget:  approval.DefaultFailureBudget,
+		FailurePeriod:  approval.DefaultFailurePeriod,
+		LockFor:        approval.DefaultLockFor,
 		Issuer:         totp.DefaultIssuer,
 		BusPrefix:      bus.DefaultPrefix,
 		EventsMaxAge:   30 * 24 * time.Hour,
@@ -120,7 +129,8 @@ func (c Config) Validate() error {
 }
 
 func (c Config) machine() approval.Config {
-	return approval.Config{Floor: c.Floor, Ceiling: c.Ceiling, Approvers: c.Approvers, CanonRef: c.CanonRef}
+	return approval.Config{Floor: c.Floor, Ceiling: c.Ceiling, Approvers: c.Approvers, CanonRef: c.CanonRef,
+		FailureBudget: c.FailureBudget, FailurePeriod: c.FailurePeriod, LockFor: c.LockFor}
 }
 
 func (c Config) now() time.Time {

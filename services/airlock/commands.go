@@ -158,8 +158,8 @@ func (s *Service) execute(ctx context.Context, c *call, verb string, env bus.Env
 				return TOTPVerified{Window: d.Window}, nil, nil
 			}
 		}
-		w, err := s.m.VerifyDoor(ctx, cmd.Code, cmd.ClientID)
-		return TOTPVerified{Window: w}, nil, err
+		w, evs, err := s.m.VerifyDoor(ctx, cmd.Code, cmd.ClientID)
+		return TOTPVerified{Window: w}, s.events(c, evs), err
 	case CmdTOTPProvision:
 		var cmd TOTPProvision
 		if err := decode(env, verb, &cmd); err != nil {
@@ -335,9 +335,11 @@ func (s *Service) landedEarlier(ctx context.Context, c *call, id string) (any, [
 
 // events names the state machine's events after the rows they report: the n-th Staged after
 // the n-th airlock_stage row of the call, the n-th Reverted after its n-th airlock_revert row,
-// Landed after the merge it landed.
+// Landed after the merge it landed, Locked and Unlocked after their airlock_locked and
+// airlock_unlocked rows.
 func (s *Service) events(c *call, evs []approval.Event) []outEvent {
 	stages, reverts := c.intentIDs(approval.OpAirlockStage), c.intentIDs(approval.OpAirlockRevert)
+	locks, unlocks := c.intentIDs(approval.OpAirlockLocked), c.intentIDs(approval.OpAirlockUnlocked)
 	next := func(ids *[]string, typ string, i int) string {
 		if len(*ids) == 0 { // not reached: every event follows its row
 			return fmt.Sprintf("%s/%s/event/%d", typ, c.id, i)
@@ -357,6 +359,10 @@ func (s *Service) events(c *call, evs []approval.Event) []outEvent {
 		case approval.Landed:
 			out = append(out, outEvent{id: EvtLanded + "/" + e.Landed, typ: EvtLanded,
 				data: Landed{ProposalID: e.ProposalID, StagedOID: e.StagedOID, Landed: e.Landed, Seq: e.Seq}})
+		case approval.Locked:
+			out = append(out, outEvent{id: next(&locks, EvtLocked, i), typ: EvtLocked, data: e})
+		case approval.Unlocked:
+			out = append(out, outEvent{id: next(&unlocks, EvtUnlocked, i), typ: EvtUnlocked, data: e})
 		}
 	}
 	return out

@@ -36,12 +36,27 @@ type auditFake struct {
 	bySeq   map[int64]string // seq → intent id
 	byID    map[string]int64 // intent id → seq
 	changed chan struct{}    // closed and replaced on every append
+	maxRead map[string]int   // op → most rows one events answer carried
+}
+
+func (a *auditFake) noteRead(op string, n int) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.maxRead[op] = max(a.maxRead[op], n)
+}
+
+// mostRead returns the most rows of op one events answer carried.
+func (a *auditFake) mostRead(op string) int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.maxRead[op]
 }
 
 func startAudit(t *testing.T, nc *nats.Conn, js jetstream.JetStream, subj bus.Subjects) *auditFake {
 	t.Helper()
 	ctx := t.Context()
-	a := &auditFake{log: memlog.New(), bySeq: map[int64]string{}, byID: map[string]int64{}, changed: make(chan struct{})}
+	a := &auditFake{log: memlog.New(), bySeq: map[int64]string{}, byID: map[string]int64{}, changed: make(chan struct{}),
+		maxRead: map[string]int{}}
 	if _, err := js.CreateOrUpdateStream(ctx, subj.AuditStreamConfig()); err != nil {
 		t.Fatal(err)
 	}
@@ -74,10 +89,18 @@ func startAudit(t *testing.T, nc *nats.Conn, js jetstream.JetStream, subj bus.Su
 		if err := json.Unmarshal(b, &f); err != nil || f.Op == nil {
 			return nil, fault.E("audit.events", fault.ArgumentError, "the fake answers op filters only")
 		}
-		rows, err := a.log.Rows(context.Background(), *f.Op)
+		q := approval.Query{Op: *f.Op, Window: f.Window, AfterSeq: f.AfterSeq, Limit: f.Limit, Desc: f.Desc}
+		if f.Purpose != nil {
+			q.Purpose = *f.Purpose
+		}
+		if f.Object != nil {
+			q.Object = *f.Object
+		}
+		rows, err := a.log.Find(context.Background(), q)
 		if err != nil {
 			return nil, err
 		}
+		a.noteRead(q.Op, len(rows))
 		out := schema.AuditRows{Rows: []schema.AuditRow{}}
 		for _, r := range rows {
 			out.Rows = append(out.Rows, a.wire(r))

@@ -47,7 +47,21 @@ const (
 	EvtStaged   = approval.EvtStaged   // "airlock.staged": Staged
 	EvtReverted = approval.EvtReverted // "airlock.reverted": Reverted
 	EvtLanded   = approval.EvtLanded   // "airlock.landed": Landed
+	EvtLocked   = approval.EvtLocked   // "airlock.locked": Locked
+	EvtUnlocked = approval.EvtUnlocked // "airlock.unlocked": Unlocked
 )
+
+// Locked is the data of the airlock.locked event: FailureBudget wrong codes within
+// FailurePeriod (stage, land and the OAuth door together) lock every code check until Until.
+type Locked = approval.Locked
+
+// Unlocked is the data of the airlock.unlocked event, published by the first call after the
+// lock ended at Until.
+type Unlocked = approval.Unlocked
+
+// LockedOp is the op of the fault (class RateLimited) that refuses a code, stage, land or the
+// door's, while the failure budget's lock holds. The console land is never locked.
+const LockedOp = approval.ErrLockedOp
 
 // Revert reasons of Reverted.
 const (
@@ -62,17 +76,22 @@ const MaxWrongLandCodes = approval.MaxWrongLandCodes
 // Seconds is a Unix time in seconds, encoded as Python's float repr (CONV-6): 1700000015.0.
 type Seconds = approval.Seconds
 
-// The relay commands Stage, Land and Revert carry an optional Client: who relays them, for the
-// per-client rate limit (RelayBurst per RelayPeriod, default 10 a minute). The gateway MUST
-// pass its MCP session id there (the one it tags rows with, identity.md I-30); the CLI, which
-// relays nothing, may leave it empty. Commands without a client share one bucket. A refusal
-// is class RateLimited (HTTP 429) and leaves an airlock_rate_limited row.
+// The relay commands Stage and Land carry an optional Client and Address: who relays them, for
+// the per-client rate limit (RelayBurst per RelayPeriod, default 10 a minute), which keys on
+// each of the two, so a fresh session from the same address does not refill it. The gateway
+// MUST pass its MCP session id in Client (the one it tags rows with, identity.md I-30) and the
+// client's network address (host, without the port) in Address; the CLI, which relays nothing,
+// may leave both empty. Commands without them share the bucket of the empty client. Only
+// attempts that carry a code count; Revert never takes a code and is never limited (aborting is
+// the safe direction). A refusal is class RateLimited (HTTP 429) and leaves an
+// airlock_rate_limited row.
 
 // Stage is the data of stasima.airlock.cmd.stage (stage_approve).
 type Stage struct {
 	ProposalID string `json:"proposal_id"`
 	Code       string `json:"code"`
 	Client     string `json:"client,omitempty"`
+	Address    string `json:"address,omitempty"`
 }
 
 // Land is the data of stasima.airlock.cmd.land (land_approve). A staged proposal takes at most
@@ -82,12 +101,14 @@ type Land struct {
 	StagedOIDPrefix string `json:"staged_oid_prefix"`
 	Code            string `json:"code"`
 	Client          string `json:"client,omitempty"`
+	Address         string `json:"address,omitempty"`
 }
 
 // Revert is the data of stasima.airlock.cmd.revert (stage_revert). It never takes a code.
 type Revert struct {
 	ProposalID string `json:"proposal_id"`
 	Client     string `json:"client,omitempty"`
+	Address    string `json:"address,omitempty"`
 }
 
 // TOTPVerify is the data of stasima.airlock.cmd.totp_verify (A-72). Purpose is "oauth" (the

@@ -3,6 +3,7 @@ package approval
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	"github.com/stasima/stasima/pkg/fault"
 	"github.com/stasima/stasima/services/airlock/internal/totp"
@@ -27,8 +28,9 @@ func (s *Service) loadSecret(op string, src SecretSource) (totp.Secret, error) {
 // consume implements A-6…A-10: verify code at the current time, check the window against
 // minWindow (land only) and the consume-once ledger, then record it as accepted for purpose on
 // object (the proposal id). The caller holds the mutex, so the check and the append are one
-// step (A-11). A refusal appends its totp_reject row first and burns nothing.
-func (s *Service) consume(ctx context.Context, code string, purpose Purpose, object string, minWindow *int64) (int64, error) {
+// step (A-11). A refusal appends its totp_reject row first, burns nothing and counts against
+// the failure budget; while the budget's lock holds, the code is not looked at.
+func (s *Service) consume(ctx context.Context, code string, purpose Purpose, object string, minWindow *int64, evs *[]Event) (int64, error) {
 	const op = "airlock.consume"
 	src := s.secret
 	if purpose == PurposeLand {
@@ -38,9 +40,12 @@ func (s *Service) consume(ctx context.Context, code string, purpose Purpose, obj
 	if err != nil {
 		return 0, err
 	}
+	if err := s.checkLock(ctx, evs); err != nil {
+		return 0, err
+	}
 	w, ok := totp.Verify(sec, code, s.now())
 	if !ok { // A-7
-		if err := s.reject(ctx, rejectDetail{Purpose: purpose, Object: object, Reason: RejectInvalid}); err != nil {
+		if err := s.reject(ctx, rejectDetail{Purpose: purpose, Object: object, Reason: RejectInvalid}, evs); err != nil {
 			return 0, err
 		}
 		return 0, fault.E(op, fault.AirlockError, "invalid code")
@@ -48,23 +53,24 @@ func (s *Service) consume(ctx context.Context, code string, purpose Purpose, obj
 	if minWindow != nil && w <= *minWindow { // A-8
 		minW := *minWindow
 		if err := s.reject(ctx, rejectDetail{Purpose: purpose, Object: object, Window: &w, MinWindow: &minW,
-			Reason: RejectNotLater}); err != nil {
+			Reason: RejectNotLater}, evs); err != nil {
 			return 0, err
 		}
 		return 0, fault.E(op, fault.AirlockError,
 			"code is from window %d, which is not strictly later than the staging window %d — wait for a fresh code",
 			w, minW)
 	}
-	used, err := s.windowUsed(ctx, w, purpose)
+	used, err := s.windowUsed(ctx, w)
 	if err != nil {
 		return 0, err
 	}
-	if used { // A-9
-		if err := s.reject(ctx, rejectDetail{Purpose: purpose, Object: object, Window: &w, Reason: RejectReplay}); err != nil {
+	if used != "" { // A-9, stricter: one use for all purposes
+		if err := s.reject(ctx, rejectDetail{Purpose: purpose, Object: object, Window: &w, Reason: RejectReplay}, evs); err != nil {
 			return 0, err
 		}
 		return 0, fault.E(op, fault.AirlockError,
-			"a code from window %d was already used for %s (consume-once) — wait for a fresh code", w, purpose)
+			"a code from window %d was already used %s, so it cannot %s %s (consume-once: a window consumed for "+
+				"any purpose is consumed for all) — wait for a fresh code", w, used, purpose, object)
 	}
 	// A-10: the window, never the code.
 	if err := s.record(ctx, Record{Actor: ActorPractitioner, Op: OpTOTPAccept,
@@ -75,7 +81,8 @@ func (s *Service) consume(ctx context.Context, code string, purpose Purpose, obj
 	return w, nil
 }
 
-func (s *Service) reject(ctx context.Context, d rejectDetail) error {
+// reject appends a totp_reject row for a wrong code and counts it against the failure budget.
+func (s *Service) reject(ctx context.Context, d rejectDetail, evs *[]Event) error {
 	if err := s.record(ctx, Record{Actor: ActorSystem, Op: OpTOTPReject, Detail: encodeDetail(d)}); err != nil {
 		return err
 	}
@@ -84,84 +91,93 @@ func (s *Service) reject(ctx context.Context, d rejectDetail) error {
 		attrs = append(attrs, keyWindow, *d.Window)
 	}
 	s.log.Info("totp code refused", attrs...)
-	return nil
+	if d.Reason == RejectLocked { // the code was not looked at
+		return nil
+	}
+	return s.failed(ctx, evs)
 }
 
-// windowUsed reports whether window w is consumed for purpose (A-9): a totp_accept row with
-// that window and purpose, or (D-5) an oauth_approve row with that window. An empty purpose
-// matches a totp_accept row of any purpose (the door's rule, A-72).
-func (s *Service) windowUsed(ctx context.Context, w int64, purpose Purpose) (bool, error) {
-	accepts, err := s.ledger.Rows(ctx, OpTOTPAccept)
+// windowUsed reports how window w was consumed, or "" when it was not: a totp_accept row with
+// that window for any purpose, or (D-5) an oauth_approve row with that window. A window
+// consumed for one purpose is consumed for all — stage, land and the door — which is stricter
+// than A-9's one use per purpose: the seat relaying a stage code is the party the airlock
+// guards against, and must not be able to reuse it to land another proposal. Both reads are
+// indexed and return at most one row.
+func (s *Service) windowUsed(ctx context.Context, w int64) (string, error) {
+	accepts, err := s.ledger.Find(ctx, Query{Op: OpTOTPAccept, Window: &w, Limit: 1})
 	if err != nil {
-		return false, err
+		return "", err
 	}
-	for _, r := range accepts {
-		d := parseDetail(r.Detail)
-		if rw, ok := d.window("window"); ok && rw == w && (purpose == "" || d.str("purpose") == string(purpose)) {
-			return true, nil
-		}
+	if len(accepts) > 0 {
+		d := parseDetail(accepts[0].Detail)
+		return fmt.Sprintf("to %s %s", d.str("purpose"), d.str("object")), nil
 	}
-	approves, err := s.ledger.Rows(ctx, OpOAuthApprove)
+	// Console grants carry no window and never match.
+	approves, err := s.ledger.Find(ctx, Query{Op: OpOAuthApprove, Window: &w, Limit: 1})
 	if err != nil {
-		return false, err
+		return "", err
 	}
-	for _, r := range approves {
-		// Console grants carry no window and never match.
-		if rw, ok := parseDetail(r.Detail).window("window"); ok && rw == w {
-			return true, nil
-		}
+	if len(approves) > 0 {
+		return "at the OAuth door", nil
 	}
-	return false, nil
+	return "", nil
 }
 
 // VerifyDoor implements stasima.airlock.cmd.totp_verify for the OAuth approve page (A-72,
 // identity.md I-65): it verifies code and, when its window is unused by any airlock purpose and
 // by any earlier door approval, appends oauth_approve {client_id, channel:"totp", window}
-// atomically with the check and returns the window. Refusals are AirlockErrors: not
-// provisioned (no row), invalid code (oauth_totp_reject "bad code"), or a consumed window
-// (oauth_totp_reject "window already consumed").
-func (s *Service) VerifyDoor(ctx context.Context, code, clientID string) (int64, error) {
+// atomically with the check and returns the window, with the events of the rows it appended
+// (the failure budget's lock and unlock). Refusals are AirlockErrors: not provisioned (no row),
+// invalid code (oauth_totp_reject "bad code"), or a consumed window (oauth_totp_reject "window
+// already consumed"); while the failure budget's lock holds, RateLimited from ErrLockedOp,
+// without a row. Door failures count against the same budget as stage and land codes.
+func (s *Service) VerifyDoor(ctx context.Context, code, clientID string) (int64, []Event, error) {
 	const op = "airlock.totp_verify"
 	unlock, err := s.lock(ctx)
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	defer unlock()
+	var evs []Event
 	sec, err := s.loadSecret(op, s.secret)
 	if err != nil {
-		return 0, err
+		return 0, evs, err
+	}
+	if err := s.checkLock(ctx, &evs); err != nil {
+		return 0, evs, err
 	}
 	w, ok := totp.Verify(sec, code, s.now())
 	if !ok {
-		if err := s.doorReject(ctx, doorRejectDetail{Reason: DoorRejectBadCode}); err != nil {
-			return 0, err
+		if err := s.doorReject(ctx, doorRejectDetail{Reason: DoorRejectBadCode}, &evs); err != nil {
+			return 0, evs, err
 		}
-		return 0, fault.E(op, fault.AirlockError, "invalid code")
+		return 0, evs, fault.E(op, fault.AirlockError, "invalid code")
 	}
-	used, err := s.windowUsed(ctx, w, "")
+	used, err := s.windowUsed(ctx, w)
 	if err != nil {
-		return 0, err
+		return 0, evs, err
 	}
-	if used {
-		if err := s.doorReject(ctx, doorRejectDetail{Reason: DoorRejectConsumed, Window: &w}); err != nil {
-			return 0, err
+	if used != "" {
+		if err := s.doorReject(ctx, doorRejectDetail{Reason: DoorRejectConsumed, Window: &w}, &evs); err != nil {
+			return 0, evs, err
 		}
-		return 0, fault.E(op, fault.AirlockError, "a code from window %d was already used (consume-once) — wait for a fresh code", w)
+		return 0, evs, fault.E(op, fault.AirlockError, "a code from window %d was already used (%s; consume-once) — wait for a fresh code", w, used)
 	}
 	if err := s.record(ctx, Record{Actor: ActorPractitioner, Op: OpOAuthApprove,
 		Detail: encodeDetail(doorApproveDetail{ClientID: clientID, Channel: DoorChannelTOTP, Window: w})}); err != nil {
-		return 0, err
+		return 0, evs, err
 	}
 	s.log.Info("oauth door approved", keyClient, clientID, keyWindow, w)
-	return w, nil
+	return w, evs, nil
 }
 
-func (s *Service) doorReject(ctx context.Context, d doorRejectDetail) error {
+// doorReject appends an oauth_totp_reject row and counts it against the failure budget.
+func (s *Service) doorReject(ctx context.Context, d doorRejectDetail, evs *[]Event) error {
 	if err := s.record(ctx, Record{Actor: ActorSystem, Op: OpOAuthTOTPReject, Detail: encodeDetail(d)}); err != nil {
 		return err
 	}
 	s.log.Info("oauth door code refused", keyReason, d.Reason)
-	return nil
+	return s.failed(ctx, evs)
 }
 
 // CheckCode is totp-check (O-totp-5) through the one reader of the secret (ARCH-3): it

@@ -14,6 +14,11 @@ const (
 	OpLandMerge       = "land_merge" // written by capstore; folded here (A-12)
 	OpOAuthApprove    = "oauth_approve"
 	OpOAuthTOTPReject = "oauth_totp_reject"
+	// OpAirlockLocked and OpAirlockUnlocked bracket a lock of the deployment-wide failure
+	// budget: {until, failures, period_s} when the budget runs out, {until} when the first
+	// call after until finds it over.
+	OpAirlockLocked   = "airlock_locked"
+	OpAirlockUnlocked = "airlock_unlocked"
 )
 
 // Actors of the airlock's rows.
@@ -45,16 +50,29 @@ type acceptDetail struct {
 
 // rejectDetail is totp_reject {purpose, object, reason:"invalid"} (A-7), {purpose, object,
 // window, min_window, reason:"not strictly later"} (A-8), {purpose, object, window,
-// reason:"replay"} (A-9) or, for a land code refused because the staged proposal already
-// took MaxWrongLandCodes wrong ones, {purpose, object, misses, reason:"too many wrong codes"}
-// (the shape of the door's oauth_txn_burned; issue #5).
+// reason:"replay"} (A-9) or, for a code refused because the proposal already took
+// MaxWrongCodes wrong ones, {purpose, object, misses, reason:"too many wrong codes"} (the shape
+// of the door's oauth_txn_burned), with until, the end of the lock, for a stage code.
 type rejectDetail struct {
-	Purpose   Purpose `json:"purpose"`
-	Object    string  `json:"object"`
-	Window    *int64  `json:"window,omitempty"`
-	MinWindow *int64  `json:"min_window,omitempty"`
-	Misses    *int    `json:"misses,omitempty"`
-	Reason    string  `json:"reason"`
+	Purpose   Purpose  `json:"purpose"`
+	Object    string   `json:"object"`
+	Window    *int64   `json:"window,omitempty"`
+	MinWindow *int64   `json:"min_window,omitempty"`
+	Misses    *int     `json:"misses,omitempty"`
+	Until     *Seconds `json:"until,omitempty"`
+	Reason    string   `json:"reason"`
+}
+
+// lockedDetail is airlock_locked {until, failures, period_s}.
+type lockedDetail struct {
+	Until    Seconds `json:"until"`
+	Failures int     `json:"failures"`
+	PeriodS  float64 `json:"period_s"`
+}
+
+// unlockedDetail is airlock_unlocked {until}.
+type unlockedDetail struct {
+	Until Seconds `json:"until"`
 }
 
 // stageDetail is airlock_stage {proposal, staged_oid, window, staged_at, seq, changed_paths}

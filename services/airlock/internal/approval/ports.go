@@ -29,14 +29,31 @@ type Record struct {
 	Detail    json.RawMessage // a JSON object in the key order of U-21
 }
 
+// Query selects the rows of one op by the detail members the airlock decides on, so a decision
+// reads a bounded number of rows through an index however long the log grows: Window, Purpose
+// and Object match detail.window, detail.purpose and detail.object when set; only rows with seq
+// > AfterSeq match; at most Limit rows (Limit > 0) come back, in ascending seq order, or the
+// newest first with Desc.
+type Query struct {
+	Op       string
+	Window   *int64
+	Purpose  string
+	Object   string
+	AfterSeq int64
+	Limit    int
+	Desc     bool
+}
+
 // Ledger reads the audit log, where all airlock state lives.
 //
-// Rows returns every row whose op is op, in ascending seq order. A read that starts after an
-// Audit.Append returned MUST see that row (ARCH-6). Implementations are safe for concurrent use;
-// errors are returned as they are (BackendUnavailable on the bus) and abort the operation
-// before any decision is taken.
+// Rows returns every row whose op is op, in ascending seq order (the fold of stage, revert and
+// land rows, which grows with real activity only). Find returns the rows q selects. A read that
+// starts after an Audit.Append returned MUST see that row (ARCH-6). Implementations are safe for
+// concurrent use; errors are returned as they are (BackendUnavailable on the bus) and abort the
+// operation before any decision is taken.
 type Ledger interface {
 	Rows(ctx context.Context, op string) ([]Row, error)
+	Find(ctx context.Context, q Query) ([]Row, error)
 }
 
 // Audit appends the airlock's rows (totp_accept, totp_reject, airlock_stage, airlock_revert,

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -21,6 +22,26 @@ func (h *harness) stage(pid string) approval.Staged {
 		h.t.Fatalf("stage %s: %v", pid, err)
 	}
 	return st
+}
+
+// wrongStageCodes sends n invalid stage codes for pid, each refused as invalid.
+func (h *harness) wrongStageCodes(pid string, n int) {
+	h.t.Helper()
+	for range n {
+		if _, _, err := h.svc.Stage(h.ctx, pid, h.invalidCode()); err == nil || !strings.Contains(err.Error(), "invalid code") {
+			h.t.Fatalf("wrong stage code for %s: %v", pid, err)
+		}
+	}
+}
+
+// wrongDoorCodes sends n invalid codes to the OAuth door, each refused.
+func (h *harness) wrongDoorCodes(n int) {
+	h.t.Helper()
+	for range n {
+		if _, _, err := h.svc.VerifyDoor(h.ctx, h.invalidCode(), "c1"); err == nil || !strings.Contains(err.Error(), "invalid code") {
+			h.t.Fatalf("wrong door code: %v", err)
+		}
+	}
 }
 
 // TestRefusals is every refusal of airlock.md, one row per rule: the error class, the tokens
@@ -426,7 +447,7 @@ func TestRefusals(t *testing.T) {
 					h.t.Fatal(err)
 				}
 				h.markRows()
-				_, err := h.svc.VerifyDoor(h.ctx, h.code(0), "c1")
+				_, _, err := h.svc.VerifyDoor(h.ctx, h.code(0), "c1")
 				return err
 			},
 			wantClass:  fault.AirlockError,
@@ -436,7 +457,7 @@ func TestRefusals(t *testing.T) {
 			name: "A-72 door bad code",
 			run: func(h *harness) error {
 				h.markRows()
-				_, err := h.svc.VerifyDoor(h.ctx, h.invalidCode(), "c1")
+				_, _, err := h.svc.VerifyDoor(h.ctx, h.invalidCode(), "c1")
 				return err
 			},
 			wantClass:  fault.AirlockError,
@@ -454,7 +475,7 @@ func TestRefusals(t *testing.T) {
 					h.t.Fatal(err)
 				}
 				h.markRows()
-				_, err := h.svc.VerifyDoor(h.ctx, h.code(0), "c1")
+				_, _, err := h.svc.VerifyDoor(h.ctx, h.code(0), "c1")
 				return err
 			},
 			wantClass:  fault.AirlockError,
@@ -466,11 +487,11 @@ func TestRefusals(t *testing.T) {
 		{
 			name: "A-72 door window used by an earlier door approval",
 			run: func(h *harness) error {
-				if _, err := h.svc.VerifyDoor(h.ctx, h.code(0), "c1"); err != nil {
+				if _, _, err := h.svc.VerifyDoor(h.ctx, h.code(0), "c1"); err != nil {
 					h.t.Fatal(err)
 				}
 				h.markRows()
-				_, err := h.svc.VerifyDoor(h.ctx, h.code(0), "c2")
+				_, _, err := h.svc.VerifyDoor(h.ctx, h.code(0), "c2")
 				return err
 			},
 			wantClass:  fault.AirlockError,
@@ -478,6 +499,117 @@ func TestRefusals(t *testing.T) {
 			wantRows: func(h *harness) []string {
 				return []string{`system oauth_totp_reject ref= oid= {"reason":"window already consumed","window":56666667}`}
 			},
+		},
+		{
+			// A deliberate [go-stricter] deviation from A-9, which allows one use per purpose:
+			// a window consumed for any purpose is consumed for all.
+			name: "A-9 stage window reused to land another proposal",
+			run: func(h *harness) error {
+				h.stage("p1")
+				h.at(200 * time.Second)
+				code := h.code(0)
+				if _, _, err := h.svc.Stage(h.ctx, "p2", code); err != nil { // window 56666673 for stage
+					h.t.Fatal(err)
+				}
+				h.markRows()
+				_, _, err := h.svc.Land(h.ctx, p1[:8], code)
+				return err
+			},
+			wantClass:  fault.AirlockError,
+			wantTokens: []string{"window 56666673 was already used to stage p2", "cannot land p1", "consume-once", "consumed for all"},
+			wantRows: func(h *harness) []string {
+				return []string{`system totp_reject ref= oid= {"purpose":"land","object":"p1","window":56666673,"reason":"replay"}`}
+			},
+		},
+		{
+			name: "A-72 door window used by a stage code",
+			run: func(h *harness) error {
+				code := h.code(0)
+				if _, _, err := h.svc.Stage(h.ctx, "p1", code); err != nil {
+					h.t.Fatal(err)
+				}
+				h.markRows()
+				_, _, err := h.svc.VerifyDoor(h.ctx, code, "c1")
+				return err
+			},
+			wantClass:  fault.AirlockError,
+			wantTokens: []string{"56666667", "to stage p1", "consume-once"},
+			wantRows: func(h *harness) []string {
+				return []string{`system oauth_totp_reject ref= oid= {"reason":"window already consumed","window":56666667}`}
+			},
+		},
+		{
+			name: "A-33 sixth stage code after five wrong ones on a proposal",
+			run: func(h *harness) error {
+				h.wrongStageCodes("p1", approval.MaxWrongStageCodes)
+				h.markRows()
+				_, _, err := h.svc.Stage(h.ctx, "p1", h.code(0)) // right, and never looked at
+				return err
+			},
+			wantClass:  fault.AirlockError,
+			wantTokens: []string{"p1", "5 wrong stage codes", "at most 5", "2023-11-14T22:28:30Z"},
+			wantRows: func(h *harness) []string { // until = t0 + 15 min
+				return []string{`system totp_reject ref= oid= {"purpose":"stage","object":"p1","misses":5,"until":1700000910.0,"reason":"too many wrong codes"}`}
+			},
+		},
+		{
+			name: "A-33 stage lock holds for its proposal until its end",
+			run: func(h *harness) error {
+				h.wrongStageCodes("p1", approval.MaxWrongStageCodes)
+				if _, _, err := h.svc.Stage(h.ctx, "p1", h.code(0)); err == nil {
+					h.t.Fatal("stage accepted past the cap")
+				}
+				if _, _, err := h.svc.Stage(h.ctx, "p2", h.code(0)); err != nil { // another proposal is not locked
+					h.t.Fatalf("stage p2: %v", err)
+				}
+				h.at(15*time.Minute - time.Second)
+				h.markRows()
+				_, _, err := h.svc.Stage(h.ctx, "p1", h.code(0))
+				return err
+			},
+			wantClass:  fault.AirlockError,
+			wantTokens: []string{"p1", "5 wrong stage codes"},
+			wantRows: func(h *harness) []string {
+				return []string{`system totp_reject ref= oid= {"purpose":"stage","object":"p1","misses":5,"until":1700000910.0,"reason":"too many wrong codes"}`}
+			},
+		},
+		{
+			name: "A-7 failure budget used up by wrong door codes locks stage",
+			run: func(h *harness) error {
+				h.wrongDoorCodes(approval.DefaultFailureBudget)
+				h.markRows()
+				_, _, err := h.svc.Stage(h.ctx, "p1", h.code(0)) // right, and never looked at
+				return err
+			},
+			wantClass:  fault.RateLimited,
+			wantTokens: []string{"locked until 2023-11-14T22:28:30Z", "20 wrong codes within 1h0m0s", "failure budget", "stasima admin land"},
+		},
+		{
+			name: "A-72 failure budget used up by wrong stage codes locks the door",
+			run: func(h *harness) error {
+				for _, pid := range []string{"p1", "p2", "p3", "p4", "p5"} {
+					h.addProposal(pid, oid("candidate "+pid))
+					h.wrongStageCodes(pid, approval.DefaultFailureBudget/5)
+				}
+				h.markRows()
+				_, _, err := h.svc.VerifyDoor(h.ctx, h.code(0), "c1")
+				return err
+			},
+			wantClass:  fault.RateLimited,
+			wantTokens: []string{"locked until", "the OAuth door"},
+		},
+		{
+			name: "A-7 failure budget locks land",
+			run: func(h *harness) error {
+				h.stage("p1")
+				h.wrongDoorCodes(approval.DefaultFailureBudget)
+				h.at(200 * time.Second)
+				h.markRows()
+				_, _, err := h.svc.Land(h.ctx, p1[:8], h.code(0))
+				return err
+			},
+			wantClass:  fault.RateLimited,
+			wantTokens: []string{"locked until 2023-11-14T22:28:30Z"},
 		},
 	}
 	for _, tt := range tests {
@@ -531,22 +663,6 @@ func TestRefusals_burnNothing(t *testing.T) {
 		t.Fatalf("the code was burned by A-30 or A-44: %v", err)
 	}
 	h.assertNoCodes()
-}
-
-// TestConsume_purposes is the note of A-9: one window may be accepted once for stage and once
-// for land (different purposes, different proposals).
-func TestConsume_purposes(t *testing.T) {
-	h := newHarness(t)
-	h.stage("p1")
-	h.at(200 * time.Second)
-	h.stage("p2") // window W for stage
-	if _, _, err := h.svc.Land(h.ctx, oid("candidate p1")[:8], h.code(0)); err != nil {
-		t.Fatalf("land with the window just used for stage: %v", err) // window W for land
-	}
-	h.at(201 * time.Second)
-	if _, _, err := h.svc.Stage(h.ctx, "p3", h.code(0)); err == nil {
-		t.Fatal("the stage window was accepted twice for stage")
-	}
 }
 
 // TestLand_exactlyAtFloor is A-63: land is allowed at elapsed = floor.
@@ -697,7 +813,7 @@ func TestStage_concurrent(t *testing.T) {
 func TestDoor_accept(t *testing.T) {
 	h := newHarness(t)
 	h.markRows()
-	w, err := h.svc.VerifyDoor(h.ctx, h.code(0), "client-1")
+	w, _, err := h.svc.VerifyDoor(h.ctx, h.code(0), "client-1")
 	if err != nil || w != h.window() {
 		t.Fatalf("door = %d, %v", w, err)
 	}

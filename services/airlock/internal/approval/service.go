@@ -45,7 +45,20 @@ type Config struct {
 	Approvers []string
 	// CanonRef is canon_ref, the ref a staged candidate lands into.
 	CanonRef string
+	// FailureBudget wrong codes within FailurePeriod, counted across the deployment (stage,
+	// land and the OAuth door together), lock every code check for LockFor; a zero field takes
+	// its default (20, one hour, 15 minutes). The console land never asks the airlock.
+	FailureBudget int
+	FailurePeriod time.Duration
+	LockFor       time.Duration
 }
+
+// Defaults of the failure budget.
+const (
+	DefaultFailureBudget = 20
+	DefaultFailurePeriod = time.Hour
+	DefaultLockFor       = 15 * time.Minute
+)
 
 // DefaultConfig returns the defaults of operations.md §8.2.
 func DefaultConfig() Config {
@@ -68,6 +81,10 @@ func (c Config) Validate() error {
 		return fault.E(op, fault.ArgumentError, "at least one approver is required")
 	case c.CanonRef == "":
 		return fault.E(op, fault.ArgumentError, "canon_ref is required")
+	case c.FailureBudget < 0 || c.FailurePeriod < 0 || c.LockFor < 0:
+		return fault.E(op, fault.ArgumentError,
+			"airlock failure budget %d per %s with a lock of %s must not be negative (0 takes the default)",
+			c.FailureBudget, c.FailurePeriod, c.LockFor)
 	}
 	return nil
 }
@@ -104,6 +121,9 @@ type Service struct {
 
 	// sem is the airlock mutex of A-70, a channel so that waiting respects ctx.
 	sem chan struct{}
+
+	// budget is the deployment-wide failure budget, read and written under sem.
+	budget budget
 }
 
 // New validates p and assembles a Service. It does no I/O.
@@ -136,6 +156,15 @@ func New(p Params) (*Service, error) {
 		sem:        make(chan struct{}, 1),
 	}
 	s.cfg.Approvers = approvers
+	if s.cfg.FailureBudget == 0 {
+		s.cfg.FailureBudget = DefaultFailureBudget
+	}
+	if s.cfg.FailurePeriod == 0 {
+		s.cfg.FailurePeriod = DefaultFailurePeriod
+	}
+	if s.cfg.LockFor == 0 {
+		s.cfg.LockFor = DefaultLockFor
+	}
 	if s.landSecret == nil {
 		s.landSecret = s.secret
 	}

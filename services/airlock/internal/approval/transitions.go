@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/stasima/stasima/pkg/fault"
@@ -50,7 +51,10 @@ func (s *Service) Stage(ctx context.Context, pid, code string) (Staged, []Event,
 	if err != nil {
 		return Staged{}, evs, err
 	}
-	w, err := s.consume(ctx, code, PurposeStage, pid, nil) // A-33
+	if err := s.stageLockOut(ctx, pid, &evs); err != nil {
+		return Staged{}, evs, err
+	}
+	w, err := s.consume(ctx, code, PurposeStage, pid, nil, &evs) // A-33
 	if err != nil {
 		return Staged{}, evs, err
 	}
@@ -126,10 +130,10 @@ func (s *Service) Land(ctx context.Context, prefix, code string) (LandResult, []
 			"review floor not met: %.0fs since staging, floor is %ss — review, then retry with a fresh code",
 			elapsed, seconds(s.cfg.Floor))
 	}
-	if err := s.lockOut(ctx, m); err != nil {
+	if err := s.lockOut(ctx, m, &evs); err != nil {
 		return LandResult{}, evs, err
 	}
-	w2, err := s.consume(ctx, code, PurposeLand, m.pid, &m.info.Window) // A-45
+	w2, err := s.consume(ctx, code, PurposeLand, m.pid, &m.info.Window, &evs) // A-45
 	if err != nil {
 		return LandResult{}, evs, err
 	}
@@ -182,28 +186,29 @@ func (s *Service) Revert(ctx context.Context, pid string) (RevertResult, []Event
 // 6-digit code over three accepted windows succeed with probability about 1.5·10⁻⁵.
 const MaxWrongLandCodes = 5
 
+// MaxWrongStageCodes is how many wrong stage codes one proposal takes before its airlock
+// refuses stage codes for the failure budget's LockFor (15 minutes by default); the count
+// starts again after an accepted stage code or the end of such a lock.
+const MaxWrongStageCodes = 5
+
 // lockOut refuses a land on staged proposal m once MaxWrongLandCodes wrong land codes were
 // refused for it since its airlock_stage row. The count is folded from the totp_reject rows
 // (purpose land, object m.pid, seq after the stage row; reasons invalid, not strictly later and
-// replay), so it survives restarts and nothing is kept outside the audit log (A-12). The
-// refusal itself appends a totp_reject row {purpose, object, misses, reason:"too many wrong
-// codes"} and never looks at the code, so it tells nothing about it.
-func (s *Service) lockOut(ctx context.Context, m stagedEntry) error {
+// replay), so it survives restarts and nothing is kept outside the audit log (A-12); the read
+// is indexed and takes at most MaxWrongLandCodes rows, which are all misses when there are that
+// many, since the first refusal row follows the last counted miss. The refusal itself appends a
+// totp_reject row {purpose, object, misses, reason:"too many wrong codes"} and never looks at
+// the code, so it tells nothing about it.
+func (s *Service) lockOut(ctx context.Context, m stagedEntry, evs *[]Event) error {
 	const op = "airlock.land.attempts"
-	rows, err := s.ledger.Rows(ctx, OpTOTPReject)
+	rows, err := s.ledger.Find(ctx, Query{Op: OpTOTPReject, Purpose: string(PurposeLand), Object: m.pid,
+		AfterSeq: m.seq, Limit: MaxWrongLandCodes})
 	if err != nil {
 		return err
 	}
 	misses := 0
 	for _, r := range rows {
-		if r.Seq <= m.seq {
-			continue
-		}
-		d := parseDetail(r.Detail)
-		if d.str("purpose") != string(PurposeLand) || d.str("object") != m.pid {
-			continue
-		}
-		switch d.str("reason") {
+		switch parseDetail(r.Detail).str("reason") {
 		case RejectInvalid, RejectNotLater, RejectReplay:
 			misses++
 		}
@@ -211,13 +216,65 @@ func (s *Service) lockOut(ctx context.Context, m stagedEntry) error {
 	if misses < MaxWrongLandCodes {
 		return nil
 	}
-	if err := s.reject(ctx, rejectDetail{Purpose: PurposeLand, Object: m.pid, Misses: &misses, Reason: RejectLocked}); err != nil {
+	if err := s.reject(ctx, rejectDetail{Purpose: PurposeLand, Object: m.pid, Misses: &misses, Reason: RejectLocked}, evs); err != nil {
 		return err
 	}
 	return fault.E(op, fault.AirlockError,
 		"proposal %s took %d wrong land codes since it was staged (at most %d): its airlock refuses every land code "+
 			"until it is reverted — run stage_revert %s, then stage it again with fresh codes",
 		m.pid, misses, MaxWrongLandCodes, m.pid)
+}
+
+// stageLockOut refuses a stage code for proposal pid, without looking at it, once the proposal
+// took MaxWrongStageCodes wrong stage codes since its last accepted stage code or the end of
+// its last such lock; the refusal that starts a lock appends a totp_reject row {purpose, object,
+// misses, until, reason:"too many wrong codes"}, and so does every refusal while it holds. The
+// count is folded from at most MaxWrongStageCodes of the proposal's newest stage rejects
+// (indexed reads), so it survives restarts.
+func (s *Service) stageLockOut(ctx context.Context, pid string, evs *[]Event) error {
+	const op = "airlock.stage.attempts"
+	accepted, err := s.ledger.Find(ctx, Query{Op: OpTOTPAccept, Purpose: string(PurposeStage), Object: pid, Limit: 1, Desc: true})
+	if err != nil {
+		return err
+	}
+	var after int64
+	if len(accepted) > 0 {
+		after = accepted[0].Seq
+	}
+	rows, err := s.ledger.Find(ctx, Query{Op: OpTOTPReject, Purpose: string(PurposeStage), Object: pid,
+		AfterSeq: after, Limit: MaxWrongStageCodes, Desc: true})
+	if err != nil {
+		return err
+	}
+	now := s.nowSeconds()
+	misses := 0
+	var until Seconds
+	for _, r := range rows {
+		d := parseDetail(r.Detail)
+		if d.str("reason") != RejectLocked {
+			misses++
+			continue
+		}
+		if at := d.float("until"); now < at { // a lock that holds
+			n, _ := d.window("misses")
+			misses, until = int(n), Seconds(at)
+		}
+		break // a lock that ended starts the count again
+	}
+	if until == 0 {
+		if misses < MaxWrongStageCodes {
+			return nil
+		}
+		until = Seconds(now + s.cfg.LockFor.Seconds())
+	}
+	if err := s.reject(ctx, rejectDetail{Purpose: PurposeStage, Object: pid, Misses: &misses, Until: &until,
+		Reason: RejectLocked}, evs); err != nil {
+		return err
+	}
+	return fault.E(op, fault.AirlockError,
+		"proposal %s took %d wrong stage codes (at most %d): its airlock refuses stage codes until %s — "+
+			"then stage it with a fresh code",
+		pid, misses, MaxWrongStageCodes, time.Unix(int64(until), 0).UTC().Format(time.RFC3339))
 }
 
 // unbound turns capstore's refusal of a staged candidate that no longer binds (ErrUnbound) into

@@ -70,6 +70,8 @@ const (
 	EvtStaged   = "airlock.staged"
 	EvtReverted = "airlock.reverted"
 	EvtLanded   = "airlock.landed"
+	EvtLocked   = "airlock.locked"
+	EvtUnlocked = "airlock.unlocked"
 )
 
 // Staged is the airlock.staged event and the stage_approve result (A-35).
@@ -96,6 +98,25 @@ type Landed struct {
 	Landed     string `json:"landed"`
 	Seq        string `json:"seq"`
 }
+
+// Locked is the airlock.locked event: the deployment-wide failure budget ran out, and every
+// code check (stage, land, the OAuth door) is refused until Until.
+type Locked struct {
+	Until    Seconds `json:"until"`
+	Failures int     `json:"failures"`
+	PeriodS  float64 `json:"period_s"`
+}
+
+// Unlocked is the airlock.unlocked event: the lock that ended at Until is over.
+type Unlocked struct {
+	Until Seconds `json:"until"`
+}
+
+// EventType returns EvtLocked.
+func (Locked) EventType() string { return EvtLocked }
+
+// EventType returns EvtUnlocked.
+func (Unlocked) EventType() string { return EvtUnlocked }
 
 // EventType returns EvtStaged.
 func (Staged) EventType() string { return EvtStaged }

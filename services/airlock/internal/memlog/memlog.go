@@ -10,6 +10,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"math"
 	"slices"
 	"sync"
 
@@ -70,6 +71,59 @@ func (l *Log) Rows(ctx context.Context, op string) ([]approval.Row, error) {
 		}
 	}
 	return out, nil
+}
+
+// Find returns the rows q selects (copies), scanning: the log is in memory. Detail members
+// match as the audit service's index matches them: a window is an integral JSON number, purpose
+// and object are JSON strings.
+func (l *Log) Find(ctx context.Context, q approval.Query) ([]approval.Row, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	var out []approval.Row
+	for i := range l.rows {
+		r := l.rows[i]
+		if q.Desc {
+			r = l.rows[len(l.rows)-1-i]
+		}
+		if q.Limit > 0 && len(out) == q.Limit {
+			break
+		}
+		if r.Op == q.Op && r.Seq > q.AfterSeq && matches(r.Detail, q) {
+			out = append(out, clone(r))
+		}
+	}
+	return out, nil
+}
+
+func matches(detail json.RawMessage, q approval.Query) bool {
+	var d struct {
+		Window  json.RawMessage `json:"window"`
+		Purpose *string         `json:"purpose"`
+		Object  *string         `json:"object"`
+	}
+	_ = json.Unmarshal(detail, &d) // a member of another type stays unset, as in the index
+	if q.Window != nil {
+		w, ok := integral(d.Window)
+		if !ok || w != *q.Window {
+			return false
+		}
+	}
+	return (q.Purpose == "" || d.Purpose != nil && *d.Purpose == q.Purpose) &&
+		(q.Object == "" || d.Object != nil && *d.Object == q.Object)
+}
+
+func integral(raw json.RawMessage) (int64, bool) {
+	if len(raw) == 0 || raw[0] == '"' {
+		return 0, false
+	}
+	var f float64
+	if json.Unmarshal(raw, &f) != nil || f != math.Trunc(f) || math.Abs(f) > 1<<53 {
+		return 0, false
+	}
+	return int64(f), true
 }
 
 // All returns every row in seq order (copies).
