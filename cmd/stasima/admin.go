@@ -27,6 +27,7 @@ import (
 	"github.com/stasima/stasima/pkg/hexseq"
 	"github.com/stasima/stasima/pkg/refs"
 	"github.com/stasima/stasima/pkg/schema"
+	"github.com/stasima/stasima/services/airlock"
 	"github.com/stasima/stasima/services/indexer"
 )
 
@@ -328,6 +329,8 @@ type statusResult struct {
 	AuditEvents        int64                  `json:"audit_events"`
 	AuditVerifyOK      bool                   `json:"audit_verify_ok"`
 	AuditVsAnchor      *bool                  `json:"audit_vs_anchor"`
+	// AirlockLockedUntil is set while the failure budget's lock holds (RFC 3339, UTC).
+	AirlockLockedUntil *string `json:"airlock_locked_until,omitempty"`
 }
 
 // adminStatus is O-status-1: canon, refs, the airlock's staged proposals (A-60; asking may
@@ -377,6 +380,9 @@ func adminStatus(ctx context.Context, c *busclient.Client, cfg Config) (any, err
 	if res.PractitionerUnread, err = practitionerUnread(ctx, c); err != nil {
 		return nil, err
 	}
+	if res.AirlockLockedUntil, err = airlockLockedUntil(ctx, c, time.Now()); err != nil {
+		return nil, err
+	}
 	return res, nil
 }
 
@@ -405,6 +411,32 @@ func adminBootstrap(ctx context.Context, c *busclient.Client, cfg Config, dir st
 		res.Indexed += len(env)
 	}
 	return res, nil
+}
+
+// airlockLockedUntil reads the failure budget's lock from the audit log: the newest
+// airlock_locked row holds until its detail.until unless an airlock_unlocked row follows it.
+func airlockLockedUntil(ctx context.Context, c *busclient.Client, now time.Time) (*string, error) {
+	latest := func(op string) (*schema.AuditRow, error) {
+		var ans schema.AuditLatest
+		err := c.Query(ctx, bus.Audit, schema.QAuditLatest, schema.AuditFilter{Op: &op}, &ans)
+		return ans.Row, err
+	}
+	locked, err := latest(airlock.OpLocked)
+	if err != nil || locked == nil {
+		return nil, err
+	}
+	unlocked, err := latest(airlock.OpUnlocked)
+	if err != nil || unlocked != nil && unlocked.Seq > locked.Seq {
+		return nil, err
+	}
+	var d struct {
+		Until float64 `json:"until"`
+	}
+	if json.Unmarshal(locked.Detail, &d) != nil || float64(now.Unix()) >= d.Until {
+		return nil, nil
+	}
+	until := time.Unix(int64(d.Until), 0).UTC().Format(time.RFC3339)
+	return &until, nil
 }
 
 // readSeed is O-bootstrap-3: every .md file under dir, per directory in sorted order, read as
@@ -542,6 +574,11 @@ func watchLine(ctx context.Context, c *busclient.Client, env bus.Envelope) strin
 		return fmt.Sprintf("reverted %s  (%s)\n", str("proposal_id"), str("reason"))
 	case "airlock.landed":
 		return fmt.Sprintf("landed   %s  %s  seq %s\n", str("proposal_id"), oid8("landed"), str("seq"))
+	case airlock.EvtLocked:
+		return fmt.Sprintf("LOCKED   the airlock refuses every code until %s: %v wrong codes used up the failure budget "+
+			"(stasima admin land still works)\n", when("until"), d["failures"])
+	case airlock.EvtUnlocked:
+		return fmt.Sprintf("unlocked the airlock's failure-budget lock ended at %s\n", when("until"))
 	case schema.EvtGitLand:
 		n, _ := hexseq.Parse(str("seq"))
 		return fmt.Sprintf("land     %s  %s  by %s\n", hexseq.Display(n), oid8("oid"), str("approved_by"))

@@ -71,6 +71,10 @@ type fileConfig struct {
 	MaxBodyBytes         any    `toml:"max_body_bytes"`
 	SearchMode           string `toml:"search_mode"`
 	AirlockLandSecret    string `toml:"airlock_land_secret"`
+	// The failure budget: this many wrong codes within the period lock every code check.
+	AirlockFailureBudget  any `toml:"airlock_failure_budget"`
+	AirlockFailurePeriodS any `toml:"airlock_failure_period_s"`
+	AirlockLockS          any `toml:"airlock_lock_s"`
 }
 
 // Config is the resolved deployment configuration.
@@ -100,6 +104,11 @@ type Config struct {
 	AirlockLand    string   // optional second secret for land codes
 	AirlockFloor   time.Duration
 	AirlockCeiling time.Duration
+	// AirlockFailureBudget wrong codes (stage, land, door) within AirlockFailurePeriod lock
+	// every code check for AirlockLock (default 20 per hour, 15 minutes).
+	AirlockFailureBudget int
+	AirlockFailurePeriod time.Duration
+	AirlockLock          time.Duration
 
 	// Search and embedding (operations §8.2/§8.3; consumed by the indexer).
 	EmbedBackend     string // "stub" | "local-server"
@@ -175,6 +184,10 @@ func load(dataDir, configPath, httpAddr string, servesHTTP bool) (Config, error)
 		AirlockFloor:   120 * time.Second,
 		AirlockCeiling: 7200 * time.Second,
 
+		AirlockFailureBudget: airlock.DefaultConfig().FailureBudget,
+		AirlockFailurePeriod: airlock.DefaultConfig().FailurePeriod,
+		AirlockLock:          airlock.DefaultConfig().LockFor,
+
 		EmbedBackend:      "stub",
 		EmbedModel:        "nomic-embed-text",
 		EmbedDim:          768,
@@ -236,7 +249,7 @@ func load(dataDir, configPath, httpAddr string, servesHTTP bool) (Config, error)
 			v    any
 			dst  *int
 		}{{"http_port", f.HTTPPort, &port}, {"max_body_bytes", f.MaxBodyBytes, &c.MaxBodyBytes}, {"nats_port", f.NATSPort, &c.NATSPort},
-			{"embed_dim", f.EmbedDim, &c.EmbedDim}}
+			{"embed_dim", f.EmbedDim, &c.EmbedDim}, {"airlock_failure_budget", f.AirlockFailureBudget, &c.AirlockFailureBudget}}
 		for _, it := range ints {
 			if it.v == nil {
 				continue
@@ -287,6 +300,8 @@ func load(dataDir, configPath, httpAddr string, servesHTTP bool) (Config, error)
 		}{
 			{"airlock_floor_s", f.AirlockFloorS, &c.AirlockFloor, time.Second, false},
 			{"airlock_ceiling_s", f.AirlockCeilingS, &c.AirlockCeiling, time.Second, false},
+			{"airlock_failure_period_s", f.AirlockFailurePeriodS, &c.AirlockFailurePeriod, time.Second, false},
+			{"airlock_lock_s", f.AirlockLockS, &c.AirlockLock, time.Second, false},
 			{"index_barrier_timeout_s", f.IndexBarrierTimeoutS, &c.IndexBarrier, time.Second, false},
 			{"audit_barrier_timeout_s", f.AuditBarrierTimeoutS, &c.AuditBarrier, time.Second, false},
 			{"rest_session_idle_s", f.RestSessionIdleS, &c.RestSessionIdle, time.Second, false},
@@ -400,6 +415,10 @@ func (c *Config) validate(servesHTTP bool) error {
 	}
 	// The floor must outlive every code (A-61): a code seen at staging must be dead by the
 	// earliest land.
+	if c.AirlockFailureBudget < 1 || c.AirlockFailurePeriod <= 0 || c.AirlockLock <= 0 {
+		return fmt.Errorf("airlock_failure_budget (%d), airlock_failure_period_s (%v) and airlock_lock_s (%v) must be positive (defaults 20, 3600, 900)",
+			c.AirlockFailureBudget, c.AirlockFailurePeriod.Seconds(), c.AirlockLock.Seconds())
+	}
 	if c.AirlockFloor <= airlock.MinFloor {
 		return fmt.Errorf("airlock_floor_s (%v) must exceed %v s, the longest a TOTP code is accepted, so that a code seen at staging is dead at the earliest land: raise it (default 120)",
 			c.AirlockFloor.Seconds(), airlock.MinFloor.Seconds())
@@ -557,6 +576,7 @@ func (c Config) airlock() airlock.Config {
 	ac.SecretPath = c.AirlockSecret
 	ac.LandSecretPath = c.AirlockLand
 	ac.Floor, ac.Ceiling = c.AirlockFloor, c.AirlockCeiling
+	ac.FailureBudget, ac.FailurePeriod, ac.LockFor = c.AirlockFailureBudget, c.AirlockFailurePeriod, c.AirlockLock
 	ac.Approvers = c.Approvers
 	ac.CanonRef = c.CanonRef
 	ac.BusPrefix = c.BusPrefix

@@ -208,7 +208,8 @@ func TestConfig_Loading(t *testing.T) {
 			HTTPAddr: "127.0.0.1:8787", BusPrefix: "stasima", MaxBodyBytes: 1048576, EventsMaxAge: 30 * 24 * time.Hour,
 			MapDB: filepath.Join(data, "map_index.sqlite"), IndexBarrier: 70 * time.Second, AuditDB: filepath.Join(data, "audit.sqlite"),
 			AuditBarrier: 10 * time.Second, Approvers: []string{"practitioner"}, AirlockSecret: filepath.Join(data, "totp.secret"),
-			AirlockFloor: 120 * time.Second, AirlockCeiling: 7200 * time.Second, EmbedBackend: "stub", EmbedModel: "nomic-embed-text",
+			AirlockFloor: 120 * time.Second, AirlockCeiling: 7200 * time.Second,
+			AirlockFailureBudget: 20, AirlockFailurePeriod: time.Hour, AirlockLock: 15 * time.Minute, EmbedBackend: "stub", EmbedModel: "nomic-embed-text",
 			EmbedDim: 768, EmbedDocPrefix: "search_document: ", EmbedQueryPrefix: "search_query: ", SearchMode: "hybrid",
 			Transport: "stdio", RestSessionIdle: time.Hour, GitNetworkTimeout: 300 * time.Second}
 		if !configEqual(c, want) {

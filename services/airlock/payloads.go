@@ -59,6 +59,13 @@ type Locked = approval.Locked
 // lock ended at Until.
 type Unlocked = approval.Unlocked
 
+// Audit ops of the failure budget's lock: airlock_locked {until, failures, period_s} and
+// airlock_unlocked {until}.
+const (
+	OpLocked   = approval.OpAirlockLocked
+	OpUnlocked = approval.OpAirlockUnlocked
+)
+
 // LockedOp is the op of the fault (class RateLimited) that refuses a code, stage, land or the
 // door's, while the failure budget's lock holds. The console land is never locked.
 const LockedOp = approval.ErrLockedOp
