@@ -213,7 +213,8 @@ func adminRestore(ctx context.Context, cfg Config, from string, p progress) (any
 	return out, nil
 }
 
-// copyFile copies src to dst (created with mode, replaced atomically).
+// copyFile copies src to dst (created with mode, replaced atomically through an O_EXCL
+// temporary file, writeAtomic).
 func copyFile(src, dst string, mode os.FileMode) error {
 	in, err := os.Open(src)
 	if err != nil {
@@ -223,23 +224,10 @@ func copyFile(src, dst string, mode os.FileMode) error {
 	if err := os.MkdirAll(filepath.Dir(dst), 0o700); err != nil {
 		return err
 	}
-	tmp := dst + ".tmp"
-	out, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, mode)
-	if err != nil {
+	return writeAtomic(dst, mode, func(w io.Writer) error {
+		_, err := io.Copy(w, in)
 		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return err
-	}
-	if err := out.Sync(); err != nil {
-		out.Close()
-		return err
-	}
-	if err := out.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp, dst)
+	})
 }
 
 // copyTree copies a directory (a bare repository: a copy is a clone with every ref).

@@ -234,11 +234,7 @@ func (n *node) stop(ctx context.Context) error {
 }
 
 func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, data, mode); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
+	return writeBytesAtomic(path, data, mode)
 }
 
 // upGraph is the fx graph of `stasima up`: every service module, each over its own bus

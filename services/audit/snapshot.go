@@ -2,7 +2,6 @@ package audit
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"path/filepath"
 
@@ -15,8 +14,8 @@ import (
 // Snapshot is O-backup-2: the whole audit log copied verbatim (seq, ts, every hashed field,
 // prev_hash and hash) into a new SQLite file in the 0.1.5 schema (D-20), whatever the live
 // store. Rows never change once appended (U-2), so the rows up to the tail read first are one
-// consistent cut while the writer keeps appending. The file is built beside its destination
-// and renamed into place, so a reader never sees half a snapshot.
+// consistent cut while the writer keeps appending. The file is built in a private directory
+// beside its destination and renamed into place, so a reader never sees half a snapshot.
 func (s *Service) Snapshot(ctx context.Context, file string) (schema.SnapshotAnswer, error) {
 	const op = "audit.snapshot"
 	if !filepath.IsAbs(file) {
@@ -39,9 +38,15 @@ func (s *Service) Snapshot(ctx context.Context, file string) (schema.SnapshotAns
 	if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {
 		return schema.SnapshotAnswer{}, fault.Wrap(op, fault.BackendUnavailable, err, "snapshot directory")
 	}
-	tmp := fmt.Sprintf("%s.tmp-%d", file, os.Getpid())
-	_ = os.Remove(tmp)
-	defer os.Remove(tmp)
+	// The snapshot is built in a new private directory beside file (os.MkdirTemp: a random
+	// name created exclusively, mode 0700), so SQLite's database and side files land at names
+	// nobody could plant a file or symlink at beforehand, on file's filesystem for the rename.
+	work, err := os.MkdirTemp(filepath.Dir(file), "."+filepath.Base(file)+".tmp-*")
+	if err != nil {
+		return schema.SnapshotAnswer{}, fault.Wrap(op, fault.BackendUnavailable, err, "snapshot directory")
+	}
+	defer os.RemoveAll(work)
+	tmp := filepath.Join(work, "audit.sqlite")
 	snap, err := sqlitestore.Open(ctx, tmp)
 	if err != nil {
 		return schema.SnapshotAnswer{}, err
@@ -52,9 +57,6 @@ func (s *Service) Snapshot(ctx context.Context, file string) (schema.SnapshotAns
 	}
 	if err != nil {
 		return schema.SnapshotAnswer{}, err
-	}
-	for _, side := range []string{"-wal", "-shm"} { // closed cleanly: the WAL is checkpointed
-		_ = os.Remove(tmp + side)
 	}
 	if err := os.Rename(tmp, file); err != nil {
 		return schema.SnapshotAnswer{}, fault.Wrap(op, fault.BackendUnavailable, err, "place snapshot %s", file)
