@@ -114,6 +114,10 @@ func (s Subjects) EventsStream() string { return s.streamName("EVENTS") }
 // AuditStream is the name of the AUDIT stream.
 func (s Subjects) AuditStream() string { return s.streamName("AUDIT") }
 
+// AirlockLeaseBucket is the JetStream key-value bucket of the airlock's single-instance lease
+// one per deployment prefix.
+func (s Subjects) AirlockLeaseBucket() string { return s.streamName("AIRLOCK_LEASE") }
+
 // CommandsStreamConfig declares COMMANDS: work-queue retention, de-duplication on the command
 // id, file storage. Every service that consumes from it ensures it with the same config.
 func (s Subjects) CommandsStreamConfig() jetstream.StreamConfig {

@@ -295,6 +295,16 @@ func (r *Router) verb(subject string) string {
 	return verb
 }
 
+// badSubject names what is wrong with a subject the table has no verb for.
+func (r *Router) badSubject(subject string) error {
+	op := r.cfg.Service + ".cmd"
+	rest, ok := strings.CutPrefix(subject, r.pre)
+	if !ok || strings.Contains(rest, ".") {
+		return fault.E(op, fault.ArgumentError, "subject %q is not a command subject %s<verb> (one token after cmd)", subject, r.pre)
+	}
+	return fault.E(op, fault.ArgumentError, "unknown %s command %q", r.cfg.Service, rest)
+}
+
 // refuse terminates a message the router will not handle (one error line, one count) and
 // tells a waiting requester why.
 func (r *Router) refuse(msg jetstream.Msg, reason string, err error) {
@@ -310,8 +320,7 @@ func (r *Router) handle(msg jetstream.Msg) {
 	subject := msg.Subject()
 	verb := r.verb(subject)
 	if verb == "" {
-		r.refuse(msg, "subject", fault.E(r.cfg.Service+".cmd", fault.ArgumentError,
-			"subject %q is not %s<verb> for a %s command verb", subject, r.pre, r.cfg.Service))
+		r.refuse(msg, "subject", r.badSubject(subject))
 		return
 	}
 	env, err := DecodeEnvelope(msg.Data())

@@ -11,7 +11,6 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/nats-io/nats.go/micro"
 	"go.uber.org/fx"
 
 	"github.com/stasima/stasima/pkg/bus"
@@ -71,6 +70,15 @@ type Config struct {
 	RequestTimeout time.Duration
 	// AuditWait bounds the wait for one of the airlock's own audit rows (ARCH-6; default 10 s).
 	AuditWait time.Duration
+	// LeaseTTL is how long the single-instance lease outlives its holder's last renewal
+	// 0 is DefaultLeaseTTL. A standby takes over within it after a crash, at once
+	// after a stop.
+	LeaseTTL time.Duration
+	// LeaseHolder names this airlock in the lease; empty is host/pid.
+	LeaseHolder string
+	// Retry is the redelivery backoff of a command whose events could not be published;
+	// zero is bus.DefaultBackoff.
+	Retry bus.Backoff
 	// Now is the clock of every gate (INV-17, A-5); nil is the server's time.Now. Tests inject
 	// a clock here.
 	Now func() time.Time
@@ -166,9 +174,14 @@ type Service struct {
 	// limiter is the per-client relay rate limit (ratelimit.go).
 	limiter *relayLimiter
 
-	cc   jetstream.ConsumeContext
-	msvc micro.Service
-	tel  *telemetry.Telemetry
+	// router and queries serve while this airlock holds the lease; the lease goroutine
+	// (runLease) owns them after Start.
+	router    *bus.Router
+	queries   *bus.Registrar
+	lease     *lease
+	leaseStop chan struct{}
+	leaseDone chan struct{}
+	tel       *telemetry.Telemetry
 
 	// afterApply, when set (tests only), runs after a command's effect and before its events,
 	// reply and ack: the window a crash must not turn into a lost or doubled row.
@@ -211,8 +224,10 @@ func New(p Params) (*Service, error) {
 	return s, nil
 }
 
-// Start ensures the streams and the command consumer, serves the queries and starts
-// consuming commands.
+// Start ensures the streams and takes the single-instance lease: holding it, the
+// airlock serves the queries and consumes commands before Start returns; when another airlock
+// holds it, this one starts as a standby that holds no consumer and takes over once the lease
+// is free.
 func (s *Service) Start(ctx context.Context) error {
 	if err := s.checkSecretModes(); err != nil {
 		return err
@@ -225,36 +240,36 @@ func (s *Service) Start(ctx context.Context) error {
 			return fmt.Errorf("airlock: ensure stream %s: %w", sc.Name, err)
 		}
 	}
-	cons, err := s.js.CreateOrUpdateConsumer(ctx, s.subj.CommandsStream(), jetstream.ConsumerConfig{
-		Durable:       "airlock-commands",
-		Description:   "the airlock's approval commands",
-		FilterSubject: s.subj.Commands(bus.Airlock),
-		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       s.cfg.AckWait,
-		MaxDeliver:    5,
-		// Commands run one at a time anyway; a small window keeps redelivery order
-		// close to arrival order.
-		MaxAckPending: 16,
-	})
-	if err != nil {
-		return fmt.Errorf("airlock: ensure consumer: %w", err)
-	}
 	if err := s.client.Start(); err != nil {
 		return err
 	}
-	if err := s.startQueries(); err != nil {
+	ttl, holder := s.cfg.LeaseTTL, s.cfg.LeaseHolder
+	if ttl <= 0 {
+		ttl = DefaultLeaseTTL
+	}
+	if holder == "" {
+		holder = defaultHolder()
+	}
+	l, err := openLease(ctx, s.js, s.subj.AirlockLeaseBucket(), holder, ttl)
+	if err != nil {
 		return err
 	}
-	// The query subscriptions must be known to the server before Start reports ready.
-	if err := s.nc.FlushWithContext(ctx); err != nil {
-		return fmt.Errorf("airlock: flush: %w", err)
+	s.lease = l
+	held, current, err := l.acquire(ctx)
+	if err != nil {
+		return fmt.Errorf("airlock: lease: %w", err)
 	}
-	if s.cc, err = cons.Consume(s.command, jetstream.PullMaxMessages(16)); err != nil {
-		return fmt.Errorf("airlock: consume: %w", err)
+	if held {
+		if err := s.activate(ctx); err != nil {
+			return err
+		}
+		s.log.Info("airlock started", "floor_s", s.cfg.Floor.Seconds(), "ceiling_s", s.cfg.Ceiling.Seconds(),
+			"approver", s.m.Approver(), "holder", holder)
+	} else {
+		s.log.Warn("airlock standby: another airlock holds the lease", "holder", current)
 	}
-	s.tel.WatchConsumer(s.js, s.subj.CommandsStream(), "airlock-commands")
-	s.log.Info("airlock started", "floor_s", s.cfg.Floor.Seconds(), "ceiling_s", s.cfg.Ceiling.Seconds(),
-		"approver", s.m.Approver())
+	s.leaseStop, s.leaseDone = make(chan struct{}), make(chan struct{})
+	go s.runLease(held)
 	return nil
 }
 
@@ -273,17 +288,59 @@ func (s *Service) checkSecretModes() error {
 	return nil
 }
 
-// Stop drains the command consumer and stops serving queries.
+// activate serves the queries and consumes commands, one at a time: MaxAckPending 1.
+func (s *Service) activate(ctx context.Context) error {
+	if err := s.startQueries(); err != nil {
+		return err
+	}
+	// The query subscriptions must be known to the server before the airlock reports ready.
+	if err := s.nc.FlushWithContext(ctx); err != nil {
+		return fmt.Errorf("airlock: flush: %w", err)
+	}
+	// The handling may outlast the ack wait (a capstore land): the redelivery that follows
+	// waits behind this one and is recognised as done.
+	r, err := bus.NewRouter(s.subj, s.nc, s.js, s.log, s.tel, bus.RouterConfig{
+		Service: bus.Airlock, Durable: "airlock-commands", Description: "the airlock's approval commands",
+		AckWait: s.cfg.AckWait, Timeout: max(s.cfg.AckWait, s.cfg.RequestTimeout+s.cfg.AuditWait),
+		MaxAckPending: 1, Backoff: s.cfg.Retry,
+	}, s.commands())
+	if err != nil {
+		return err
+	}
+	if err := r.Start(ctx); err != nil {
+		return err
+	}
+	s.router = r
+	return nil
+}
+
+// deactivate stops consuming and serving (the command in hand finishes).
+func (s *Service) deactivate(ctx context.Context) {
+	if s.router != nil {
+		s.router.Stop(ctx)
+		s.router = nil
+	}
+	if s.queries != nil {
+		s.queries.Stop(ctx)
+		s.queries = nil
+	}
+}
+
+// Stop stops the lease goroutine, drains the command consumer, stops serving queries and
+// releases the lease, so a standby takes over at once.
 func (s *Service) Stop(ctx context.Context) error {
-	if s.cc != nil {
-		s.cc.Drain()
+	if s.leaseStop != nil {
+		close(s.leaseStop)
 		select {
-		case <-s.cc.Closed():
+		case <-s.leaseDone:
 		case <-ctx.Done():
 		}
 	}
-	if s.msvc != nil {
-		_ = s.msvc.Stop()
+	s.deactivate(ctx)
+	if s.lease != nil {
+		if err := s.lease.release(ctx); err != nil {
+			s.log.Warn("airlock lease not released; it lapses", logkey.Err, err)
+		}
 	}
 	s.client.Stop()
 	s.log.Info("airlock stopped")

@@ -6,21 +6,16 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/stasima/stasima/pkg/bus"
 	"github.com/stasima/stasima/pkg/fault"
-	"github.com/stasima/stasima/pkg/logkey"
 	"github.com/stasima/stasima/pkg/schema"
 	"github.com/stasima/stasima/pkg/telemetry"
 	"github.com/stasima/stasima/services/airlock/internal/approval"
 	"github.com/stasima/stasima/services/airlock/internal/totp"
 )
-
-// Log attribute keys of this package. Values only: a code is never logged (INV-16).
-const keyCommand = "command_id"
 
 // outEvent is one event to publish: its Nats-Msg-Id (also the envelope id), type and data.
 type outEvent struct {
@@ -28,8 +23,8 @@ type outEvent struct {
 	data    any
 }
 
-// command applies one airlock command in the order of ARCH-12: effect (rows appended and
-// awaited), events, reply on the Stasima-Reply inbox, ack.
+// commands is the airlock's command table. Each command runs in the order of ARCH-12: effect
+// (rows appended and awaited), events, then the kit's reply on the Stasima-Reply inbox and ack.
 //
 // A command is safe to redeliver (ARCH-8). Its rows carry intent ids derived from the envelope
 // id, and a redelivery first looks for the row that completed the command in an earlier
@@ -41,51 +36,28 @@ type outEvent struct {
 //
 // Refusals and backend failures are replied and acked, not redelivered: codes live for about
 // a minute, so retrying later would only burn a totp_reject row. Only a failure to publish the
-// events leaves the command unacked, and the redelivery republishes them under the same ids.
-func (s *Service) command(msg jetstream.Msg) {
-	verb := msg.Subject()[strings.LastIndexByte(msg.Subject(), '.')+1:]
-	env, err := bus.DecodeEnvelope(msg.Data())
-	if err != nil {
-		s.log.Error("command undecodable", logkey.Subject, msg.Subject(), logkey.Err, err)
-		_ = msg.TermWithReason("undecodable envelope")
-		return
+// events hands the command back (bus.Retry), and the redelivery republishes them under the same
+// ids.
+func (s *Service) commands() bus.Handlers {
+	tbl := bus.Handlers{}
+	for _, verb := range []string{CmdStage, CmdLand, CmdRevert, CmdTOTPVerify, CmdTOTPProvision} {
+		tbl[verb] = s.handle
 	}
-	delivered := uint64(1)
-	if md, err := msg.Metadata(); err == nil {
-		delivered = md.NumDelivered
-	}
-	log := s.log.With(logkey.Subject, msg.Subject(), keyCommand, env.ID)
-	if delivered > 1 {
-		log.Warn("command redelivered", logkey.Delivered, delivered)
-	}
-	// The handling may outlast the ack wait (a capstore land): the redelivery that follows
-	// waits behind this one (one command at a time) and is recognised as done.
-	tctx, handling := s.tel.Command(bus.Airlock, msg)
-	var outcome error
-	defer func() { handling.Done(outcome) }()
-	ctx, cancel := context.WithTimeout(tctx, max(s.cfg.AckWait, s.cfg.RequestTimeout+s.cfg.AuditWait))
-	defer cancel()
-	c := &call{id: env.ID, session: env.Session}
-	ctx = withCall(ctx, c)
+	return tbl
+}
 
-	result, events, err := s.execute(ctx, c, verb, env, delivered > 1)
+// handle runs one command of the table: execute, then its events, then the answer.
+func (s *Service) handle(ctx context.Context, cmd bus.Command) bus.Answer {
+	c := &call{id: cmd.Envelope.ID, session: cmd.Envelope.Session}
+	ctx = withCall(ctx, c)
+	result, events, err := s.execute(ctx, c, cmd.Verb, cmd.Envelope, cmd.Redelivered())
 	if hook := s.afterApply.Load(); hook != nil {
-		(*hook)(verb)
+		(*hook)(cmd.Verb)
 	}
-	if err := s.publish(ctx, c.session, events); err != nil {
-		log.Error("event publish failed; redelivering", logkey.Err, err)
-		outcome = fault.Wrap("airlock.publish", fault.BackendUnavailable, err, "publish events")
-		_ = msg.NakWithDelay(time.Second)
-		return
+	if perr := s.publish(ctx, c.session, events); perr != nil {
+		return bus.Retry(fault.Wrap("airlock.publish", fault.BackendUnavailable, perr, "publish events"))
 	}
-	if fault.ClassOf(err) == fault.Internal && err != nil {
-		log.Error("command failed", logkey.Err, err)
-	}
-	ids := c.allIntentIDs()
-	outcome = err
-	if err := bus.Finish(s.nc, msg, bus.CommandReply(result, err, ids, 0)); err != nil {
-		log.Warn("reply or ack failed", logkey.Err, err)
-	}
+	return bus.Answer{Result: result, Err: err, Intents: c.allIntentIDs()}
 }
 
 // execute decodes and runs one command; it returns the result and the events of the rows the

@@ -5,29 +5,16 @@ import (
 	"encoding/json"
 	"fmt"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/micro"
-
 	"github.com/stasima/stasima/pkg/bus"
 	"github.com/stasima/stasima/pkg/fault"
 	"github.com/stasima/stasima/pkg/logkey"
 	"github.com/stasima/stasima/services/airlock/internal/approval"
 )
 
-// startQueries registers stasima.airlock.q.* in the airlock queue group. A state read may
+// startQueries serves stasima.airlock.q.* in the airlock queue group. A state read may
 // revert an expired stage: that row is appended like a command's, under the query's own
 // intent ids, and its airlock.reverted event is published before the answer.
 func (s *Service) startQueries() error {
-	svc, err := micro.AddService(s.nc, micro.Config{
-		Name:        "airlock",
-		Version:     "0.1.0",
-		Description: "Stasima airlock queries",
-		QueueGroup:  s.subj.QueueGroup(bus.Airlock),
-	})
-	if err != nil {
-		return fmt.Errorf("airlock: queries: %w", err)
-	}
-	s.msvc = svc
 	endpoints := map[string]func(context.Context, *call, []byte) (any, error){
 		QState: func(ctx context.Context, c *call, b []byte) (any, error) {
 			var q ProposalQuery
@@ -73,24 +60,20 @@ func (s *Service) startQueries() error {
 				Skew: d.Skew, Note: d.Note}, err
 		},
 	}
+	// Each request runs on a goroutine of its own: a query waits for the airlock mutex,
+	// which a command may hold across a capstore land.
+	tbl := make(bus.Queries, len(endpoints))
 	for name, fn := range endpoints {
-		err := svc.AddEndpoint(name, micro.HandlerFunc(func(r micro.Request) {
-			// Off the subscription goroutine: a query waits for the airlock mutex,
-			// which a command may hold across a capstore land.
-			go func() {
-				tctx, done := s.tel.Query(bus.Airlock, name, nats.Header(r.Headers()))
-				ctx, cancel := context.WithTimeout(tctx, s.cfg.RequestTimeout)
-				defer cancel()
-				c := newQueryCall()
-				res, err := fn(withCall(ctx, c), c, r.Data())
-				done(err)
-				s.respond(r, name, res, err)
-			}()
-		}), micro.WithEndpointSubject(s.subj.Query(bus.Airlock, name)))
-		if err != nil {
-			return fmt.Errorf("airlock: endpoint %s: %w", name, err)
+		tbl[name] = func(ctx context.Context, r bus.Request) (any, error) {
+			c := newQueryCall()
+			return fn(withCall(ctx, c), c, r.Data)
 		}
 	}
+	r, err := bus.ServeQueries(s.nc, s.subj, s.log, s.tel, bus.QueriesConfig{Service: bus.Airlock, Timeout: s.cfg.RequestTimeout}, tbl)
+	if err != nil {
+		return fmt.Errorf("airlock: queries: %w", err)
+	}
+	s.queries = r
 	return nil
 }
 
@@ -103,10 +86,6 @@ func (s *Service) publishQueryEvents(ctx context.Context, c *call, evs []approva
 	if err := s.publish(ctx, c.session, s.events(c, evs)); err != nil {
 		s.log.Warn("event publish failed", logkey.Err, err)
 	}
-}
-
-func (s *Service) respond(r micro.Request, name string, res any, err error) {
-	_ = r.Respond(bus.QueryReply(s.log, name, res, err))
 }
 
 func decodeQuery(b []byte, v any) error {
