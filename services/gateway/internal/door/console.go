@@ -2,10 +2,7 @@ package door
 
 import (
 	"context"
-	"encoding/json"
 	"time"
-
-	"github.com/nats-io/nats.go"
 
 	"github.com/stasima/stasima/pkg/bus"
 	"github.com/stasima/stasima/pkg/fault"
@@ -14,13 +11,16 @@ import (
 
 const consoleWait = 10 * time.Second
 
-// consolePending answers stasima.gateway.q.oauth_pending (O-oauth-1): pending approvals, oldest
-// first.
-func (d *Door) consolePending(m *nats.Msg) {
-	ctx, cancel := context.WithTimeout(context.Background(), consoleWait)
-	defer cancel()
-	res, err := d.Pending(ctx)
-	d.respond(m, res, err)
+// consoleQueries answers the console's admin-only subjects (I-66, O-oauth-1):
+// stasima.gateway.q.oauth_pending, pending approvals oldest first, and
+// stasima.gateway.cmd.oauth_console_grant.
+func (d *Door) consoleQueries() bus.Queries {
+	return bus.Queries{
+		schema.QOAuthPending: func(ctx context.Context, _ bus.Request) (any, error) { return d.Pending(ctx) },
+		schema.CmdOAuthConsoleGrant: bus.Query(func(ctx context.Context, req schema.OAuthConsoleGrant) (schema.OAuthGranted, error) {
+			return d.ConsoleGrant(ctx, req.Txn, req.Confirm)
+		}),
+	}
 }
 
 // Pending lists the pending approvals (O-oauth-1).
@@ -46,19 +46,6 @@ func (d *Door) Pending(ctx context.Context) (schema.OAuthPending, error) {
 			AgeS: int64(now.Sub(t.Created) / time.Second)})
 	}
 	return out, nil
-}
-
-// consoleGrant answers stasima.gateway.cmd.oauth_console_grant (I-66, O-oauth-1).
-func (d *Door) consoleGrant(m *nats.Msg) {
-	ctx, cancel := context.WithTimeout(context.Background(), consoleWait)
-	defer cancel()
-	var req schema.OAuthConsoleGrant
-	if err := json.Unmarshal(m.Data, &req); err != nil {
-		d.respond(m, nil, fault.E("gateway.oauth_console_grant", fault.ArgumentError, "undecodable request"))
-		return
-	}
-	res, err := d.ConsoleGrant(ctx, req.Txn, req.Confirm)
-	d.respond(m, res, err)
 }
 
 // ConsoleGrant approves txn from the console when confirm names its client (the client's name,
@@ -106,8 +93,4 @@ func (d *Door) ConsoleGrant(ctx context.Context, txn, confirm string) (schema.OA
 		d.log.Info("oauth door approved", "client_id", c.ID, "channel", "console")
 	}
 	return res, nil
-}
-
-func (d *Door) respond(m *nats.Msg, res any, err error) {
-	_ = m.Respond(bus.QueryReply(d.log, m.Subject, res, err))
 }

@@ -85,9 +85,9 @@ type Door struct {
 	now      func() time.Time
 	fetcher  *http.Client // client metadata documents
 
-	mu    sync.RWMutex // guards store across Start/Stop
-	store *Store
-	subs  []*nats.Subscription
+	mu      sync.RWMutex // guards store across Start/Stop
+	store   *Store
+	console *bus.Registrar // the console's subjects (I-66)
 }
 
 // New validates the public URL and assembles the door; Start opens the store.
@@ -118,25 +118,25 @@ func (d *Door) Start(ctx context.Context) error {
 	d.store = st
 	d.mu.Unlock()
 	if d.nc != nil {
-		for subject, h := range map[string]nats.MsgHandler{
-			d.subj.Query(bus.Gateway, schema.QOAuthPending):          d.consolePending,
-			d.subj.Command(bus.Gateway, schema.CmdOAuthConsoleGrant): d.consoleGrant,
-		} {
-			sub, err := d.nc.QueueSubscribe(subject, d.subj.QueueGroup(bus.Gateway), h)
-			if err != nil {
-				return fmt.Errorf("door: subscribe %s: %w", subject, err)
-			}
-			d.subs = append(d.subs, sub)
+		// The console's grant is a core request/reply on a command subject (admin-only by the
+		// bus permissions); the bus kit answers both on their exact subjects.
+		grant := d.subj.Command(bus.Gateway, schema.CmdOAuthConsoleGrant)
+		r, err := bus.ServeQueries(d.nc, d.subj, d.log, nil, bus.QueriesConfig{Service: bus.Gateway, Timeout: consoleWait,
+			Inline: true, Subjects: map[string]string{schema.CmdOAuthConsoleGrant: grant}}, d.consoleQueries())
+		if err != nil {
+			return fmt.Errorf("door: console: %w", err)
 		}
+		d.console = r
 	}
 	d.log.Info("oauth door armed", "issuer", d.base)
 	return nil
 }
 
 // Stop unsubscribes and closes the store.
-func (d *Door) Stop(context.Context) error {
-	for _, s := range d.subs {
-		_ = s.Unsubscribe()
+func (d *Door) Stop(ctx context.Context) error {
+	if d.console != nil {
+		d.console.Stop(ctx)
+		d.console = nil
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
