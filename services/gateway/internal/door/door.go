@@ -557,17 +557,10 @@ func (d *Door) approve(w http.ResponseWriter, r *http.Request, id, code string, 
 	http.Redirect(w, r, redirect, http.StatusFound)
 }
 
-// locked reports a refusal by the deployment-wide failure budget: the airlock locks code
-// checks for the airlock and the door after too many wrong codes (A-72's budget), and says so
-// with a RateLimited class, or an AirlockError or Denied naming the lock.
-func locked(err error) bool {
-	if fault.Is(err, fault.RateLimited) {
-		return true
-	}
-	var fe *fault.Error
-	return errors.As(err, &fe) && (fe.Class == fault.AirlockError || fe.Class == fault.Denied) &&
-		strings.Contains(strings.ToLower(fe.Msg), "locked")
-}
+// locked reports the airlock refusing a code unread: its deployment-wide failure budget
+// locks code checks for stage, land and the door after too many wrong codes, and answers
+// RateLimited (op airlock.budget) until the lock ends.
+func locked(err error) bool { return fault.Is(err, fault.RateLimited) }
 
 // lockedPage shows the budget's lock on the approve page, or as JSON to a client that asks for
 // it: no attempt was counted, console approval still works, and when code checks reopen.
