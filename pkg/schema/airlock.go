@@ -20,6 +20,9 @@ type AirlockStage struct {
 	ProposalID string `json:"proposal_id"`
 	Code       string `json:"code"`
 	Client     string `json:"client,omitempty"` // the relaying session, for the rate limit
+	// Address is the relaying client's network address (host), for the same rate limit,
+	// which keys on it as well as on the session.
+	Address string `json:"address,omitempty"`
 }
 
 // AirlockLand is land_approve's command.
@@ -27,6 +30,7 @@ type AirlockLand struct {
 	StagedOIDPrefix string `json:"staged_oid_prefix"`
 	Code            string `json:"code"`
 	Client          string `json:"client,omitempty"`
+	Address         string `json:"address,omitempty"`
 }
 
 // AirlockRevert is stage_revert's command.

@@ -45,6 +45,7 @@ type call struct {
 type appended struct {
 	op, intentID string
 	seq          int64
+	checked      bool // the row means a code was looked at (checksCode)
 }
 
 type callKey struct{}
@@ -67,10 +68,22 @@ func (c *call) nextIntentID(op string) string {
 	return fmt.Sprintf("%s/%s/%d", c.id, op, len(c.rows))
 }
 
-func (c *call) note(op, id string, seq int64) {
+func (c *call) note(op, id string, seq int64, checked bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.rows = append(c.rows, appended{op: op, intentID: id, seq: seq})
+	c.rows = append(c.rows, appended{op: op, intentID: id, seq: seq, checked: checked})
+}
+
+// checkedCode reports whether the call looked at a code (its rows say so).
+func (c *call) checkedCode() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, r := range c.rows {
+		if r.checked {
+			return true
+		}
+	}
+	return false
 }
 
 // allIntentIDs returns the ids of every row of the call, in append order.
@@ -185,7 +198,7 @@ func (a *auditLog) Append(ctx context.Context, r approval.Record) (int64, error)
 	if len(ans.Rows) != 1 || ans.Rows[0].Seq <= 0 {
 		return 0, fault.E(op, fault.BackendUnavailable, "audit await for %s answered without the row", id)
 	}
-	c.note(r.Op, id, ans.Rows[0].Seq)
+	c.note(r.Op, id, ans.Rows[0].Seq, checksCode(r))
 	return ans.Rows[0].Seq, nil
 }
 

@@ -74,10 +74,11 @@ func (s *Service) execute(ctx context.Context, c *call, verb string, env bus.Env
 				return res, ev, err
 			}
 		}
-		if err := s.rateLimit(ctx, verb, cmd.Client, cmd.ProposalID); err != nil {
+		if err := s.rateLimit(ctx, verb, cmd.Client, cmd.Address, cmd.ProposalID); err != nil {
 			return nil, nil, err
 		}
 		res, evs, err := s.m.Stage(ctx, cmd.ProposalID, cmd.Code)
+		s.spendRelay(c, cmd.Client, cmd.Address)
 		return stagedOf(res), s.events(c, evs), err
 	case CmdLand:
 		var cmd Land
@@ -89,10 +90,11 @@ func (s *Service) execute(ctx context.Context, c *call, verb string, env bus.Env
 				return res, ev, err
 			}
 		}
-		if err := s.rateLimit(ctx, verb, cmd.Client, cmd.StagedOIDPrefix); err != nil {
+		if err := s.rateLimit(ctx, verb, cmd.Client, cmd.Address, cmd.StagedOIDPrefix); err != nil {
 			return nil, nil, err
 		}
 		res, evs, err := s.m.Land(ctx, cmd.StagedOIDPrefix, cmd.Code)
+		s.spendRelay(c, cmd.Client, cmd.Address)
 		return landResultOf(res), s.events(c, evs), err
 	case CmdRevert:
 		var cmd Revert
@@ -104,9 +106,7 @@ func (s *Service) execute(ctx context.Context, c *call, verb string, env bus.Env
 				return res, ev, err
 			}
 		}
-		if err := s.rateLimit(ctx, verb, cmd.Client, cmd.ProposalID); err != nil {
-			return nil, nil, err
-		}
+		// Never rate limited: a revert takes no code, and aborting is the safe direction.
 		res, evs, err := s.m.Revert(ctx, cmd.ProposalID)
 		return RevertResult{ProposalID: res.ProposalID, State: string(res.State)}, s.events(c, evs), err
 	case CmdTOTPVerify:

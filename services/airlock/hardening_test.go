@@ -92,46 +92,61 @@ func TestLand_bruteForceLocks(t *testing.T) {
 	r.assertNoCodes()
 }
 
-// TestRelay_rateLimited: each client's relay commands draw from a bucket of 10 a minute; the
-// 11th at the same instant is RateLimited with an airlock_rate_limited row and looks at
-// nothing else; another client is unaffected; 6 s on the injected clock refill one token.
+// TestRelay_rateLimited: a session and an address each draw from a bucket of 10 code checks a
+// minute. Ten wrong stage codes from one session empty both; the 11th command is RateLimited
+// with an airlock_rate_limited row and looks at nothing else, and so is a fresh session from
+// the same address; stage_revert is never limited; commands that check no code cost nothing;
+// another address has its own buckets; 6 s on the injected clock refill one token.
 func TestRelay_rateLimited(t *testing.T) {
 	r := newRig(t)
 	r.start(30 * time.Second)
-	for range 10 {
-		err := r.do(airlock.CmdRevert, airlock.Revert{ProposalID: "p1", Client: "sess-a"}, nil)
-		mustContain(t, err, "p1 is not staged")
+	const addr = "192.0.2.7"
+	for i := range 10 {
+		pid := []string{"p1", "p2", "p3"}[i%3] // under the per-proposal stage cap
+		err := r.do(airlock.CmdStage, airlock.Stage{ProposalID: pid, Code: r.wrongCode(r.secret, int64(5+i)), Client: "sess-a", Address: addr}, nil)
+		mustContain(t, err, "invalid code")
 	}
 	code := r.code()
-	err := r.do(airlock.CmdStage, airlock.Stage{ProposalID: "p1", Code: code, Client: "sess-a"}, nil)
+	err := r.do(airlock.CmdStage, airlock.Stage{ProposalID: "p1", Code: code, Client: "sess-a", Address: addr}, nil)
 	if !fault.Is(err, airlock.RateLimited) {
 		t.Fatalf("11th command: %v, want RateLimited", err)
 	}
-	mustContain(t, err, `"sess-a"`, "10", "slow down")
-	want := []string{`system airlock_rate_limited ref=refs/cap/proposals/p1 oid= {"command":"stage","object":"p1","client":"sess-a"}`}
-	if got := r.audit.rows(""); fmt.Sprint(got) != fmt.Sprint(want) {
+	mustContain(t, err, `"sess-a"`, addr, "10", "slow down")
+	err = r.do(airlock.CmdLand, airlock.Land{StagedOIDPrefix: "deadbeef", Code: code, Client: "sess-fresh", Address: addr}, nil)
+	if !fault.Is(err, airlock.RateLimited) {
+		t.Fatalf("a fresh session from the same address: %v, want RateLimited", err)
+	}
+	want := []string{
+		`system airlock_rate_limited ref=refs/cap/proposals/p1 oid= {"command":"stage","object":"p1","client":"sess-a","address":"192.0.2.7"}`,
+		`system airlock_rate_limited ref= oid= {"command":"land","object":"deadbeef","client":"sess-fresh","address":"192.0.2.7"}`,
+	}
+	if got := r.audit.rows(airlock.OpRateLimited); fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("rows\n got %q\nwant %q", got, want)
 	}
-	if r.capstore.prepare != 0 {
-		t.Error("a rate-limited stage prepared a merge")
+	if r.capstore.prepare != 10 {
+		t.Errorf("prepares = %d, want 10: a rate-limited stage prepared a merge", r.capstore.prepare)
 	}
-	err = r.do(airlock.CmdLand, airlock.Land{StagedOIDPrefix: "deadbeef", Code: code, Client: "sess-a"}, nil)
-	if !fault.Is(err, airlock.RateLimited) {
-		t.Fatalf("land while limited: %v", err)
+	// A revert is never limited, whatever the buckets hold.
+	for range 12 {
+		err := r.do(airlock.CmdRevert, airlock.Revert{ProposalID: "p1", Client: "sess-a", Address: addr}, nil)
+		mustContain(t, err, "p1 is not staged")
 	}
 
-	// Another session has its own bucket; the code is still fresh.
-	if err := r.do(airlock.CmdStage, airlock.Stage{ProposalID: "p1", Code: code, Client: "sess-b"}, nil); err != nil {
-		t.Fatalf("other client: %v", err)
+	// Another address: commands that check no code (an unknown prefix) cost nothing, and the
+	// code is still fresh.
+	for range 12 {
+		err := r.do(airlock.CmdLand, airlock.Land{StagedOIDPrefix: "deadbeef", Code: code, Client: "sess-b", Address: "198.51.100.9"}, nil)
+		mustContain(t, err, "no staged proposal matches")
+	}
+	if err := r.do(airlock.CmdStage, airlock.Stage{ProposalID: "p1", Code: code, Client: "sess-b", Address: "198.51.100.9"}, nil); err != nil {
+		t.Fatalf("other address: %v", err)
 	}
 	r.event()
 
-	r.at(6 * time.Second) // one token back for sess-a
-	if err := r.do(airlock.CmdRevert, airlock.Revert{ProposalID: "p1", Client: "sess-a"}, nil); err != nil {
-		t.Fatalf("after refill: %v", err)
-	}
-	r.event()
-	err = r.do(airlock.CmdRevert, airlock.Revert{ProposalID: "p1", Client: "sess-a"}, nil)
+	r.at(6 * time.Second) // one token back for sess-a and its address
+	err = r.do(airlock.CmdStage, airlock.Stage{ProposalID: "p2", Code: r.wrongCode(r.secret, 20), Client: "sess-a", Address: addr}, nil)
+	mustContain(t, err, "invalid code")
+	err = r.do(airlock.CmdStage, airlock.Stage{ProposalID: "p2", Code: r.code(), Client: "sess-a", Address: addr}, nil)
 	if !fault.Is(err, airlock.RateLimited) {
 		t.Fatalf("second after one refill: %v", err)
 	}

@@ -51,6 +51,9 @@ type Session struct {
 	ID        string
 	Transport string // "mcp" or "rest"
 	Key       string
+	// Addr is the client's network address (host, no port) as the listener saw it; the
+	// airlock's relay rate limit keys on it as well as on the session. Empty over stdio.
+	Addr string
 }
 
 // App runs tools.

@@ -14,14 +14,15 @@ import (
 func (a *App) stageApprove(ctx context.Context, args toolspec.Args, s Session) (any, error) {
 	var res schema.Raw
 	err := a.be.Do(ctx, command(bus.Airlock, schema.CmdAirlockStage, "", "", s.ID,
-		schema.AirlockStage{ProposalID: args.String("proposal_id"), Code: args.String("code"), Client: s.ID}), &res)
+		schema.AirlockStage{ProposalID: args.String("proposal_id"), Code: args.String("code"), Client: s.ID, Address: s.Addr}), &res)
 	return res, err
 }
 
 func (a *App) landApprove(ctx context.Context, args toolspec.Args, s Session) (any, error) {
 	var res schema.Raw
 	err := a.be.Do(ctx, command(bus.Airlock, schema.CmdAirlockLand, "", "", s.ID,
-		schema.AirlockLand{StagedOIDPrefix: args.String("staged_oid_prefix"), Code: args.String("code"), Client: s.ID}), &res)
+		schema.AirlockLand{StagedOIDPrefix: args.String("staged_oid_prefix"), Code: args.String("code"), Client: s.ID,
+			Address: s.Addr}), &res)
 	return res, err
 }
 

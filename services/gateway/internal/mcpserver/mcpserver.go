@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"sort"
 	"time"
@@ -49,6 +50,9 @@ func New(a *app.App, log *slog.Logger) *mcp.Server {
 		srv.AddTool(&mcp.Tool{Name: t.Name, Description: t.Description, InputSchema: t.InputSchema()},
 			func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 				sess := app.Session{Transport: "mcp"}
+				if req.Extra != nil && req.Extra.Header != nil {
+					sess.Addr = req.Extra.Header.Get(peerHeader)
+				}
 				if req.Session != nil {
 					sess.Key = sessionKey(req.Session.ID())
 					sess.ID = app.SessionTag(sess.Key)
@@ -76,10 +80,27 @@ func sessionKeys() func(id string) string {
 // Handler serves MCP streamable HTTP for the server. A session idle for longer than idle (0 =
 // never) is closed, which also discards its binding (I-8), as REST sessions expire (I-24).
 func Handler(srv *mcp.Server, maxBody int64, idle time.Duration) http.Handler {
-	return mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return srv },
+	h := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return srv },
 		// The gateway's own I-51 guard (internal/harden) runs in front and also admits the
 		// configured extra hosts, which the SDK's loopback-only check would refuse.
 		&mcp.StreamableHTTPOptions{MaxRequestBodyBytes: maxBody, DisableLocalhostProtection: true, SessionTimeout: idle})
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// The SDK hands tool handlers the request's header, not its peer: carry the peer in a
+		// header of our own, replacing whatever the client sent under that name.
+		r.Header.Set(peerHeader, PeerHost(r.RemoteAddr))
+		h.ServeHTTP(w, r)
+	})
+}
+
+// peerHeader carries the client's address from Handler to the tool handlers (Session.Addr).
+const peerHeader = "Stasima-Peer"
+
+// PeerHost is the host of a listener's remote address ("192.0.2.7:51234" → "192.0.2.7").
+func PeerHost(remote string) string {
+	if h, _, err := net.SplitHostPort(remote); err == nil {
+		return h
+	}
+	return remote
 }
 
 // Call decodes, runs and encodes one tool call. A panic anywhere in it answers an Internal tool

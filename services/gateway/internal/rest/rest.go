@@ -51,7 +51,7 @@ func Mount(mux *http.ServeMux, a *app.App, log *slog.Logger, maxBody int64) {
 			writeErr(w, http.StatusBadRequest, name, string(fault.ArgumentError), "unreadable request body")
 			return
 		}
-		sess := app.Session{Transport: "rest"}
+		sess := app.Session{Transport: "rest", Addr: mcpserver.PeerHost(r.RemoteAddr)}
 		if tok := r.Header.Get("Stasima-Session"); tok != "" {
 			// D-25, I-24: the header is the binding key, namespaced apart from MCP sessions.
 			sess.Key = "rest:" + tok
