@@ -755,6 +755,11 @@ func (d *Door) revoke(w http.ResponseWriter, r *http.Request) {
 	t, err := st.Token(r.Context(), r.PostForm.Get("token"))
 	if err == nil && t != nil && t.ClientID == c.ID {
 		err = st.Revoke(r.Context(), r.PostForm.Get("token"))
+		if err == nil && t.Kind != KindAccess {
+			// Revoking a refresh token ends its grant: every token descended from the same
+			// approval goes with it (RFC 7009 §2.1).
+			_, err = st.RevokeFamily(r.Context(), t.Family)
+		}
 	}
 	if err != nil {
 		d.internal(w, "revoke", err)

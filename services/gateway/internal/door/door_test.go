@@ -231,3 +231,41 @@ func TestDoor_RefreshReuseRevokesGrant(t *testing.T) {
 		})
 	}
 }
+
+// TestDoor_RevokeRefreshEndsGrant: revoking a refresh token through /revoke (RFC 7009) takes
+// its access token and every other token of the grant with it; an access token revokes only
+// its pair, and another grant is untouched.
+func TestDoor_RevokeRefreshEndsGrant(t *testing.T) {
+	d, srv := testDoor(t, stores["sqlite"](t), Config{})
+	exchange := func() tokenReply {
+		code, verifier := codeFor(t, d)
+		status, tok := postToken(t, srv, url.Values{"grant_type": {"authorization_code"}, "code": {code},
+			"code_verifier": {verifier}, "redirect_uri": {testRedirect}})
+		if status != http.StatusOK {
+			t.Fatalf("exchange: %d %+v", status, tok)
+		}
+		return tok
+	}
+	revoke := func(token string) {
+		resp, err := http.PostForm(srv.URL+"/revoke", url.Values{"client_id": {"c1"}, "token": {token}})
+		if err != nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("revoke: %v %v", resp, err)
+		}
+		resp.Body.Close()
+	}
+	first, other := exchange(), exchange()
+	_, rotated := postToken(t, srv, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {first.RefreshToken}})
+	revoke(rotated.RefreshToken)
+	for _, tok := range []string{rotated.AccessToken, rotated.RefreshToken, first.RefreshToken} {
+		if got, _ := d.store.Token(t.Context(), tok); got != nil {
+			t.Fatalf("a token of the revoked grant survived: %+v", got)
+		}
+	}
+	if got, _ := d.store.Token(t.Context(), other.AccessToken); got == nil {
+		t.Fatal("revoking one grant revoked another")
+	}
+	revoke(other.AccessToken)
+	if got, _ := d.store.Token(t.Context(), other.RefreshToken); got != nil {
+		t.Fatal("the revoked access token's refresh token survived")
+	}
+}
