@@ -330,10 +330,11 @@ func (s Subjects) GatewayDenied() []string {
 // Finish ends a command the ARCH-12 way: reply on the requester's inbox (Stasima-Reply), then
 // ack. It is called only after the command's effect, events and intents are durable. It
 // returns the first failure; a reply that cannot be sent still acks (the requester's retry
-// with the same op_id gets the same result).
+// with the same op_id gets the same result). Services answer through the Router; like it,
+// Finish replies only to an _INBOX. subject.
 func Finish(nc *nats.Conn, msg jetstream.Msg, body []byte) error {
 	var err error
-	if inbox := msg.Headers().Get(HeaderReply); inbox != "" {
+	if inbox := msg.Headers().Get(HeaderReply); IsInbox(inbox) {
 		err = nc.Publish(inbox, body)
 	}
 	if aerr := msg.Ack(); err == nil {
