@@ -367,3 +367,60 @@ func TestQueries(t *testing.T) {
 		t.Fatal("echo.x answered")
 	}
 }
+
+// TestRouter_undecodableEnvelope: an envelope that does not decode is terminated unhandled,
+// counted, and the requester told.
+func TestRouter_undecodableEnvelope(t *testing.T) {
+	r := newRig(t)
+	var calls atomic.Int64
+	r.router(bus.Handlers{"land": func(context.Context, bus.Command) bus.Answer {
+		calls.Add(1)
+		return bus.AnswerOf(nil, nil)
+	}}, nil)
+	in, sub := r.inbox()
+	m := nats.NewMsg(r.subj.Command(bus.Capstore, "land"))
+	m.Data = []byte(`{"v":1,`)
+	m.Header.Set(bus.HeaderReply, in)
+	if _, err := r.js.PublishMsg(context.Background(), m); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.reply(sub, nil); fault.ClassOf(err) != fault.ArgumentError {
+		t.Fatalf("reply: %v", err)
+	}
+	if calls.Load() != 0 {
+		t.Fatal("an undecodable command reached the handler")
+	}
+	if got := r.counter("stasima_refused_messages_total", map[string]string{"reason": "envelope"}); got != 1 {
+		t.Errorf("refused counter = %v", got)
+	}
+}
+
+// TestQueries_answerOnlyInbox: a request whose reply subject is not an _INBOX. subject is not
+// answered, so a request cannot make the service publish where the requester chooses.
+func TestQueries_answerOnlyInbox(t *testing.T) {
+	r := newRig(t)
+	reg, err := bus.ServeQueries(r.nc, r.subj, r.log, r.tel, bus.QueriesConfig{Service: bus.Audit, Inline: true},
+		bus.Queries{"echo": func(context.Context, bus.Request) (any, error) { return "hi", nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { reg.Stop(context.Background()) })
+	target := r.subj.Command(bus.Capstore, "land")
+	spy, err := r.nc.SubscribeSync(target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.nc.PublishRequest(r.subj.Query(bus.Audit, "echo"), target, nil); err != nil {
+		t.Fatal(err)
+	}
+	// Inline: one request at a time, so once the next is answered the first was handled.
+	if _, err := r.nc.Request(r.subj.Query(bus.Audit, "echo"), nil, waitFor); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if n, _, _ := spy.Pending(); n != 0 {
+		t.Fatalf("%d answers published on %s", n, target)
+	}
+}

@@ -66,6 +66,9 @@ type Config struct {
 	// AckWait is how long a delivered command may stay unacknowledged before it is delivered
 	// again (to a restarted airlock).
 	AckWait time.Duration
+	// QueryConcurrency caps the requests one query handler has in progress; past it a request
+	// is answered BackendUnavailable. 0 is bus.DefaultQueryConcurrency.
+	QueryConcurrency int
 	// RequestTimeout bounds each command and query the airlock sends (capstore, audit).
 	RequestTimeout time.Duration
 	// AuditWait bounds the wait for one of the airlock's own audit rows (ARCH-6; default 10 s).

@@ -69,7 +69,8 @@ func (s *Service) startQueries() error {
 			return fn(withCall(ctx, c), c, r.Data)
 		}
 	}
-	r, err := bus.ServeQueries(s.nc, s.subj, s.log, s.tel, bus.QueriesConfig{Service: bus.Airlock, Timeout: s.cfg.RequestTimeout}, tbl)
+	r, err := bus.ServeQueries(s.nc, s.subj, s.log, s.tel, bus.QueriesConfig{Service: bus.Airlock, Timeout: s.cfg.RequestTimeout,
+		Concurrency: s.cfg.QueryConcurrency}, tbl)
 	if err != nil {
 		return fmt.Errorf("airlock: queries: %w", err)
 	}

@@ -55,6 +55,9 @@ type Config struct {
 	BatchSize int
 	// AckWait is the redelivery timeout of a fetched, unacknowledged intent.
 	AckWait time.Duration
+	// QueryConcurrency caps the requests one query handler has in progress; past it a request
+	// is answered BackendUnavailable. 0 is bus.DefaultQueryConcurrency.
+	QueryConcurrency int
 	// RetryEvery is the pause between append attempts while the store is unavailable.
 	RetryEvery time.Duration
 }

@@ -64,7 +64,7 @@ func (s *Service) startQueries() error {
 		},
 		schema.QAuditAwait: func(_ context.Context, r bus.Request) (any, error) { return s.await(r.Data) },
 	}
-	r, err := bus.ServeQueries(s.nc, s.subj, s.log, s.m.tel, bus.QueriesConfig{Service: bus.Audit, Timeout: 5 * time.Minute,
+	r, err := bus.ServeQueries(s.nc, s.subj, s.log, s.m.tel, bus.QueriesConfig{Service: bus.Audit, Timeout: 5 * time.Minute, Concurrency: s.cfg.QueryConcurrency,
 		Caps: map[string]int{schema.QAuditAwait: 4 * bus.DefaultQueryConcurrency}}, tbl)
 	if err != nil {
 		return fmt.Errorf("audit: queries: %w", err)

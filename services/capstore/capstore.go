@@ -54,6 +54,9 @@ type Config struct {
 	Workers int
 	// AckWait is how long a delivered command may stay unacknowledged before redelivery.
 	AckWait time.Duration
+	// QueryConcurrency caps the requests one query handler has in progress; past it a request
+	// is answered BackendUnavailable. 0 is bus.DefaultQueryConcurrency.
+	QueryConcurrency int
 	// Retry is the redelivery backoff of a command that could not be applied for now (git or
 	// the bus unavailable); zero is bus.DefaultBackoff. Redelivery is unbounded.
 	Retry bus.Backoff

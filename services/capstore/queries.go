@@ -44,7 +44,7 @@ func (s *Service) startQueries() error {
 		schema.QCommitOps:  none(func() (any, error) { return s.app.CommitOps() }),
 		schema.QPerf:       none(func() (any, error) { return s.app.Perf() }),
 	}
-	r, err := bus.ServeQueries(s.nc, s.subj, s.log, s.m.tel, bus.QueriesConfig{Service: bus.Capstore, Inline: true}, tbl)
+	r, err := bus.ServeQueries(s.nc, s.subj, s.log, s.m.tel, bus.QueriesConfig{Service: bus.Capstore, Inline: true, Concurrency: s.cfg.QueryConcurrency}, tbl)
 	if err != nil {
 		return fmt.Errorf("capstore: queries: %w", err)
 	}

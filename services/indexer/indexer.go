@@ -43,6 +43,9 @@ type Config struct {
 	CanonRef string
 	// AckWait is the redelivery timeout of an event or command being applied.
 	AckWait time.Duration
+	// QueryConcurrency caps the requests one query handler has in progress; past it a request
+	// is answered BackendUnavailable. 0 is bus.DefaultQueryConcurrency.
+	QueryConcurrency int
 	// RetryEvery is the delay before an event whose application failed (capstore or the
 	// store unavailable) is redelivered.
 	RetryEvery time.Duration

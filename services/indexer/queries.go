@@ -136,7 +136,7 @@ func (s *Service) startQueries() error {
 	for name, fn := range endpoints {
 		tbl[name] = func(ctx context.Context, r bus.Request) (any, error) { return fn(ctx, r.Data) }
 	}
-	r, err := bus.ServeQueries(s.nc, s.subj, s.log, s.tel, bus.QueriesConfig{Service: bus.Index, Timeout: time.Minute,
+	r, err := bus.ServeQueries(s.nc, s.subj, s.log, s.tel, bus.QueriesConfig{Service: bus.Index, Timeout: time.Minute, Concurrency: s.cfg.QueryConcurrency,
 		Caps: map[string]int{QAwait: 4 * bus.DefaultQueryConcurrency}}, tbl)
 	if err != nil {
 		return fmt.Errorf("indexer: queries: %w", err)
