@@ -1,6 +1,7 @@
 package main
 
 import (
+	"slices"
 	"strings"
 	"testing"
 )
@@ -16,6 +17,26 @@ func TestUp_IndexedReads(t *testing.T) {
 	e := l["entries"].([]any)[0].(map[string]any)
 	if e["title"] != "Durability first" || e["status"] != "active" || e["type"] != "kno" || e["thread"] != "durability-wave" {
 		t.Fatalf("enriched listing: %v", e)
+	}
+	// A path filter lists (and enriches) that domain only, the rest of the ref unread (issue 15).
+	mustCall(t, s, "kip_commit", map[string]any{"instance_id": "Recto", "domain": "practiced", "slug": "other", "title": "Other",
+		"body": "Another domain.", "op_id": "ix-2"})
+	for _, tt := range []struct {
+		path string
+		want []string
+	}{{"practice", []string{"practice/durability.md"}}, {"practice/durability.md", []string{"practice/durability.md"}},
+		{"practiced/", []string{"practiced/other.md"}}, {"practic", nil}, {"", []string{"practice/durability.md", "practiced/other.md"}}} {
+		var got []string
+		for _, e := range mustCall(t, s, "list_entries", map[string]any{"ref": "Recto", "path": tt.path})["entries"].([]any) {
+			m := e.(map[string]any)
+			if m["title"] == "" {
+				t.Errorf("list_entries(path=%q): %v not enriched", tt.path, m)
+			}
+			got = append(got, m["path"].(string))
+		}
+		if !slices.Equal(got, tt.want) {
+			t.Errorf("list_entries(path=%q) = %v, want %v", tt.path, got, tt.want)
+		}
 	}
 	res := mustCall(t, s, "map_search", map[string]any{"instance_id": "Verso", "query": "never lose committed work"})
 	hits := res["results"].([]any)

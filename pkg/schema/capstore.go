@@ -104,6 +104,9 @@ type BootstrapResult struct {
 // RefQuery names a ref (already resolved to a full name by the caller).
 type RefQuery struct {
 	Ref string `json:"ref"`
+	// Under, when set, keeps list_paths and envelopes_for to the path Under and the paths below
+	// it (Under + "/…"), so a listing of one domain costs that domain, not the ref (issue 15).
+	Under string `json:"under,omitempty"`
 }
 
 // RefAnswer is the tip of a ref, empty OID when absent.

@@ -32,7 +32,8 @@ const (
 
 // RefRequest names a ref (envelopes_for).
 type RefRequest struct {
-	Ref string `json:"ref"`
+	Ref   string `json:"ref"`
+	Under string `json:"under,omitempty"` // only the path Under and the paths below it
 }
 
 // Envelope is the listing enrichment of one path (S-53).
@@ -101,7 +102,7 @@ func (s *Service) startQueries() error {
 			if err := decode(b, &q); err != nil {
 				return nil, err
 			}
-			return s.store.EnvelopesFor(ctx, q.Ref)
+			return s.store.EnvelopesUnder(ctx, q.Ref, q.Under)
 		},
 		QSearch: func(ctx context.Context, b []byte) (any, error) {
 			var q SearchRequest

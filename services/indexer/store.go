@@ -34,6 +34,9 @@ type Store interface {
 	ListByRef(ctx context.Context, ref string) ([]rows.Row, error)
 	// EnvelopesFor is S-53.
 	EnvelopesFor(ctx context.Context, ref string) (map[string]ranking.Envelope, error)
+	// EnvelopesUnder is EnvelopesFor kept to the path under and the paths below it ("" is every
+	// path), through the (ref, path) key.
+	EnvelopesUnder(ctx context.Context, ref, under string) (map[string]ranking.Envelope, error)
 	// Search is map_search (S-10…S-15; hybrid per ranking.Search).
 	Search(ctx context.Context, q ranking.Query) (ranking.Result, error)
 	// Lookups are the scry lookups' indexed selections (lookup.go).

@@ -18,6 +18,7 @@ type Git interface {
 	ListRefs(prefix string) ([]gitstore.Ref, error)
 	ReadBlob(commitOID, path string) ([]byte, bool, error)
 	ListPaths(commitOID string) ([]string, error)
+	ListPathsUnder(commitOID, under string) ([]string, error)
 	CommitInfo(oid string) (gitstore.CommitInfo, error)
 	History(tipOID, path string) ([]gitstore.CommitInfo, error)
 	CountCommits(oid string) (int, error)

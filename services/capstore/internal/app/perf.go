@@ -106,6 +106,11 @@ func (m metered) ListPaths(commitOID string) ([]string, error) {
 	return m.Git.ListPaths(commitOID)
 }
 
+func (m metered) ListPathsUnder(commitOID, under string) ([]string, error) {
+	defer m.time("ls-tree")()
+	return m.Git.ListPathsUnder(commitOID, under)
+}
+
 func (m metered) CommitInfo(oid string) (gitstore.CommitInfo, error) {
 	defer m.time("cat-file")()
 	return m.Git.CommitInfo(oid)

@@ -57,7 +57,7 @@ func (a *App) ListPaths(q schema.RefQuery) (schema.ListPathsAnswer, error) {
 	if !ok {
 		return schema.ListPathsAnswer{Paths: []string{}}, nil
 	}
-	paths, err := a.git.ListPaths(oid)
+	paths, err := a.git.ListPathsUnder(oid, q.Under)
 	if err != nil {
 		return schema.ListPathsAnswer{}, unavailable("list_paths", err)
 	}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
+	"github.com/go-git/go-git/v5/plumbing/object"
 )
 
 // CommitInfo describes one commit.
@@ -114,6 +115,12 @@ func (s *Store) pathEntry(op string, tree plumbing.Hash, segs []string) (treeEnt
 // ListPaths returns every file path in commitOID's tree, recursively, as exact
 // full paths in byte order (C-path-5).
 func (s *Store) ListPaths(commitOID string) ([]string, error) {
+	return s.ListPathsUnder(commitOID, "")
+}
+
+// ListPathsUnder is ListPaths kept to under and the paths below it ("" is every path): it
+// descends to under's tree and walks only that subtree.
+func (s *Store) ListPathsUnder(commitOID, under string) ([]string, error) {
 	const op = "gitstore.list_paths"
 	h, err := parseOID(op, commitOID)
 	if err != nil {
@@ -142,7 +149,34 @@ func (s *Store) ListPaths(commitOID string) ([]string, error) {
 		}
 		return nil
 	}
-	if err := walk(c.TreeHash, ""); err != nil {
+	root, prefix := c.TreeHash, ""
+	if under != "" {
+		parts := strings.Split(under, "/")
+		for i, name := range parts {
+			t, err := s.getTree(op, root)
+			if err != nil {
+				return nil, err
+			}
+			var found *object.TreeEntry
+			for j := range t.Entries {
+				if t.Entries[j].Name == name {
+					found = &t.Entries[j]
+					break
+				}
+			}
+			switch {
+			case found == nil:
+				return []string{}, nil
+			case found.Mode == filemode.Dir:
+				root, prefix = found.Hash, prefix+name+"/"
+			case found.Mode.IsFile() && i == len(parts)-1:
+				return []string{under}, nil
+			default:
+				return []string{}, nil
+			}
+		}
+	}
+	if err := walk(root, prefix); err != nil {
 		return nil, err
 	}
 	// A git tree walk already yields byte order; sorting makes it a guarantee.

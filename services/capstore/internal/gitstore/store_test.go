@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -400,6 +401,22 @@ func TestStore_ListPaths_ExactByteOrder(t *testing.T) {
 	sort.Strings(want)
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("ListPaths = %q, want %q", got, want)
+	}
+	// Under a path: that path and the paths below it, exactly as filtering the whole listing.
+	for _, under := range []string{"practice", "practice/日本語", "a", "a/b.md", "a b", "absent", "a/b.md/c", "practic"} {
+		got, err := s.ListPathsUnder(res.OID, under)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w := []string{}
+		for _, p := range want {
+			if p == under || strings.HasPrefix(p, under+"/") {
+				w = append(w, p)
+			}
+		}
+		if !slices.Equal(got, w) {
+			t.Errorf("ListPathsUnder(%q) = %q, want %q", under, got, w)
+		}
 	}
 	// The git oracle, unquoted (-z), in its own tree-walk order.
 	oracle := strings.Split(strings.TrimRight(gitCLI(t, dir, "ls-tree", "-r", "-z", "--name-only", res.OID), "\x00"), "\x00")

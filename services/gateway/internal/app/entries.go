@@ -237,22 +237,23 @@ func (a *App) listEntries(ctx context.Context, args toolspec.Args, _ Session) (a
 	const op = "list_entries"
 	refArg := args.String("ref")
 	ref := a.resolveRef(refArg)
+	filter, filterOK := treeFilter(args.String("path"))
+	// The filter goes to both queries, so listing one domain reads that domain (issue 15).
 	var ans schema.ListPathsAnswer
-	if err := a.be.Query(ctx, bus.Capstore, schema.QListPaths, schema.RefQuery{Ref: ref}, &ans); err != nil {
+	if err := a.be.Query(ctx, bus.Capstore, schema.QListPaths, schema.RefQuery{Ref: ref, Under: filter}, &ans); err != nil {
 		return nil, err
 	}
 	if !ans.RefFound {
 		return nil, fault.E(op, fault.PathNotFound, "ref %s (%s) not found", refArg, ref)
 	}
-	filter, ok := treeFilter(args.String("path"))
-	if !ok {
+	if !filterOK {
 		return nil, fault.E(op+".filter", fault.PathNotFound, "path %q leaves the tree of %s", args.String("path"), refArg)
 	}
 	// Enrichment (S-53) is one index query for the ref; a path the index does not know gets
 	// empty fields, never a guess (T-list_entries-2), and so does every path while the index
 	// cannot answer (it is a cache; git is truth).
 	var env map[string]listEntry
-	if err := a.be.Query(ctx, bus.Index, "envelopes_for", schema.RefQuery{Ref: ref}, &env); err != nil {
+	if err := a.be.Query(ctx, bus.Index, "envelopes_for", schema.RefQuery{Ref: ref, Under: filter}, &env); err != nil {
 		a.log.Warn("listing without enrichment", "ref", ref, "err", err)
 	}
 	out := []listEntry{}

@@ -18,6 +18,7 @@ import (
 var lookupSchema = []string{
 	`SELECT pg_advisory_xact_lock(7220150001)`,
 	`CREATE INDEX IF NOT EXISTS map_entries_path ON map_entries (path)`,
+	`CREATE INDEX IF NOT EXISTS map_entries_ref_path ON map_entries (ref, path text_pattern_ops)`,
 	`CREATE INDEX IF NOT EXISTS map_entries_thread ON map_entries (thread, authoring_instance, ins_seq) WHERE thread <> ''`,
 	`CREATE INDEX IF NOT EXISTS map_entries_recipients ON map_entries USING gin (recipients)`,
 	`CREATE INDEX IF NOT EXISTS map_entries_links ON map_entries USING gin (links)`,
@@ -84,6 +85,35 @@ func (s *Store) ThreadGroups(ctx context.Context) ([]rows.ThreadGroup, error) {
 	})
 	if err != nil {
 		return nil, fault.Wrap("index.threads", fault.BackendUnavailable, err, "query")
+	}
+	return out, nil
+}
+
+// EnvelopesUnder returns {path: envelope} for the rows of ref at under or below it ("" is every
+// row of ref; S-53, T-list_entries-2), through the (ref, path text_pattern_ops) index.
+func (s *Store) EnvelopesUnder(ctx context.Context, ref, under string) (map[string]Envelope, error) {
+	q := `SELECT path, title, status, type, tick, thread FROM map_entries WHERE ref = $1`
+	args := []any{planned, clean(ref)}
+	if under != "" {
+		q += ` AND (path = $2 OR path LIKE $3)`
+		esc := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(clean(under))
+		args = append(args, clean(under), esc+"/%")
+	}
+	res, err := s.pool.Query(ctx, q, args...)
+	if err != nil {
+		return nil, fault.Wrap("index.envelopes", fault.BackendUnavailable, err, "query")
+	}
+	out := map[string]Envelope{}
+	var (
+		p string
+		e Envelope
+	)
+	_, err = pgx.ForEachRow(res, []any{&p, &e.Title, &e.Status, &e.Type, &e.Tick, &e.Thread}, func() error {
+		out[p] = e
+		return nil
+	})
+	if err != nil {
+		return nil, fault.Wrap("index.envelopes", fault.BackendUnavailable, err, "query")
 	}
 	return out, nil
 }

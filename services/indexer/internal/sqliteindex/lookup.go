@@ -220,3 +220,36 @@ func (s *Store) ThreadGroups(ctx context.Context) ([]rows.ThreadGroup, error) {
 	}
 	return out, nil
 }
+
+// EnvelopesUnder returns {path: envelope} for the rows of ref at under or below it ("" is every
+// row of ref; S-53, T-list_entries-2), through the (ref, path) key: "under/" ≤ path < "under0"
+// is exactly the paths below under, '0' following '/' in byte order. NULL fields read as "".
+func (s *Store) EnvelopesUnder(ctx context.Context, ref, under string) (map[string]Envelope, error) {
+	q := `SELECT path, coalesce(title, ''), coalesce(status, ''), coalesce(type, ''), coalesce(tick, ''),
+		coalesce(thread, '') FROM map_entries WHERE ref = ?`
+	args := []any{ref}
+	if under != "" {
+		q += ` AND (path = ? OR path >= ? AND path < ?)`
+		args = append(args, under, under+"/", under+"0")
+	}
+	res, err := s.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fault.Wrap("index.envelopes", fault.BackendUnavailable, err, "query")
+	}
+	defer res.Close()
+	out := map[string]Envelope{}
+	for res.Next() {
+		var (
+			p string
+			e Envelope
+		)
+		if err := res.Scan(&p, &e.Title, &e.Status, &e.Type, &e.Tick, &e.Thread); err != nil {
+			return nil, fault.Wrap("index.envelopes", fault.Internal, err, "read row")
+		}
+		out[p] = e
+	}
+	if err := res.Err(); err != nil {
+		return nil, fault.Wrap("index.envelopes", fault.BackendUnavailable, err, "query")
+	}
+	return out, nil
+}

@@ -532,11 +532,7 @@ type Envelope = ranking.Envelope
 // EnvelopesFor returns {path: envelope} for every row of ref (S-53, T-list_entries-2); NULL
 // fields read as "".
 func (s *Store) EnvelopesFor(ctx context.Context, ref string) (map[string]Envelope, error) {
-	rs, err := s.ListByRef(ctx, ref)
-	if err != nil {
-		return nil, err
-	}
-	return ranking.Envelopes(rs), nil
+	return s.EnvelopesUnder(ctx, ref, "")
 }
 
 func (s *Store) query(ctx context.Context, op, q string, args ...any) ([]rows.Row, error) {

@@ -5,9 +5,11 @@ import (
 	"maps"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/stasima/stasima/services/indexer/internal/fixture"
+	"github.com/stasima/stasima/services/indexer/internal/ranking"
 	"github.com/stasima/stasima/services/indexer/internal/rows"
 )
 
@@ -179,4 +181,39 @@ func testLookups(t *testing.T, b Backend) {
 		t.Fatal(err)
 	}
 	check(nil)
+}
+
+// S-53, T-list_entries-2: the envelopes under a path are exactly those of EnvelopesFor whose
+// path is under or below it, whatever its bytes (LIKE and range metacharacters are literal).
+func testEnvelopesUnder(t *testing.T, b Backend) {
+	st := open(t, b)
+	ctx := context.Background()
+	recto := RefOf("Recto")
+	var rs []rows.Row
+	for _, p := range []string{"a.md", "practice.md", "practice/x.md", "practice/deep/y.md", "practice0/z.md",
+		"practiced/w.md", "pr%ct_ce/v.md", "prXctXce/u.md", "pr\\ct/t.md", "practice/%/s.md"} {
+		rs = append(rs, Row(recto, p, "kno", "active", p, "body", ""))
+	}
+	if _, err := st.Upsert(ctx, 1, append(rs, Row(CanonRef, "practice/x.md", "kno", "active", "canon", "body", ""))...); err != nil {
+		t.Fatal(err)
+	}
+	all, err := st.EnvelopesFor(ctx, recto)
+	if err != nil || len(all) != len(rs) {
+		t.Fatalf("EnvelopesFor = %d rows, %v; want %d", len(all), err, len(rs))
+	}
+	for _, under := range []string{"", "practice", "practice/deep", "practice/x.md", "pr%ct_ce", "pr\\ct", "practice/%", "absent", "practic"} {
+		got, err := st.EnvelopesUnder(ctx, recto, under)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := map[string]ranking.Envelope{}
+		for p, e := range all {
+			if under == "" || p == under || strings.HasPrefix(p, under+"/") {
+				want[p] = e
+			}
+		}
+		if !maps.Equal(got, want) {
+			t.Errorf("EnvelopesUnder(%q) = %v, want %v", under, slices.Sorted(maps.Keys(got)), slices.Sorted(maps.Keys(want)))
+		}
+	}
 }

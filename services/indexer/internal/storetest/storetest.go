@@ -33,6 +33,7 @@ type Store interface {
 	All(ctx context.Context) ([]rows.Row, error)
 	ListByRef(ctx context.Context, ref string) ([]rows.Row, error)
 	EnvelopesFor(ctx context.Context, ref string) (map[string]ranking.Envelope, error)
+	EnvelopesUnder(ctx context.Context, ref, under string) (map[string]ranking.Envelope, error)
 	Search(ctx context.Context, q ranking.Query) (ranking.Result, error)
 	PhraseDF(ctx context.Context, phrase []string, limit int) (int, error)
 	Select(ctx context.Context, f rows.Filter) ([]rows.Row, error)
@@ -96,6 +97,7 @@ func Run(t *testing.T, b Backend) {
 	t.Run("corpus", func(t *testing.T) { testCorpus(t, b) })
 	t.Run("another writer", func(t *testing.T) { testAnotherWriter(t, b) })
 	t.Run("lookups select through the indexes", func(t *testing.T) { testLookups(t, b) })
+	t.Run("envelopes under a path", func(t *testing.T) { testEnvelopesUnder(t, b) })
 }
 
 // Derived returns the rows of a full reindex of the 0.1.5 fixture, embedded with the stub.
