@@ -56,7 +56,18 @@ func (s *Service) applier() {
 				break fill
 			}
 		}
-		s.handle(batch)
+		// A panic applying the batch is retried like a failure: the events applied before it
+		// are at or below the watermark and only acknowledged again (S-32); the process lives.
+		for s.guard().Call("apply", func() error { s.handle(batch); return nil }) != nil {
+			for _, m := range batch {
+				_ = m.InProgress()
+			}
+			select {
+			case <-time.After(s.cfg.RetryEvery):
+			case <-s.quit:
+				return
+			}
+		}
 	}
 }
 
