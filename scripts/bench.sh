@@ -23,6 +23,9 @@ run ./services/capstore/internal/gitstore/ '^BenchmarkPrepareCandidate10k' 5x
 echo "# map index: map_search p50/p95/p99 (hybrid and embedding, common and rare terms) and a store-level full reindex; BENCH_INDEX_N entries (default 10000; the issue's figures use 10000,100000)"
 STASIMA_BENCH_INDEX_N=${BENCH_INDEX_N:-10000} run ./services/indexer/internal/storetest/ '^BenchmarkReindex$' 1x
 STASIMA_BENCH_INDEX_N=${BENCH_INDEX_N:-10000} run ./services/indexer/internal/storetest/ '^BenchmarkSearch$' 200x
+echo "# scale (issue 15): deployments of BENCH_SCALE entries (default 1000,100000) built from a generated repository and a reindex;"
+echo "# p50/p95/p99 of each read that once scanned the map, kip_get, list_entries of a 1,000-entry domain, propose; kip_commit at 16 seats"
+STASIMA_BENCH_SCALE=${BENCH_SCALE:-1000,100000} go test -timeout 60m -run '^$' -bench '^BenchmarkScale$' -benchtime 1x ./cmd/stasima/ 2>&1 | grep -E '^Benchmark' >>"$out" || true
 
 awk '
 function metric(name,   i) { for (i = 3; i < NF; i++) if ($(i+1) == name) return $i; return "" }
@@ -37,6 +40,8 @@ function metric(name,   i) { for (i = 3; i < NF; i++) if ($(i+1) == name) return
   if (p50 != "" && p95 != "") line = line sprintf("   p50 %s ms   p95 %s ms   p99 %s ms", p50, p95, p99)
   else if (p50 != "") line = line sprintf("   p50 %s ms   p99 %s ms", p50, p99)
   sr = metric("s/reindex"); if (sr != "") line = line sprintf("   %s s per reindex", sr)
+  rp = metric("s/repo"); if (rp != "") line = line sprintf("   %s s to generate the repository", rp)
+  cpu = metric("cpu-ms/commit"); if (cpu != "") line = line sprintf("   %s ms CPU per commit (server and client, one process)", cpu)
   if (name ~ /Verify|SHA256/) line = line sprintf("   %.2f s per 1,000,000 rows", nsop / 1e9)
   ml = metric("ms/land"); if (ml != "") line = line sprintf(" %9s ms per land", ml)
   by = metric("bytes/500-path-pull"); if (by != "") line = line sprintf(" %9s bytes for %s paths (pointers only)", by, metric("paths"))

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -48,6 +49,7 @@ func benchPipeline(b *testing.B, seats int, indexed bool) {
 	lat := make([][]time.Duration, seats)
 	var wg sync.WaitGroup
 	b.ResetTimer()
+	cpu0 := processCPU()
 	start := time.Now()
 	for i := 0; i < seats; i++ {
 		wg.Add(1)
@@ -76,6 +78,16 @@ func benchPipeline(b *testing.B, seats int, indexed bool) {
 	elapsed := time.Since(start)
 	b.StopTimer()
 	reportLatency(b, elapsed, lat)
+	b.ReportMetric(float64((processCPU()-cpu0).Microseconds())/1000/float64(b.N), "cpu-ms/commit")
+}
+
+// processCPU is this process's user and system CPU time so far.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func reportLatency(b *testing.B, elapsed time.Duration, lat [][]time.Duration) {

@@ -230,6 +230,7 @@ func benchScale(b *testing.B, n int) {
 		var next atomic.Int64
 		lat := make([][]time.Duration, len(sessions))
 		var wg sync.WaitGroup
+		cpu0 := processCPU()
 		start := time.Now()
 		for i := range sessions {
 			wg.Add(1)
@@ -255,6 +256,7 @@ func benchScale(b *testing.B, n int) {
 		}
 		wg.Wait()
 		reportLatency(b, time.Since(start), lat)
+		b.ReportMetric(float64((processCPU()-cpu0).Microseconds())/1000/total, "cpu-ms/commit")
 	})
 }
 
