@@ -51,6 +51,10 @@ var ErrRowExists = errors.New("audit row already present")
 // fault.BackendUnavailable (retry later) and wrap the driver error, so context.Canceled and
 // context.DeadlineExceeded stay matchable with errors.Is.
 type Store interface {
+	// Tree is the Merkle tree over the rows, extended in AppendBatch's and Import's
+	// transactions and at open.
+	Tree
+
 	// AppendBatch appends one row per intent, in order, in a single transaction (U-3): it
 	// reads the tail, assigns seq = tail+1…, ts (FormatTS) and prev_hash, hashes and inserts.
 	// It returns one Event per intent, index for index. Idempotent on Intent.ID (U-5): an

@@ -162,7 +162,7 @@ func (s *Store) Migrate(ctx context.Context) error {
 	if err := tx.Commit(ctx); err != nil {
 		return unavailable("migrate", err, "commit")
 	}
-	return nil
+	return s.buildTree(ctx)
 }
 
 // backfills are the Go steps that complete a migration, run in its transaction right after
@@ -338,6 +338,9 @@ func (s *Store) AppendBatch(ctx context.Context, intents []chain.Intent) ([]chai
 	if batch.Len() > 0 {
 		if err := tx.SendBatch(ctx, batch).Close(); err != nil {
 			return nil, unavailable("append", err, "insert")
+		}
+		if err := extendTree(ctx, tx); err != nil {
+			return nil, err
 		}
 	}
 	if err := tx.Commit(ctx); err != nil {
@@ -539,6 +542,9 @@ func (s *Store) Import(ctx context.Context, rows []chain.Event) error {
 	}
 	if err := tx.SendBatch(ctx, batch).Close(); err != nil {
 		return unavailable("import", err, "insert")
+	}
+	if err := extendTree(ctx, tx); err != nil {
+		return err
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return unavailable("import", err, "commit")

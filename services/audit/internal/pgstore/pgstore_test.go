@@ -28,6 +28,8 @@ func open(t *testing.T) storetest.Backend {
 
 func TestStore_Contract(t *testing.T) { storetest.Run(t, open) }
 
+func TestStore_Tree(t *testing.T) { storetest.RunTree(t, open) }
+
 // Migrations apply once; a second start is a no-op.
 func TestStore_MigrateTwice(t *testing.T) {
 	b := open(t)

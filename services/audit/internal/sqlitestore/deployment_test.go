@@ -114,6 +114,8 @@ func TestDeployment015(t *testing.T) {
 	if err != nil || ok != want.Verify.OK || want.Verify.FirstBadSeq != nil {
 		t.Errorf("verify = (%v, %d), %v; want ok", ok, bad, err)
 	}
+	// The Merkle tree is built over the existing rows at open, additively.
+	storetest.WantTree(t, s, int(want.Count))
 	headAt, err := chain.HeadAtStore(ctx, s, want.Anchor.Seq)
 	if err != nil {
 		t.Fatal(err)

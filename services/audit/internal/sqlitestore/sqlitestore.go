@@ -169,6 +169,12 @@ func (s *Store) migrate(ctx context.Context) error {
 	if err := migrateKeys(ctx, tx); err != nil {
 		return err
 	}
+	if _, err := tx.ExecContext(ctx, createTree); err != nil {
+		return unavailable("migrate", err, "create merkle_nodes")
+	}
+	if err := extendTree(ctx, tx); err != nil {
+		return err
+	}
 	if err := tx.Commit(); err != nil {
 		return unavailable("migrate", err, "commit")
 	}
@@ -373,6 +379,9 @@ func (s *Store) AppendBatch(ctx context.Context, intents []chain.Intent) ([]chai
 		}
 		last = chain.Tail{Seq: e.Seq, Hash: e.Hash}
 		out[i] = e
+	}
+	if err := extendTree(ctx, tx); err != nil {
+		return nil, err
 	}
 	if err := tx.Commit(); err != nil {
 		return nil, unavailable("append", err, "commit")
@@ -581,6 +590,9 @@ func (s *Store) Import(ctx context.Context, rows []chain.Event) error {
 		if err := insert(ctx, ins, insKeys, &rows[i], 0, ""); err != nil {
 			return unavailable("import", err, "insert seq %d", rows[i].Seq)
 		}
+	}
+	if err := extendTree(ctx, tx); err != nil {
+		return err
 	}
 	if err := tx.Commit(); err != nil {
 		return unavailable("import", err, "commit")

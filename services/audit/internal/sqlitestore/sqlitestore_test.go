@@ -28,6 +28,8 @@ func open(t *testing.T) storetest.Backend {
 
 func TestStore_Contract(t *testing.T) { storetest.Run(t, open) }
 
+func TestStore_Tree(t *testing.T) { storetest.RunTree(t, open) }
+
 // U-1, U-2: a fresh file has 0.1.5's table (plus the Go-only columns SQLite appends on ALTER)
 // and 0.1.5's two indexes, byte for byte.
 func TestStore_Schema(t *testing.T) {

@@ -1,0 +1,137 @@
+package sqlitestore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"github.com/transparency-dev/merkle/compact"
+
+	"github.com/stasima/stasima/services/audit/internal/chain"
+)
+
+// createTree is the Merkle tree's node table: every complete subtree node over the rows
+// (chain.Tree), written by the writer in the transaction that appends the rows. It is
+// additive: audit_events keeps 0.1.5's format.
+const createTree = `CREATE TABLE IF NOT EXISTS merkle_nodes (
+	level INTEGER NOT NULL, idx INTEGER NOT NULL, hash BLOB NOT NULL,
+	PRIMARY KEY (level, idx)) WITHOUT ROWID`
+
+// treePage bounds the rows read at once while the tree catches up with the log.
+const treePage = 5000
+
+type querier interface {
+	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
+	QueryRowContext(context.Context, string, ...any) *sql.Row
+}
+
+func treeSize(ctx context.Context, q querier) (uint64, error) {
+	var idx int64
+	err := q.QueryRowContext(ctx, `SELECT idx FROM merkle_nodes WHERE level = 0 ORDER BY idx DESC LIMIT 1`).Scan(&idx)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	return uint64(idx) + 1, nil
+}
+
+// txTree is chain.TreeTx over a write transaction.
+type txTree struct{ tx *sql.Tx }
+
+func (t txTree) Node(ctx context.Context, id compact.NodeID) ([]byte, error) {
+	return node(ctx, t.tx, id)
+}
+
+func (t txTree) Put(ctx context.Context, nodes []chain.TreeNode) error {
+	stmt, err := t.tx.PrepareContext(ctx, `INSERT OR REPLACE INTO merkle_nodes (level, idx, hash) VALUES (?, ?, ?)`)
+	if err != nil {
+		return err
+	}
+	defer stmt.Close()
+	for _, n := range nodes {
+		if _, err := stmt.ExecContext(ctx, n.ID.Level, int64(n.ID.Index), n.Hash); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func node(ctx context.Context, q querier, id compact.NodeID) ([]byte, error) {
+	var h []byte
+	err := q.QueryRowContext(ctx, `SELECT hash FROM merkle_nodes WHERE level = ? AND idx = ?`, id.Level, int64(id.Index)).Scan(&h)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("node %d/%d not stored: %w", id.Level, id.Index, chain.ErrTreeGap)
+	}
+	return h, err
+}
+
+// extendTree brings the tree up to the log inside tx: it adds the rows after the tree's size
+// as leaves, page by page, until the log ends or a seq is missing.
+func extendTree(ctx context.Context, tx *sql.Tx) error {
+	size, err := treeSize(ctx, tx)
+	if err != nil {
+		return unavailable("tree", err, "read tree size")
+	}
+	for {
+		rows, err := tx.QueryContext(ctx, `SELECT seq, hash FROM audit_events WHERE seq > ? ORDER BY seq LIMIT ?`, int64(size), treePage)
+		if err != nil {
+			return unavailable("tree", err, "read rows after %d", size)
+		}
+		var page []chain.Event
+		for rows.Next() {
+			var e chain.Event
+			var h sql.NullString
+			if err := rows.Scan(&e.Seq, &h); err != nil {
+				rows.Close()
+				return unavailable("tree", err, "read rows after %d", size)
+			}
+			e.Hash = h.String
+			page = append(page, e)
+		}
+		if err := rows.Close(); err != nil {
+			return unavailable("tree", err, "read rows after %d", size)
+		}
+		next, err := chain.ExtendTree(ctx, txTree{tx}, size, page)
+		if err != nil {
+			return unavailable("tree", err, "extend tree from %d", size)
+		}
+		if len(page) < treePage || next-size < uint64(len(page)) {
+			return nil
+		}
+		size = next
+	}
+}
+
+// TreeSize implements chain.Tree.
+func (s *Store) TreeSize(ctx context.Context) (uint64, error) {
+	n, err := treeSize(ctx, s.db)
+	if err != nil {
+		return 0, unavailable("tree", err, "read tree size")
+	}
+	return n, nil
+}
+
+// TreeNodes implements chain.Tree. Stored nodes never change (the tree only grows), so the
+// reads need no transaction.
+func (s *Store) TreeNodes(ctx context.Context, ids []compact.NodeID) ([][]byte, error) {
+	conn, err := s.db.Conn(ctx)
+	if err != nil {
+		return nil, unavailable("tree", err, "connect")
+	}
+	defer conn.Close()
+	out := make([][]byte, len(ids))
+	for i, id := range ids {
+		h, err := node(ctx, conn, id)
+		if errors.Is(err, chain.ErrTreeGap) {
+			return nil, err
+		}
+		if err != nil {
+			return nil, unavailable("tree", err, "read node %d/%d", id.Level, id.Index)
+		}
+		out[i] = h
+	}
+	return out, nil
+}
