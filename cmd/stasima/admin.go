@@ -136,6 +136,8 @@ func cmdAdmin(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			err := c.Query(ctx, bus.Airlock, schema.QTOTPCheck, schema.TOTPCheck{Code: cargs[0]}, &res)
 			return res, err
 		}
+	case "cockpit":
+		return cmdCockpit(ctx, cfg, cargs, stdout, stderr)
 	case "watch":
 		fs := flag.NewFlagSet("watch", flag.ContinueOnError)
 		fs.SetOutput(io.Discard)

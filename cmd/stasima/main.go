@@ -26,6 +26,7 @@ const usage = `usage:
                 verify, anchor, reconcile, restore-audit <file>, reindex,
                 backup <dest>, mirror [--stage DIR] <url>, restore <backup-dir>, inbox [--all] [--read PATH],
                 totp-provision [--force] [--qr] [--land], totp-check <code>, watch [--json], binding [--clear PORT],
+                cockpit [--http 127.0.0.1:8788] [--open],
                 oauth pending, oauth approve <txn> --confirm <client name>
 environment: STASIMA_DATA, STASIMA_CONFIG; file overrides (operations §8.1): STASIMA_GIT_DIR,
   STASIMA_APPROVERS, STASIMA_CANON_REF, STASIMA_MAP_DB, STASIMA_AUDIT_DB, STASIMA_EMBED_URL,
