@@ -16,6 +16,9 @@ run ./cmd/stasima/ '^BenchmarkPipeline' "${N}x"
 echo "# audit: appends through the writer (producers wait on the barrier), burst throughput, verify of 1,000,000 rows beside raw SHA-256"
 run ./services/audit/ '^BenchmarkWriter' "${N}x"
 run ./services/audit/internal/chain/ '^Benchmark(Verify|SHA256)$' 1x
+echo "# airlock ledger reads at 100,000 totp_reject rows (SQLite, Postgres): by window, land lock-out, stage cap, and the unbounded read they replaced"
+run ./services/audit/internal/sqlitestore/ '^BenchmarkLedger$' 100x
+run ./services/audit/internal/pgstore/ '^BenchmarkLedger$' 100x
 echo "# landing: preview + land of a 50-entry proposal into a 10,000-entry canon; the canon_diff across a 500-path land"
 run ./cmd/stasima/ '^BenchmarkLand10k$' 3x
 run ./cmd/stasima/ '^BenchmarkCanonDiff500$' 3x
@@ -45,6 +48,7 @@ function metric(name,   i) { for (i = 3; i < NF; i++) if ($(i+1) == name) return
   if (name ~ /Verify|SHA256/) line = line sprintf("   %.2f s per 1,000,000 rows", nsop / 1e9)
   ml = metric("ms/land"); if (ml != "") line = line sprintf(" %9s ms per land", ml)
   by = metric("bytes/500-path-pull"); if (by != "") line = line sprintf(" %9s bytes for %s paths (pointers only)", by, metric("paths"))
+  if (name ~ /Ledger/) line = line sprintf(" %9.3f ms per read", nsop / 1e6)
   if (name ~ /PrepareCandidate/) line = line sprintf(" %9.1f ms per candidate", nsop / 1e6)
   print line
 }' "$out"

@@ -32,6 +32,11 @@ func (s *Service) Stage(ctx context.Context, pid, code string) (Staged, []Event,
 	defer unlock()
 	var evs []Event
 
+	// While the failure budget's lock holds nothing is prepared and no row is written: a
+	// flood costs neither capstore work nor log rows.
+	if err := s.checkLock(ctx, &evs); err != nil {
+		return Staged{}, evs, err
+	}
 	st, err := s.state(ctx, pid, &evs)
 	if err != nil {
 		return Staged{}, evs, err
@@ -101,6 +106,9 @@ func (s *Service) Land(ctx context.Context, prefix, code string) (LandResult, []
 	defer unlock()
 	var evs []Event
 
+	if err := s.checkLock(ctx, &evs); err != nil {
+		return LandResult{}, evs, err
+	}
 	if utf8.RuneCountInString(prefix) < minPrefix {
 		return LandResult{}, evs, fault.E(op+".prefix", fault.AirlockError,
 			"staged oid prefix %q is too short — give at least %d hex characters", prefix, minPrefix)
@@ -227,10 +235,11 @@ func (s *Service) lockOut(ctx context.Context, m stagedEntry, evs *[]Event) erro
 
 // stageLockOut refuses a stage code for proposal pid, without looking at it, once the proposal
 // took MaxWrongStageCodes wrong stage codes since its last accepted stage code or the end of
-// its last such lock; the refusal that starts a lock appends a totp_reject row {purpose, object,
-// misses, until, reason:"too many wrong codes"}, and so does every refusal while it holds. The
-// count is folded from at most MaxWrongStageCodes of the proposal's newest stage rejects
-// (indexed reads), so it survives restarts.
+// its last such lock. The refusal that starts a lock appends a totp_reject row {purpose, object,
+// misses, until, reason:"too many wrong codes"}; while it holds, refusals append nothing, so
+// junk against a locked proposal does not grow the log. The count is folded from at most
+// MaxWrongStageCodes of the proposal's newest stage rejects (indexed reads), so it survives
+// restarts.
 func (s *Service) stageLockOut(ctx context.Context, pid string, evs *[]Event) error {
 	const op = "airlock.stage.attempts"
 	accepted, err := s.ledger.Find(ctx, Query{Op: OpTOTPAccept, Purpose: string(PurposeStage), Object: pid, Limit: 1, Desc: true})
@@ -266,10 +275,10 @@ func (s *Service) stageLockOut(ctx context.Context, pid string, evs *[]Event) er
 			return nil
 		}
 		until = Seconds(now + s.cfg.LockFor.Seconds())
-	}
-	if err := s.reject(ctx, rejectDetail{Purpose: PurposeStage, Object: pid, Misses: &misses, Until: &until,
-		Reason: RejectLocked}, evs); err != nil {
-		return err
+		if err := s.reject(ctx, rejectDetail{Purpose: PurposeStage, Object: pid, Misses: &misses, Until: &until,
+			Reason: RejectLocked}, evs); err != nil {
+			return err
+		}
 	}
 	return fault.E(op, fault.AirlockError,
 		"proposal %s took %d wrong stage codes (at most %d): its airlock refuses stage codes until %s — "+

@@ -72,3 +72,13 @@ func BenchmarkAppend(b *testing.B) {
 		return s
 	})
 }
+
+// BenchmarkLedger: the airlock's reads at 100k reject rows (make bench).
+func BenchmarkLedger(b *testing.B) {
+	s, err := pgstore.Open(b.Context(), storetest.PostgresConfig(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { s.Close() })
+	storetest.BenchLedger(b, s, 100_000)
+}

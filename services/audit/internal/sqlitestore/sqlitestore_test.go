@@ -83,3 +83,13 @@ func BenchmarkAppend(b *testing.B) {
 		return s
 	})
 }
+
+// BenchmarkLedger: the airlock's reads at 100k reject rows (make bench).
+func BenchmarkLedger(b *testing.B) {
+	s, err := sqlitestore.Open(b.Context(), filepath.Join(b.TempDir(), "audit.sqlite"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { s.Close() })
+	storetest.BenchLedger(b, s, 100_000)
+}
