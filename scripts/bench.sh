@@ -17,8 +17,10 @@ echo "# audit: appends through the writer (producers wait on the barrier), burst
 run ./services/audit/ '^BenchmarkWriter' "${N}x"
 run ./services/audit/internal/chain/ '^Benchmark(Verify|SHA256)$' 1x
 echo "# airlock ledger reads at 100,000 totp_reject rows (SQLite, Postgres): by window, land lock-out, stage cap, and the unbounded read they replaced"
-run ./services/audit/internal/sqlitestore/ '^BenchmarkLedger$' 100x
-run ./services/audit/internal/pgstore/ '^BenchmarkLedger$' 100x
+for pkg in sqlitestore pgstore; do
+  run ./services/audit/internal/$pkg/ '^BenchmarkLedger$/^(window|land-lockout|stage-cap)$' 200x
+  run ./services/audit/internal/$pkg/ '^BenchmarkLedger$/^unbounded-before$' 1x
+done
 echo "# landing: preview + land of a 50-entry proposal into a 10,000-entry canon; the canon_diff across a 500-path land"
 run ./cmd/stasima/ '^BenchmarkLand10k$' 3x
 run ./cmd/stasima/ '^BenchmarkCanonDiff500$' 3x
