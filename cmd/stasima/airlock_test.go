@@ -7,6 +7,7 @@ import (
 	"encoding/base32"
 	"encoding/binary"
 	"fmt"
+	"log/slog"
 	"os"
 	"strings"
 	"testing"
@@ -16,6 +17,8 @@ import (
 
 	"github.com/stasima/stasima/pkg/bus"
 	"github.com/stasima/stasima/pkg/busclient"
+	"github.com/stasima/stasima/pkg/schema"
+	"github.com/stasima/stasima/services/airlock"
 )
 
 // totpNow computes the RFC 6238 code (SHA-1, 6 digits, 30 s) of a base32 secret file, as an
@@ -127,4 +130,81 @@ func TestUp_AirlockStageFreezes(t *testing.T) {
 			t.Fatalf("a code reached the audit log: %s", r.Detail)
 		}
 	}
+}
+
+// TestUp_AirlockRelayLimitByAddress: the gateway passes the client's address with the relay
+// commands, so the airlock's rate limit holds across sessions: ten wrong stage codes from one
+// MCP session empty the bucket of its address, and a fresh session from the same address is
+// refused (RateLimited, naming the address) before its code is looked at; stage_revert is
+// never limited.
+func TestUp_AirlockRelayLimitByAddress(t *testing.T) {
+	n, data := bootNode(t)
+	s := mcpSession(t, n)
+	reconcile(t, s, "Recto")
+	pids := []string{"p-ra", "p-rb", "p-rc"} // under the per-proposal cap of 5 wrong stage codes
+	for _, pid := range pids {
+		mustCall(t, s, "propose", map[string]any{"instance_id": "Recto", "proposal_id": pid, "domain": "practice", "slug": pid,
+			"body": pid, "op_id": pid + "-1"})
+		if _, e := proposeLog(t, s, "Recto", pid, "3c", "limit "+pid); e != "" {
+			t.Fatal(e)
+		}
+	}
+	if code, _, stderr := admin(t, "--data", data, "totp-provision"); code != 0 {
+		t.Fatalf("totp-provision: %d %s", code, stderr)
+	}
+	good := totpNow(t, n.cfg.AirlockSecret)
+	wrong := fmt.Sprintf("%06d", (mustAtoi(t, good)+500000)%1000000)
+	for i := range 10 {
+		if _, e := call(t, s, "stage_approve", map[string]any{"proposal_id": pids[i%3], "code": wrong}); !strings.Contains(e, "invalid code") {
+			t.Fatalf("wrong code %d: %q", i, e)
+		}
+	}
+	fresh := mcpSession(t, n)
+	_, e := call(t, fresh, "stage_approve", map[string]any{"proposal_id": "p-ra", "code": good})
+	if !strings.Contains(e, "rate limit exceeded") || !strings.Contains(e, "127.0.0.1") {
+		t.Fatalf("a fresh session from the same address: %q, want the rate limit naming 127.0.0.1", e)
+	}
+	for range 12 {
+		if _, e := call(t, fresh, "stage_revert", map[string]any{"proposal_id": "p-ra"}); !strings.Contains(e, "not staged") {
+			t.Fatalf("stage_revert: %q, want not staged (never rate limited)", e)
+		}
+	}
+
+	// admin status shows the failure budget's lock while its airlock_locked row holds, and
+	// not once an airlock_unlocked row follows it; admin watch renders both events.
+	js, _ := jetstream.New(n.nc)
+	c := busclient.New(n.nc, js, bus.MustSubjects(n.cfg.BusPrefix), "test", 10*time.Second).
+		WithAuditBarrier(10*time.Second, slog.New(slog.DiscardHandler))
+	until := float64(time.Now().Add(10*time.Minute).Unix()) + 0.5
+	lockedAt := time.Unix(int64(until), 0).UTC().Format(time.RFC3339)
+	for i, in := range []schema.AuditIntent{
+		{ID: "test/lock", Actor: "system", Op: airlock.OpLocked, Outcome: "ok", Detail: schema.Detail("until", until, "failures", 20, "period_s", 3600)},
+		{ID: "test/unlock", Actor: "system", Op: airlock.OpUnlocked, Outcome: "ok", Detail: schema.Detail("until", until)},
+	} {
+		if err := c.PublishIntents(context.Background(), []schema.AuditIntent{in}); err != nil {
+			t.Fatal(err)
+		}
+		c.Await(context.Background(), []string{in.ID})
+		code, st, stderr := admin(t, "--data", data, "status")
+		want := []any{lockedAt, nil}[i]
+		if code != 0 || st["airlock_locked_until"] != want {
+			t.Fatalf("status after %s: %d %v %s; want airlock_locked_until %v", in.Op, code, st["airlock_locked_until"], stderr, want)
+		}
+	}
+	for typ, want := range map[string]string{airlock.EvtLocked: "LOCKED   the airlock refuses every code until " + lockedAt,
+		airlock.EvtUnlocked: "unlocked the airlock's failure-budget lock ended at " + lockedAt} {
+		env := bus.Envelope{Type: typ, Data: []byte(fmt.Sprintf(`{"until":%v,"failures":20}`, until))}
+		if l := watchLine(context.Background(), c, env); !strings.HasPrefix(l, want) {
+			t.Errorf("watch line %q, want prefix %q", l, want)
+		}
+	}
+}
+
+func mustAtoi(t *testing.T, s string) int {
+	t.Helper()
+	var n int
+	if _, err := fmt.Sscanf(s, "%d", &n); err != nil {
+		t.Fatal(err)
+	}
+	return n
 }

@@ -68,3 +68,29 @@ func TestBudget_failuresOutsideThePeriodDoNotCount(t *testing.T) {
 		t.Fatalf("door after spread-out failures: %v", err)
 	}
 }
+
+// TestStageCap_endsOnTheClock: five wrong stage codes lock the proposal's stage codes for 15
+// minutes on the injected clock (one row); at the end the right code stages it, and a restart
+// in between keeps the lock (it is folded from the log).
+func TestStageCap_endsOnTheClock(t *testing.T) {
+	h := newHarness(t)
+	h.wrongStageCodes("p1", approval.MaxWrongStageCodes)
+	h.markRows()
+	for range 3 {
+		if _, _, err := h.svc.Stage(h.ctx, "p1", h.code(0)); err == nil {
+			t.Fatal("stage accepted past the cap")
+		}
+	}
+	if rows := h.newRows(); len(rows) != 1 {
+		t.Fatalf("rows while locked = %q, want the one that starts the lock", rows)
+	}
+	h.svc = h.newService(h.cfg)
+	h.at(15*time.Minute - time.Second)
+	if _, _, err := h.svc.Stage(h.ctx, "p1", h.code(0)); err == nil {
+		t.Fatal("a restarted airlock forgot the stage lock")
+	}
+	h.at(15 * time.Minute)
+	if _, _, err := h.svc.Stage(h.ctx, "p1", h.code(0)); err != nil {
+		t.Fatalf("stage at the lock's end: %v", err)
+	}
+}
