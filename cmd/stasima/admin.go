@@ -273,7 +273,7 @@ func withBackend(ctx context.Context, cfg Config, fn func(*busclient.Client) (an
 		if err != nil {
 			return nil, err
 		}
-		if nc, err = nats.Connect(cfg.NATSURL, append(auth, nats.Name("stasima-admin"))...); err != nil {
+		if nc, err = nats.Connect(cfg.NATSURL, append(append(busOptions(subj, bus.UserAdmin), auth...), nats.Name("stasima-admin"))...); err != nil {
 			return nil, fmt.Errorf("connect bus %s: %w", cfg.NATSURL, err)
 		}
 	} else if lock, free, err := acquireLock(cfg.DataDir); err != nil {
@@ -287,19 +287,15 @@ func withBackend(ctx context.Context, cfg Config, fn func(*busclient.Client) (an
 		}
 		defer n.stop(context.Background())
 		u := n.creds["admin"]
-		if nc, err = nats.Connect(n.nc.ConnectedUrl(), nats.Name("stasima-admin"), nats.UserInfo(u.Name, u.Password)); err != nil {
+		if nc, err = nats.Connect(n.nc.ConnectedUrl(), append(busOptions(subj, bus.UserAdmin), nats.Name("stasima-admin"), nats.UserInfo(u.Name, u.Password))...); err != nil {
 			return nil, err
 		}
 	} else {
-		b, err := os.ReadFile(filepath.Join(cfg.DataDir, busFile))
+		rec, err := readBusRecord(filepath.Join(cfg.DataDir, busFile))
 		if err != nil {
 			return nil, fmt.Errorf("a stasima process holds %s but its bus address is unreadable: %w", cfg.DataDir, err)
 		}
-		var rec busRecord
-		if err := json.Unmarshal(b, &rec); err != nil {
-			return nil, fmt.Errorf("bus record %s: %w", busFile, err)
-		}
-		opts := []nats.Option{nats.Name("stasima-admin")}
+		opts := append(busOptions(subj, bus.UserAdmin), nats.Name("stasima-admin"))
 		if rec.User != "" {
 			opts = append(opts, nats.UserInfo(rec.User, rec.Password))
 		}

@@ -17,6 +17,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/fx"
 
+	"github.com/stasima/stasima/pkg/bus"
 	"github.com/stasima/stasima/pkg/schema"
 	"github.com/stasima/stasima/services/gateway"
 )
@@ -325,7 +326,7 @@ func TestBinding_InvalidModeRefusesStart(t *testing.T) {
 // (SC-19): its own connection under the gateway's credentials, its own HTTP listener.
 func secondGateway(t *testing.T, n *node) *gateway.Service {
 	t.Helper()
-	opts := []nats.Option{nats.Name("stasima-gateway-2")}
+	opts := append(busOptions(bus.MustSubjects(n.cfg.BusPrefix), bus.UserGateway), nats.Name("stasima-gateway-2"))
 	if u, ok := n.creds["gateway"]; ok {
 		opts = append(opts, nats.UserInfo(u.Name, u.Password))
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"log/slog"
 	"strings"
 
 	"github.com/nats-io/nats.go"
@@ -11,23 +12,39 @@ import (
 )
 
 // components are the bus users of a deployment, one per component (ARCH-11). The embedded bus
-// of `stasima up` and deploy/nats.conf define the same users with the same permissions; a test
-// holds them together.
-var components = []string{"capstore", "audit", "airlock", "indexer", "gateway", "admin"}
+// of `stasima up` and deploy/nats.conf define the same users with the same permissions, both
+// generated from pkg/bus's table; a test holds them together.
+var components = bus.Users
 
-// componentUsers are the bus users with their publish denials: only the agent-facing gateway
-// is restricted (O-deploy-3: it may not request a land, a merge preparation, a bootstrap, a
-// backup or mirror push, or any audit or index admin command).
+// componentUsers are the bus users with their allow lists from pkg/bus's least-privilege table
+// (ARCH-11, O-deploy-3): admin alone is unrestricted.
 func componentUsers(subj bus.Subjects, password func(name string) string) []embednats.User {
 	users := make([]embednats.User, 0, len(components))
 	for _, name := range components {
-		u := embednats.User{Name: name, Password: password(name)}
-		if name == "gateway" {
-			u.DenyPublish = subj.GatewayDenied()
-		}
-		users = append(users, u)
+		p := subj.Permissions(name)
+		users = append(users, embednats.User{Name: name, Password: password(name), Unrestricted: p.Unrestricted,
+			PublishAllow: p.PublishAllow, PublishDeny: p.PublishDeny,
+			SubscribeAllow: p.SubscribeAllow, SubscribeDeny: p.SubscribeDeny, AllowResponses: p.AllowResponses})
 	}
 	return users
+}
+
+// busOptions are the connection options of component's bus user: its own inbox prefix, the
+// only inboxes its permissions let it subscribe (bus.Subjects.InboxPrefix).
+func busOptions(subj bus.Subjects, component string) []nats.Option {
+	return []nats.Option{nats.CustomInboxPrefix(subj.InboxPrefix(component))}
+}
+
+// busErrorLogger logs a connection's asynchronous bus errors — a permissions violation above
+// all: a subject the component's user may not use is a defect in the access table (ARCH-11).
+func busErrorLogger(log *slog.Logger, component string) nats.ErrHandler {
+	return func(_ *nats.Conn, sub *nats.Subscription, err error) {
+		args := []any{"user", component, "err", err}
+		if sub != nil {
+			args = append(args, "subject", sub.Subject)
+		}
+		log.Error("bus error", args...)
+	}
 }
 
 // jwtCredsMarker starts a NATS decentralized-auth credentials file.

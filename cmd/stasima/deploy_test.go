@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"flag"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -236,9 +238,99 @@ func setBusPasswordEnv(t *testing.T, pw map[string]string) {
 	}
 }
 
-// TestDeploy_NATSConfMatchesEmbedded is ARCH-11/O-deploy-3 across both deployments:
-// deploy/nats.conf defines exactly the embedded bus's users with the same publish permissions,
-// JetStream on the file store with sync always (ARCH-13).
+// updateDeploy rewrites the generated deploy files (deploy/nats.conf) from pkg/bus's table:
+// go test -run TestDeploy_NATSConf -update.
+var updateDeploy = flag.Bool("update", false, "rewrite deploy/nats.conf from pkg/bus's least-privilege table")
+
+// natsConfHead is deploy/nats.conf above its users.
+const natsConfHead = `# NATS JetStream for the compose deployment (operations O-deploy-2, O-deploy-3, ARCH-11, ARCH-13).
+# GENERATED from pkg/bus's least-privilege table (bus.Subjects.Permissions) by
+#   go test ./cmd/stasima -run TestDeploy_NATSConf -update
+# do not edit by hand; the embedded bus of ` + "`stasima up`" + ` gets the same users and permissions.
+# One user per component; each password comes from the nats container's environment
+# (deploy/.env, written by deploy/init.sh) and reaches the component as its own compose secret at
+# /run/secrets/bus (nats_creds). Each service user may publish and subscribe only what its
+# component uses; admin alone is unrestricted.
+port: 4222
+server_name: stasima-nats
+max_payload: 16MB
+# Monitoring on the container's loopback only, for the compose healthcheck.
+http: "127.0.0.1:8222"
+
+# sync_interval always: an acknowledged message is on disk (ARCH-13); a clustered deployment
+# runs its streams with 3 replicas instead.
+jetstream {
+  store_dir: /data
+  max_memory_store: 256MB
+  sync_interval: always
+}
+
+authorization {
+  users: [
+`
+
+// renderNATSConf is deploy/nats.conf for the default prefix: the head, then every component's
+// user with its allow lists from pkg/bus.
+func renderNATSConf() string {
+	subj := bus.MustSubjects(bus.DefaultPrefix)
+	var b strings.Builder
+	b.WriteString(natsConfHead)
+	list := func(indent, key string, subjects []string) {
+		if len(subjects) == 0 && key == "deny" {
+			return
+		}
+		fmt.Fprintf(&b, "%s%s: [\n", indent, key)
+		for _, s := range subjects {
+			fmt.Fprintf(&b, "%s  %q\n", indent, s)
+		}
+		fmt.Fprintf(&b, "%s]\n", indent)
+	}
+	for _, u := range componentUsers(subj, func(string) string { return "" }) {
+		env := "$BUS_PASSWORD_" + strings.ToUpper(u.Name)
+		if u.Unrestricted {
+			fmt.Fprintf(&b, "    # %s: unrestricted (the operator's CLI).\n    {user: %s, password: %s}\n", u.Name, u.Name, env)
+			continue
+		}
+		fmt.Fprintf(&b, "    {\n      user: %s\n      password: %s\n      permissions: {\n", u.Name, env)
+		b.WriteString("        publish: {\n")
+		list("          ", "allow", u.PublishAllow)
+		list("          ", "deny", u.PublishDeny)
+		b.WriteString("        }\n        subscribe: {\n")
+		list("          ", "allow", u.SubscribeAllow)
+		list("          ", "deny", u.SubscribeDeny)
+		b.WriteString("        }\n")
+		if u.AllowResponses {
+			b.WriteString("        allow_responses: true\n")
+		}
+		b.WriteString("      }\n    }\n")
+	}
+	b.WriteString("  ]\n}\n")
+	return b.String()
+}
+
+// TestDeploy_NATSConfGenerated holds deploy/nats.conf equal to what pkg/bus's table generates
+// (ARCH-11): change the table, then regenerate with -update.
+func TestDeploy_NATSConfGenerated(t *testing.T) {
+	path := filepath.Join(deployDir, "nats.conf")
+	want := renderNATSConf()
+	if *updateDeploy {
+		if err := os.WriteFile(path, []byte(want), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(got) != want {
+		t.Fatalf("deploy/nats.conf is not what pkg/bus's table generates; run\n  go test ./cmd/stasima -run TestDeploy_NATSConfGenerated -update\n--- got\n%s\n--- want\n%s", got, want)
+	}
+}
+
+// TestDeploy_NATSConfMatchesEmbedded is ARCH-11/O-deploy-3 across both deployments, as the
+// server reads them: deploy/nats.conf defines exactly the embedded bus's users with the same
+// permissions, no service user may publish or subscribe ">", JetStream on the file store with
+// sync always (ARCH-13).
 func TestDeploy_NATSConfMatchesEmbedded(t *testing.T) {
 	pw := testBusPasswords()
 	setBusPasswordEnv(t, pw)
@@ -258,6 +350,7 @@ func TestDeploy_NATSConfMatchesEmbedded(t *testing.T) {
 	for _, u := range opts.Users {
 		got[u.Username] = u
 	}
+	sorted := func(s []string) []string { return slices.Sorted(slices.Values(s)) }
 	for _, w := range want {
 		u := got[w.Name]
 		if u == nil {
@@ -267,27 +360,32 @@ func TestDeploy_NATSConfMatchesEmbedded(t *testing.T) {
 		if u.Password != w.Password {
 			t.Errorf("user %s: password not from BUS_PASSWORD_%s", w.Name, strings.ToUpper(w.Name))
 		}
-		if len(w.DenyPublish) == 0 {
+		if w.Unrestricted {
 			if u.Permissions != nil {
 				t.Errorf("user %s: permissions %+v, the embedded bus has none", w.Name, u.Permissions)
 			}
 			continue
 		}
-		if u.Permissions == nil || u.Permissions.Publish == nil || u.Permissions.Subscribe != nil || u.Permissions.Response != nil {
-			t.Fatalf("user %s: permissions %+v", w.Name, u.Permissions)
+		p := u.Permissions
+		if p == nil || p.Publish == nil || p.Subscribe == nil {
+			t.Fatalf("user %s: permissions %+v", w.Name, p)
 		}
-		p := u.Permissions.Publish
-		gotDeny, wantDeny := slices.Sorted(slices.Values(p.Deny)), slices.Sorted(slices.Values(w.DenyPublish))
-		if !slices.Equal(p.Allow, []string{">"}) || !slices.Equal(gotDeny, wantDeny) {
-			t.Errorf("user %s: allow %v deny %v\nthe embedded bus: allow [>] deny %v", w.Name, p.Allow, gotDeny, wantDeny)
+		for _, c := range []struct {
+			what      string
+			got, want []string
+		}{
+			{"publish allow", p.Publish.Allow, w.PublishAllow}, {"publish deny", p.Publish.Deny, w.PublishDeny},
+			{"subscribe allow", p.Subscribe.Allow, w.SubscribeAllow}, {"subscribe deny", p.Subscribe.Deny, w.SubscribeDeny},
+		} {
+			if !slices.Equal(sorted(c.got), sorted(c.want)) {
+				t.Errorf("user %s %s:\n nats.conf %v\n embedded  %v", w.Name, c.what, c.got, c.want)
+			}
 		}
-	}
-	// O-deploy-3's list is inside the gateway's denials.
-	gw := got["gateway"].Permissions.Publish.Deny
-	for _, s := range []string{"stasima.capstore.cmd.land", "stasima.capstore.cmd.prepare_merge", "stasima.capstore.cmd.bootstrap",
-		"stasima.capstore.cmd.backup_push", "stasima.capstore.cmd.mirror_push", "stasima.audit.cmd.>", "stasima.index.cmd.>"} {
-		if !slices.Contains(gw, s) {
-			t.Errorf("gateway may publish %s", s)
+		if (p.Response != nil) != w.AllowResponses {
+			t.Errorf("user %s: allow_responses %v, the embedded bus %v", w.Name, p.Response != nil, w.AllowResponses)
+		}
+		if slices.Contains(p.Publish.Allow, ">") || slices.Contains(p.Subscribe.Allow, ">") {
+			t.Errorf("user %s may use every subject", w.Name)
 		}
 	}
 }

@@ -30,9 +30,13 @@ import (
 	"github.com/stasima/stasima/services/indexer"
 )
 
-// busFile is where a running deployment records its bus address in the data dir, so
-// `stasima admin` reaches it (and never assumes a port).
+// busFile is where a running deployment records its bus address and the admin credentials in
+// the data dir, so `stasima admin` reaches it (and never assumes a port).
 const busFile = "bus.json"
+
+// gatewayBusFile records the gateway's own credentials beside it, for `stasima stdio` — the
+// process an agent's client spawns reads this file alone, never the admin's (ARCH-11).
+const gatewayBusFile = "bus-gateway.json"
 
 // lockFile is held by the one process that owns a data dir's stores.
 const lockFile = "stasima.lock"
@@ -41,18 +45,33 @@ type busRecord struct {
 	URL  string `json:"url"`
 	PID  int    `json:"pid"`
 	HTTP string `json:"http,omitempty"`
-	// User and Password are the admin credentials of the embedded bus (the file is 0600).
+	// User and Password are one component's credentials of the embedded bus: the admin's in
+	// bus.json, the gateway's in bus-gateway.json (both files 0600).
 	User     string `json:"user,omitempty"`
 	Password string `json:"password,omitempty"`
-	// Gateway holds the gateway's own (publish-restricted, ARCH-11) credentials, so a
-	// `stasima stdio` gateway joins the running bus with a gateway's rights, not the admin's.
-	Gateway *busUser `json:"gateway,omitempty"`
 }
 
-// busUser is one component's credentials in the bus record.
-type busUser struct {
-	User     string `json:"user"`
-	Password string `json:"password"`
+// writeBusRecord records rec at path, readable by the owner alone.
+func writeBusRecord(path string, rec busRecord) error {
+	b, err := json.MarshalIndent(rec, "", "  ")
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(path, b, 0o600)
+}
+
+// readBusRecord reads a bus record and refuses one that group or others may access: it holds
+// credentials (ARCH-11, readSecretFile).
+func readBusRecord(path string) (busRecord, error) {
+	b, err := readSecretFile("bus record", path)
+	if err != nil {
+		return busRecord{}, err
+	}
+	var rec busRecord
+	if err := json.Unmarshal(b, &rec); err != nil {
+		return busRecord{}, fmt.Errorf("bus record %s: %w", path, err)
+	}
+	return rec, nil
 }
 
 // busConn is one component's connection.
@@ -146,7 +165,8 @@ func (n *node) start(ctx context.Context, opt nodeOptions) error {
 		url = ns.ClientURL()
 	}
 	connect := func(name string) (busConn, error) {
-		opts := []nats.Option{nats.Name("stasima-" + name), nats.MaxReconnects(-1)}
+		opts := append(busOptions(subj, name), nats.Name("stasima-"+name), nats.MaxReconnects(-1),
+			nats.ErrorHandler(busErrorLogger(n.log, name)))
 		if u, ok := n.creds[name]; ok {
 			opts = append(opts, nats.UserInfo(u.Name, u.Password))
 		}
@@ -159,7 +179,7 @@ func (n *node) start(ctx context.Context, opt nodeOptions) error {
 		return busConn{nc, js}, err
 	}
 	conns := map[string]busConn{}
-	for _, name := range []string{"admin", "capstore", "audit", "airlock", "indexer", "gateway"} {
+	for _, name := range []string{bus.UserAdmin, bus.UserCapstore, bus.UserAudit, bus.UserAirlock, bus.UserIndexer, bus.UserGateway} {
 		c, err := connect(name)
 		if err != nil {
 			return err
@@ -188,15 +208,16 @@ func (n *node) start(ctx context.Context, opt nodeOptions) error {
 		return err
 	}
 	if opt.record {
-		rec := busRecord{URL: url, PID: os.Getpid(), User: n.creds["admin"].Name, Password: n.creds["admin"].Password}
-		if u, ok := n.creds["gateway"]; ok {
-			rec.Gateway = &busUser{User: u.Name, Password: u.Password}
+		gw := n.creds[bus.UserGateway]
+		if err := writeBusRecord(filepath.Join(n.cfg.DataDir, gatewayBusFile),
+			busRecord{URL: url, PID: os.Getpid(), User: gw.Name, Password: gw.Password}); err != nil {
+			return err
 		}
+		rec := busRecord{URL: url, PID: os.Getpid(), User: n.creds[bus.UserAdmin].Name, Password: n.creds[bus.UserAdmin].Password}
 		if n.gw != nil {
 			rec.HTTP = n.gw.Addr()
 		}
-		b, _ := json.MarshalIndent(rec, "", "  ")
-		if err := writeFileAtomic(filepath.Join(n.cfg.DataDir, busFile), b, 0o600); err != nil {
+		if err := writeBusRecord(filepath.Join(n.cfg.DataDir, busFile), rec); err != nil {
 			return err
 		}
 	}
@@ -228,6 +249,7 @@ func (n *node) stop(ctx context.Context) error {
 	}
 	if n.lock != nil {
 		_ = os.Remove(filepath.Join(n.cfg.DataDir, busFile))
+		_ = os.Remove(filepath.Join(n.cfg.DataDir, gatewayBusFile))
 		n.lock.Close()
 	}
 	return err

@@ -14,6 +14,7 @@ import (
 	"go.uber.org/fx"
 	"go.uber.org/fx/fxevent"
 
+	"github.com/stasima/stasima/pkg/bus"
 	"github.com/stasima/stasima/services/airlock"
 	"github.com/stasima/stasima/services/audit"
 	"github.com/stasima/stasima/services/capstore"
@@ -71,11 +72,16 @@ func serveOne(ctx context.Context, cfg Config, log *slog.Logger, svc string, so 
 		n.stop(ctx)
 		return nil, err
 	}
-	nc, err := nats.Connect(cfg.NATSURL, append([]nats.Option{nats.Name("stasima-" + svc), nats.MaxReconnects(-1),
-		nats.RetryOnFailedConnect(false),
+	subj, err := bus.NewSubjects(cfg.BusPrefix)
+	if err != nil {
+		n.stop(ctx)
+		return nil, err
+	}
+	nc, err := nats.Connect(cfg.NATSURL, append(append(busOptions(subj, svc), nats.Name("stasima-"+svc), nats.MaxReconnects(-1),
+		nats.RetryOnFailedConnect(false), nats.ErrorHandler(busErrorLogger(log, svc)),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { log.Warn("bus disconnected", "err", err) }),
 		nats.ReconnectHandler(func(c *nats.Conn) { log.Info("bus reconnected", "url", c.ConnectedUrl()) }),
-	}, auth...)...)
+	), auth...)...)
 	if err != nil {
 		n.stop(ctx)
 		return nil, fmt.Errorf("connect bus %s as %s: %w", cfg.NATSURL, svc, err)

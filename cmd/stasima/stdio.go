@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -16,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/stasima/stasima/pkg/bus"
 	"github.com/stasima/stasima/services/gateway"
 )
 
@@ -82,11 +82,15 @@ func watchParent(ctx context.Context, cancel context.CancelFunc, parent int, log
 // running `stasima up` recorded in the data dir, starting that process when none runs.
 func stdioBackend(ctx context.Context, cfg Config, f commonFlags, log *slog.Logger) (*nats.Conn, error) {
 	if cfg.NATSURL != "" {
-		auth, err := busAuth(cfg.NATSCreds, "gateway")
+		auth, err := busAuth(cfg.NATSCreds, bus.UserGateway)
 		if err != nil {
 			return nil, err
 		}
-		nc, err := nats.Connect(cfg.NATSURL, append(auth, nats.Name("stasima-stdio"), nats.MaxReconnects(-1))...)
+		subj, err := bus.NewSubjects(cfg.BusPrefix)
+		if err != nil {
+			return nil, err
+		}
+		nc, err := nats.Connect(cfg.NATSURL, append(append(busOptions(subj, bus.UserGateway), auth...), nats.Name("stasima-stdio"), nats.MaxReconnects(-1))...)
 		if err != nil {
 			return nil, fmt.Errorf("connect bus %s: %w", cfg.NATSURL, err)
 		}
@@ -130,22 +134,19 @@ func stdioBackend(ctx context.Context, cfg Config, f commonFlags, log *slog.Logg
 	}
 }
 
-// dialRecorded connects to the bus recorded in <data>/bus.json, as the gateway when the record
-// carries its credentials (ARCH-11).
+// dialRecorded connects to the bus recorded in <data>/bus-gateway.json with the gateway's own
+// credentials (ARCH-11): the process an agent's client spawns never reads the admin's.
 func dialRecorded(cfg Config) (*nats.Conn, error) {
-	b, err := os.ReadFile(filepath.Join(cfg.DataDir, busFile))
+	rec, err := readBusRecord(filepath.Join(cfg.DataDir, gatewayBusFile))
 	if err != nil {
 		return nil, err
 	}
-	var rec busRecord
-	if err := json.Unmarshal(b, &rec); err != nil {
-		return nil, fmt.Errorf("bus record %s: %w", busFile, err)
+	subj, err := bus.NewSubjects(cfg.BusPrefix)
+	if err != nil {
+		return nil, err
 	}
-	opts := []nats.Option{nats.Name("stasima-stdio"), nats.Timeout(2 * time.Second), nats.MaxReconnects(-1)}
-	switch {
-	case rec.Gateway != nil:
-		opts = append(opts, nats.UserInfo(rec.Gateway.User, rec.Gateway.Password))
-	case rec.User != "":
+	opts := append(busOptions(subj, bus.UserGateway), nats.Name("stasima-stdio"), nats.Timeout(2*time.Second), nats.MaxReconnects(-1))
+	if rec.User != "" {
 		opts = append(opts, nats.UserInfo(rec.User, rec.Password))
 	}
 	nc, err := nats.Connect(rec.URL, opts...)

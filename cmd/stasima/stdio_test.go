@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -13,6 +14,9 @@ import (
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
+	"github.com/nats-io/nats.go"
+
+	"github.com/stasima/stasima/pkg/busclient"
 )
 
 // TestMain lets the test binary stand in for the stasima binary: with STASIMA_TEST_MAIN=1 it
@@ -209,4 +213,72 @@ func alive(pid int) bool {
 	s := string(b)
 	i := strings.LastIndexByte(s, ')')
 	return i < 0 || i+2 >= len(s) || s[i+2] != 'Z'
+}
+
+// TestStdio_GatewayRecordAlone is ARCH-11 for the process an agent's client spawns: `up`
+// records the admin's bus credentials in bus.json and the gateway's alone in bus-gateway.json,
+// both readable by the owner only; stdio dials with the gateway's, and a record that group or
+// others may read is refused with the fix in the message.
+func TestStdio_GatewayRecordAlone(t *testing.T) {
+	n := testNode(t)
+	admin, err := readBusRecord(filepath.Join(n.cfg.DataDir, busFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw, err := readBusRecord(filepath.Join(n.cfg.DataDir, gatewayBusFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if admin.User != "admin" || gw.User != "gateway" || gw.Password == "" || gw.Password == admin.Password || gw.URL != admin.URL {
+		t.Fatalf("records: bus.json user %q, bus-gateway.json user %q (url %s vs %s)", admin.User, gw.User, gw.URL, admin.URL)
+	}
+	raw, _ := os.ReadFile(filepath.Join(n.cfg.DataDir, gatewayBusFile))
+	if strings.Contains(string(raw), admin.Password) {
+		t.Fatal("bus-gateway.json holds the admin's password")
+	}
+	for _, f := range []string{busFile, gatewayBusFile} {
+		if st, err := os.Stat(filepath.Join(n.cfg.DataDir, f)); err != nil || st.Mode().Perm() != 0o600 {
+			t.Fatalf("%s mode: %v %v", f, st, err)
+		}
+	}
+	nc, err := dialRecorded(n.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The stdio connection is the gateway's: the server refuses it the human gate.
+	violation := make(chan error, 1)
+	nc.SetErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+		select {
+		case violation <- err:
+		default:
+		}
+	})
+	if err := nc.Publish("stasima.capstore.cmd.land", []byte("{}")); err != nil {
+		t.Fatal(err)
+	}
+	_ = nc.Flush()
+	select {
+	case err := <-violation:
+		if !errors.Is(err, nats.ErrPermissionViolation) {
+			t.Fatalf("publish land over the stdio connection: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the stdio connection published a land without a permissions violation")
+	}
+	nc.Close()
+
+	path := filepath.Join(n.cfg.DataDir, gatewayBusFile)
+	if err := os.Chmod(path, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dialRecorded(n.cfg); err == nil || !strings.Contains(err.Error(), "chmod 600 "+path) {
+		t.Fatalf("a group-readable gateway record: %v", err)
+	}
+	if err := os.Chmod(filepath.Join(n.cfg.DataDir, busFile), 0o604); err != nil {
+		t.Fatal(err)
+	}
+	_, err = withBackend(context.Background(), n.cfg, func(*busclient.Client) (any, error) { return nil, nil })
+	if err == nil || !strings.Contains(err.Error(), "chmod 600") {
+		t.Fatalf("a world-readable admin record: %v", err)
+	}
 }

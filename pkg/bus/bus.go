@@ -78,9 +78,6 @@ func (s Subjects) Query(svc, name string) string { return s.prefix + "." + svc +
 // Event is the subject of an event: <prefix>.evt.<type>.
 func (s Subjects) Event(typ string) string { return s.prefix + ".evt." + typ }
 
-// Intent is the subject of an audit intent: <prefix>.audit.intent.<op>.
-func (s Subjects) Intent(op string) string { return s.prefix + ".audit.intent." + op }
-
 // Commands filters every command of one service.
 func (s Subjects) Commands(svc string) string { return s.prefix + "." + svc + ".cmd.>" }
 
@@ -96,9 +93,6 @@ func (s Subjects) AllIntents() string { return s.prefix + ".audit.intent.>" }
 
 // QueueGroup is the queue group of a service's query endpoints.
 func (s Subjects) QueueGroup(svc string) string { return s.prefix + "-" + svc }
-
-// Inbox is the reply-inbox prefix a requester owns: _INBOX.<prefix>.<id>.
-func (s Subjects) Inbox(id string) string { return "_INBOX." + s.prefix + "." + id }
 
 // Stream names.
 func (s Subjects) streamName(base string) string {
@@ -313,18 +307,6 @@ func decodeReply(r Reply, result any) error {
 		return fault.Wrap("bus.reply", fault.Internal, err, "undecodable result")
 	}
 	return nil
-}
-
-// GatewayDenied lists the subjects the agent-facing gateway's credentials may not publish
-// (ARCH-11, O-deploy-3): nothing an agent can do advances canon or runs an admin command.
-func (s Subjects) GatewayDenied() []string {
-	return []string{
-		s.Command(Capstore, "land"), s.Command(Capstore, "prepare_merge"), s.Command(Capstore, "bootstrap"),
-		s.Command(Capstore, "backup_push"), s.Command(Capstore, "mirror_push"), s.Command(Capstore, "anchor"),
-		s.Command(Airlock, "totp_provision"), // its reply carries the secret
-		s.Query(Audit, "snapshot"),           // writes a file where it is told (O-backup-2)
-		s.Commands(Audit), s.Commands(Index),
-	}
 }
 
 // Finish ends a command the ARCH-12 way: reply on the requester's inbox (Stasima-Reply), then

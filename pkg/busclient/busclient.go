@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -78,7 +77,7 @@ func (c *Client) WithTelemetry(t *telemetry.Telemetry) *Client {
 
 // Start subscribes the reply inbox shared by every command of this client.
 func (c *Client) Start() error {
-	c.inbox = c.subj.Inbox(strings.ToLower(ulid.Make().String()))
+	c.inbox = c.nc.NewInbox() // under the connection's inbox prefix (bus.Subjects.InboxPrefix), the only one its user may subscribe
 	sub, err := c.nc.Subscribe(c.inbox+".*", func(m *nats.Msg) {
 		token := m.Subject[len(c.inbox)+1:]
 		c.mu.Lock()
@@ -258,7 +257,7 @@ func (c *Client) PublishIntentsAsync(ctx context.Context, intents []schema.Audit
 		if err != nil {
 			return fault.Wrap("audit.intent", fault.Internal, err, "encode intent")
 		}
-		msg := nats.NewMsg(c.subj.Intent(in.Op))
+		msg := nats.NewMsg(c.subj.Intent(c.producer, in.Op))
 		msg.Data = b
 		telemetry.Inject(ctx, msg.Header)
 		f, err := c.js.PublishMsgAsync(msg, jetstream.WithMsgID(in.ID))

@@ -19,15 +19,20 @@ type Options struct {
 	StoreDir string // JetStream store directory (required)
 	Logs     bool   // route server logs to stderr (off by default)
 	// Users, when set, turns authentication on: one user per component, each with its own
-	// publish denials (ARCH-11: the agent-facing gateway cannot request a land).
+	// allow lists (ARCH-11: the agent-facing gateway cannot request a land).
 	Users []User
 }
 
-// User is one component's bus credentials.
+// User is one component's bus credentials and permissions.
 type User struct {
 	Name, Password string
-	// DenyPublish lists subjects (wildcards allowed) the user may not publish.
-	DenyPublish []string
+	// Unrestricted: no permissions (admin). Otherwise the user may publish and subscribe only
+	// what the allow lists name, minus the deny lists (wildcards allowed).
+	Unrestricted                  bool
+	PublishAllow, PublishDeny     []string
+	SubscribeAllow, SubscribeDeny []string
+	// AllowResponses lets the user answer each request it receives once on its reply subject.
+	AllowResponses bool
 }
 
 // Start runs the server and waits until it accepts connections.
@@ -60,11 +65,7 @@ func Start(o Options) (*server.Server, error) {
 		DisableShortFirstPing: true,
 	}
 	for _, u := range o.Users {
-		su := &server.User{Username: u.Name, Password: u.Password}
-		if len(u.DenyPublish) > 0 {
-			su.Permissions = &server.Permissions{Publish: &server.SubjectPermission{Allow: []string{">"}, Deny: u.DenyPublish}}
-		}
-		opts.Users = append(opts.Users, su)
+		opts.Users = append(opts.Users, u.server())
 	}
 	ns, err := server.NewServer(opts)
 	if err != nil {
@@ -79,4 +80,27 @@ func Start(o Options) (*server.Server, error) {
 		return nil, fmt.Errorf("embedded nats: not ready on %s", net.JoinHostPort(host, strconv.Itoa(port)))
 	}
 	return ns, nil
+}
+
+// server is u as the server's user: an empty allow list allows nothing.
+func (u User) server() *server.User {
+	su := &server.User{Username: u.Name, Password: u.Password}
+	if u.Unrestricted {
+		return su
+	}
+	su.Permissions = &server.Permissions{
+		Publish:   &server.SubjectPermission{Allow: nonNil(u.PublishAllow), Deny: u.PublishDeny},
+		Subscribe: &server.SubjectPermission{Allow: nonNil(u.SubscribeAllow), Deny: u.SubscribeDeny},
+	}
+	if u.AllowResponses {
+		su.Permissions.Response = &server.ResponsePermission{MaxMsgs: server.DEFAULT_ALLOW_RESPONSE_MAX_MSGS, Expires: server.DEFAULT_ALLOW_RESPONSE_EXPIRATION}
+	}
+	return su
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
 }

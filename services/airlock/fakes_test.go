@@ -304,7 +304,7 @@ func (c *capstoreFake) handle(m jetstream.Msg) (any, error) {
 			OpID: schema.S("land-" + merge[:12]), ResultOID: schema.S(merge), Outcome: "ok",
 			Detail: schema.Detail("proposal", refs.Proposal(l.ProposalID), "seq", "3c", "evidence", l.Evidence)}
 		b, _ := json.Marshal(mustEnvelope(in.ID, in))
-		if _, err := c.js.Publish(context.Background(), c.subj.Intent(in.Op), b, jetstream.WithMsgID(in.ID)); err != nil {
+		if _, err := c.js.Publish(context.Background(), c.subj.Intent(bus.UserCapstore, in.Op), b, jetstream.WithMsgID(in.ID)); err != nil {
 			return nil, err
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

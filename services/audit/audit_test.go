@@ -64,7 +64,7 @@ func (r *rig) client(t testing.TB, barrier time.Duration) *busclient.Client {
 	t.Helper()
 	nc := r.srv.Connect(t)
 	js, _ := jetstream.New(nc)
-	c := busclient.New(nc, js, r.subj, "test", 30*time.Second).WithAuditBarrier(barrier, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	c := busclient.New(nc, js, r.subj, bus.UserGateway, 30*time.Second).WithAuditBarrier(barrier, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err := c.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -73,6 +73,30 @@ func (r *rig) client(t testing.TB, barrier time.Duration) *busclient.Client {
 		t.Fatal(err)
 	}
 	return c
+}
+
+// publishOwned publishes intents in order, each under a producer that may write its op
+// (bus.IntentOwners), as the components would.
+func (r *rig) publishOwned(t testing.TB, in []schema.AuditIntent) {
+	t.Helper()
+	nc := r.srv.Connect(t)
+	js, _ := jetstream.New(nc)
+	producerOf := func(op string) string {
+		if o := bus.IntentOwners[op]; len(o) > 0 {
+			return o[0]
+		}
+		return bus.UserGateway
+	}
+	for i := 0; i < len(in); {
+		p, j := producerOf(in[i].Op), i
+		for j < len(in) && producerOf(in[j].Op) == p {
+			j++
+		}
+		if err := busclient.New(nc, js, r.subj, p, 30*time.Second).PublishIntents(context.Background(), in[i:j]); err != nil {
+			t.Fatal(err)
+		}
+		i = j
+	}
 }
 
 func intents(from, n int) []schema.AuditIntent {
@@ -139,7 +163,7 @@ func TestService_OneRowPerIntent(t *testing.T) {
 		for _, in := range all[:50] {
 			env, _ := bus.NewEnvelope(in.ID, "audit.intent", "test", "", "", time.Now(), in)
 			b, _ := json.Marshal(env)
-			if _, err := js.Publish(ctx, r.subj.Intent(in.Op), b, jetstream.WithMsgID(in.ID+"#again")); err != nil {
+			if _, err := js.Publish(ctx, r.subj.Intent(bus.UserGateway, in.Op), b, jetstream.WithMsgID(in.ID+"#again")); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -302,9 +326,7 @@ func TestService_EventsPages(t *testing.T) {
 	in := intents(0, n)
 	in[7].Op, in[7].Detail = "totp_reject", schema.Detail("purpose", "stage", "object", "p1", "reason", "invalid")
 	in[9].Op, in[9].Detail = "totp_accept", schema.Detail("window", 42, "purpose", "land", "object", "p1")
-	if err := c.PublishIntents(ctx, in); err != nil {
-		t.Fatal(err)
-	}
+	r.publishOwned(t, in)
 	awaitAppended(t, c, in[n-1].ID)
 
 	page := func(f schema.AuditFilter) schema.AuditRows {
@@ -354,5 +376,54 @@ func TestService_EventsPages(t *testing.T) {
 	newest, err := busclient.AuditEvents(ctx, c, schema.AuditFilter{Desc: true}, 600)
 	if err != nil || len(newest) != 600 || newest[0].Seq != n || newest[599].Seq != n-599 {
 		t.Fatalf("AuditEvents newest 600: %d rows, %v", len(newest), err)
+	}
+}
+
+// TestService_RefusesForgedIntents is ARCH-2/ARCH-11 at the writer: an intent whose subject's
+// producer may not write its op (the gateway's airlock_stage, land_merge or totp_accept), whose
+// body names another op than its subject, or on the old subject shape with no producer is
+// terminated, not appended; the intents around them are appended.
+func TestService_RefusesForgedIntents(t *testing.T) {
+	r := sqliteRig(t)
+	r.start(t)
+	c := r.client(t, 10*time.Second)
+	ctx := context.Background()
+	nc := r.srv.Connect(t)
+	js, _ := jetstream.New(nc)
+	publish := func(subject string, in schema.AuditIntent) {
+		t.Helper()
+		env, _ := bus.NewEnvelope(in.ID, "audit.intent", bus.UserGateway, "", "", time.Now(), in)
+		b, _ := json.Marshal(env)
+		if _, err := js.Publish(ctx, subject, b, jetstream.WithMsgID(in.ID)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	row := func(id, op string) schema.AuditIntent {
+		return schema.AuditIntent{ID: id, Actor: "practitioner", Op: op, Outcome: "ok", Detail: schema.Detail()}
+	}
+	if err := c.PublishIntents(ctx, []schema.AuditIntent{row("ok/1", "canon_pull")}); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []struct{ name, subject, op string }{
+		{"gateway airlock_stage", r.subj.Intent(bus.UserGateway, "airlock_stage"), "airlock_stage"},
+		{"gateway land_merge", r.subj.Intent(bus.UserGateway, "land_merge"), "land_merge"},
+		{"gateway totp_accept", r.subj.Intent(bus.UserGateway, "totp_accept"), "totp_accept"},
+		{"body op differs from subject", r.subj.Intent(bus.UserGateway, "canon_pull"), "land_merge"},
+		{"unknown producer", r.subj.Intent("intruder", "canon_pull"), "canon_pull"},
+		{"old subject shape", "stasima.audit.intent.land_merge", "land_merge"},
+	} {
+		publish(f.subject, row("forged/"+f.name, f.op))
+	}
+	if err := c.PublishIntents(ctx, []schema.AuditIntent{row("ok/2", "canon_pull")}); err != nil {
+		t.Fatal(err)
+	}
+	c.Await(ctx, []string{"ok/2"})
+	got := rows(t, c)
+	if len(got) != 2 || got[0].IntentID != "ok/1" || got[1].IntentID != "ok/2" {
+		ids := []string{}
+		for _, g := range got {
+			ids = append(ids, g.IntentID)
+		}
+		t.Fatalf("rows %v, want only ok/1 and ok/2", ids)
 	}
 }

@@ -193,11 +193,32 @@ func decodeIntent(msg jetstream.Msg) (chain.Intent, error) {
 	if in.ID == "" {
 		in.ID = env.ID
 	}
+	if err := checkProducer(msg.Subject(), in.Op); err != nil {
+		return chain.Intent{}, err
+	}
 	if md, err := msg.Metadata(); err == nil {
 		in.StreamSeq = md.Sequence.Stream
 	}
 	in.IntentAt = env.At
 	return in, nil
+}
+
+// checkProducer refuses an intent whose op its subject's producer may not write (bus.IntentOwners),
+// whose body names another op than its subject, or whose subject names no producer — the old
+// <prefix>.audit.intent.<op> shape included: such intents left in the AUDIT stream by an older
+// version are terminated with one error line each, counted with the other refused intents, not
+// appended (ARCH-2, ARCH-11).
+func checkProducer(subject, op string) error {
+	producer, subjOp, ok := bus.IntentProducer(subject)
+	switch {
+	case !ok:
+		return fault.E("audit.intent", fault.Denied, "intent subject %s names no producer (want <prefix>.audit.intent.<producer>.<op>); refused", subject)
+	case subjOp != op:
+		return fault.E("audit.intent", fault.Denied, "intent on %s carries op %q; refused", subject, op)
+	case !bus.IntentAllowed(producer, op):
+		return fault.E("audit.intent", fault.Denied, "%s may not write %s rows (owners %v); refused", producer, op, bus.IntentOwners[op])
+	}
+	return nil
 }
 
 func (s *Service) publishAppended(e chain.Event, intentID string) {

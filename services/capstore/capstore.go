@@ -441,7 +441,7 @@ func (s *Service) publishAll(ctx context.Context, events []event, intents []sche
 		if err != nil {
 			return 0, err
 		}
-		f, err := s.js.PublishMsgAsync(telemetry.Msg(ctx, s.subj.Intent(in.Op), b), jetstream.WithMsgID(in.ID))
+		f, err := s.js.PublishMsgAsync(telemetry.Msg(ctx, s.subj.Intent(bus.UserCapstore, in.Op), b), jetstream.WithMsgID(in.ID))
 		if err != nil {
 			return 0, err
 		}
