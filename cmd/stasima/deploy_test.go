@@ -7,10 +7,14 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"regexp"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	composeschema "github.com/compose-spec/compose-go/v2/schema"
 	"github.com/nats-io/nats-server/v2/server"
@@ -24,13 +28,14 @@ var deployDir = filepath.Join("..", "..", "deploy")
 // composeFile is the subset of deploy/compose.yaml the structural checks read.
 type composeFile struct {
 	Services map[string]struct {
-		Image       string            `json:"image"`
-		Command     []string          `json:"command"`
-		Profiles    []string          `json:"profiles"`
-		Volumes     []string          `json:"volumes"`
-		Ports       []string          `json:"ports"`
-		Environment map[string]string `json:"environment"`
-		Healthcheck *struct {
+		Image           string            `json:"image"`
+		StopGracePeriod string            `json:"stop_grace_period"`
+		Command         []string          `json:"command"`
+		Profiles        []string          `json:"profiles"`
+		Volumes         []string          `json:"volumes"`
+		Ports           []string          `json:"ports"`
+		Environment     map[string]string `json:"environment"`
+		Healthcheck     *struct {
 			Test    []string `json:"test"`
 			Disable bool     `json:"disable"`
 		} `json:"healthcheck"`
@@ -215,11 +220,187 @@ func TestDeploy_ComposeTopology(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.NATSCreds != "/run/secrets/bus" || cfg.HTTPAddr != gw.Networks["default"].IPv4+":8787" || cfg.AuditDSN == "" || cfg.IndexDSN == "" {
-		t.Errorf("deploy/stasima.toml: creds %q http %q audit_dsn %q index_dsn %q", cfg.NATSCreds, cfg.HTTPAddr, cfg.AuditDSN, cfg.IndexDSN)
+	if cfg.NATSCreds != "/run/secrets/bus" || cfg.HTTPAddr != gw.Networks["default"].IPv4+":8787" || cfg.AuditDSN != "" || cfg.IndexDSN != "" || cfg.AuthDSN != "" {
+		t.Errorf("deploy/stasima.toml: creds %q http %q audit_dsn %q index_dsn %q auth_dsn %q (the shared file holds no database credentials)",
+			cfg.NATSCreds, cfg.HTTPAddr, cfg.AuditDSN, cfg.IndexDSN, cfg.AuthDSN)
 	}
 	if !strings.HasPrefix(cfg.AirlockSecret, "/var/lib/stasima-secrets/") {
 		t.Errorf("airlock_secret_path %q is not on the secrets volume", cfg.AirlockSecret)
+	}
+}
+
+// TestDeploy_ComposeLeastPrivilege checks the compose file's trust boundary (ARCH-11,
+// O-deploy-2, O-deploy-3): PostgreSQL with password authentication and a role and database per
+// service, each container with its own DSN alone (audit, the indexer, the gateway's OAuth store),
+// the nats image on the embedded server's minor version, and a stop grace period above the
+// barrier timeouts.
+func TestDeploy_ComposeLeastPrivilege(t *testing.T) {
+	var cf composeFile
+	if err := json.Unmarshal(composeJSON(t), &cf); err != nil {
+		t.Fatal(err)
+	}
+	pg := cf.Services["postgres"]
+	if _, trust := pg.Environment["POSTGRES_HOST_AUTH_METHOD"]; trust || pg.Environment["POSTGRES_PASSWORD"] != "${PG_PASSWORD_ADMIN:?run deploy/init.sh first}" {
+		t.Errorf("postgres environment %v: want a superuser password from PG_PASSWORD_ADMIN and no host auth method", pg.Environment)
+	}
+	if !slices.Contains(pg.Volumes, "./postgres-roles.sh:/docker-entrypoint-initdb.d/roles.sh:ro") {
+		t.Errorf("postgres volumes %v: the roles script is not mounted", pg.Volumes)
+	}
+	roles, err := os.ReadFile(filepath.Join(deployDir, "postgres-roles.sh"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Each container's DSN names its own role and database, and no container has another's.
+	own := map[string]struct{ env, role string }{
+		"audit": {"STASIMA_AUDIT_DSN", "audit"}, "indexer": {"STASIMA_INDEX_DSN", "indexer"}, "gateway": {"STASIMA_AUTH_DSN", "gateway"},
+	}
+	for name, s := range cf.Services {
+		if s.Image != "stasima:local" {
+			continue
+		}
+		if s.Environment["STASIMA_CONFIG"] != "/etc/stasima/stasima.toml" {
+			t.Errorf("%s: environment %v lost the shared config", name, s.Environment)
+		}
+		for k, v := range s.Environment {
+			if strings.Contains(strings.ToLower(v), "postgres://") && (own[name].env != k) {
+				t.Errorf("%s holds %s=%s, another component's database", name, k, v)
+			}
+		}
+		if o, ok := own[name]; ok {
+			want := fmt.Sprintf("postgres://%s:${PG_PASSWORD_%s:?run deploy/init.sh first}@postgres:5432/%s?sslmode=disable", o.role, strings.ToUpper(o.role), o.role)
+			if got := s.Environment[o.env]; got != want {
+				t.Errorf("%s: %s=%q, want %q", name, o.env, got, want)
+			}
+			if pg.Environment["PG_PASSWORD_"+strings.ToUpper(o.role)] == "" || !strings.Contains(string(roles), o.role+") pw=\"$PG_PASSWORD_"+strings.ToUpper(o.role)+"\"") {
+				t.Errorf("the %s role is not created with PG_PASSWORD_%s", o.role, strings.ToUpper(o.role))
+			}
+			if _, ok := s.DependsOn["postgres"]; !ok {
+				t.Errorf("%s does not wait for postgres", name)
+			}
+		}
+		grace, err := time.ParseDuration(s.StopGracePeriod)
+		if def := defaultConfigForTest(t); err != nil || grace <= def.IndexBarrier || grace <= def.AuditBarrier {
+			t.Errorf("%s: stop_grace_period %q (%v), want above the barrier timeouts (%v, %v)", name, s.StopGracePeriod, err, def.IndexBarrier, def.AuditBarrier)
+		}
+	}
+	// The nats image runs the embedded server's minor version: tests, `up` and compose agree.
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		t.Fatal("no build info")
+	}
+	var embedded string
+	for _, d := range bi.Deps {
+		if d.Path == "github.com/nats-io/nats-server/v2" {
+			embedded = d.Version
+		}
+	}
+	parts := strings.SplitN(strings.TrimPrefix(embedded, "v"), ".", 3)
+	if len(parts) < 2 || cf.Services["nats"].Image != "nats:"+parts[0]+"."+parts[1]+"-alpine" {
+		t.Errorf("nats image %q, the embedded server is %q", cf.Services["nats"].Image, embedded)
+	}
+}
+
+// defaultConfigForTest is the configuration every container starts from (its barriers).
+func defaultConfigForTest(t *testing.T) Config {
+	t.Helper()
+	clearConfigEnv(t)
+	cfg, err := loadConfig(t.TempDir(), filepath.Join(deployDir, "stasima.toml"), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+// TestDeploy_InitPasswordsParse runs deploy/init.sh for fresh deployments and loads
+// deploy/nats.conf with each set, then a few hundred more sets of init.sh's shape (a letter and
+// 48 hex digits) including the ones that broke the old all-hex passwords (1e730a…, all digits):
+// every password reaches the server as the string written (a hex password used to parse as a
+// number and the server refused the file), and a second run of init.sh keeps the values.
+func TestDeploy_InitPasswordsParse(t *testing.T) {
+	const runs, synthetic = 5, 400
+	dir := t.TempDir()
+	script, err := os.ReadFile(filepath.Join(deployDir, "init.sh"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "init.sh"), script, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	loop := fmt.Sprintf(`for i in $(seq %d); do rm -f .env; sh ./init.sh 2>/dev/null; cat .env; echo ---; done`, runs)
+	cmd := exec.Command("sh", "-c", loop)
+	cmd.Dir = dir
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sets := strings.Split(strings.TrimSuffix(string(out), "---\n"), "---\n")
+	if len(sets) != runs {
+		t.Fatalf("%d password sets, want %d", len(sets), runs)
+	}
+	shape := regexp.MustCompile(`^s[0-9a-f]{48}$`)
+	for i, set := range sets {
+		for _, line := range strings.Split(strings.TrimSpace(set), "\n") {
+			if _, v, _ := strings.Cut(line, "="); !shape.MatchString(v) {
+				t.Fatalf("run %d wrote %q, not a letter and 48 hex digits", i, line)
+			}
+		}
+	}
+	tricky := []string{"1e730a", "0000000000", "123456789", "0x1f", "1e9", "7fffffff"}
+	for i := 0; i < synthetic; i++ {
+		var b strings.Builder
+		for _, k := range []string{"CAPSTORE", "AUDIT", "AIRLOCK", "INDEXER", "GATEWAY", "ADMIN"} {
+			hex := fmt.Sprintf("%x", []byte(randomSecret())[:24])
+			if i < len(tricky) {
+				hex = tricky[i] + hex[len(tricky[i]):]
+			}
+			fmt.Fprintf(&b, "BUS_PASSWORD_%s=s%s\n", k, hex)
+		}
+		for _, k := range []string{"ADMIN", "AUDIT", "INDEXER", "GATEWAY"} {
+			fmt.Fprintf(&b, "PG_PASSWORD_%s=s%x\n", k, []byte(randomSecret())[:24])
+		}
+		sets = append(sets, b.String())
+	}
+	for _, c := range components {
+		t.Setenv("BUS_PASSWORD_"+strings.ToUpper(c), "")
+	}
+	seen := map[string]bool{}
+	for i, set := range sets {
+		env := map[string]string{}
+		for _, line := range strings.Split(strings.TrimSpace(set), "\n") {
+			k, v, _ := strings.Cut(line, "=")
+			env[k] = v
+		}
+		if len(env) != 10 {
+			t.Fatalf("run %d wrote %d values: %q", i, len(env), set)
+		}
+		for k, v := range env {
+			if seen[v] {
+				t.Fatalf("run %d repeats a password (%s)", i, k)
+			}
+			seen[v] = true
+			os.Setenv(k, v)
+		}
+		opts, err := server.ProcessConfigFile(filepath.Join(deployDir, "nats.conf"))
+		if err != nil {
+			t.Fatalf("run %d: nats-server refuses deploy/nats.conf with init.sh's passwords: %v\n%s", i, err, set)
+		}
+		for _, u := range opts.Users {
+			if want := env["BUS_PASSWORD_"+strings.ToUpper(u.Username)]; u.Password != want {
+				t.Fatalf("run %d: user %s has password %q, init.sh wrote %q", i, u.Username, u.Password, want)
+			}
+		}
+	}
+	// A second run over an existing file keeps every value.
+	before, _ := os.ReadFile(filepath.Join(dir, ".env"))
+	if err := exec.Command("sh", filepath.Join(dir, "init.sh")).Run(); err != nil {
+		t.Fatal(err)
+	}
+	after, _ := os.ReadFile(filepath.Join(dir, ".env"))
+	if string(before) != string(after) {
+		t.Fatalf("init.sh rewrote an existing .env:\n%s\n---\n%s", before, after)
+	}
+	if st, err := os.Stat(filepath.Join(dir, ".env")); err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf(".env mode %v %v", st, err)
 	}
 }
 

@@ -11,7 +11,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -27,8 +26,6 @@ import (
 	"github.com/stasima/stasima/pkg/pgtest"
 	"github.com/stasima/stasima/services/indexer"
 )
-
-const natsServerBin = "/usr/sbin/nats-server"
 
 // stasimaBin builds the binary once per test run.
 var stasimaBin = sync.OnceValues(func() (string, error) {
@@ -63,31 +60,31 @@ func freePort(t *testing.T) int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
-// natsServerVersion is the installed server's (major, minor).
-func natsServerVersion(t *testing.T) (int, int) {
-	out, err := exec.Command(natsServerBin, "--version").Output()
+// natsServerBin builds nats-server from the nats-server/v2 module version the project embeds
+// (pkg/go.mod), once per test run, so the topology and adversary tests, `stasima up` and the
+// compose image (its minor version, TestDeploy_ComposeLeastPrivilege) run one server version.
+var natsServerBin = sync.OnceValues(func() (string, error) {
+	dir, err := os.MkdirTemp("", "nats-server-bin-")
 	if err != nil {
-		t.Fatal(err)
+		return "", err
 	}
-	m := regexp.MustCompile(`v(\d+)\.(\d+)`).FindStringSubmatch(string(out))
-	if m == nil {
-		t.Fatalf("nats-server version %q", out)
+	bin := filepath.Join(dir, "nats-server")
+	out, err := exec.Command("go", "build", "-o", bin, "github.com/nats-io/nats-server/v2").CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("go build nats-server: %v\n%s", err, out)
 	}
-	a, _ := strconv.Atoi(m[1])
-	b, _ := strconv.Atoi(m[2])
-	return a, b
-}
+	return bin, nil
+})
 
-// startNATSProcess runs /usr/sbin/nats-server as its own process with deploy/nats.conf (its
-// users and permissions verbatim), moved to a free loopback port and a temporary store. The
-// passwords come from the environment exactly as in compose.
+// startNATSProcess runs the embedded version's nats-server as its own process with
+// deploy/nats.conf (its users and permissions verbatim), moved to a free loopback port and a
+// temporary store without its monitoring port. The passwords come from the environment
+// exactly as in compose.
 func startNATSProcess(t *testing.T, pw map[string]string) string {
 	t.Helper()
-	if _, err := os.Stat(natsServerBin); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s is required under CI: %v", natsServerBin, err)
-		}
-		t.Skipf("no %s on this machine", natsServerBin)
+	natsServer, err := natsServerBin()
+	if err != nil {
+		t.Fatal(err)
 	}
 	b, err := os.ReadFile(filepath.Join(deployDir, "nats.conf"))
 	if err != nil {
@@ -105,16 +102,11 @@ func startNATSProcess(t *testing.T, pw map[string]string) string {
 		}
 		conf = strings.Replace(conf, old, repl, 1)
 	}
-	if major, minor := natsServerVersion(t); major == 2 && minor < 10 {
-		// sync_interval arrived in 2.10; the compose image (2.11) and the embedded server have
-		// it, an older system binary refuses the key.
-		conf = regexp.MustCompile(`(?m)^\s*sync_interval:.*$`).ReplaceAllString(conf, "")
-	}
 	path := filepath.Join(t.TempDir(), "nats.conf")
 	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(natsServerBin, "-c", path)
+	cmd := exec.Command(natsServer, "-c", path)
 	for c, p := range pw {
 		cmd.Env = append(cmd.Env, "BUS_PASSWORD_"+strings.ToUpper(c)+"="+p)
 	}
