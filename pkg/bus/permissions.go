@@ -54,6 +54,9 @@ type access struct {
 	// streams it ensures (create, update, info) and consumers it owns, per stream.
 	streams   []string
 	consumers map[string][]string
+	// kvBuckets are JetStream key-value buckets it owns (ensures, reads and writes): the
+	// airlock's single-instance lease. Ensuring one reads the account's JetStream info.
+	kvBuckets []string
 	// unrestricted: no permissions at all (admin).
 	unrestricted bool
 }
@@ -88,6 +91,7 @@ var table = map[string]access{
 		events:    []string{schema.EvtAirlockPrefix + ">"},
 		streams:   []string{streamCommands, streamEvents, streamAudit},
 		consumers: map[string][]string{streamCommands: {"airlock-commands"}},
+		kvBuckets: []string{"AIRLOCK_LEASE"},
 	},
 	UserIndexer: {
 		serves: Index, micro: true,
@@ -274,6 +278,16 @@ func (s Subjects) Permissions(user string) Permissions {
 				"$JS.API.CONSUMER.INFO."+stream+"."+c, "$JS.API.CONSUMER.DELETE."+stream+"."+c,
 				"$JS.API.CONSUMER.MSG.NEXT."+stream+"."+c, "$JS.ACK."+stream+"."+c+".>")
 		}
+	}
+	if len(a.kvBuckets) > 0 {
+		pub("$JS.API.INFO")
+	}
+	for _, b := range a.kvBuckets {
+		bucket := s.streamName(b)
+		stream := "KV_" + bucket
+		pub("$JS.API.STREAM.CREATE."+stream, "$JS.API.STREAM.UPDATE."+stream, "$JS.API.STREAM.INFO."+stream,
+			"$JS.API.STREAM.MSG.GET."+stream, "$JS.API.DIRECT.GET."+stream, "$JS.API.DIRECT.GET."+stream+".>",
+			"$KV."+bucket+".>")
 	}
 	return p
 }
