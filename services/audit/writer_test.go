@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/stasima/stasima/pkg/bus"
 )
 
 // TestWriter_undecodableIntentTerminated: an intent that does not decode is terminated once
@@ -18,7 +20,7 @@ func TestWriter_undecodableIntentTerminated(t *testing.T) {
 	ctx := context.Background()
 	nc := r.srv.Connect(t)
 	js, _ := jetstream.New(nc)
-	if _, err := js.Publish(ctx, r.subj.Intent("kip_commit"), []byte("{not an envelope")); err != nil {
+	if _, err := js.Publish(ctx, r.subj.Intent(bus.UserGateway, "kip_commit"), []byte("{not an envelope")); err != nil {
 		t.Fatal(err)
 	}
 	good := intents(0, 1)
