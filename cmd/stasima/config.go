@@ -69,6 +69,7 @@ type fileConfig struct {
 	EventsMaxAgeDays     any    `toml:"events_max_age_days"`
 	BusPrefix            string `toml:"bus_prefix"`
 	MaxBodyBytes         any    `toml:"max_body_bytes"`
+	MCPMaxSessions       any    `toml:"mcp_max_sessions"`
 	SearchMode           string `toml:"search_mode"`
 	AirlockLandSecret    string `toml:"airlock_land_secret"`
 	// The failure budget: this many wrong codes within the period lock every code check.
@@ -93,6 +94,7 @@ type Config struct {
 	NATSPort       int    // embedded bus port; 0 = chosen at start
 	BusPrefix      string
 	MaxBodyBytes   int
+	MCPMaxSessions int // concurrent MCP sessions; the least recently active closed beyond it
 	EventsMaxAge   time.Duration
 	MapDB          string // index SQLite path (default <parent of git_dir>/map_index.sqlite)
 	IndexBarrier   time.Duration
@@ -177,6 +179,7 @@ func load(dataDir, configPath, httpAddr string, servesHTTP bool) (Config, error)
 		HTTPAddr:       "127.0.0.1:8787",
 		BusPrefix:      bus.DefaultPrefix,
 		MaxBodyBytes:   1 << 20,
+		MCPMaxSessions: 1024,
 		EventsMaxAge:   30 * 24 * time.Hour,
 		AuditBarrier:   10 * time.Second,
 		IndexBarrier:   70 * time.Second,
@@ -249,6 +252,7 @@ func load(dataDir, configPath, httpAddr string, servesHTTP bool) (Config, error)
 			v    any
 			dst  *int
 		}{{"http_port", f.HTTPPort, &port}, {"max_body_bytes", f.MaxBodyBytes, &c.MaxBodyBytes}, {"nats_port", f.NATSPort, &c.NATSPort},
+			{"mcp_max_sessions", f.MCPMaxSessions, &c.MCPMaxSessions},
 			{"embed_dim", f.EmbedDim, &c.EmbedDim}, {"airlock_failure_budget", f.AirlockFailureBudget, &c.AirlockFailureBudget}}
 		for _, it := range ints {
 			if it.v == nil {
@@ -486,6 +490,9 @@ func (c *Config) validate(servesHTTP bool) error {
 	if c.MaxBodyBytes <= 0 {
 		return fmt.Errorf("max_body_bytes must be positive, got %d", c.MaxBodyBytes)
 	}
+	if c.MCPMaxSessions < 1 {
+		return fmt.Errorf("mcp_max_sessions must be at least 1, got %d: it caps concurrent MCP sessions (default 1024)", c.MCPMaxSessions)
+	}
 	for _, it := range []struct {
 		name string
 		v    time.Duration
@@ -619,6 +626,7 @@ func (c Config) gateway() gateway.Config {
 	gc.OrientationBase = c.Orientation
 	gc.BusPrefix = c.BusPrefix
 	gc.MaxBodyBytes = c.MaxBodyBytes
+	gc.MaxMCPSessions = c.MCPMaxSessions
 	gc.AuditBarrier = c.AuditBarrier
 	gc.Approvers = c.Approvers
 	gc.Committer = c.CommitterName

@@ -206,7 +206,7 @@ func TestConfig_Loading(t *testing.T) {
 		}
 		want := Config{DataDir: data, GitDir: filepath.Join(data, "repo.git"), CanonRef: "refs/heads/main", SeqOrigin: 0x3b,
 			CommitterName: "capstore", CommitterEmail: "capstore@stasima.local", Orientation: "technical/orientation",
-			HTTPAddr: "127.0.0.1:8787", BusPrefix: "stasima", MaxBodyBytes: 1048576, EventsMaxAge: 30 * 24 * time.Hour,
+			HTTPAddr: "127.0.0.1:8787", BusPrefix: "stasima", MaxBodyBytes: 1048576, MCPMaxSessions: 1024, EventsMaxAge: 30 * 24 * time.Hour,
 			MapDB: filepath.Join(data, "map_index.sqlite"), IndexBarrier: 70 * time.Second, AuditDB: filepath.Join(data, "audit.sqlite"),
 			AuditBarrier: 10 * time.Second, Approvers: []string{"practitioner"}, AirlockSecret: filepath.Join(data, "totp.secret"),
 			AirlockFloor: 120 * time.Second, AirlockCeiling: 7200 * time.Second,

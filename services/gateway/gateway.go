@@ -59,6 +59,12 @@ type Config struct {
 	Port           string
 	// RESTSessionIdle expires a REST Stasima-Session binding after inactivity (I-24).
 	RESTSessionIdle time.Duration
+	// BodyReadTimeout and WriteStallTimeout bound reading a request body and each write of a
+	// response (limits.go); MaxMCPSessions caps concurrent MCP sessions, the least recently
+	// active closed first when a new one would exceed it (mcp_max_sessions).
+	BodyReadTimeout   time.Duration
+	WriteStallTimeout time.Duration
+	MaxMCPSessions    int
 	// Door arms the OAuth door and the hardening middleware (routes.go).
 	Door DoorConfig
 	// Metrics serves the process's /metrics on the HTTP listener to loopback peers
@@ -69,15 +75,18 @@ type Config struct {
 // DefaultConfig returns the defaults of operations §8.
 func DefaultConfig() Config {
 	return Config{
-		HTTPAddr:        "127.0.0.1:8787",
-		CanonRef:        refs.DefaultCanon,
-		OrientationBase: "technical/orientation",
-		BusPrefix:       bus.DefaultPrefix,
-		MaxBodyBytes:    1 << 20,
-		ToolTimeout:     30 * time.Second,
-		AuditBarrier:    10 * time.Second,
-		Approvers:       []string{"practitioner"},
-		RESTSessionIdle: time.Hour,
+		HTTPAddr:          "127.0.0.1:8787",
+		CanonRef:          refs.DefaultCanon,
+		OrientationBase:   "technical/orientation",
+		BusPrefix:         bus.DefaultPrefix,
+		MaxBodyBytes:      1 << 20,
+		ToolTimeout:       30 * time.Second,
+		AuditBarrier:      10 * time.Second,
+		Approvers:         []string{"practitioner"},
+		RESTSessionIdle:   time.Hour,
+		BodyReadTimeout:   BodyReadTimeout,
+		WriteStallTimeout: WriteStallTimeout,
+		MaxMCPSessions:    1024,
 	}
 }
 
@@ -93,6 +102,12 @@ func (c Config) Validate() error {
 	}
 	if c.MaxBodyBytes <= 0 {
 		return fmt.Errorf("gateway: max_body_bytes must be positive")
+	}
+	if c.BodyReadTimeout <= 0 || c.WriteStallTimeout <= 0 {
+		return fmt.Errorf("gateway: body read timeout (%v) and write stall timeout (%v) must be positive", c.BodyReadTimeout, c.WriteStallTimeout)
+	}
+	if c.MaxMCPSessions < 1 {
+		return fmt.Errorf("gateway: mcp_max_sessions must be at least 1, got %d", c.MaxMCPSessions)
 	}
 	if _, ok := app.NormalizeMode(c.BindingMode); !ok { // I-3
 		return fmt.Errorf("gateway: binding mode %q: must be one of strict|witness|off", c.BindingMode)
@@ -155,9 +170,9 @@ func New(p Params) (*Service, error) {
 	if p.Config.Metrics && p.Telemetry != nil {
 		handler = withMetrics(p.Telemetry.Handler(), handler)
 	}
-	handler = recoverHTTP(a, log, handler)
+	handler = recoverHTTP(a, log, withDeadlines(p.Config.BodyReadTimeout, p.Config.WriteStallTimeout, handler))
 	s := &Service{cfg: p.Config, log: log, client: client, app: a, done: make(chan error, 1),
-		srv: &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}}
+		srv: &http.Server{Handler: handler, ReadHeaderTimeout: ReadHeaderTimeout, IdleTimeout: IdleTimeout}}
 	if d != nil {
 		// The door's store opens before the listener and closes after it (its hooks wrap ours).
 		p.Lifecycle.Append(fx.Hook{OnStart: d.Start, OnStop: d.Stop})

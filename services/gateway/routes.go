@@ -79,7 +79,7 @@ func (c Config) allowedHosts() []string {
 // routes composes the HTTP surface: /mcp and the REST mirror, the door's endpoints and bearer
 // gate when armed, all behind the perimeter (identity.md §4–§6). d is nil when unarmed.
 func routes(cfg Config, a *app.App, be door.Backend, nc *nats.Conn, log *slog.Logger, reqCap int64) (http.Handler, *door.Door, error) {
-	mcpH := mcpserver.Handler(mcpserver.New(a, log), reqCap, cfg.RESTSessionIdle)
+	mcpH := mcpserver.Handler(mcpserver.New(a, log, cfg.MaxMCPSessions), reqCap, cfg.RESTSessionIdle)
 	bind, _, _ := net.SplitHostPort(cfg.HTTPAddr)
 	hc := harden.Config{BindHost: bind, AllowedHosts: cfg.allowedHosts(), AppBodyCap: reqCap}
 	mux := http.NewServeMux()

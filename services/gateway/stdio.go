@@ -40,7 +40,7 @@ func ServeStdio(ctx context.Context, cfg Config, log *slog.Logger, nc *nats.Conn
 		return err
 	}
 	log.Info("stdio gateway serving")
-	err = mcpserver.New(a, log).Run(ctx, &mcp.IOTransport{Reader: r, Writer: w})
+	err = mcpserver.New(a, log, 0).Run(ctx, &mcp.IOTransport{Reader: r, Writer: w})
 	if ctx.Err() != nil {
 		return nil
 	}

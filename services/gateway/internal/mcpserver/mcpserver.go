@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -26,24 +27,16 @@ import (
 // Version is the server version reported at initialize.
 const Version = "0.1.0"
 
-// New builds an MCP server over the tool set.
-func New(a *app.App, log *slog.Logger) *mcp.Server {
+// New builds an MCP server over the tool set. At most maxSessions sessions live at once (0 = no
+// cap): when a new one would exceed the cap, the least recently active is closed (issue 13).
+func New(a *app.App, log *slog.Logger, maxSessions int) *mcp.Server {
 	sessionKey := sessionKeys()
+	live := &registry{max: maxSessions, seen: map[*mcp.ServerSession]uint64{}, log: log,
+		// I-8: a session's binding state is discarded when the session ends.
+		ended: func(ss *mcp.ServerSession) { a.EndSession(sessionKey(ss.ID())) }}
 	srv := mcp.NewServer(&mcp.Implementation{Name: "stasima", Version: Version}, &mcp.ServerOptions{
 		Logger:   log,
 		PageSize: 100,
-		// I-8: a session's binding state is discarded when the session ends. The goroutine
-		// belongs to the session and returns when it closes.
-		InitializedHandler: func(_ context.Context, req *mcp.InitializedRequest) {
-			if req.Session == nil {
-				return
-			}
-			ss := req.Session
-			go func() {
-				_ = ss.Wait()
-				a.EndSession(sessionKey(ss.ID()))
-			}()
-		},
 	})
 	for _, t := range toolspec.All() {
 		t := t
@@ -60,8 +53,63 @@ func New(a *app.App, log *slog.Logger) *mcp.Server {
 				return Call(ctx, a, log, t, req.Params.Arguments, sess), nil
 			})
 	}
-	srv.AddReceivingMiddleware(unknownTools, registrationOrder)
+	srv.AddReceivingMiddleware(live.track, unknownTools, registrationOrder)
 	return srv
+}
+
+// registry tracks the live sessions by their latest request. A session is registered by its
+// first request (initialize), so sessions that never complete the handshake count too, and a
+// goroutine per session — owned by the session, returning when it closes — removes it.
+type registry struct {
+	max   int
+	log   *slog.Logger
+	ended func(*mcp.ServerSession)
+	mu    sync.Mutex
+	clock uint64
+	seen  map[*mcp.ServerSession]uint64 // the clock at the session's latest request
+}
+
+func (r *registry) track(next mcp.MethodHandler) mcp.MethodHandler {
+	return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
+		if ss, ok := req.GetSession().(*mcp.ServerSession); ok {
+			r.touch(ss)
+		}
+		return next(ctx, method, req)
+	}
+}
+
+// touch records a request of ss; a new session beyond the cap closes the least recently active
+// other one.
+func (r *registry) touch(ss *mcp.ServerSession) {
+	r.mu.Lock()
+	_, known := r.seen[ss]
+	r.clock++
+	r.seen[ss] = r.clock
+	var evict *mcp.ServerSession
+	if !known && r.max > 0 && len(r.seen) > r.max {
+		oldest := r.clock
+		for s, at := range r.seen {
+			if s != ss && at < oldest {
+				evict, oldest = s, at
+			}
+		}
+		delete(r.seen, evict)
+	}
+	n := len(r.seen)
+	r.mu.Unlock()
+	if !known {
+		go func() {
+			_ = ss.Wait()
+			r.mu.Lock()
+			delete(r.seen, ss)
+			r.mu.Unlock()
+			r.ended(ss)
+		}()
+	}
+	if evict != nil {
+		r.log.Warn("mcp session cap reached: closing the least recently active session", "cap", r.max, "live", n)
+		_ = evict.Close()
+	}
 }
 
 // sessionKeys returns the binding key of an MCP session (I-5): its server-generated

@@ -36,3 +36,39 @@ func TestCall_PanicIsInternalToolError(t *testing.T) {
 		t.Fatalf("metrics lack %s", want)
 	}
 }
+
+// Issue 13: with the cap reached, a new session closes the least recently active one — not the
+// oldest by creation — and the others keep working.
+func TestNew_SessionCapEvictsLeastRecentlyActive(t *testing.T) {
+	ctx := context.Background()
+	a := app.New(nil, app.Config{}, slog.New(slog.DiscardHandler))
+	srv := New(a, slog.New(slog.DiscardHandler), 2)
+	connect := func() *mcp.ClientSession {
+		t.Helper()
+		st, ct := mcp.NewInMemoryTransports()
+		if _, err := srv.Connect(ctx, st, nil); err != nil {
+			t.Fatal(err)
+		}
+		cs, err := mcp.NewClient(&mcp.Implementation{Name: "t", Version: "1"}, nil).Connect(ctx, ct, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { cs.Close() })
+		return cs
+	}
+	first, second := connect(), connect()
+	if _, err := first.ListTools(ctx, nil); err != nil { // first is now the more recently active
+		t.Fatal(err)
+	}
+	third := connect()
+	_ = second.Wait() // returns once the server has closed the session
+
+	for name, cs := range map[string]*mcp.ClientSession{"first": first, "third": third} {
+		if _, err := cs.ListTools(ctx, nil); err != nil {
+			t.Fatalf("%s session after the eviction: %v", name, err)
+		}
+	}
+	if _, err := second.ListTools(ctx, nil); err == nil {
+		t.Fatal("the least recently active session still answers")
+	}
+}
