@@ -182,6 +182,17 @@ func cmdAdmin(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			err := c.Query(ctx, bus.Audit, schema.QAuditVerify, nil, &v)
 			return v, err
 		}
+	case "checkpoint", "prove":
+		var ok bool
+		run, ok, err = adminTlog(cmd, cargs)
+		if !ok {
+			fmt.Fprintf(stderr, "usage: stasima admin checkpoint | stasima admin prove <seq> | stasima admin prove --from <checkpoint-file>\n")
+			return 2
+		}
+		if err != nil {
+			fmt.Fprintln(stderr, err)
+			return 1
+		}
 	case "anchor", "reconcile":
 		verb := map[string]string{"anchor": schema.CmdAuditAnchor, "reconcile": schema.CmdAuditReconcile}[cmd]
 		run = func(ctx context.Context, c *busclient.Client) (any, error) {

@@ -584,6 +584,8 @@ func (c Config) audit() audit.Config {
 	ac := audit.DefaultConfig()
 	ac.DSN = c.AuditDSN
 	ac.DBPath = c.AuditDB
+	// The checkpoint key lives beside the audit log (the data dir), never in git.
+	ac.LogKey = filepath.Join(filepath.Dir(c.AuditDB), "audit-log.key")
 	ac.BusPrefix = c.BusPrefix
 	ac.CanonRef = c.CanonRef
 	return ac

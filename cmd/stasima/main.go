@@ -27,7 +27,9 @@ const usage = `usage:
                 backup <dest>, mirror [--stage DIR] <url>, restore <backup-dir>, inbox [--all] [--read PATH],
                 totp-provision [--force] [--qr] [--land], totp-check <code>, watch [--json], binding [--clear PORT],
                 cockpit [--http 127.0.0.1:8788] [--open],
-                oauth pending, oauth approve <txn> --confirm <client name>
+                oauth pending, oauth approve <txn> --confirm <client name>,
+                checkpoint, prove <seq>, prove --from <checkpoint-file>
+  stasima verify-proof --key <verifier> [--checkpoint FILE] <file>   check a checkpoint or proof offline
 environment: STASIMA_DATA, STASIMA_CONFIG; file overrides (operations §8.1): STASIMA_GIT_DIR,
   STASIMA_APPROVERS, STASIMA_CANON_REF, STASIMA_MAP_DB, STASIMA_AUDIT_DB, STASIMA_EMBED_URL,
   STASIMA_EMBED_MODEL, STASIMA_EMBED_DIM, STASIMA_BINDING; session binding of a gateway
@@ -60,6 +62,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdStdio(ctx, args[1:], stderr)
 	case "health":
 		err = cmdHealth(ctx, args[1:], stdout)
+	case "verify-proof":
+		err = cmdVerifyProof(args[1:], stdout)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

@@ -233,3 +233,45 @@ type PortBinding struct {
 	Instance *string `json:"instance"`
 	TS       string  `json:"ts"`
 }
+
+// Transparency log queries (stasima.audit.q.<name>) and the proof file kinds.
+const (
+	// QAuditCheckpoint answers the latest signed checkpoint and the log's verifier key.
+	QAuditCheckpoint = "checkpoint"
+	// QAuditProve answers an inclusion proof (TlogProveQuery.Seq) or a consistency proof
+	// (TlogProveQuery.From) against the latest checkpoint.
+	QAuditProve = "prove"
+
+	TlogInclusion   = "inclusion"
+	TlogConsistency = "consistency"
+)
+
+// TlogCheckpoint is the latest signed checkpoint of the audit log: Note is the C2SP
+// tlog-checkpoint signed note (origin, size, base64 root hash, signature lines) and Key the
+// log's public key as a note verifier string. Note is empty before the first checkpoint.
+type TlogCheckpoint struct {
+	Note string `json:"checkpoint"`
+	Key  string `json:"key"`
+	Size uint64 `json:"size"`
+}
+
+// TlogProveQuery asks for an inclusion proof of the row Seq, or, with From (an earlier signed
+// checkpoint note), a consistency proof from it to the latest checkpoint.
+type TlogProveQuery struct {
+	Seq  int64  `json:"seq,omitempty"`
+	From string `json:"from,omitempty"`
+}
+
+// TlogProof is the proof file `stasima admin prove` writes and `stasima verify-proof` checks
+// with only the log's public key. Kind "inclusion": Row (its seq names leaf seq-1), LeafHash
+// (hex, RFC 6962 leaf hash of the row's chain hash) and Proof lead to Checkpoint's root. Kind
+// "consistency": Proof shows OldCheckpoint's tree is a prefix of Checkpoint's. Proof holds
+// base64 SHA-256 node hashes in RFC 6962 order.
+type TlogProof struct {
+	Kind          string    `json:"kind"`
+	Checkpoint    string    `json:"checkpoint"`
+	OldCheckpoint string    `json:"old_checkpoint,omitempty"`
+	Row           *AuditRow `json:"row,omitempty"`
+	LeafHash      string    `json:"leaf_hash,omitempty"`
+	Proof         []string  `json:"proof"`
+}

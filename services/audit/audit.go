@@ -60,12 +60,17 @@ type Config struct {
 	QueryConcurrency int
 	// RetryEvery is the pause between append attempts while the store is unavailable.
 	RetryEvery time.Duration
+	// LogKey is the file of the log's Ed25519 checkpoint key (generated on first start, mode
+	// 0600, never in git); empty means no signed checkpoints. Origin is the checkpoints'
+	// origin line and the key's name.
+	LogKey string
+	Origin string
 }
 
 // DefaultConfig returns the defaults.
 func DefaultConfig() Config {
 	return Config{BusPrefix: bus.DefaultPrefix, CanonRef: refs.DefaultCanon, BatchSize: 256,
-		AckWait: 30 * time.Second, RetryEvery: time.Second}
+		AckWait: 30 * time.Second, RetryEvery: time.Second, Origin: "stasima.local/audit"}
 }
 
 // Validate checks the configuration.
@@ -104,6 +109,7 @@ type Service struct {
 	m      meters
 
 	store   chain.Store
+	key     *logKey // nil without Config.LogKey
 	queries *bus.Registrar
 	router  *bus.Router
 
@@ -172,6 +178,15 @@ func (s *Service) Start(ctx context.Context) error {
 	s.store = st
 	if err := s.loadCursors(ctx); err != nil {
 		return err
+	}
+	if s.cfg.LogKey != "" {
+		if s.key, err = loadLogKey(s.cfg.LogKey, s.cfg.Origin); err != nil {
+			return err
+		}
+		// The first checkpoint covers the log as opened (a 0.1.5 log's existing rows included).
+		if _, err := s.Checkpoint(ctx); err != nil {
+			return fmt.Errorf("audit: first checkpoint: %w", err)
+		}
 	}
 	for _, sc := range []jetstream.StreamConfig{s.subj.AuditStreamConfig(), s.subj.CommandsStreamConfig(), s.subj.EventsStreamConfig(0)} {
 		if _, err := s.js.CreateOrUpdateStream(ctx, sc); err != nil {

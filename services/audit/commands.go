@@ -46,6 +46,11 @@ func (s *Service) Anchor(ctx context.Context) (schema.AuditHead, error) {
 	if err != nil {
 		return schema.AuditHead{}, err
 	}
+	if s.key != nil {
+		if _, err := s.Checkpoint(ctx); err != nil {
+			return schema.AuditHead{}, err
+		}
+	}
 	return h, nil
 }
 

@@ -62,7 +62,9 @@ func (s *Service) startQueries() error {
 			}
 			return schema.AuditStatus{Events: n, VerifyOK: v.OK, AuditVsAnchor: v.AuditVsAnchor}, nil
 		},
-		schema.QAuditAwait: func(_ context.Context, r bus.Request) (any, error) { return s.await(r.Data) },
+		schema.QAuditAwait:      func(_ context.Context, r bus.Request) (any, error) { return s.await(r.Data) },
+		schema.QAuditCheckpoint: func(ctx context.Context, _ bus.Request) (any, error) { return s.latestCheckpoint(ctx) },
+		schema.QAuditProve:      bus.Query(s.Prove),
 	}
 	r, err := bus.ServeQueries(s.nc, s.subj, s.log, s.m.tel, bus.QueriesConfig{Service: bus.Audit, Timeout: 5 * time.Minute, Concurrency: s.cfg.QueryConcurrency,
 		Caps: map[string]int{schema.QAuditAwait: 4 * bus.DefaultQueryConcurrency}}, tbl)

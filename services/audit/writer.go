@@ -99,6 +99,7 @@ func (s *Service) write(cons jetstream.Consumer) {
 			handling[i].Done(err)
 		}
 		s.noteAppended(rows)
+		s.checkpointAfter(rows)
 		s.wake(rows)
 	}
 }

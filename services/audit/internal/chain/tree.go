@@ -8,6 +8,8 @@ import (
 	"github.com/transparency-dev/merkle/compact"
 	"github.com/transparency-dev/merkle/proof"
 	"github.com/transparency-dev/merkle/rfc6962"
+
+	"github.com/stasima/stasima/pkg/tlog"
 )
 
 // Tree is the Merkle tree a store keeps over its rows (RFC 6962 hashing): leaf i is the row
@@ -45,9 +47,10 @@ var Hasher = rfc6962.DefaultHasher
 // ErrTreeGap reports a seq the tree cannot extend to because the row before it is missing.
 var ErrTreeGap = errors.New("audit tree: seqs are not contiguous")
 
-// LeafHash is the Merkle leaf hash of a row: RFC 6962 HashLeaf over the 64 ASCII characters of
-// its chain hash (U-8), which already covers every hashed column and the previous row.
-func LeafHash(chainHash string) []byte { return Hasher.HashLeaf([]byte(chainHash)) }
+// LeafHash is the Merkle leaf hash of a row (tlog.LeafHash): RFC 6962 HashLeaf over the 64
+// ASCII characters of its chain hash (U-8), which already covers every hashed column and the
+// previous row.
+func LeafHash(chainHash string) []byte { return tlog.LeafHash(chainHash) }
 
 // ExtendTree appends rows, whose seqs must continue the tree of the given size (size+1,
 // size+2, …), as leaves, storing every node that completes. It stops at the first row that

@@ -1,0 +1,160 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/stasima/stasima/pkg/bus"
+	"github.com/stasima/stasima/pkg/busclient"
+	"github.com/stasima/stasima/pkg/schema"
+	"github.com/stasima/stasima/pkg/tlog"
+	"github.com/stasima/stasima/services/audit"
+)
+
+// adminTlog builds `admin checkpoint` (the latest signed checkpoint and the log's verifier key)
+// and `admin prove <seq> | --from <checkpoint-file>` (an inclusion or a consistency proof
+// against the latest checkpoint, as a schema.TlogProof file). ok=false is a usage error.
+func adminTlog(cmd string, args []string) (run func(context.Context, *busclient.Client) (any, error), ok bool, err error) {
+	if cmd == "checkpoint" {
+		if len(args) != 0 {
+			return nil, false, nil
+		}
+		return func(ctx context.Context, c *busclient.Client) (any, error) {
+			var cp schema.TlogCheckpoint
+			err := c.Query(ctx, bus.Audit, schema.QAuditCheckpoint, nil, &cp)
+			return cp, err
+		}, true, nil
+	}
+	fs := flag.NewFlagSet("prove", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	from := fs.String("from", "", "an earlier checkpoint file (the note, or admin checkpoint's JSON)")
+	if err := fs.Parse(args); err != nil {
+		return nil, false, nil
+	}
+	var q schema.TlogProveQuery
+	switch {
+	case *from != "" && fs.NArg() == 0:
+		b, err := os.ReadFile(*from)
+		if err != nil {
+			return nil, true, err
+		}
+		q.From = checkpointNote(b)
+	case *from == "" && fs.NArg() == 1:
+		seq, err := strconv.ParseInt(fs.Arg(0), 10, 64)
+		if err != nil || seq < 1 {
+			return nil, false, nil
+		}
+		q.Seq = seq
+	default:
+		return nil, false, nil
+	}
+	return func(ctx context.Context, c *busclient.Client) (any, error) {
+		var p schema.TlogProof
+		err := c.Query(ctx, bus.Audit, schema.QAuditProve, q, &p)
+		return p, err
+	}, true, nil
+}
+
+// checkpointNote returns the signed note in b: b itself, or the "checkpoint" member of the JSON
+// `admin checkpoint` prints.
+func checkpointNote(b []byte) string {
+	var cp schema.TlogCheckpoint
+	if json.Unmarshal(b, &cp) == nil && cp.Note != "" {
+		return cp.Note
+	}
+	return string(b)
+}
+
+// cmdVerifyProof is `stasima verify-proof --key <verifier> <file>`: it checks, offline, a signed
+// checkpoint (a note, or admin checkpoint's JSON), or a proof file of `admin prove` — an
+// inclusion proof (the row's fields rehashed, its leaf, the path to the signed root) or a
+// consistency proof (both checkpoints signed, the old tree a prefix of the new). It needs no
+// deployment and no network. With --checkpoint, the proof's checkpoint must also be
+// consistent with that trusted earlier checkpoint: same size means same root.
+func cmdVerifyProof(args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("verify-proof", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	key := fs.String("key", "", "the log's public key (note verifier string; admin checkpoint prints it)")
+	trusted := fs.String("checkpoint", "", "a trusted checkpoint file the proof's checkpoint must not contradict")
+	if err := fs.Parse(args); err != nil || *key == "" || fs.NArg() != 1 {
+		return fmt.Errorf("%w: stasima verify-proof --key <verifier> [--checkpoint <file>] <proof-or-checkpoint-file>", errUsage)
+	}
+	if fi, err := os.Stat(*key); err == nil && !fi.IsDir() {
+		b, err := os.ReadFile(*key)
+		if err != nil {
+			return err
+		}
+		*key = strings.TrimSpace(string(b))
+	}
+	b, err := os.ReadFile(fs.Arg(0))
+	if err != nil {
+		return err
+	}
+	out, err := verifyProof(b, *key)
+	if err != nil {
+		return err
+	}
+	if *trusted != "" {
+		tb, err := os.ReadFile(*trusted)
+		if err != nil {
+			return err
+		}
+		old, _, err := tlog.Open([]byte(checkpointNote(tb)), *key)
+		if err != nil {
+			return fmt.Errorf("trusted %w", err)
+		}
+		if out.Size == old.Size && out.Root != fmt.Sprintf("%x", old.Hash) {
+			return &tlog.MismatchError{Size: old.Size, Err: errors.New("same size as the trusted checkpoint, different root: fork detected")}
+		}
+		if out.Size < old.Size {
+			return &tlog.MismatchError{Size: out.Size + 1, Err: fmt.Errorf("the log shrank below the trusted checkpoint's %d rows", old.Size)}
+		}
+	}
+	enc, _ := json.MarshalIndent(out, "", "  ")
+	fmt.Fprintf(stdout, "%s\n", enc)
+	return nil
+}
+
+// verified is what verify-proof prints on success.
+type verified struct {
+	OK      bool   `json:"ok"`
+	Kind    string `json:"kind"`
+	Origin  string `json:"origin"`
+	Size    uint64 `json:"size"`
+	Root    string `json:"root"`
+	Seq     int64  `json:"seq,omitempty"`
+	OldSize uint64 `json:"old_size,omitempty"`
+}
+
+func verifyProof(b []byte, key string) (verified, error) {
+	var p schema.TlogProof
+	if json.Unmarshal(b, &p) != nil || p.Kind == "" {
+		c, _, err := tlog.Open([]byte(checkpointNote(b)), key)
+		if err != nil {
+			return verified{}, err
+		}
+		return verified{OK: true, Kind: "checkpoint", Origin: c.Origin, Size: c.Size, Root: fmt.Sprintf("%x", c.Hash)}, nil
+	}
+	switch p.Kind {
+	case schema.TlogInclusion:
+		c, err := tlog.VerifyInclusion(p, key, audit.RowHash)
+		if err != nil {
+			return verified{}, err
+		}
+		return verified{OK: true, Kind: p.Kind, Origin: c.Origin, Size: c.Size, Root: fmt.Sprintf("%x", c.Hash), Seq: p.Row.Seq}, nil
+	case schema.TlogConsistency:
+		old, c, err := tlog.VerifyConsistency(p, key)
+		if err != nil {
+			return verified{}, err
+		}
+		return verified{OK: true, Kind: p.Kind, Origin: c.Origin, Size: c.Size, Root: fmt.Sprintf("%x", c.Hash), OldSize: old.Size}, nil
+	}
+	return verified{}, fmt.Errorf("proof kind %q: want %q or %q", p.Kind, schema.TlogInclusion, schema.TlogConsistency)
+}
