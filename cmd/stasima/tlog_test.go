@@ -1,0 +1,80 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stasima/stasima/pkg/schema"
+)
+
+// verifyProofCLI runs `stasima verify-proof` and returns its exit code and output.
+func verifyProofCLI(args ...string) (int, string) {
+	var out, errb bytes.Buffer
+	code := run(append([]string{"verify-proof"}, args...), &out, &errb)
+	return code, out.String() + errb.String()
+}
+
+// The 0.1.5 deployment opens and gets its first signed checkpoint over its 70 rows; every
+// proof admin prove writes verifies offline with only the public key, a changed row or a
+// checkpoint of another key fails, and 0.1.5's own chain and anchor checks still pass.
+func TestTlog_Open015Checkpoint(t *testing.T) {
+	dep := unpackDeployment(t)
+	t.Chdir(dep)
+	data := t.TempDir()
+	conf := "stasima.toml"
+	code, cp, stderr := admin(t, "--data", data, "--config", conf, "checkpoint")
+	if code != 0 || cp["size"] != float64(70) {
+		t.Fatalf("checkpoint: exit %d %v %s", code, cp, stderr)
+	}
+	key, _ := cp["key"].(string)
+	if fi, err := os.Stat("audit-log.key"); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("log key beside audit.sqlite: %v, %v", fi, err)
+	}
+	dir := t.TempDir()
+	write := func(name string, v any) string {
+		b, _ := json.Marshal(v)
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	cpFile := write("checkpoint.json", cp)
+	if code, out := verifyProofCLI("--key", key, cpFile); code != 0 || !strings.Contains(out, `"size": 70`) {
+		t.Fatalf("verify checkpoint: %d %s", code, out)
+	}
+	for _, seq := range []string{"1", "62", "70"} {
+		code, p, stderr := admin(t, "--data", data, "--config", conf, "prove", seq)
+		if code != 0 {
+			t.Fatalf("prove %s: %d %s", seq, code, stderr)
+		}
+		f := write("proof-"+seq+".json", p)
+		if code, out := verifyProofCLI("--key", key, f); code != 0 || !strings.Contains(out, `"kind": "inclusion"`) {
+			t.Fatalf("verify proof %s: %d %s", seq, code, out)
+		}
+		row := p["row"].(map[string]any)
+		row["actor"] = "mallory"
+		f = write("changed-"+seq+".json", p)
+		if code, out := verifyProofCLI("--key", key, f); code != 1 || !strings.Contains(out, "differs from the signed checkpoint at size "+seq) {
+			t.Fatalf("changed row %s: %d %s", seq, code, out)
+		}
+	}
+	code, p, stderr := admin(t, "--data", data, "--config", conf, "prove", "--from", cpFile)
+	if code != 0 || p["kind"] != schema.TlogConsistency {
+		t.Fatalf("prove --from: %d %v %s", code, p, stderr)
+	}
+	if code, out := verifyProofCLI("--key", key, write("consistency.json", p)); code != 0 {
+		t.Fatalf("verify consistency: %d %s", code, out)
+	}
+	other := "stasima.local/audit+00000000+AbCdEfGhIjKlMnOpQrStUvWxYz0123456789abcdefghij"
+	if code, _ := verifyProofCLI("--key", other, cpFile); code == 0 {
+		t.Fatal("a checkpoint verified with another key")
+	}
+	if code, v, stderr := admin(t, "--data", data, "--config", conf, "verify"); code != 0 || v["audit_verify_ok"] != true || v["audit_vs_anchor"] != true {
+		t.Fatalf("verify: %d %v %s", code, v, stderr)
+	}
+}

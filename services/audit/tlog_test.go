@@ -1,0 +1,138 @@
+package audit_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/fx"
+	"go.uber.org/fx/fxtest"
+
+	"github.com/stasima/stasima/pkg/bus"
+	"github.com/stasima/stasima/pkg/busclient"
+	"github.com/stasima/stasima/pkg/schema"
+	"github.com/stasima/stasima/pkg/tlog"
+	"github.com/stasima/stasima/services/audit"
+)
+
+func await(t *testing.T, c *busclient.Client, in []schema.AuditIntent) {
+	t.Helper()
+	ids := make([]string, len(in))
+	for i := range in {
+		ids[i] = in[i].ID
+	}
+	var ans schema.AwaitAnswer
+	if err := c.Query(context.Background(), bus.Audit, schema.QAuditAwait, schema.AwaitQuery{IDs: ids, TimeoutMS: 20000}, &ans); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// The service generates its log key (0600) on first start, signs a checkpoint at a land row
+// and at an anchor-free query, and proves every row's inclusion and the consistency from an
+// earlier checkpoint; the proofs verify with only the public key.
+func TestService_Checkpoints(t *testing.T) {
+	backends(t, func(t *testing.T, r *rig) {
+		r.cfg.LogKey = filepath.Join(t.TempDir(), "audit-log.key")
+		r.start(t)
+		fi, err := os.Stat(r.cfg.LogKey)
+		if err != nil || fi.Mode().Perm() != 0o600 {
+			t.Fatalf("log key: %v, %v; want mode 0600", fi, err)
+		}
+		c := r.client(t, 10*time.Second)
+		ctx := context.Background()
+		var first schema.TlogCheckpoint
+		if err := c.Query(ctx, bus.Audit, schema.QAuditCheckpoint, nil, &first); err != nil {
+			t.Fatal(err)
+		}
+		if first.Size != 0 {
+			t.Fatalf("first checkpoint size %d, want 0", first.Size)
+		}
+		in := intents(0, 20)
+		if err := c.PublishIntents(ctx, in); err != nil {
+			t.Fatal(err)
+		}
+		await(t, c, in)
+		// No land yet: the checkpoint has not moved.
+		var cp schema.TlogCheckpoint
+		if err := c.Query(ctx, bus.Audit, schema.QAuditCheckpoint, nil, &cp); err != nil || cp.Size != 0 {
+			t.Fatalf("checkpoint before a land: size %d, %v", cp.Size, err)
+		}
+		land := []schema.AuditIntent{{ID: "land/1", Actor: "practitioner", Op: "land_merge", Outcome: "ok",
+			OpID: schema.S("land-000000000001"), Detail: schema.Detail("seq", 1)}}
+		if err := c.PublishIntents(ctx, land); err != nil {
+			t.Fatal(err)
+		}
+		await(t, c, land)
+		if err := c.Query(ctx, bus.Audit, schema.QAuditCheckpoint, nil, &cp); err != nil || cp.Size != 21 {
+			t.Fatalf("checkpoint after the land: size %d, %v; want 21", cp.Size, err)
+		}
+		c21, _, err := tlog.Open([]byte(cp.Note), cp.Key)
+		if err != nil || c21.Size != 21 {
+			t.Fatalf("open checkpoint: %+v, %v", c21, err)
+		}
+		for seq := int64(1); seq <= 21; seq++ {
+			var p schema.TlogProof
+			if err := c.Query(ctx, bus.Audit, schema.QAuditProve, schema.TlogProveQuery{Seq: seq}, &p); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := tlog.VerifyInclusion(p, cp.Key, audit.RowHash); err != nil {
+				t.Fatalf("seq %d: %v", seq, err)
+			}
+			// A changed row fails, naming its size.
+			p.Row.Actor = schema.S("mallory")
+			var me *tlog.MismatchError
+			if _, err := tlog.VerifyInclusion(p, cp.Key, audit.RowHash); !errors.As(err, &me) || me.Size != uint64(seq) {
+				t.Fatalf("changed row %d: %v", seq, err)
+			}
+		}
+		var p schema.TlogProof
+		err = c.Query(ctx, bus.Audit, schema.QAuditProve, schema.TlogProveQuery{Seq: 22}, &p)
+		if err == nil || !strings.Contains(err.Error(), "1..21") {
+			t.Fatalf("seq beyond the checkpoint: %v", err)
+		}
+		// Consistency from the empty first checkpoint to the latest.
+		if err := c.Query(ctx, bus.Audit, schema.QAuditProve, schema.TlogProveQuery{From: first.Note}, &p); err != nil {
+			t.Fatal(err)
+		}
+		if old, cur, err := tlog.VerifyConsistency(p, cp.Key); err != nil || old.Size != 0 || cur.Size != 21 {
+			t.Fatalf("consistency %d→%d: %v", old.Size, cur.Size, err)
+		}
+	})
+}
+
+// A log key others can read is refused at start, naming the file and the fix.
+func TestService_LogKeyMode(t *testing.T) {
+	r := sqliteRig(t)
+	r.cfg.LogKey = filepath.Join(t.TempDir(), "audit-log.key")
+	_, app := r.start(t)
+	app.RequireStop()
+	if err := os.Chmod(r.cfg.LogKey, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := startErr(t, r)
+	if err == nil || !strings.Contains(err.Error(), "chmod 600") {
+		t.Fatalf("start with a 0644 key: %v", err)
+	}
+}
+
+// startErr starts the service and returns the start error instead of failing.
+func startErr(t *testing.T, r *rig) (*fxtest.App, error) {
+	t.Helper()
+	nc := r.srv.Connect(t)
+	js, _ := jetstream.New(nc)
+	app := fxtest.New(t, fx.NopLogger,
+		fx.Supply(slog.New(slog.NewTextHandler(io.Discard, nil)), nc, fx.Annotate(js, fx.As(new(jetstream.JetStream))), r.cfg),
+		audit.Module, fx.Invoke(func(*audit.Service) {}))
+	err := app.Start(context.Background())
+	if err == nil {
+		app.RequireStop()
+	}
+	return app, err
+}
