@@ -47,9 +47,10 @@ type Config struct {
 	Approvers []string
 	// CanonRef is canon_ref, where a staged candidate lands.
 	CanonRef string
-	// RelayBurst and RelayPeriod are the per-client limit on the relay commands stage, land
-	// and revert: a token bucket of RelayBurst attempts refilled at RelayBurst per RelayPeriod
-	// (default 10 per minute; see relayLimiter).
+	// RelayBurst and RelayPeriod are the limit on the code checks of the relay commands stage
+	// and land, per session and per client address: a token bucket of RelayBurst attempts
+	// refilled at RelayBurst per RelayPeriod (default 10 per minute; see relayLimiter). Revert
+	// is never limited.
 	RelayBurst  int
 	RelayPeriod time.Duration
 	// FailureBudget wrong codes within FailurePeriod, across stage, land and the OAuth door,
