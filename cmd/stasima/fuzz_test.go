@@ -18,8 +18,8 @@ func FuzzREST(f *testing.F) {
 	base := perimeterNode(f, "strict", false)
 	f.Fuzz(func(t *testing.T, tool, ctype string, body []byte) {
 		req, err := http.NewRequest(http.MethodPost, base+"/api/v1/tools/"+url.PathEscape(tool), bytes.NewReader(body))
-		if err != nil {
-			return
+		if err != nil || strings.ContainsFunc(ctype, func(r rune) bool { return r < ' ' && r != '\t' || r == 0x7f }) {
+			return // no client sends it: net/http refuses such a header value before it leaves
 		}
 		req.Header.Set("Content-Type", ctype)
 		req.Header.Set("Stasima-Session", "fuzz")
