@@ -39,8 +39,6 @@ type access struct {
 	// coreCommands: the component also answers core request/reply commands on its service's
 	// command subjects (the gateway's door, I-66), not only the COMMANDS stream.
 	coreCommands bool
-	// micro: the component's query endpoints are a nats micro service ($SRV discovery).
-	micro bool
 	// commands and queries name, per service token, the verbs and query names it may send.
 	commands, queries map[string][]string
 	// deniedQueries are query names excluded from an anyName grant.
@@ -65,7 +63,7 @@ type access struct {
 // `stasima up` are both generated from it; a test holds the file equal to it.
 var table = map[string]access{
 	UserCapstore: {
-		serves: Capstore, micro: true,
+		serves:    Capstore,
 		queries:   map[string][]string{Audit: {schema.QAuditAwait, schema.QAuditHead}, Index: {"await"}},
 		intents:   true,
 		events:    []string{"git.>"},
@@ -73,7 +71,7 @@ var table = map[string]access{
 		consumers: map[string][]string{streamCommands: {"capstore-commands"}},
 	},
 	UserAudit: {
-		serves: Audit, micro: true,
+		serves:   Audit,
 		commands: map[string][]string{Capstore: {schema.CmdAnchor}},
 		queries:  map[string][]string{Capstore: {schema.QCommitOps, schema.QAnchorHead}},
 		events:   []string{"audit.>"},
@@ -84,7 +82,7 @@ var table = map[string]access{
 		},
 	},
 	UserAirlock: {
-		serves: Airlock, micro: true,
+		serves:    Airlock,
 		commands:  map[string][]string{Capstore: {schema.CmdPrepareMerge, schema.CmdLand}},
 		queries:   map[string][]string{Audit: {schema.QAuditEvents, schema.QAuditAwait}},
 		intents:   true,
@@ -94,7 +92,7 @@ var table = map[string]access{
 		kvBuckets: []string{"AIRLOCK_LEASE"},
 	},
 	UserIndexer: {
-		serves: Index, micro: true,
+		serves: Index,
 		queries: map[string][]string{Capstore: {schema.QReadBlob, schema.QCanonPositions, schema.QHistory,
 			schema.QResolveRef, schema.QListPaths, schema.QListRefs, schema.QChangedPaths}},
 		progress: true,
@@ -258,14 +256,12 @@ func (s Subjects) Permissions(user string) Permissions {
 		}
 		// A command from the COMMANDS stream is answered on the requester's inbox (the
 		// Stasima-Reply header), not on a reply subject: the inboxes of those who command it.
+		// A core request/reply command (the gateway's door) is answered under allow_responses.
 		for _, other := range Users {
-			if _, ok := table[other].commands[a.serves]; ok || table[other].unrestricted {
+			if _, ok := table[other].commands[a.serves]; (ok || table[other].unrestricted) && len(a.consumers[streamCommands]) > 0 {
 				pub(s.InboxPrefix(other) + ".>")
 			}
 		}
-	}
-	if a.micro {
-		sub("$SRV.>")
 	}
 	for _, st := range a.streams {
 		name := s.streamName(st)
