@@ -177,6 +177,8 @@ var IntentOwners = map[string][]string{
 	"airlock_stage":        {UserAirlock},
 	"airlock_revert":       {UserAirlock},
 	"airlock_rate_limited": {UserAirlock},
+	"airlock_locked":       {UserAirlock}, // the failure budget's lock: a forged one would lock the airlock
+	"airlock_unlocked":     {UserAirlock},
 	"totp_accept":          {UserAirlock},
 	"totp_reject":          {UserAirlock},
 	"totp_provision":       {UserAirlock},
