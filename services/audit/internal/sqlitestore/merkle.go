@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/transparency-dev/merkle/compact"
 
@@ -114,22 +115,48 @@ func (s *Store) TreeSize(ctx context.Context) (uint64, error) {
 	return n, nil
 }
 
-// TreeNodes implements chain.Tree. Stored nodes never change (the tree only grows), so the
-// reads need no transaction.
+// TreeNodes implements chain.Tree in one query. Stored nodes never change (the tree only
+// grows), so the read needs no transaction.
 func (s *Store) TreeNodes(ctx context.Context, ids []compact.NodeID) ([][]byte, error) {
-	conn, err := s.db.Conn(ctx)
-	if err != nil {
-		return nil, unavailable("tree", err, "connect")
+	if len(ids) == 0 {
+		return nil, nil
 	}
-	defer conn.Close()
+	args := make([]any, 0, 2*len(ids))
+	q := strings.Builder{}
+	q.WriteString(`SELECT level, idx, hash FROM merkle_nodes WHERE (level, idx) IN (VALUES `)
+	for i, id := range ids {
+		if i > 0 {
+			q.WriteByte(',')
+		}
+		q.WriteString("(?, ?)")
+		args = append(args, id.Level, int64(id.Index))
+	}
+	q.WriteByte(')')
+	rows, err := s.db.QueryContext(ctx, q.String(), args...)
+	if err != nil {
+		return nil, unavailable("tree", err, "read nodes")
+	}
+	defer rows.Close()
+	got := make(map[compact.NodeID][]byte, len(ids))
+	for rows.Next() {
+		var (
+			level int64
+			idx   int64
+			h     []byte
+		)
+		if err := rows.Scan(&level, &idx, &h); err != nil {
+			return nil, unavailable("tree", err, "read nodes")
+		}
+		got[compact.NewNodeID(uint(level), uint64(idx))] = h
+	}
+	if err := rows.Err(); err != nil {
+		return nil, unavailable("tree", err, "read nodes")
+	}
 	out := make([][]byte, len(ids))
 	for i, id := range ids {
-		h, err := node(ctx, conn, id)
-		if errors.Is(err, chain.ErrTreeGap) {
-			return nil, err
-		}
-		if err != nil {
-			return nil, unavailable("tree", err, "read node %d/%d", id.Level, id.Index)
+		h, ok := got[id]
+		if !ok {
+			return nil, fmt.Errorf("node %d/%d not stored: %w", id.Level, id.Index, chain.ErrTreeGap)
 		}
 		out[i] = h
 	}
