@@ -170,10 +170,11 @@ func TestUp_AirlockRelayLimitByAddress(t *testing.T) {
 		}
 	}
 
-	// admin status shows the failure budget's lock while its airlock_locked row holds, and
+	// admin status shows the failure budget's lock while its airlock_locked row (written here as
+	// the airlock, its only producer) holds, and
 	// not once an airlock_unlocked row follows it; admin watch renders both events.
 	js, _ := jetstream.New(n.nc)
-	c := busclient.New(n.nc, js, bus.MustSubjects(n.cfg.BusPrefix), "test", 10*time.Second).
+	c := busclient.New(n.nc, js, bus.MustSubjects(n.cfg.BusPrefix), bus.UserAirlock, 10*time.Second).
 		WithAuditBarrier(10*time.Second, slog.New(slog.DiscardHandler))
 	until := float64(time.Now().Add(10*time.Minute).Unix()) + 0.5
 	lockedAt := time.Unix(int64(until), 0).UTC().Format(time.RFC3339)
