@@ -30,6 +30,7 @@ const usage = `usage:
                 oauth pending, oauth approve <txn> --confirm <client name>,
                 checkpoint, prove <seq>, prove --from <checkpoint-file>
   stasima verify-proof --key <verifier> [--checkpoint FILE] <file>   check a checkpoint or proof offline
+  stasima witness --key FILE --log-key <verifier> --state DIR [--proof FILE] <checkpoint-file>
 environment: STASIMA_DATA, STASIMA_CONFIG; file overrides (operations §8.1): STASIMA_GIT_DIR,
   STASIMA_APPROVERS, STASIMA_CANON_REF, STASIMA_MAP_DB, STASIMA_AUDIT_DB, STASIMA_EMBED_URL,
   STASIMA_EMBED_MODEL, STASIMA_EMBED_DIM, STASIMA_BINDING; session binding of a gateway
@@ -64,6 +65,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdHealth(ctx, args[1:], stdout)
 	case "verify-proof":
 		err = cmdVerifyProof(args[1:], stdout)
+	case "witness":
+		err = cmdWitness(args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

@@ -1,0 +1,118 @@
+package main
+
+import (
+	"bytes"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/transparency-dev/merkle/testonly"
+
+	"github.com/stasima/stasima/pkg/schema"
+	"github.com/stasima/stasima/pkg/tlog"
+)
+
+// forkLog is a log's tree whose rows are named by label: two logs sharing labels up to a point
+// share that prefix of their trees.
+func forkLog(labels ...string) *testonly.Tree {
+	tr := testonly.New(tlog.Hasher)
+	for _, l := range labels {
+		h := sha256.Sum256([]byte(l))
+		tr.Append(tlog.LeafHash(hex.EncodeToString(h[:])))
+	}
+	return tr
+}
+
+func labels(prefix string, from, to int) []string {
+	var out []string
+	for i := from; i < to; i++ {
+		out = append(out, fmt.Sprintf("%s%d", prefix, i))
+	}
+	return out
+}
+
+func witnessCLI(args ...string) (int, string, string) {
+	var out, errb bytes.Buffer
+	code := run(append([]string{"witness"}, args...), &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+// Two witnesses cosign the same history; the log then forks, showing each witness a different
+// continuation with a valid consistency proof from what it cosigned. Each cosigns its own; when
+// the second is shown the other branch, it refuses with "fork detected" and both roots. A
+// shrunken or same-size-different-root checkpoint is refused too; the cosigned note carries
+// the log's and the witness's signatures.
+func TestWitness_ForkDetected(t *testing.T) {
+	dir := t.TempDir()
+	skey, vkey, err := tlog.GenerateKey(rand.Reader, "stasima.test/audit")
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := func(name string, b []byte) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	checkpoint := func(name string, tr *testonly.Tree) (string, []byte) {
+		msg, err := tlog.Sign(tlog.Checkpoint{Origin: "stasima.test/audit", Size: tr.Size(), Hash: tr.Hash()}, skey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return file(name, msg), msg
+	}
+	consistency := func(name string, tr *testonly.Tree, from uint64) string {
+		p, err := tr.ConsistencyProof(from, tr.Size())
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := json.Marshal(schema.TlogProof{Kind: schema.TlogConsistency, Proof: tlog.Encode(p)})
+		return file(name, b)
+	}
+	common := labels("row", 0, 8)
+	a := forkLog(append(common, labels("a", 8, 16)...)...)
+	b := forkLog(append(common, labels("b", 8, 16)...)...)
+	shared := forkLog(common...)
+	cp8, _ := checkpoint("cp8", shared)
+	w1 := []string{"--key", filepath.Join(dir, "w1.key"), "--log-key", vkey, "--state", filepath.Join(dir, "w1")}
+	w2 := []string{"--key", filepath.Join(dir, "w2.key"), "--log-key", vkey, "--state", filepath.Join(dir, "w2")}
+	for _, w := range [][]string{w1, w2} {
+		if code, out, errs := witnessCLI(append(w, cp8)...); code != 0 || strings.Count(out, "\n— ") != 2 {
+			t.Fatalf("cosign cp8: %d %q %s", code, out, errs)
+		}
+	}
+	cpA, _ := checkpoint("cpA", a)
+	cpB, _ := checkpoint("cpB", b)
+	if code, _, errs := witnessCLI(append(w1, "--proof", consistency("pA", a, 8), cpA)...); code != 0 {
+		t.Fatalf("w1 cosign A: %d %s", code, errs)
+	}
+	if code, _, errs := witnessCLI(append(w2, "--proof", consistency("pB", b, 8), cpB)...); code != 0 {
+		t.Fatalf("w2 cosign B: %d %s", code, errs)
+	}
+	// Gossip: the second witness is shown the first's branch.
+	code, _, errs := witnessCLI(append(w2, cpA)...)
+	wantRoots := fmt.Sprintf("cosigned size 16 root %x, offered size 16 root %x", b.Hash(), a.Hash())
+	if code != 1 || !strings.Contains(errs, "fork detected") || !strings.Contains(errs, wantRoots) {
+		t.Fatalf("w2 shown A: %d %s; want fork detected with %s", code, errs, wantRoots)
+	}
+	// A proof that does not lead from the cosigned tree is a fork too; so is a rollback.
+	a20 := forkLog(append(append(common, labels("a", 8, 16)...), labels("a", 16, 20)...)...)
+	cpA20, _ := checkpoint("cpA20", a20)
+	if code, _, errs := witnessCLI(append(w2, "--proof", consistency("pA20", a20, 16), cpA20)...); code != 1 || !strings.Contains(errs, "fork detected") {
+		t.Fatalf("w2 shown A20: %d %s", code, errs)
+	}
+	if code, _, errs := witnessCLI(append(w1, cp8)...); code != 1 || !strings.Contains(errs, "fork detected") {
+		t.Fatalf("w1 rolled back to 8: %d %s", code, errs)
+	}
+	// The honest continuation is still cosigned.
+	if code, _, errs := witnessCLI(append(w1, "--proof", consistency("pA20b", a20, 16), cpA20)...); code != 0 {
+		t.Fatalf("w1 cosign A20: %d %s", code, errs)
+	}
+}
