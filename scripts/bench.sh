@@ -16,6 +16,8 @@ run ./cmd/stasima/ '^BenchmarkPipeline' "${N}x"
 echo "# audit: appends through the writer (producers wait on the barrier), burst throughput, verify of 1,000,000 rows beside raw SHA-256"
 run ./services/audit/ '^BenchmarkWriter' "${N}x"
 run ./services/audit/internal/chain/ '^Benchmark(Verify|SHA256)$' 1x
+echo "# transparency log at 1,000,000 rows (SQLite merkle_nodes): inclusion proof, consistency proof between random sizes, the checkpoint a land adds"
+run ./services/audit/internal/sqlitestore/ '^BenchmarkTlog$' 200x
 echo "# airlock ledger reads at 100,000 totp_reject rows (SQLite, Postgres): by window, land lock-out, stage cap, and the unbounded read they replaced"
 for pkg in sqlitestore pgstore; do
   run ./services/audit/internal/$pkg/ '^BenchmarkLedger$/^(window|land-lockout|stage-cap)$' 200x
