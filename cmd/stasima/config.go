@@ -343,17 +343,6 @@ func load(dataDir, configPath, httpAddr string, servesHTTP bool) (Config, error)
 	if v := os.Getenv("STASIMA_AUDIT_DB"); v != "" {
 		c.AuditDB = v
 	}
-	// The compose deployment hands each container its own database credentials and no other's
-	// (O-deploy-2): the audit DSN to audit, the index DSN to the indexer, the OAuth store's to
-	// the gateway, through the environment rather than the shared config file.
-	for _, e := range []struct {
-		name string
-		dst  *string
-	}{{"STASIMA_AUDIT_DSN", &c.AuditDSN}, {"STASIMA_INDEX_DSN", &c.IndexDSN}, {"STASIMA_AUTH_DSN", &c.AuthDSN}} {
-		if v := os.Getenv(e.name); v != "" {
-			*e.dst = v
-		}
-	}
 	if v := os.Getenv("STASIMA_EMBED_URL"); v != "" {
 		c.EmbedURL = v
 		if !embedBackendSet {

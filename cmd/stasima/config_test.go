@@ -13,8 +13,7 @@ import (
 // configEnv lists every variable load reads; each test starts with all of them empty so the
 // machine's environment cannot leak in (t.Setenv restores them afterwards).
 var configEnv = []string{"STASIMA_DATA", "STASIMA_CONFIG", "STASIMA_GIT_DIR", "STASIMA_APPROVERS", "STASIMA_CANON_REF",
-	"STASIMA_MAP_DB", "STASIMA_AUDIT_DB", "STASIMA_EMBED_URL", "STASIMA_EMBED_MODEL", "STASIMA_EMBED_DIM", "STASIMA_BINDING",
-	"STASIMA_AUDIT_DSN", "STASIMA_INDEX_DSN", "STASIMA_AUTH_DSN"}
+	"STASIMA_MAP_DB", "STASIMA_AUDIT_DB", "STASIMA_EMBED_URL", "STASIMA_EMBED_MODEL", "STASIMA_EMBED_DIM", "STASIMA_BINDING"}
 
 func clearConfigEnv(t *testing.T) {
 	t.Helper()
