@@ -398,7 +398,7 @@ func TestCockpit_AirlockRevert(t *testing.T) {
 	mustCall(t, r.s, "stage_approve", map[string]any{"proposal_id": "p-air", "code": totpNow(t, r.n.cfg.AirlockSecret)})
 	waitLine(t, lines, "event: airlock.staged")
 	_, pg := r.get(t, r.base+"/airlock")
-	if !strings.Contains(pg, `<tr data-proposal="p-air">`) || !strings.Contains(pg, `class="clock" data-until="`) {
+	if !strings.Contains(pg, `<tr data-proposal="p-air">`) || !strings.Contains(pg, `class="clock lands" data-until="`) {
 		t.Fatalf("airlock page:\n%s", pg)
 	}
 	if _, list := r.get(t, r.base+"/proposals?status=staged"); !strings.Contains(list, `data-proposal="p-air"`) {

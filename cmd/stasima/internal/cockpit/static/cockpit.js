@@ -1,4 +1,5 @@
-// The cockpit's only script: review clocks, the land confirmation and live reloads. Every
+// The cockpit's only script: review clocks, the land confirmation and a notice when
+// the airlock or canon changed. Every
 // page works without it.
 "use strict";
 (function () {
@@ -24,8 +25,11 @@
       sync();
     }
     if (document.body.getAttribute("data-live") && window.EventSource) {
-      var es = new EventSource("/events");
-      var reload = function () { window.location.reload(); };
+      var es = new EventSource("/events"), leaving = false;
+      // A submitted form navigates away; a reload racing it would cancel the action's page.
+      document.addEventListener("submit", function () { leaving = true; es.close(); });
+      // Show a reload link rather than reloading: a reload would discard what is being typed.
+      var reload = function () { if (!leaving) document.getElementById("live-banner").hidden = false; };
       ["airlock.staged", "airlock.reverted", "airlock.landed", "airlock.locked", "airlock.unlocked", "git.land"].forEach(function (t) {
         es.addEventListener(t, reload);
       });
