@@ -3,12 +3,15 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/stasima/stasima/pkg/schema"
+	"github.com/stasima/stasima/pkg/tlog"
 )
 
 // verifyProofCLI runs `stasima verify-proof` and returns its exit code and output.
@@ -76,5 +79,29 @@ func TestTlog_Open015Checkpoint(t *testing.T) {
 	}
 	if code, v, stderr := admin(t, "--data", data, "--config", conf, "verify"); code != 0 || v["audit_verify_ok"] != true || v["audit_vs_anchor"] != true {
 		t.Fatalf("verify: %d %v %s", code, v, stderr)
+	}
+}
+
+// GET /checkpoint serves the latest signed checkpoint as text/plain to anyone, and it verifies
+// with the key admin checkpoint prints.
+func TestTlog_GatewayCheckpoint(t *testing.T) {
+	n := testNode(t)
+	resp, err := http.Get("http://" + n.gw.Addr() + "/checkpoint")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/plain") {
+		t.Fatalf("GET /checkpoint: %d %s %s", resp.StatusCode, resp.Header.Get("Content-Type"), body)
+	}
+	// The key file beside the audit log holds the signer and the verifier key.
+	kb, err := os.ReadFile(filepath.Join(filepath.Dir(n.cfg.AuditDB), "audit-log.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := strings.Fields(string(kb))
+	if c, _, err := tlog.Open(body, keys[len(keys)-1]); err != nil {
+		t.Fatalf("served checkpoint %q: %+v, %v", body, c, err)
 	}
 }

@@ -117,8 +117,9 @@ var table = map[string]access{
 		queries: map[string][]string{
 			Capstore: {anyName},
 			Index:    {anyName},
+			// The latest signed audit checkpoint is public (GET /checkpoint); proofs are admin's.
 			Audit: {schema.QAuditEvents, schema.QAuditLatest, schema.QAuditPortBindings, schema.QAuditAwait,
-				schema.QAuditIsRead},
+				schema.QAuditIsRead, schema.QAuditCheckpoint},
 			Airlock: {schema.QAirlockCheck},
 		},
 		intents: true,

@@ -66,7 +66,14 @@ func TestService_Checkpoints(t *testing.T) {
 		}
 		land := []schema.AuditIntent{{ID: "land/1", Actor: "practitioner", Op: "land_merge", Outcome: "ok",
 			OpID: schema.S("land-000000000001"), Detail: schema.Detail("seq", 1)}}
-		if err := c.PublishIntents(ctx, land); err != nil {
+		// A land row is capstore's alone (IntentOwners): publish it as capstore.
+		capnc := r.srv.Connect(t)
+		capjs, _ := jetstream.New(capnc)
+		capc := busclient.New(capnc, capjs, r.subj, bus.UserCapstore, 30*time.Second)
+		if err := capc.Start(); err != nil {
+			t.Fatal(err)
+		}
+		if err := capc.PublishIntents(ctx, land); err != nil {
 			t.Fatal(err)
 		}
 		await(t, c, land)

@@ -33,6 +33,17 @@ func Mount(mux *http.ServeMux, a *app.App, log *slog.Logger, maxBody int64) {
 		}
 		writeJSON(w, http.StatusOK, map[string]any{"tools": tools})
 	})
+	// The audit log's latest signed checkpoint, public and read-only: anyone may hold it and
+	// later check the log against it with stasima verify-proof.
+	mux.HandleFunc("GET /checkpoint", func(w http.ResponseWriter, r *http.Request) {
+		note, err := a.Checkpoint(r.Context())
+		if err != nil || note == "" {
+			writeErr(w, http.StatusServiceUnavailable, "checkpoint", string(fault.BackendUnavailable), "no audit checkpoint available")
+			return
+		}
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = io.WriteString(w, note)
+	})
 	mux.HandleFunc("POST /api/v1/tools/{tool}", func(w http.ResponseWriter, r *http.Request) {
 		name := r.PathValue("tool")
 		t, ok := toolspec.Lookup(name)
