@@ -146,6 +146,10 @@ func cmdAdmin(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			fmt.Fprintf(stderr, "usage: stasima admin watch [--json]\n")
 			return 2
 		}
+		if err := needDeployment(cfg); err != nil {
+			fmt.Fprintln(stderr, err)
+			return 1
+		}
 		if _, err := withBackend(ctx, cfg, func(c *busclient.Client) (any, error) { return nil, watch(ctx, c, cfg, *asJSON, stdout) }); err != nil {
 			fmt.Fprintln(stderr, err)
 			return 1
@@ -261,6 +265,12 @@ func cmdAdmin(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fmt.Fprintf(stderr, "unknown admin command %q\n%s", cmd, usage)
 		return 2
 	}
+	if cmd != "bootstrap" {
+		if err := needDeployment(cfg); err != nil {
+			fmt.Fprintln(stderr, err)
+			return 1
+		}
+	}
 	out, err := withBackend(ctx, cfg, func(c *busclient.Client) (any, error) { return run(ctx, c) })
 	if err != nil {
 		fmt.Fprintln(stderr, err)
@@ -269,6 +279,25 @@ func cmdAdmin(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	b, _ := json.MarshalIndent(out, "", "  ")
 	fmt.Fprintln(stdout, string(b))
 	return 0
+}
+
+// needDeployment refuses an admin command when cfg names no local deployment: neither its
+// repository nor a data dir a process has held exists. Only bootstrap (and up, and restore,
+// which rebuilds one from a backup) may create a deployment, so a mistyped --config, --data or
+// working directory never leaves a new empty one behind. Over an external bus the services own
+// their storage and nothing is checked here.
+func needDeployment(cfg Config) error {
+	if cfg.NATSURL != "" {
+		return nil
+	}
+	if _, err := os.Stat(cfg.GitDir); err == nil {
+		return nil
+	}
+	if _, err := os.Stat(filepath.Join(cfg.DataDir, lockFile)); err == nil {
+		return nil
+	}
+	return fmt.Errorf("no deployment at %s (data dir %s): create one with `stasima admin bootstrap <seed-dir>` or `stasima up`, "+
+		"or name the existing one with --config <file> (relative paths in it resolve against its directory) or --data <dir>", cfg.GitDir, cfg.DataDir)
 }
 
 // withBackend runs fn against the deployment of cfg's data dir: the running one, or an

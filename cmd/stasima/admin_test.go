@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -231,5 +232,69 @@ func TestUp_GatewayCannotLand(t *testing.T) {
 	if c, err := nats.Connect(n.ns.ClientURL()); err == nil {
 		c.Close()
 		t.Fatal("the embedded bus accepted an anonymous client")
+	}
+}
+
+// dirEntries lists the names under dir, recursively, relative to it.
+func dirEntries(t *testing.T, dir string) []string {
+	t.Helper()
+	var out []string
+	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if p != dir {
+			rel, _ := filepath.Rel(dir, p)
+			out = append(out, rel)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// TestAdmin_NoSilentDeployment: an admin command other than bootstrap never creates a
+// deployment: with no deployment where the config points, it refuses with "no deployment at"
+// and the fix, and leaves no file behind, neither in the working directory nor beside the
+// config. Bootstrap through the file from one directory, and status through the same file from
+// another, meet (relative paths resolve against the file's directory, its data dir is git_dir's
+// parent).
+func TestAdmin_NoSilentDeployment(t *testing.T) {
+	clearConfigEnv(t)
+	work := t.TempDir()
+	t.Chdir(work)
+	confDir := t.TempDir()
+	conf := filepath.Join(confDir, "stasima.toml")
+	if err := os.WriteFile(conf, []byte("git_dir = \"stasima.git\"\ndeployment_name = \"Elsewhere\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"status"}, {"--config", conf, "status"}, {"--config", conf, "oauth", "pending"}, {"--config", conf, "verify"}} {
+		code, _, stderr := admin(t, args...)
+		if code != 1 || !strings.Contains(stderr, "no deployment at") || !strings.Contains(stderr, "bootstrap") {
+			t.Errorf("admin %v: exit %d %q", args, code, stderr)
+		}
+	}
+	if got := dirEntries(t, work); len(got) != 0 {
+		t.Fatalf("the working directory gained %v", got)
+	}
+	if got := dirEntries(t, confDir); !slices.Equal(got, []string{"stasima.toml"}) {
+		t.Fatalf("the config's directory gained %v", got)
+	}
+
+	if code, res, stderr := admin(t, "--config", conf, "bootstrap", writeSeed(t)); code != 0 || res["indexed"] != float64(3) {
+		t.Fatalf("bootstrap through the file: %d %v %s", code, res, stderr)
+	}
+	t.Chdir(t.TempDir())
+	code, st, stderr := admin(t, "--config", conf, "status")
+	if code != 0 || st["canon_head"] == nil || st["canon_seq"] != "::3B" {
+		t.Fatalf("status through the file from another directory: %d %v %s", code, st, stderr)
+	}
+	if _, err := os.Stat(filepath.Join(confDir, "stasima.git")); err != nil {
+		t.Fatalf("the repository is not beside the file: %v", err)
+	}
+	if got := dirEntries(t, work); len(got) != 0 {
+		t.Fatalf("the first working directory gained %v", got)
 	}
 }

@@ -76,6 +76,9 @@ type fileConfig struct {
 	AirlockFailureBudget  any `toml:"airlock_failure_budget"`
 	AirlockFailurePeriodS any `toml:"airlock_failure_period_s"`
 	AirlockLockS          any `toml:"airlock_lock_s"`
+	// DataDir is the Go data dir (lock, bus record, embedded bus store); default: the parent
+	// of git_dir, so `up` and `admin` given the same file meet.
+	DataDir string `toml:"data_dir"`
 }
 
 // Config is the resolved deployment configuration.
@@ -156,21 +159,19 @@ func loadUpConfig(dataDir, configPath, httpAddr string) (Config, error) {
 
 // load resolves defaults, the config file (path or STASIMA_CONFIG, O-config-1), the eight
 // environment overrides of O-config-2 plus STASIMA_BINDING (O-config-5), and the flags, in
-// that order of increasing precedence; then validates (§8.4). STASIMA_DATA names the data dir,
-// which is no file key.
+// that order of increasing precedence; then validates (§8.4). Relative paths in the file
+// resolve against the file's directory, so the file means the same deployment from any
+// working directory. The data dir is --data, else STASIMA_DATA, else the file's data_dir,
+// else (with a file) the parent of git_dir, else ./stasima-data.
 func load(dataDir, configPath, httpAddr string, servesHTTP bool) (Config, error) {
 	if dataDir == "" {
 		dataDir = os.Getenv("STASIMA_DATA")
-	}
-	if dataDir == "" {
-		dataDir = "stasima-data"
 	}
 	if configPath == "" {
 		configPath = os.Getenv("STASIMA_CONFIG")
 	}
 	c := Config{
 		ConfigPath:     configPath,
-		DataDir:        dataDir,
 		CanonRef:       refs.DefaultCanon,
 		SeqOrigin:      hexseq.DefaultOrigin,
 		CommitterName:  "capstore",
@@ -219,6 +220,12 @@ func load(dataDir, configPath, httpAddr string, servesHTTP bool) (Config, error)
 			}
 			sort.Strings(keys)
 			return Config{}, fmt.Errorf("config %s: unknown keys (flat TOML; check spelling): %s", configPath, strings.Join(keys, ", "))
+		}
+		for _, p := range []*string{&f.GitDir, &f.MapDB, &f.AuditDB, &f.AirlockSecretPath, &f.AirlockLandSecret, &f.NATSCreds, &f.DataDir} {
+			*p = besideFile(configPath, *p)
+		}
+		if dataDir == "" {
+			dataDir = f.DataDir
 		}
 		set := func(dst *string, v string) {
 			if v != "" {
@@ -368,6 +375,13 @@ func load(dataDir, configPath, httpAddr string, servesHTTP bool) (Config, error)
 	if servesHTTP {
 		c.Transport = "http"
 	}
+	if dataDir == "" && configPath != "" && c.GitDir != "" {
+		dataDir = parentDir(c.GitDir)
+	}
+	if dataDir == "" {
+		dataDir = "stasima-data"
+	}
+	c.DataDir = dataDir
 	if c.GitDir == "" && configPath == "" {
 		// No file: defaults plus env, and Go's data dir holds the repository. A config file
 		// must name git_dir (O-config-10).
@@ -377,20 +391,35 @@ func load(dataDir, configPath, httpAddr string, servesHTTP bool) (Config, error)
 		c.MapDB = v
 	}
 	if c.MapDB == "" {
-		c.MapDB = filepath.Join(filepath.Dir(strings.TrimRight(c.GitDir, string(filepath.Separator))), "map_index.sqlite")
+		c.MapDB = filepath.Join(parentDir(c.GitDir), "map_index.sqlite")
 	}
 	if c.AirlockSecret == "" {
-		c.AirlockSecret = filepath.Join(filepath.Dir(strings.TrimRight(c.GitDir, string(filepath.Separator))), "totp.secret")
+		c.AirlockSecret = filepath.Join(parentDir(c.GitDir), "totp.secret")
 	}
 	if c.AuditDB == "" {
 		// operations §8.2: next to the repository, the parent of git_dir after removing
 		// trailing separators (D-26).
-		c.AuditDB = filepath.Join(filepath.Dir(strings.TrimRight(c.GitDir, string(filepath.Separator))), "audit.sqlite")
+		c.AuditDB = filepath.Join(parentDir(c.GitDir), "audit.sqlite")
 	}
 	if err := c.validate(servesHTTP); err != nil {
 		return Config{}, err
 	}
 	return c, nil
+}
+
+// besideFile resolves a path read from the config file at configPath: a relative one is
+// relative to the file's directory, not to the working directory; "" stays "".
+func besideFile(configPath, p string) string {
+	if p == "" || filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(filepath.Dir(configPath), p)
+}
+
+// parentDir is the directory holding dir after removing trailing separators (D-26): where the
+// files next to the repository live.
+func parentDir(dir string) string {
+	return filepath.Dir(strings.TrimRight(dir, string(filepath.Separator)))
 }
 
 // validate is operations §8.4: the rules in the spec's order, the first failure is the error,

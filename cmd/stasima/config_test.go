@@ -352,3 +352,56 @@ embed_dim = 10
 func configEqual(a, b Config) bool { return reflect.DeepEqual(a, b) }
 
 func equalAny(a, b any) bool { return reflect.DeepEqual(a, b) }
+
+// TestLoadConfig_RelativePathsBesideFile: relative paths in a config file resolve against the
+// file's directory whatever the working directory, and the file implies its data dir (data_dir,
+// else the parent of git_dir), so `up` and `admin` given the same file meet.
+func TestLoadConfig_RelativePathsBesideFile(t *testing.T) {
+	clearConfigEnv(t)
+	t.Chdir(t.TempDir())
+	tests := []struct {
+		name string
+		give string
+		want Config
+	}{
+		{"paths beside the file", "git_dir = \"stasima.git\"\nmap_db = \"idx/map.sqlite\"\naudit_db = \"../elsewhere/audit.sqlite\"\nairlock_secret_path = \"totp.secret\"\n",
+			Config{GitDir: "stasima.git", MapDB: "idx/map.sqlite", AuditDB: "../elsewhere/audit.sqlite", AirlockSecret: "totp.secret", DataDir: "."}},
+		{"defaults next to git_dir", "git_dir = \"dep/stasima.git/\"\n",
+			Config{GitDir: "dep/stasima.git/", MapDB: "dep/map_index.sqlite", AuditDB: "dep/audit.sqlite", AirlockSecret: "dep/totp.secret", DataDir: "dep"}},
+		{"data_dir named", "git_dir = \"stasima.git\"\ndata_dir = \"run\"\n",
+			Config{GitDir: "stasima.git", MapDB: "map_index.sqlite", AuditDB: "audit.sqlite", AirlockSecret: "totp.secret", DataDir: "run"}},
+		{"absolute paths kept", "git_dir = \"/srv/dep/repo.git\"\n",
+			Config{GitDir: "/srv/dep/repo.git", MapDB: "/srv/dep/map_index.sqlite", AuditDB: "/srv/dep/audit.sqlite", AirlockSecret: "/srv/dep/totp.secret", DataDir: "/srv/dep"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			conf := writeConf(t, tt.give)
+			dir := filepath.Dir(conf)
+			at := func(p string) string {
+				if filepath.IsAbs(p) {
+					return p
+				}
+				return filepath.Join(dir, p)
+			}
+			c, err := loadConfig("", conf, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := [5]string{c.GitDir, c.MapDB, c.AuditDB, c.AirlockSecret, c.DataDir}
+			want := [5]string{at(tt.want.GitDir), at(tt.want.MapDB), at(tt.want.AuditDB), at(tt.want.AirlockSecret), at(tt.want.DataDir)}
+			if got != want {
+				t.Errorf("git_dir, map_db, audit_db, secret, data dir\n got %q\nwant %q", got, want)
+			}
+		})
+	}
+	t.Run("flag and env still name the data dir", func(t *testing.T) {
+		conf := writeConf(t, "git_dir = \"stasima.git\"\ndata_dir = \"run\"\n")
+		if c, _ := loadConfig("flagdir", conf, ""); c.DataDir != "flagdir" {
+			t.Errorf("--data: data dir %q", c.DataDir)
+		}
+		t.Setenv("STASIMA_DATA", "envdir")
+		if c, _ := loadConfig("", conf, ""); c.DataDir != "envdir" {
+			t.Errorf("STASIMA_DATA: data dir %q", c.DataDir)
+		}
+	})
+}
