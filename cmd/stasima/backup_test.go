@@ -211,6 +211,9 @@ func TestAdmin_MirrorNetworkTimeout(t *testing.T) {
 	if err := os.WriteFile(conf, []byte(fmt.Sprintf("git_dir = %q\ngit_network_timeout = 0.5\n", filepath.Join(data, "repo.git"))), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	if code, _, stderr := admin(t, "--data", data, "--config", conf, "bootstrap", writeSeed(t)); code != 0 {
+		t.Fatal(stderr) // mirror needs a deployment to mirror
+	}
 	silent := "http://" + ln.Addr().String() + "/x.git"
 	code, _, stderr := admin(t, "--data", data, "--config", conf, "mirror", "--stage", t.TempDir(), silent)
 	for _, want := range []string{silent, "did NOT complete", "git_network_timeout"} {

@@ -221,7 +221,10 @@ func load(dataDir, configPath, httpAddr string, servesHTTP bool) (Config, error)
 			sort.Strings(keys)
 			return Config{}, fmt.Errorf("config %s: unknown keys (flat TOML; check spelling): %s", configPath, strings.Join(keys, ", "))
 		}
-		for _, p := range []*string{&f.GitDir, &f.MapDB, &f.AuditDB, &f.AirlockSecretPath, &f.AirlockLandSecret, &f.NATSCreds, &f.DataDir} {
+		// nats_creds is left as written: it names the bus credentials of whichever component
+		// reads the file, so one file shared by components in their own directories gives each
+		// its own (compose mounts them at one absolute path).
+		for _, p := range []*string{&f.GitDir, &f.MapDB, &f.AuditDB, &f.AirlockSecretPath, &f.AirlockLandSecret, &f.DataDir} {
 			*p = besideFile(configPath, *p)
 		}
 		if dataDir == "" {

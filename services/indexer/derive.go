@@ -29,7 +29,8 @@ const pathWorkers = 16
 
 // perspectiveRows derives the rows of paths on a perspective ref at commit (S-31), in paths
 // order, reading the blobs concurrently. Paths that are not indexed (S-3) or absent at the
-// commit are skipped.
+// commit are skipped. Each row names commit, so the store writes a commit's row once however
+// often its event is delivered (S-6).
 func (s *Service) perspectiveRows(ctx context.Context, ref, commit string, paths []string) ([]rows.Row, error) {
 	var md []string
 	for _, p := range paths {
@@ -43,6 +44,7 @@ func (s *Service) perspectiveRows(ctx context.Context, ref, commit string, paths
 			return rows.Row{}, false, err
 		}
 		r, err := rows.Derive(rows.Source{CanonRef: s.cfg.CanonRef, Ref: ref, Path: p, BlobOID: a.BlobOID, Text: string(a.Data)})
+		r.Commit = commit
 		return r, err == nil, err
 	})
 }
@@ -97,6 +99,7 @@ func (s *Service) canonRows(ctx context.Context, tip string, paths []string) ([]
 		src := rows.Source{CanonRef: s.cfg.CanonRef, Ref: s.cfg.CanonRef, Path: p, BlobOID: a.BlobOID,
 			Text: string(a.Data), Position: int64(pos.Positions[p])}
 		r, err := rows.Derive(src)
+		r.Commit = tip
 		if err != nil || r.AuthoringInstance != "" {
 			// An envelope's origin_author is the author (S-4): the path's history is read only
 			// when it names none, one capstore round trip fewer per entry on a reindex.
@@ -110,6 +113,7 @@ func (s *Service) canonRows(ctx context.Context, tip string, paths []string) ([]
 			src.Introducer = h.History[n-1].Author // newest first: the last is the oldest
 		}
 		r, err = rows.Derive(src)
+		r.Commit = tip
 		return r, err == nil, err
 	})
 }

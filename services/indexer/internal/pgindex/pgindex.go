@@ -9,7 +9,9 @@
 //     pgvector is not needed (S-80: the exhaustive scan is the ranking).
 //   - ins_seq (S-6) comes from a sequence; a replacing write deletes and re-inserts the row
 //     with the next value, like SQLite's rowid.
-//   - version is the guard of S-32: a row is replaced only by a strictly newer event.
+//   - version is the guard of S-32: a row is replaced only by a strictly newer event, and
+//     commit_oid, the commit it came from, keeps a re-announced or redelivered event of the
+//     same commit from replacing it (S-6: no new write, no new ins_seq).
 //   - map_meta's generation is bumped by every write transaction (which also serializes
 //     writers), so the in-memory vector table reloads when another process wrote.
 //
@@ -67,7 +69,13 @@ var schema = []string{
 	`INSERT INTO map_term_df (term, df) SELECT word, ndoc FROM ts_stat('SELECT tsv FROM map_entries')
 		WHERE NOT (SELECT term_df FROM map_meta WHERE id = 1)`,
 	`UPDATE map_meta SET term_df = true WHERE NOT term_df`,
+	`ALTER TABLE map_entries ADD COLUMN IF NOT EXISTS commit_oid text NOT NULL DEFAULT ''`,
 }
+
+// sameCommit reports whether a row derived from commit was written from that very commit
+// already: then writing it again is a repeat of the same write (a re-announced or redelivered
+// event), not a new one, and the row keeps its ins_seq (S-6).
+func sameCommit(have, commit string) bool { return commit != "" && have == commit }
 
 // dropDF takes the lexemes of the rows d (a data-modifying CTE returning tsv) out of
 // map_term_df; it completes a statement beginning "WITH d AS (DELETE … RETURNING …)".
@@ -82,7 +90,7 @@ const rowCols = `ref, path, is_canon, authoring_instance, content_oid, type, tit
 var copyCols = []string{"ref", "path", "is_canon", "authoring_instance", "content_oid", "type",
 	"title", "status", "tags", "refs", "supersedes", "region_labels", "links", "salience",
 	"recipients", "subject", "vantage", "canon_state", "instance_depth", "tick", "thread",
-	"body_text", "embedding", "model_id", "ins_seq", "version", "terms"}
+	"body_text", "embedding", "model_id", "ins_seq", "version", "terms", "commit_oid"}
 
 // Store is the PostgreSQL map index.
 type Store struct {
@@ -247,7 +255,10 @@ func (s *Store) UpsertBatch(ctx context.Context, ws ...rows.Write) (int, error) 
 	written := 0
 	err := s.write(ctx, "index.upsert", func(tx pgx.Tx, ch *change) error {
 		written = 0
-		type held struct{ seq, version int64 }
+		type held struct {
+			seq, version int64
+			commit       string
+		}
 		have := map[[2]string]held{}
 		for i := 0; i < len(all); i += chunk {
 			part := all[i:min(i+chunk, len(all))]
@@ -255,7 +266,7 @@ func (s *Store) UpsertBatch(ctx context.Context, ws ...rows.Write) (int, error) 
 			for j, r := range part {
 				refsA[j], pathsA[j] = clean(r.Ref), clean(r.Path)
 			}
-			res, err := tx.Query(ctx, `SELECT m.ref, m.path, m.ins_seq, m.version FROM map_entries m
+			res, err := tx.Query(ctx, `SELECT m.ref, m.path, m.ins_seq, m.version, m.commit_oid FROM map_entries m
 				JOIN unnest($1::text[], $2::text[]) AS k(ref, path) ON m.ref = k.ref AND m.path = k.path
 				FOR UPDATE OF m`, refsA, pathsA)
 			if err != nil {
@@ -264,7 +275,7 @@ func (s *Store) UpsertBatch(ctx context.Context, ws ...rows.Write) (int, error) 
 			for res.Next() {
 				var k [2]string
 				var h held
-				if err := res.Scan(&k[0], &k[1], &h.seq, &h.version); err != nil {
+				if err := res.Scan(&k[0], &k[1], &h.seq, &h.version, &h.commit); err != nil {
 					res.Close()
 					return err
 				}
@@ -292,12 +303,12 @@ func (s *Store) UpsertBatch(ctx context.Context, ws ...rows.Write) (int, error) 
 					continue
 				}
 				if i, ok := latest[k]; ok {
-					if todo[i].version >= w.Version {
+					if todo[i].version >= w.Version || sameCommit(clean(todo[i].r.Commit), clean(r.Commit)) {
 						continue
 					}
 					todo[i].live = false
 				} else if h, ok := have[k]; ok {
-					if h.version >= w.Version {
+					if h.version >= w.Version || sameCommit(h.commit, clean(r.Commit)) {
 						continue
 					}
 					ch.deleted = append(ch.deleted, h.seq)
@@ -336,7 +347,7 @@ func (s *Store) UpsertBatch(ctx context.Context, ws ...rows.Write) (int, error) 
 				cleanList(r.Supersedes), cleanList(r.RegionLabels), cleanList(r.Links), r.Salience,
 				cleanList(r.Recipients), clean(r.Subject), clean(r.Vantage), clean(r.CanonState),
 				r.InstanceDepth, clean(r.Tick), clean(r.Thread), clean(r.BodyText), vec, clean(r.ModelID),
-				r.InsSeq, t.version, clean(ranking.Terms(r))})
+				r.InsSeq, t.version, clean(ranking.Terms(r)), clean(r.Commit)})
 			ch.added = append(ch.added, ranking.MetaOf(r))
 			if len(r.Embedding) == 0 {
 				ch.vecs = append(ch.vecs, nil)

@@ -60,6 +60,11 @@ type Row struct {
 	Embedding         []float64
 	ModelID           string
 	InsSeq            int64
+	// Commit is the commit the row was derived from (a perspective event's commit, a land's
+	// merge, a rebuild's ref tip), or "" when unknown. The store's version guard keeps it, not
+	// map_entries: a write of the same commit's row again (a re-announced or redelivered event)
+	// is no new write and leaves the row and its ins_seq alone (S-6). It does not read back.
+	Commit string
 }
 
 // Write is the effect of one event on the index: its rows, written at its version (the EVENTS

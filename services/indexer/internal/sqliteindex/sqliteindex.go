@@ -9,9 +9,9 @@
 //     when its row count differs, e.g. after 0.1.5 wrote the file), for the keyword side of
 //     hybrid search;
 //   - map_versions, the version guard: each (ref, path) remembers the version (the EVENTS stream
-//     sequence of the event that wrote it) so that a redelivered or older event never overwrites
-//     a newer row and never disturbs ins_seq (S-32). Rows without a record (a shipped index)
-//     accept any version;
+//     sequence of the event that wrote it) and the commit the row came from, so that a
+//     redelivered, re-announced or older event never overwrites a newer row and never disturbs
+//     ins_seq (S-6, S-32). Rows without a record (a shipped index) accept any version;
 //   - map_meta, one generation counter bumped by every write transaction, so the in-memory
 //     vector table (ranking.Vectors) knows when another writer changed the file.
 //
@@ -54,7 +54,7 @@ var schema = []string{
 	`DROP TABLE IF EXISTS map_fts`, // an earlier Go-only keyword table over the raw text
 	`CREATE VIRTUAL TABLE IF NOT EXISTS map_terms USING fts5(terms, tokenize = 'unicode61 remove_diacritics 0')`,
 	`CREATE TABLE IF NOT EXISTS map_versions (
-		ref TEXT NOT NULL, path TEXT NOT NULL, version INTEGER NOT NULL,
+		ref TEXT NOT NULL, path TEXT NOT NULL, version INTEGER NOT NULL, commit_oid TEXT NOT NULL DEFAULT '',
 		PRIMARY KEY (ref, path)
 	)`,
 	`CREATE TABLE IF NOT EXISTS map_meta (id INTEGER PRIMARY KEY CHECK (id = 1), gen INTEGER NOT NULL)`,
@@ -115,6 +115,9 @@ func (s *Store) migrate(ctx context.Context) error {
 			if _, err := tx.ExecContext(ctx, stmt); err != nil {
 				return fmt.Errorf("schema: %w", err)
 			}
+		}
+		if err := migrateVersions(ctx, tx); err != nil {
+			return err
 		}
 		rebuilt, err := migrateKeys(ctx, tx)
 		if err != nil {
@@ -336,9 +339,10 @@ func (s *Store) UpsertBatch(ctx context.Context, ws ...rows.Write) (int, error) 
 		for _, w := range ws {
 			for _, r := range w.Rows {
 				var have int64
-				err := st.version.QueryRowContext(ctx, r.Ref, r.Path).Scan(&have)
+				var haveCommit string
+				err := st.version.QueryRowContext(ctx, r.Ref, r.Path).Scan(&have, &haveCommit)
 				switch {
-				case err == nil && have >= w.Version:
+				case err == nil && (have >= w.Version || sameCommit(haveCommit, r.Commit)):
 					continue
 				case err != nil && !errors.Is(err, sql.ErrNoRows):
 					return err
@@ -346,7 +350,7 @@ func (s *Store) UpsertBatch(ctx context.Context, ws ...rows.Write) (int, error) 
 				if err := st.writeRow(ctx, r, ch); err != nil {
 					return err
 				}
-				if _, err := st.setVersion.ExecContext(ctx, r.Ref, r.Path, w.Version); err != nil {
+				if _, err := st.setVersion.ExecContext(ctx, r.Ref, r.Path, w.Version, r.Commit); err != nil {
 					return err
 				}
 				written++
@@ -355,6 +359,24 @@ func (s *Store) UpsertBatch(ctx context.Context, ws ...rows.Write) (int, error) 
 		return nil
 	})
 	return written, err
+}
+
+// sameCommit reports whether a row derived from commit was written from that very commit
+// already: then writing it again is a repeat of the same write (a re-announced or redelivered
+// event), not a new one, and the row keeps its ins_seq (S-6).
+func sameCommit(have, commit string) bool { return commit != "" && have == commit }
+
+// migrateVersions adds the commit column to a map_versions made before it existed.
+func migrateVersions(ctx context.Context, tx *sql.Tx) error {
+	var n int
+	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM pragma_table_info('map_versions') WHERE name = 'commit_oid'`).Scan(&n); err != nil {
+		return err
+	}
+	if n > 0 {
+		return nil
+	}
+	_, err := tx.ExecContext(ctx, `ALTER TABLE map_versions ADD COLUMN commit_oid TEXT NOT NULL DEFAULT ''`)
+	return err
 }
 
 // stmts are the prepared statements of a bulk write.
@@ -369,9 +391,9 @@ func prepare(ctx context.Context, tx *sql.Tx) (*stmts, error) {
 		dst **sql.Stmt
 		q   string
 	}{
-		{&st.version, `SELECT version FROM map_versions WHERE ref = ? AND path = ?`},
-		{&st.setVersion, `INSERT INTO map_versions(ref, path, version) VALUES (?, ?, ?)
-			ON CONFLICT(ref, path) DO UPDATE SET version = excluded.version`},
+		{&st.version, `SELECT version, commit_oid FROM map_versions WHERE ref = ? AND path = ?`},
+		{&st.setVersion, `INSERT INTO map_versions(ref, path, version, commit_oid) VALUES (?, ?, ?, ?)
+			ON CONFLICT(ref, path) DO UPDATE SET version = excluded.version, commit_oid = excluded.commit_oid`},
 		{&st.oldID, `SELECT rowid FROM map_entries WHERE ref = ? AND path = ?`},
 		{&st.delTerms, `DELETE FROM map_terms WHERE rowid = ?`},
 		{&st.insert, `INSERT OR REPLACE INTO map_entries (` + columns + `)

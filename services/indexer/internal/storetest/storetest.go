@@ -89,6 +89,7 @@ func Run(t *testing.T, b Backend) {
 	t.Run("filters", func(t *testing.T) { testFilters(t, b) })
 	t.Run("version guard", func(t *testing.T) { testVersionGuard(t, b) })
 	t.Run("batch equals one write per event", func(t *testing.T) { testBatch(t, b) })
+	t.Run("order independent of delivery", func(t *testing.T) { testOrderIndependentOfDelivery(t, b) })
 	t.Run("phrase counts follow every write", func(t *testing.T) { testPhraseDF(t, b) })
 	t.Run("rows round trip", func(t *testing.T) { testRoundTrip(t, b) })
 	t.Run("envelopes and delete", func(t *testing.T) { testEnvelopesDelete(t, b) })
