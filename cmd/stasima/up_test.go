@@ -388,8 +388,8 @@ func TestUp_NewlinesFlatten(t *testing.T) {
 	}
 }
 
-// TestUp_ToolsListGolden: the tools/list an MCP client sees is the wire contract of
-// services/gateway/internal/toolspec/testdata/tools_list.golden.json.
+// TestUp_ToolsListGolden: the tools/list an MCP client sees, behaviour hints included, is the
+// wire contract of services/gateway/internal/toolspec/testdata/tools_list.golden.json.
 func TestUp_ToolsListGolden(t *testing.T) {
 	n := testNode(t)
 	s := mcpSession(t, n)
@@ -401,10 +401,17 @@ func TestUp_ToolsListGolden(t *testing.T) {
 		Name        string `json:"name"`
 		Description string `json:"description"`
 		InputSchema any    `json:"inputSchema"`
+		Annotations any    `json:"annotations"`
 	}
 	var got []tool
 	for _, tl := range res.Tools {
-		got = append(got, tool{tl.Name, tl.Description, tl.InputSchema})
+		// The hints as the client decodes them (readOnlyHint, destructiveHint, …).
+		var hints any
+		b, _ := json.Marshal(tl.Annotations)
+		if err := json.Unmarshal(b, &hints); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, tool{tl.Name, tl.Description, tl.InputSchema, hints})
 	}
 	golden, err := os.ReadFile(filepath.Join("..", "..", "services", "gateway", "internal", "toolspec", "testdata", "tools_list.golden.json"))
 	if err != nil {

@@ -40,7 +40,10 @@ func New(a *app.App, log *slog.Logger, maxSessions int) *mcp.Server {
 	})
 	for _, t := range toolspec.All() {
 		t := t
-		srv.AddTool(&mcp.Tool{Name: t.Name, Description: t.Description, InputSchema: t.InputSchema()},
+		srv.AddTool(&mcp.Tool{Name: t.Name, Description: t.Description, InputSchema: t.InputSchema(), Annotations: &mcp.ToolAnnotations{
+			ReadOnlyHint: t.Annotations.ReadOnly, DestructiveHint: new(t.Annotations.Destructive),
+			IdempotentHint: t.Annotations.Idempotent, OpenWorldHint: new(t.Annotations.OpenWorld),
+		}},
 			func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 				sess := app.Session{Transport: "mcp"}
 				if req.Extra != nil && req.Extra.Header != nil {

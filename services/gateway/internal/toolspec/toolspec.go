@@ -100,12 +100,13 @@ const (
 	MaxInteger = math.MaxInt64
 )
 
-// Tool is one MCP tool: its registered name, its free-text description (T-common-18) and its
-// parameters in the order of its table in tools.md.
+// Tool is one MCP tool: its registered name, its free-text description (T-common-18), its
+// parameters in the order of its table in tools.md, and its behaviour hints (annotations.go).
 type Tool struct {
 	Name        string
 	Description string
 	Params      []Param
+	Annotations Annotations
 }
 
 // Param returns the declared parameter called name.
@@ -168,6 +169,7 @@ func Lookup(name string) (Tool, bool) {
 
 func (t Tool) clone() Tool {
 	t.Params = slices.Clone(t.Params)
+	t.Annotations = annotations[t.Name]
 	return t
 }
 

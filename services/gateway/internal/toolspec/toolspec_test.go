@@ -298,13 +298,14 @@ type listEntry struct {
 	Name        string         `json:"name"`
 	Description string         `json:"description"`
 	InputSchema map[string]any `json:"inputSchema"`
+	Annotations map[string]any `json:"annotations"`
 }
 
 func toolsListJSON(t *testing.T) []byte {
 	t.Helper()
 	entries := make([]listEntry, 0, len(catalog))
 	for _, tool := range All() {
-		entries = append(entries, listEntry{tool.Name, tool.Description, tool.InputSchema()})
+		entries = append(entries, listEntry{tool.Name, tool.Description, tool.InputSchema(), tool.Annotations.Hints()})
 	}
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
@@ -351,4 +352,26 @@ func firstDiff(got, want []byte) string {
 		}
 	}
 	return ""
+}
+
+// TestAnnotations_everyTool: each of the 29 tools has its hints, and a read is exactly a tool
+// tools.md §11 lists with no audit row, no binding op and no index barrier (canon_diff appends
+// canon_pull; the relay verbs append airlock rows).
+func TestAnnotations_everyTool(t *testing.T) {
+	if len(annotations) != len(catalog) {
+		t.Errorf("%d annotated tools, %d registered", len(annotations), len(catalog))
+	}
+	writes := map[string]bool{"kip_commit": true, "vap_record": true, "propose": true, "propose_retract": true,
+		"propose_close": true, "imp_send": true, "imp_mark_read": true, "canon_diff": true, "sup_reconcile": true,
+		"stage_approve": true, "land_approve": true, "stage_revert": true}
+	for _, tool := range All() {
+		a, ok := annotations[tool.Name]
+		if !ok {
+			t.Errorf("%s has no annotations", tool.Name)
+			continue
+		}
+		if a.ReadOnly == writes[tool.Name] || a.OpenWorld || a.ReadOnly && a.Destructive || tool.Annotations != a {
+			t.Errorf("%s: annotations %+v (a write: %v)", tool.Name, a, writes[tool.Name])
+		}
+	}
 }
