@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
+	"github.com/stasima/stasima/pkg/buildinfo"
 	"github.com/stasima/stasima/pkg/bus"
 	"github.com/stasima/stasima/pkg/busclient"
 	"github.com/stasima/stasima/pkg/natstest"
@@ -128,6 +129,14 @@ func TestMetrics_UpNode(t *testing.T) {
 		if up := mustSample(t, fams, "stasima_consumer_info_up", labels).GetGauge().GetValue(); up != 1 {
 			t.Errorf("consumer %s/%s info not read", c.stream, c.consumer)
 		}
+	}
+	// The build: one version string for serverInfo.version and the build-info metric.
+	version := buildinfo.Read().Version()
+	if got := s.InitializeResult().ServerInfo.Version; got != version || got == "0.1.0" {
+		t.Errorf("serverInfo.version %q, want the build's %q", got, version)
+	}
+	if v := mustSample(t, fams, "stasima_build_info", map[string]string{"version": version}).GetGauge().GetValue(); v != 1 {
+		t.Errorf("stasima_build_info = %v, want 1", v)
 	}
 	// Queries answered, by service (the gateway's reads and barriers).
 	mustSample(t, fams, "stasima_queries_total", map[string]string{"service": "capstore", "outcome": "ok"})

@@ -25,6 +25,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/noop"
 
+	"github.com/stasima/stasima/pkg/buildinfo"
 	"github.com/stasima/stasima/pkg/fault"
 )
 
@@ -114,7 +115,15 @@ func New(o Options) *Telemetry {
 		Help: "Commands handed back for redelivery with backoff (the store or a peer unavailable).",
 	}, []string{"service", "verb"})
 	t.lag = &lagCollector{}
-	t.reg.MustRegister(
+	// stasima_build_info is 1, labelled with the build the process runs (buildinfo.Version is
+	// also serverInfo.version at MCP initialize), so a dashboard can tell builds apart.
+	bi := buildinfo.Read()
+	build := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: Namespace, Name: "build_info",
+		Help: "The running build: version (as serverInfo.version reports it), VCS revision and Go version; always 1.",
+	}, []string{"version", "revision", "goversion"})
+	build.WithLabelValues(bi.Version(), bi.Revision, bi.GoVersion).Set(1)
+	t.reg.MustRegister(build,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		t.tools, t.toolDur, t.cmds, t.cmdDur, t.msgs, t.queries, t.qDur, t.panics, t.refused, t.retries, t.lag,

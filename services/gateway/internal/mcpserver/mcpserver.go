@@ -18,14 +18,16 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/oklog/ulid/v2"
 
+	"github.com/stasima/stasima/pkg/buildinfo"
 	"github.com/stasima/stasima/pkg/fault"
 	"github.com/stasima/stasima/pkg/logkey"
 	"github.com/stasima/stasima/services/gateway/internal/app"
 	"github.com/stasima/stasima/services/gateway/internal/toolspec"
 )
 
-// Version is the server version reported at initialize.
-const Version = "0.1.0"
+// Version is the server version reported at initialize: the build's one version string
+// (module version and VCS revision, buildinfo.Version).
+var Version = buildinfo.Read().Version()
 
 // New builds an MCP server over the tool set. At most maxSessions sessions live at once (0 = no
 // cap): when a new one would exceed the cap, the least recently active is closed (issue 13).
