@@ -70,7 +70,8 @@ func adminBackup(ctx context.Context, c *busclient.Client, cfg Config, dest stri
 	if !sync.GitSyncOK {
 		res.MissingOnRemote, res.OIDMismatch = sync.MissingOnRemote, sync.OIDMismatch
 	}
-	for _, f := range []struct{ path, what string }{{cfg.ConfigPath, "config"}, {cfg.AirlockSecret, "TOTP secret"}} {
+	for _, f := range []struct{ path, what string }{{cfg.ConfigPath, "config"}, {cfg.AirlockSecret, "TOTP secret"},
+		{cfg.audit().LogKey, "audit log key"}} {
 		if f.path == "" {
 			continue
 		}

@@ -107,7 +107,7 @@ func TestAdmin_BackupRestoreRoundTrip(t *testing.T) {
 		t.Fatalf("backup: %v (status %v)", b, st)
 	}
 	copied := fmt.Sprint(b["copied"])
-	for _, want := range []string{"stasima-mirror.git", "audit.sqlite", "totp.secret"} {
+	for _, want := range []string{"stasima-mirror.git", "audit.sqlite", "totp.secret", "audit-log.key"} {
 		if !strings.Contains(copied, want) {
 			t.Errorf("copied %s lacks %s", copied, want)
 		}
