@@ -19,7 +19,8 @@ import (
 	"github.com/stasima/stasima/services/gateway/internal/toolspec"
 )
 
-// Mount registers /api/v1/tools, /api/v1/tools/{tool}, /healthz and /readyz on mux.
+// Mount registers /api/v1/tools, /api/v1/tools/{tool}, /api/v1/openapi.json, /healthz and
+// /readyz on mux.
 func Mount(mux *http.ServeMux, a *app.App, log *slog.Logger, maxBody int64) {
 	mux.HandleFunc("GET /api/v1/tools", func(w http.ResponseWriter, r *http.Request) {
 		type item struct {
@@ -43,6 +44,10 @@ func Mount(mux *http.ServeMux, a *app.App, log *slog.Logger, maxBody int64) {
 		}
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = io.WriteString(w, note)
+	})
+	// The OpenAPI 3.1 document of this mirror, built from the catalogue behind tools/list.
+	mux.HandleFunc("GET "+toolspec.OpenAPIPath, func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, toolspec.OpenAPI(mcpserver.Version))
 	})
 	mux.HandleFunc("POST /api/v1/tools/{tool}", func(w http.ResponseWriter, r *http.Request) {
 		name := r.PathValue("tool")
