@@ -2,9 +2,7 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
-	"io"
 	"sort"
 	"time"
 
@@ -15,28 +13,6 @@ import (
 
 // bindingTrailLen is O-binding-1's trail length.
 const bindingTrailLen = 12
-
-// bindingCommand parses `admin binding [--clear PORT]` (operations O-binding-1/2, identity.md
-// I-23). It returns nil after printing the usage when the arguments are wrong.
-func bindingCommand(cfg Config, args []string, stderr io.Writer) func(context.Context, *busclient.Client) (any, error) {
-	fs := flag.NewFlagSet("binding", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	clear := fs.String("clear", "", "port token whose learned binding to clear")
-	if err := fs.Parse(args); err != nil || fs.NArg() != 0 || flagGiven(fs, "clear") && *clear == "" {
-		fmt.Fprintf(stderr, "usage: stasima admin binding [--clear PORT]\n")
-		return nil
-	}
-	if *clear != "" {
-		return func(ctx context.Context, c *busclient.Client) (any, error) { return bindingClear(ctx, c, cfg, *clear) }
-	}
-	return bindingShow
-}
-
-func flagGiven(fs *flag.FlagSet, name string) bool {
-	given := false
-	fs.Visit(func(f *flag.Flag) { given = given || f.Name == name })
-	return given
-}
 
 type bindingShowResult struct {
 	Ports map[string]schema.PortBinding `json:"ports"`

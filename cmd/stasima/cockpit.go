@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -19,19 +18,10 @@ const defaultCockpitAddr = "127.0.0.1:8788"
 // cmdCockpit is `stasima admin cockpit [--http ADDR] [--open]`: the practitioner's web page over
 // the admin's bus connection, as every admin command reaches the deployment. It prints the
 // start URL with its one-time token and serves until interrupted.
-func cmdCockpit(ctx context.Context, cfg Config, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("cockpit", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	addr := fs.String("http", defaultCockpitAddr, "loopback address to serve on")
-	open := fs.Bool("open", false, "open the start URL in a browser")
-	if err := fs.Parse(args); err != nil || fs.NArg() != 0 {
-		fmt.Fprintf(stderr, "usage: stasima admin cockpit [--http 127.0.0.1:8788] [--open]\n")
-		return 2
-	}
-	ln, err := cockpit.Listen(*addr)
+func cmdCockpit(ctx context.Context, cfg Config, addr string, open bool, stdout, stderr io.Writer) error {
+	ln, err := cockpit.Listen(addr)
 	if err != nil {
-		fmt.Fprintln(stderr, err)
-		return 1
+		return err
 	}
 	defer ln.Close()
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
@@ -42,16 +32,12 @@ func cmdCockpit(ctx context.Context, cfg Config, args []string, stdout, stderr i
 		}
 		u := srv.StartURL(ln.Addr())
 		fmt.Fprintf(stdout, "Stasima cockpit: open %s\n(the token works once; Ctrl-C stops the cockpit)\n", u)
-		if *open {
+		if open {
 			openBrowser(u)
 		}
 		return nil, srv.Serve(ctx, ln)
 	})
-	if err != nil {
-		fmt.Fprintln(stderr, err)
-		return 1
-	}
-	return 0
+	return err
 }
 
 // openBrowser asks the desktop to open u; a failure only means the user copies the URL.

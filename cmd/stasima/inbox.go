@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
-	"io"
 
 	"github.com/oklog/ulid/v2"
 
@@ -25,27 +23,6 @@ type inboxItem struct {
 	From        string   `json:"from"`
 	Subject     string   `json:"subject"`
 	Coordinates []string `json:"coordinates"`
-}
-
-// inboxCommand parses `inbox [--all] [--read PATH]` (O-inbox-1/2); nil after a usage error.
-func inboxCommand(args []string, stderr io.Writer) func(context.Context, *busclient.Client) (any, error) {
-	all, read := false, ""
-	for i := 0; i < len(args); i++ {
-		switch {
-		case args[i] == "--all":
-			all = true
-		case args[i] == "--read" && i+1 < len(args):
-			read = args[i+1]
-			i++
-		default:
-			fmt.Fprintf(stderr, "usage: stasima admin inbox [--all] [--read PATH]\n")
-			return nil
-		}
-	}
-	if read != "" {
-		return func(ctx context.Context, c *busclient.Client) (any, error) { return inboxRead(ctx, c, read) }
-	}
-	return func(ctx context.Context, c *busclient.Client) (any, error) { return inboxList(ctx, c, all) }
 }
 
 // inboxRead is O-inbox-1: one read_receipt by the practitioner, the path verbatim (U-30).

@@ -77,14 +77,7 @@ func (o *opsServer) close(ctx context.Context) {
 
 // cmdHealth probes a serve process's /healthz (the compose healthcheck: the image has no
 // shell or curl). Exit 0 when healthy.
-func cmdHealth(ctx context.Context, args []string, stdout io.Writer) error {
-	addr := defaultOpsAddr
-	switch {
-	case len(args) == 2 && args[0] == "--addr":
-		addr = args[1]
-	case len(args) != 0:
-		return fmt.Errorf("%w: health [--addr HOST:PORT]", errUsage)
-	}
+func cmdHealth(ctx context.Context, addr string, stdout io.Writer) error {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/healthz", nil)

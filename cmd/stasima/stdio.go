@@ -29,16 +29,9 @@ const stdioStartWait = 90 * time.Second
 // spawning client over stdin/stdout, joined to the running backend of the data dir over the
 // bus — started detached with `stasima up` when none answers. stdout carries MCP frames only;
 // every log line goes to stderr.
-func cmdStdio(ctx context.Context, args []string, stderr io.Writer) error {
+func cmdStdio(ctx context.Context, f commonFlags, stderr io.Writer) error {
 	// The spawning client, taken first: a client that dies during start-up is still seen.
 	parent := os.Getppid()
-	f, rest, err := parseFlags("stdio", args, false)
-	if err != nil {
-		return err
-	}
-	if len(rest) > 0 {
-		return fmt.Errorf("%w: unexpected arguments %v", errUsage, rest)
-	}
 	cfg, err := loadConfig(f.data, f.config, "")
 	if err != nil {
 		return err

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -18,48 +17,36 @@ import (
 	"github.com/stasima/stasima/services/audit"
 )
 
-// adminTlog builds `admin checkpoint` (the latest signed checkpoint and the log's verifier key)
-// and `admin prove <seq> | --from <checkpoint-file>` (an inclusion or a consistency proof
-// against the latest checkpoint, as a schema.TlogProof file). ok=false is a usage error.
-func adminTlog(cmd string, args []string) (run func(context.Context, *busclient.Client) (any, error), ok bool, err error) {
-	if cmd == "checkpoint" {
-		if len(args) != 0 {
-			return nil, false, nil
-		}
-		return func(ctx context.Context, c *busclient.Client) (any, error) {
-			var cp schema.TlogCheckpoint
-			err := c.Query(ctx, bus.Audit, schema.QAuditCheckpoint, nil, &cp)
-			return cp, err
-		}, true, nil
-	}
-	fs := flag.NewFlagSet("prove", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	from := fs.String("from", "", "an earlier checkpoint file (the note, or admin checkpoint's JSON)")
-	if err := fs.Parse(args); err != nil {
-		return nil, false, nil
-	}
+// adminCheckpoint is `admin checkpoint`: the latest signed checkpoint and the log's verifier key.
+func adminCheckpoint(ctx context.Context, c *busclient.Client, _ Config) (any, error) {
+	var cp schema.TlogCheckpoint
+	err := c.Query(ctx, bus.Audit, schema.QAuditCheckpoint, nil, &cp)
+	return cp, err
+}
+
+// adminProve is `admin prove <seq> | --from <checkpoint-file>`: an inclusion or a consistency
+// proof against the latest checkpoint, as a schema.TlogProof file. from is read before the
+// backend starts; a bad seq is a usage error.
+func adminProve(seqArg, from string) (adminFunc, error) {
 	var q schema.TlogProveQuery
-	switch {
-	case *from != "" && fs.NArg() == 0:
-		b, err := os.ReadFile(*from)
+	if from != "" {
+		b, err := os.ReadFile(from)
 		if err != nil {
-			return nil, true, err
+			return nil, err
 		}
 		q.From = checkpointNote(b)
-	case *from == "" && fs.NArg() == 1:
-		seq, err := strconv.ParseInt(fs.Arg(0), 10, 64)
+	} else {
+		seq, err := strconv.ParseInt(seqArg, 10, 64)
 		if err != nil || seq < 1 {
-			return nil, false, nil
+			return nil, fmt.Errorf("%w: seq %q must be a row number >= 1", errUsage, seqArg)
 		}
 		q.Seq = seq
-	default:
-		return nil, false, nil
 	}
 	return func(ctx context.Context, c *busclient.Client) (any, error) {
 		var p schema.TlogProof
 		err := c.Query(ctx, bus.Audit, schema.QAuditProve, q, &p)
 		return p, err
-	}, true, nil
+	}, nil
 }
 
 // checkpointNote returns the signed note in b: b itself, or the "checkpoint" member of the JSON
@@ -78,35 +65,28 @@ func checkpointNote(b []byte) string {
 // consistency proof (both checkpoints signed, the old tree a prefix of the new). It needs no
 // deployment and no network. With --checkpoint, the proof's checkpoint must also be
 // consistent with that trusted earlier checkpoint: same size means same root.
-func cmdVerifyProof(args []string, stdout io.Writer) error {
-	fs := flag.NewFlagSet("verify-proof", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	key := fs.String("key", "", "the log's public key (note verifier string; admin checkpoint prints it)")
-	trusted := fs.String("checkpoint", "", "a trusted checkpoint file the proof's checkpoint must not contradict")
-	if err := fs.Parse(args); err != nil || *key == "" || fs.NArg() != 1 {
-		return fmt.Errorf("%w: stasima verify-proof --key <verifier> [--checkpoint <file>] <proof-or-checkpoint-file>", errUsage)
-	}
-	if fi, err := os.Stat(*key); err == nil && !fi.IsDir() {
-		b, err := os.ReadFile(*key)
+func cmdVerifyProof(file, key, trusted string, stdout io.Writer) error {
+	if fi, err := os.Stat(key); err == nil && !fi.IsDir() {
+		b, err := os.ReadFile(key)
 		if err != nil {
 			return err
 		}
-		*key = strings.TrimSpace(string(b))
+		key = strings.TrimSpace(string(b))
 	}
-	b, err := os.ReadFile(fs.Arg(0))
+	b, err := os.ReadFile(file)
 	if err != nil {
 		return err
 	}
-	out, err := verifyProof(b, *key)
+	out, err := verifyProof(b, key)
 	if err != nil {
 		return err
 	}
-	if *trusted != "" {
-		tb, err := os.ReadFile(*trusted)
+	if trusted != "" {
+		tb, err := os.ReadFile(trusted)
 		if err != nil {
 			return err
 		}
-		old, _, err := tlog.Open([]byte(checkpointNote(tb)), *key)
+		old, _, err := tlog.Open([]byte(checkpointNote(tb)), key)
 		if err != nil {
 			return fmt.Errorf("trusted %w", err)
 		}

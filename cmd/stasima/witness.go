@@ -4,7 +4,6 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -32,26 +31,16 @@ var errFork = errors.New("fork detected")
 // the witness serves no HTTP add-checkpoint endpoint (it is a CLI over files), and it keeps
 // the state of one log per state directory. The witness key file holds the note signer key
 // (generated, mode 0600, when the file does not exist); its verifier key is printed to stderr.
-func cmdWitness(args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("witness", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	keyFile := fs.String("key", "", "the witness's signer key file (created when missing)")
-	logKey := fs.String("log-key", "", "the log's public key (note verifier string, or a file holding it)")
-	state := fs.String("state", "", "the witness's state directory")
-	proofFile := fs.String("proof", "", "a consistency proof file from the last cosigned checkpoint")
-	name := fs.String("name", "stasima-witness", "the witness key's name when the key is created")
-	if err := fs.Parse(args); err != nil || *keyFile == "" || *logKey == "" || *state == "" || fs.NArg() != 1 {
-		return fmt.Errorf("%w: stasima witness --key <file> --log-key <verifier> --state <dir> [--proof <file>] <checkpoint-file>", errUsage)
-	}
-	vkey := *logKey
+func cmdWitness(checkpointFile, keyFile, logKey, state, proofFile, name string, stdout, stderr io.Writer) error {
+	vkey := logKey
 	if b, err := os.ReadFile(vkey); err == nil {
 		vkey = strings.TrimSpace(string(b))
 	}
-	signer, err := witnessKey(*keyFile, *name, stderr)
+	signer, err := witnessKey(keyFile, name, stderr)
 	if err != nil {
 		return err
 	}
-	b, err := os.ReadFile(fs.Arg(0))
+	b, err := os.ReadFile(checkpointFile)
 	if err != nil {
 		return err
 	}
@@ -60,10 +49,10 @@ func cmdWitness(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(*state, 0o700); err != nil {
+	if err := os.MkdirAll(state, 0o700); err != nil {
 		return err
 	}
-	last := filepath.Join(*state, "checkpoint")
+	last := filepath.Join(state, "checkpoint")
 	if ob, err := os.ReadFile(last); err == nil {
 		old, _, err := tlog.Open(ob, vkey)
 		if err != nil {
@@ -71,16 +60,16 @@ func cmdWitness(args []string, stdout, stderr io.Writer) error {
 		}
 		var proof []string
 		if cur.Size > old.Size {
-			if *proofFile == "" {
+			if proofFile == "" {
 				return fmt.Errorf("checkpoint size %d is past the cosigned %d: a consistency proof is needed (--proof; stasima admin prove --from %s)", cur.Size, old.Size, last)
 			}
-			pb, err := os.ReadFile(*proofFile)
+			pb, err := os.ReadFile(proofFile)
 			if err != nil {
 				return err
 			}
 			var p schema.TlogProof
 			if err := json.Unmarshal(pb, &p); err != nil || p.Kind != schema.TlogConsistency {
-				return fmt.Errorf("proof %s is not a consistency proof file", *proofFile)
+				return fmt.Errorf("proof %s is not a consistency proof file", proofFile)
 			}
 			proof = p.Proof
 		}
