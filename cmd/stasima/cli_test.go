@@ -34,7 +34,8 @@ func commandPaths(t *testing.T) [][]string {
 }
 
 // TestHelp_Golden: `--help` on every command and subcommand exits 0, prints its help on stdout
-// (the golden file under testdata/help; go test -run TestHelp_Golden -update rewrites them),
+// (the golden file under testdata/help; go test -run TestHelp_Golden -update rewrites them,
+// the package's one -update flag),
 // nothing on stderr, and creates no file in the working directory (no config is read, no data
 // dir made, no backend started).
 func TestHelp_Golden(t *testing.T) {
