@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"reflect"
 	"runtime/debug"
 	"strings"
 	"testing"
@@ -186,6 +187,33 @@ func TestCLI_LandFlagAfterID(t *testing.T) {
 		code, _, stderr := admin(t, args...)
 		if code != 1 || !strings.Contains(stderr, `"Zed" is not an approver`) {
 			t.Fatalf("admin %v: exit %d %q", args, code, stderr)
+		}
+	}
+}
+
+// TestHelp_ConfigKeysDocumented: `stasima config --help` lists every key the config file
+// accepts (fileConfig's toml tags) and every key it lists is one.
+func TestHelp_ConfigKeysDocumented(t *testing.T) {
+	tags := map[string]bool{}
+	ft := reflect.TypeFor[fileConfig]()
+	for i := range ft.NumField() {
+		tags[ft.Field(i).Tag.Get("toml")] = true
+	}
+	listed := map[string]bool{}
+	for _, k := range configKeys {
+		if !tags[k.Key] || listed[k.Key] {
+			t.Errorf("config --help lists %q: not a file key, or twice", k.Key)
+		}
+		listed[k.Key] = true
+	}
+	for k := range tags {
+		if !listed[k] {
+			t.Errorf("file key %q is missing from config --help (configKeys)", k)
+		}
+	}
+	for k, env := range configEnvVars {
+		if !tags[k] || !strings.Contains(configHelp(), env) {
+			t.Errorf("configEnvVars %s=%s: not a key or not shown", k, env)
 		}
 	}
 }

@@ -1,3 +1,104 @@
 package main
 
-func configHelp() string { return "TODO" }
+import (
+	"fmt"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/stasima/stasima/pkg/bus"
+	"github.com/stasima/stasima/pkg/hexseq"
+	"github.com/stasima/stasima/pkg/refs"
+	"github.com/stasima/stasima/services/airlock"
+)
+
+// configKey documents one key of the flat TOML config file (operations §8): its default and
+// its STASIMA_* environment variable, which overrides the file.
+type configKey struct {
+	Key, Default, Doc string
+}
+
+// configKeys lists every key fileConfig reads, in the order `stasima config --help` shows them.
+var configKeys = []configKey{
+	{"git_dir", "<data dir>/repo.git without a file; required in a file", "the bare repository"},
+	{"deployment_name", "", "the deployment's name (the TOTP issuer)"},
+	{"approvers", "practitioner", "who may land: a list, or comma-separated; the first sorted is the default"},
+	{"canon_ref", refs.DefaultCanon, "the canon branch"},
+	{"seq_origin", fmt.Sprintf("%#x", hexseq.DefaultOrigin), "canon's seq before the first land"},
+	{"committer_name", "capstore", "git committer name"},
+	{"committer_email", "capstore@stasima.local", "git committer email"},
+	{"orientation_base", "technical/orientation", "the orientation slots' folder"},
+	{"map_db", "<git_dir's parent>/map_index.sqlite", "the index's SQLite file"},
+	{"index_dsn", "", "postgres://… puts the index in PostgreSQL"},
+	{"audit_db", "<git_dir's parent>/audit.sqlite", "the audit log's SQLite file"},
+	{"audit_dsn", "", "postgres://… puts the audit log in PostgreSQL"},
+	{"auth_dsn", "", "postgres://… for the OAuth door's store (default: SQLite beside audit_db)"},
+	{"embed_backend", "stub (local-server when embed_url is set by env)", "stub | local-server"},
+	{"embed_url", "", "OpenAI-compatible embedding server, e.g. http://localhost:11434"},
+	{"embed_model", "nomic-embed-text", "embedding model"},
+	{"embed_dim", "768", "the model's dimension"},
+	{"embed_doc_prefix", "search_document: ", "prefix of embedded documents"},
+	{"embed_query_prefix", "search_query: ", "prefix of embedded queries"},
+	{"search_mode", "hybrid", "hybrid | embedding"},
+	{"search_score_floor", "the embedder's default", "lowest score a search returns"},
+	{"airlock_secret_path", "<git_dir's parent>/totp.secret", "the airlock's TOTP secret file"},
+	{"airlock_land_secret", "", "optional second, land-only TOTP secret file"},
+	{"airlock_floor_s", "120", "earliest land after staging, seconds"},
+	{"airlock_ceiling_s", "7200", "a stage expires after, seconds"},
+	{"airlock_failure_budget", fmt.Sprint(airlock.DefaultConfig().FailureBudget), "wrong codes within the period that lock every code check"},
+	{"airlock_failure_period_s", fmt.Sprint(airlock.DefaultConfig().FailurePeriod.Seconds()), "the failure budget's period, seconds"},
+	{"airlock_lock_s", fmt.Sprint(airlock.DefaultConfig().LockFor.Seconds()), "how long the lock holds, seconds"},
+	{"transport", "stdio (up: http)", "stdio | http: how the gateway serves MCP"},
+	{"http_host", "127.0.0.1", "HTTP bind host: loopback or Tailscale 100.64.0.0/10"},
+	{"http_port", "8787", "HTTP bind port"},
+	{"http_public_url", "", "https URL behind the TLS proxy; arms the OAuth door"},
+	{"http_allowed_hosts", "", "extra Host headers accepted (comma-separated in the env)"},
+	{"binding_mode", "strict", "strict | witness | off: session binding (identity.md)"},
+	{"rest_session_idle_s", "3600", "a REST session ends after this idle time, seconds"},
+	{"max_body_bytes", "1048576", "largest request or entry body"},
+	{"mcp_max_sessions", "1024", "concurrent MCP sessions; the least recently active closes beyond it"},
+	{"git_timeout", "0 (auto)", "deadline of a local git operation, seconds"},
+	{"git_network_timeout", "300", "deadline of a git push or fetch, seconds"},
+	{"nats_url", "", "external bus (serve, compose); empty = the embedded bus"},
+	{"nats_creds", "", "this component's bus credentials file (external bus)"},
+	{"nats_port", "0 (chosen at start)", "the embedded bus's port"},
+	{"bus_prefix", bus.DefaultPrefix, "subject and stream prefix, so deployments can share a bus"},
+	{"events_max_age_days", "30", "how long the EVENTS stream keeps events"},
+	{"audit_barrier_timeout_s", "10", "how long a write waits for its audit row"},
+	{"index_barrier_timeout_s", "70", "how long a write waits for the index"},
+}
+
+// configEnvVars names the STASIMA_* variable that overrides a config key (operations §8.1,
+// O-config-2, O-config-5), or "" when the key has none yet.
+var configEnvVars = map[string]string{
+	"git_dir": "STASIMA_GIT_DIR", "approvers": "STASIMA_APPROVERS", "canon_ref": "STASIMA_CANON_REF",
+	"map_db": "STASIMA_MAP_DB", "audit_db": "STASIMA_AUDIT_DB", "embed_url": "STASIMA_EMBED_URL",
+	"embed_model": "STASIMA_EMBED_MODEL", "embed_dim": "STASIMA_EMBED_DIM", "binding_mode": "STASIMA_BINDING",
+}
+
+// configHelp is `stasima config --help`: every key, its default and its variable.
+func configHelp() string {
+	var b strings.Builder
+	b.WriteString(`The config file is flat TOML (operations §8), named by --config or STASIMA_CONFIG; unknown
+keys are refused. Where a key has a STASIMA_* environment variable it overrides the file, and
+the flags (--data, --http) override both. STASIMA_DATA names the data dir (./stasima-data).
+
+`)
+	w := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(w, "KEY\tENVIRONMENT\tDEFAULT\tMEANING")
+	for _, k := range configKeys {
+		def := k.Default
+		if def == "" {
+			def = "-"
+		}
+		env := configEnvVars[k.Key]
+		if env == "" {
+			env = "-"
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", k.Key, env, def, k.Doc)
+	}
+	w.Flush()
+	b.WriteString(`
+Not file keys: STASIMA_CONFIG (the file), and a gateway's session binding (identity.md I-1):
+STASIMA_INSTANCE (pinned seat) or STASIMA_PORT (port-durable token).`)
+	return b.String()
+}
