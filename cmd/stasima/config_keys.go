@@ -20,6 +20,7 @@ type configKey struct {
 // configKeys lists every key fileConfig reads, in the order `stasima config --help` shows them.
 var configKeys = []configKey{
 	{"git_dir", "<data dir>/repo.git without a file; required in a file", "the bare repository"},
+	{"data_dir", "git_dir's parent with a file, else ./stasima-data", "lock, bus record and embedded bus store (--data wins)"},
 	{"deployment_name", "", "the deployment's name (the TOTP issuer)"},
 	{"approvers", "practitioner", "who may land: a list, or comma-separated; the first sorted is the default"},
 	{"canon_ref", refs.DefaultCanon, "the canon branch"},
@@ -73,6 +74,7 @@ var configEnvVars = map[string]string{
 	"git_dir": "STASIMA_GIT_DIR", "approvers": "STASIMA_APPROVERS", "canon_ref": "STASIMA_CANON_REF",
 	"map_db": "STASIMA_MAP_DB", "audit_db": "STASIMA_AUDIT_DB", "embed_url": "STASIMA_EMBED_URL",
 	"embed_model": "STASIMA_EMBED_MODEL", "embed_dim": "STASIMA_EMBED_DIM", "binding_mode": "STASIMA_BINDING",
+	"data_dir": "STASIMA_DATA",
 }
 
 // configHelp is `stasima config --help`: every key, its default and its variable.
@@ -80,7 +82,7 @@ func configHelp() string {
 	var b strings.Builder
 	b.WriteString(`The config file is flat TOML (operations §8), named by --config or STASIMA_CONFIG; unknown
 keys are refused. Where a key has a STASIMA_* environment variable it overrides the file, and
-the flags (--data, --http) override both. STASIMA_DATA names the data dir (./stasima-data).
+the flags (--data, --http) override both. Relative paths in the file resolve against its directory.
 
 `)
 	w := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
