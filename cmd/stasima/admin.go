@@ -353,3 +353,22 @@ func watchLine(ctx context.Context, c *busclient.Client, env bus.Envelope) strin
 	}
 	return env.Type + "\n"
 }
+
+// needDeployment refuses an admin command when cfg names no local deployment: neither its
+// repository nor a data dir a process has held exists. Only bootstrap (and up, and restore,
+// which rebuilds one from a backup) may create a deployment, so a mistyped --config, --data or
+// working directory never leaves a new empty one behind. Over an external bus the services own
+// their storage and nothing is checked here.
+func needDeployment(cfg Config) error {
+	if cfg.NATSURL != "" {
+		return nil
+	}
+	if _, err := os.Stat(cfg.GitDir); err == nil {
+		return nil
+	}
+	if _, err := os.Stat(filepath.Join(cfg.DataDir, lockFile)); err == nil {
+		return nil
+	}
+	return fmt.Errorf("no deployment at %s (data dir %s): create one with `stasima admin bootstrap <seed-dir>` or `stasima up`, "+
+		"or name the existing one with --config <file> (relative paths in it resolve against its directory) or --data <dir>", cfg.GitDir, cfg.DataDir)
+}

@@ -63,6 +63,12 @@ func (a *adminOpts) jsonRun(prepare func(cmd *cobra.Command, cfg Config, args []
 		if err != nil {
 			return adminRefusal(err)
 		}
+		// Only bootstrap may create a deployment (restore and up do not come here).
+		if cmd.Name() != "bootstrap" {
+			if err := needDeployment(cfg); err != nil {
+				return adminRefusal(err)
+			}
+		}
 		ctx := cmd.Context()
 		out, err := withBackend(ctx, cfg, func(c *busclient.Client) (any, error) { return work(ctx, c) })
 		if err != nil {

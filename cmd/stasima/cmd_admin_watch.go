@@ -17,6 +17,9 @@ func newAdminWatchCmd(a *adminOpts) *cobra.Command {
 			if err != nil {
 				return adminRefusal(err)
 			}
+			if err := needDeployment(cfg); err != nil {
+				return adminRefusal(err)
+			}
 			ctx := cmd.Context()
 			_, err = withBackend(ctx, cfg, func(c *busclient.Client) (any, error) {
 				return nil, watch(ctx, c, cfg, asJSON, cmd.OutOrStdout())
