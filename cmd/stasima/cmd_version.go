@@ -1,16 +1,14 @@
 package main
 
 import (
-	"runtime/debug"
-	"strings"
-
 	"github.com/spf13/cobra"
+
+	"github.com/stasima/stasima/pkg/buildinfo"
 )
 
-// buildInfo is the build of the running binary, from the build information Go embeds
-// (runtime/debug.ReadBuildInfo): the main module's version ("devel" without one) and the VCS
-// revision.
-type buildInfo struct {
+// versionJSON is `stasima version --json`: the build as pkg/buildinfo reads it, the one source
+// of the version string that --version, the MCP serverInfo and stasima_build_info share.
+type versionJSON struct {
 	Version   string `json:"version"`
 	Module    string `json:"module"`
 	Revision  string `json:"revision"`
@@ -18,42 +16,8 @@ type buildInfo struct {
 	GoVersion string `json:"go_version"`
 }
 
-// readBuildInfo reads the build; Version is the module version, then "+" and the first 12
-// characters of the revision (".dirty" for a modified tree) unless the module version already
-// names that revision (a pseudo-version does).
-func readBuildInfo() buildInfo {
-	in := buildInfo{Module: "devel"}
-	bi, ok := debug.ReadBuildInfo()
-	if ok {
-		in.GoVersion = bi.GoVersion
-		if v := bi.Main.Version; v != "" && v != "(devel)" {
-			in.Module = v
-		}
-		for _, s := range bi.Settings {
-			switch s.Key {
-			case "vcs.revision":
-				in.Revision = s.Value
-			case "vcs.modified":
-				in.Modified = s.Value == "true"
-			}
-		}
-	}
-	in.Version = in.Module
-	rev := in.Revision
-	if len(rev) > 12 {
-		rev = rev[:12]
-	}
-	if rev != "" && !strings.Contains(in.Version, rev) {
-		in.Version += "+" + rev
-		if in.Modified {
-			in.Version += ".dirty"
-		}
-	}
-	return in
-}
-
 // buildVersion is the one version string of the running binary, what --version prints.
-func buildVersion() string { return readBuildInfo().Version }
+func buildVersion() string { return buildinfo.Read().Version() }
 
 func newVersionCmd() *cobra.Command {
 	var asJSON bool
@@ -66,7 +30,9 @@ as ` + "`stasima --version`" + `.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if asJSON {
-				printJSON(cmd, readBuildInfo())
+				in := buildinfo.Read()
+				printJSON(cmd, versionJSON{Version: in.Version(), Module: in.Module, Revision: in.Revision,
+					Modified: in.Modified, GoVersion: in.GoVersion})
 				return nil
 			}
 			cmd.Printf("stasima version %s\n", buildVersion())
