@@ -298,6 +298,14 @@ embed_dim = 10
 		{"number field", "git_timeout = \"fast\"", "git_timeout must be a number, got fast"},
 		{"network number field", "git_network_timeout = \"slow\"", "git_network_timeout must be a number, got slow"},
 		{"score floor", "search_score_floor = \"high\"", "search_score_floor must be a number, got high"},
+		{"session cap not integer", "mcp_max_sessions = \"lots\"", "mcp_max_sessions must be an integer, got lots"},
+		{"session cap zero", "mcp_max_sessions = 0", "mcp_max_sessions must be at least 1, got 0"},
+		{"session cap negative", "mcp_max_sessions = -5", "mcp_max_sessions must be at least 1, got -5"},
+		{"failure budget zero", "airlock_failure_budget = 0", "airlock_failure_budget (0)"},
+		{"failure budget negative", "airlock_failure_budget = -20", "must be positive"},
+		{"lock zero", "airlock_lock_s = 0", "must be positive"},
+		{"failure period negative", "airlock_failure_period_s = -1", "must be positive"},
+		{"floor below code lifetime", "airlock_floor_s = 90", "airlock_floor_s"},
 		{"unknown keys sorted", "zeta = 1\nalpha = 2", "unknown keys (flat TOML; check spelling): alpha, zeta"}, // O-config-4
 		{"table is unknown", "[server]\nport = 1", "server"},                                                    // O-config-4
 	}
