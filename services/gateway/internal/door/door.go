@@ -813,12 +813,18 @@ func (d *Door) internal(w http.ResponseWriter, where string, err error) {
 	textPage(w, http.StatusInternalServerError, "internal error")
 }
 
+// random mints an unguessable URL-safe id. It never starts with '-': transaction ids are
+// typed as arguments of `stasima admin oauth approve`, where a leading '-' reads as a flag.
 func random(n int) string {
 	b := make([]byte, n)
 	if _, err := rand.Read(b); err != nil {
 		panic(err)
 	}
-	return base64.RawURLEncoding.EncodeToString(b)
+	s := base64.RawURLEncoding.EncodeToString(b)
+	if s[0] == '-' {
+		s = "A" + s[1:]
+	}
+	return s
 }
 
 func scopes(s string) []string { return orEmpty(strings.Fields(s)) }
