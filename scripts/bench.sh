@@ -13,6 +13,8 @@ run() { # package pattern benchtime
 echo "# git store alone (go-git, no bus), then the full pipeline (MCP → JetStream → capstore → git → event → reply)"
 run ./services/capstore/internal/gitstore/ '^BenchmarkCommit' "${N}x"
 run ./cmd/stasima/ '^BenchmarkPipeline' "${N}x"
+echo "# server CPU per acknowledged kip_commit at 16 seats (issue 15): in-process up, the MCP client in its own process"
+run ./cmd/stasima/ '^BenchmarkCommitCPU_16Seats$' "${N}x"
 echo "# audit: appends through the writer (producers wait on the barrier), burst throughput, verify of 1,000,000 rows beside raw SHA-256"
 run ./services/audit/ '^BenchmarkWriter' "${N}x"
 run ./services/audit/internal/chain/ '^Benchmark(Verify|SHA256)$' 1x
@@ -49,6 +51,8 @@ function metric(name,   i) { for (i = 3; i < NF; i++) if ($(i+1) == name) return
   sr = metric("s/reindex"); if (sr != "") line = line sprintf("   %s s per reindex", sr)
   rp = metric("s/repo"); if (rp != "") line = line sprintf("   %s s to generate the repository", rp)
   cpu = metric("cpu-ms/commit"); if (cpu != "") line = line sprintf("   %s ms CPU per commit (server and client, one process)", cpu)
+  scpu = metric("server-cpu-ms/commit")
+  if (scpu != "") { print sprintf("commit_cpu_ms_per_op %s   (server process; client %s ms per commit, separately)", scpu, metric("client-cpu-ms/commit")) }
   if (name ~ /Verify|SHA256/) line = line sprintf("   %.2f s per 1,000,000 rows", nsop / 1e9)
   ml = metric("ms/land"); if (ml != "") line = line sprintf(" %9s ms per land", ml)
   by = metric("bytes/500-path-pull"); if (by != "") line = line sprintf(" %9s bytes for %s paths (pointers only)", by, metric("paths"))

@@ -26,6 +26,9 @@ func TestMain(m *testing.M) {
 	if os.Getenv("STASIMA_TEST_MAIN") == "1" {
 		os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 	}
+	if addr := os.Getenv(commitClientEnv); addr != "" { // BenchmarkCommitCPU's client process
+		os.Exit(commitClient(addr))
+	}
 	os.Exit(m.Run())
 }
 

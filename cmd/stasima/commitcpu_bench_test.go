@@ -1,0 +1,161 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+)
+
+// commitClientEnv names the gateway a re-executed test binary drives as the commit client of
+// BenchmarkCommitCPU (see TestMain); its value is host:port.
+const commitClientEnv = "STASIMA_BENCH_COMMIT_CLIENT"
+
+// BenchmarkCommitCPU_16Seats measures the server's CPU per acknowledged kip_commit (issue 15):
+// an in-process `up` graph (embedded NATS, every service, default configuration, so the index
+// barrier too), driven over MCP by 16 seats in a separate process. The server figure is this
+// process's getrusage between the client's start and end signals; the client reports its own
+// CPU separately, so neither figure carries the other. b.N is the commit count.
+func BenchmarkCommitCPU_16Seats(b *testing.B) { benchCommitCPU(b, 16) }
+
+func benchCommitCPU(b *testing.B, seats int) {
+	cfg, err := loadConfig(b.TempDir(), "", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	n, err := startNode(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), nodeOptions{gateway: true, record: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer n.stop(context.Background())
+
+	cmd := exec.Command(os.Args[0])
+	cmd.Env = append(os.Environ(), commitClientEnv+"="+n.gw.Addr(),
+		"STASIMA_BENCH_SEATS="+strconv.Itoa(seats), "STASIMA_BENCH_COMMITS="+strconv.Itoa(b.N))
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	defer cmd.Wait()
+	out := bufio.NewScanner(stdout)
+	if !out.Scan() || out.Text() != "ready" {
+		b.Fatalf("commit client: want ready, got %q (%v)", out.Text(), out.Err())
+	}
+	// Settle: the sessions' connects are done; measure only the commits.
+	time.Sleep(200 * time.Millisecond)
+	b.ResetTimer()
+	cpu0 := processCPU()
+	if _, err := io.WriteString(stdin, "go\n"); err != nil {
+		b.Fatal(err)
+	}
+	if !out.Scan() {
+		b.Fatalf("commit client: no result (%v)", out.Err())
+	}
+	server := processCPU() - cpu0
+	b.StopTimer()
+	var clientUS, elapsedUS, p50US, p99US int64
+	var failed int
+	if _, err := fmt.Sscanf(out.Text(), "done %d %d %d %d %d", &clientUS, &elapsedUS, &p50US, &p99US, &failed); err != nil {
+		b.Fatalf("commit client: %q: %v", out.Text(), err)
+	}
+	if failed > 0 {
+		b.Fatalf("commit client: %d commits failed", failed)
+	}
+	stdin.Close()
+	b.ReportMetric(float64(server.Microseconds())/1000/float64(b.N), "server-cpu-ms/commit")
+	b.ReportMetric(float64(clientUS)/1000/float64(b.N), "client-cpu-ms/commit")
+	b.ReportMetric(float64(b.N)/(float64(elapsedUS)/1e6), "commits/s")
+	b.ReportMetric(float64(p50US)/1000, "p50-ms")
+	b.ReportMetric(float64(p99US)/1000, "p99-ms")
+}
+
+// commitClient is the client process of BenchmarkCommitCPU: it opens one MCP session per seat,
+// says "ready", waits for "go" on stdin, runs the commits (each seat writing its own
+// perspective) and prints "done <cpu µs> <elapsed µs> <p50 µs> <p99 µs> <failures>".
+func commitClient(addr string) int {
+	seats, _ := strconv.Atoi(os.Getenv("STASIMA_BENCH_SEATS"))
+	total, _ := strconv.Atoi(os.Getenv("STASIMA_BENCH_COMMITS"))
+	if seats < 1 || total < 1 {
+		fmt.Fprintln(os.Stderr, "commit client: STASIMA_BENCH_SEATS and STASIMA_BENCH_COMMITS must be positive")
+		return 2
+	}
+	sessions := make([]*mcp.ClientSession, seats)
+	for i := range sessions {
+		c := mcp.NewClient(&mcp.Implementation{Name: "bench", Version: "1"}, nil)
+		s, err := c.Connect(context.Background(), &mcp.StreamableClientTransport{Endpoint: "http://" + addr + "/mcp"}, nil)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "commit client:", err)
+			return 1
+		}
+		defer s.Close()
+		sessions[i] = s
+	}
+	fmt.Println("ready")
+	in := bufio.NewScanner(os.Stdin)
+	if !in.Scan() || strings.TrimSpace(in.Text()) != "go" {
+		return 1
+	}
+	cpu0 := processCPU()
+	start := time.Now()
+	var next atomic.Int64
+	var failed atomic.Int64
+	lat := make([][]time.Duration, seats)
+	var wg sync.WaitGroup
+	for i := range sessions {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			seat := fmt.Sprintf("bench-%02d", i)
+			for {
+				k := next.Add(1)
+				if k > int64(total) {
+					return
+				}
+				t := time.Now()
+				res, err := sessions[i].CallTool(context.Background(), &mcp.CallToolParams{Name: "kip_commit", Arguments: map[string]any{
+					"instance_id": seat, "domain": "practice", "slug": fmt.Sprintf("e-%d", k),
+					"body": "a small entry body, as agents write them", "op_id": fmt.Sprintf("cpu-%d", k)}})
+				if err != nil || res.IsError {
+					fmt.Fprintf(os.Stderr, "commit %d: %v %v\n", k, err, res)
+					failed.Add(1)
+					continue
+				}
+				lat[i] = append(lat[i], time.Since(t))
+			}
+		}(i)
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	cpu := processCPU() - cpu0
+	var all []time.Duration
+	for _, l := range lat {
+		all = append(all, l...)
+	}
+	sort.Slice(all, func(i, j int) bool { return all[i] < all[j] })
+	var p50, p99 time.Duration
+	if len(all) > 0 {
+		p50, p99 = all[len(all)/2], all[len(all)*99/100]
+	}
+	fmt.Printf("done %d %d %d %d %d\n", cpu.Microseconds(), elapsed.Microseconds(), p50.Microseconds(), p99.Microseconds(), failed.Load())
+	return 0
+}
