@@ -211,9 +211,14 @@ func TestHelp_ConfigKeysDocumented(t *testing.T) {
 			t.Errorf("file key %q is missing from config --help (configKeys)", k)
 		}
 	}
-	for k, env := range configEnvVars {
-		if !tags[k] || !strings.Contains(configHelp(), env) {
-			t.Errorf("configEnvVars %s=%s: not a key or not shown", k, env)
+	for _, k := range configKeys {
+		if env := configEnvVar(k.Key); !strings.Contains(configHelp(), env+" ") {
+			t.Errorf("config --help does not show %s, the variable of %s", env, k.Key)
+		}
+	}
+	for k := range configEnvAliases {
+		if !tags[k] {
+			t.Errorf("configEnvAliases names %q, not a file key", k)
 		}
 	}
 }

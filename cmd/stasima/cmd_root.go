@@ -1,6 +1,8 @@
 package main
 
 import (
+	"fmt"
+	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -26,6 +28,13 @@ func newRootCmd() *cobra.Command {
 		RunE:          groupRun,
 		SilenceErrors: true,
 		SilenceUsage:  true,
+	}
+	// A misspelt STASIMA_* variable would be silently ignored; say so once, on stderr, before
+	// any command runs (never for --help).
+	root.PersistentPreRun = func(cmd *cobra.Command, _ []string) {
+		for _, name := range unknownEnv(os.Environ()) {
+			fmt.Fprintf(cmd.ErrOrStderr(), "stasima: unknown environment variable %s ignored (stasima config --help lists them)\n", name)
+		}
 	}
 	root.SetVersionTemplate("stasima version {{.Version}}\n")
 	root.SetFlagErrorFunc(flagError)

@@ -157,18 +157,18 @@ func loadUpConfig(dataDir, configPath, httpAddr string) (Config, error) {
 	return load(dataDir, configPath, httpAddr, true)
 }
 
-// load resolves defaults, the config file (path or STASIMA_CONFIG, O-config-1), the eight
-// environment overrides of O-config-2 plus STASIMA_BINDING (O-config-5), and the flags, in
-// that order of increasing precedence; then validates (§8.4). Relative paths in the file
+// load resolves defaults, the config file (path or STASIMA_CONFIG, O-config-1), each key's
+// STASIMA_* variable (a superset of O-config-2's eight and O-config-5's STASIMA_BINDING), and
+// the flags, in that order of increasing precedence; then validates (§8.4). Relative paths in the file
 // resolve against the file's directory, so the file means the same deployment from any
 // working directory. The data dir is --data, else STASIMA_DATA, else the file's data_dir,
 // else (with a file) the parent of git_dir, else ./stasima-data.
 func load(dataDir, configPath, httpAddr string, servesHTTP bool) (Config, error) {
-	if dataDir == "" {
-		dataDir = os.Getenv("STASIMA_DATA")
-	}
 	if configPath == "" {
 		configPath = os.Getenv("STASIMA_CONFIG")
+	}
+	if httpAddr == "" {
+		httpAddr = os.Getenv("STASIMA_HTTP") // the variable of --http
 	}
 	c := Config{
 		ConfigPath:     configPath,
@@ -202,10 +202,9 @@ func load(dataDir, configPath, httpAddr string, servesHTTP bool) (Config, error)
 		RestSessionIdle:   time.Hour,
 		GitNetworkTimeout: 300 * time.Second,
 	}
-	embedBackendSet := false
 	host, port := "127.0.0.1", 8787
+	var f fileConfig
 	if configPath != "" {
-		var f fileConfig
 		md, err := toml.DecodeFile(configPath, &f)
 		if errors.Is(err, os.ErrNotExist) {
 			return Config{}, fmt.Errorf("config file not found: %s", configPath)
@@ -227,9 +226,19 @@ func load(dataDir, configPath, httpAddr string, servesHTTP bool) (Config, error)
 		for _, p := range []*string{&f.GitDir, &f.MapDB, &f.AuditDB, &f.AirlockSecretPath, &f.AirlockLandSecret, &f.DataDir} {
 			*p = besideFile(configPath, *p)
 		}
-		if dataDir == "" {
-			dataDir = f.DataDir
-		}
+	}
+	// Every key's STASIMA_* variable overrides the file (configEnvVar); its relative paths
+	// stay relative to the working directory, as 0.1.5's eight variables were.
+	if err := overlayEnv(&f); err != nil {
+		return Config{}, err
+	}
+	if f.EmbedBackend == "" && os.Getenv(configEnvVar("embed_url")) != "" {
+		f.EmbedBackend = "local-server" // O-config-2: the variable implies the backend
+	}
+	if dataDir == "" {
+		dataDir = f.DataDir
+	}
+	{
 		set := func(dst *string, v string) {
 			if v != "" {
 				*dst = v
@@ -283,9 +292,7 @@ func load(dataDir, configPath, httpAddr string, servesHTTP bool) (Config, error)
 		}
 		c.HTTPAddr = net.JoinHostPort(host, strconv.Itoa(port))
 
-		if f.EmbedBackend != "" {
-			c.EmbedBackend, embedBackendSet = f.EmbedBackend, true
-		}
+		set(&c.EmbedBackend, f.EmbedBackend)
 		set(&c.EmbedURL, f.EmbedURL)
 		set(&c.EmbedModel, f.EmbedModel)
 		set(&c.EmbedDocPrefix, f.EmbedDocPrefix)
@@ -341,37 +348,6 @@ func load(dataDir, configPath, httpAddr string, servesHTTP bool) (Config, error)
 			*it.dst = time.Duration(n) * it.unit
 		}
 	}
-	if v := os.Getenv("STASIMA_GIT_DIR"); v != "" {
-		c.GitDir = v
-	}
-	if v := os.Getenv("STASIMA_CANON_REF"); v != "" {
-		c.CanonRef = v
-	}
-	if v := os.Getenv("STASIMA_APPROVERS"); v != "" {
-		c.Approvers, _ = approverList(v) // a string always splits; an empty list is O-config-14
-	}
-	if v := os.Getenv("STASIMA_AUDIT_DB"); v != "" {
-		c.AuditDB = v
-	}
-	if v := os.Getenv("STASIMA_EMBED_URL"); v != "" {
-		c.EmbedURL = v
-		if !embedBackendSet {
-			c.EmbedBackend = "local-server"
-		}
-	}
-	if v := os.Getenv("STASIMA_EMBED_MODEL"); v != "" {
-		c.EmbedModel = v
-	}
-	if v := os.Getenv("STASIMA_EMBED_DIM"); v != "" {
-		n, err := toInt("embed_dim", v)
-		if err != nil {
-			return Config{}, err
-		}
-		c.EmbedDim = n
-	}
-	if v := os.Getenv("STASIMA_BINDING"); v != "" { // O-config-5; case-insensitive (I-3)
-		c.BindingMode = strings.ToLower(strings.TrimSpace(v))
-	}
 	if httpAddr != "" {
 		c.HTTPAddr, c.httpFlag = httpAddr, true
 	}
@@ -389,9 +365,6 @@ func load(dataDir, configPath, httpAddr string, servesHTTP bool) (Config, error)
 		// No file: defaults plus env, and Go's data dir holds the repository. A config file
 		// must name git_dir (O-config-10).
 		c.GitDir = filepath.Join(dataDir, "repo.git")
-	}
-	if v := os.Getenv("STASIMA_MAP_DB"); v != "" {
-		c.MapDB = v
 	}
 	if c.MapDB == "" {
 		c.MapDB = filepath.Join(parentDir(c.GitDir), "map_index.sqlite")

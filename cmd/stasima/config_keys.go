@@ -2,6 +2,9 @@ package main
 
 import (
 	"fmt"
+	"os"
+	"reflect"
+	"sort"
 	"strings"
 	"text/tabwriter"
 
@@ -33,7 +36,7 @@ var configKeys = []configKey{
 	{"audit_db", "<git_dir's parent>/audit.sqlite", "the audit log's SQLite file"},
 	{"audit_dsn", "", "postgres://… puts the audit log in PostgreSQL"},
 	{"auth_dsn", "", "postgres://… for the OAuth door's store (default: SQLite beside audit_db)"},
-	{"embed_backend", "stub (local-server when embed_url is set by env)", "stub | local-server"},
+	{"embed_backend", "stub (local-server when STASIMA_EMBED_URL is set)", "stub | local-server"},
 	{"embed_url", "", "OpenAI-compatible embedding server, e.g. http://localhost:11434"},
 	{"embed_model", "nomic-embed-text", "embedding model"},
 	{"embed_dim", "768", "the model's dimension"},
@@ -68,21 +71,90 @@ var configKeys = []configKey{
 	{"index_barrier_timeout_s", "70", "how long a write waits for the index"},
 }
 
-// configEnvVars names the STASIMA_* variable that overrides a config key (operations §8.1,
-// O-config-2, O-config-5), or "" when the key has none yet.
-var configEnvVars = map[string]string{
-	"git_dir": "STASIMA_GIT_DIR", "approvers": "STASIMA_APPROVERS", "canon_ref": "STASIMA_CANON_REF",
-	"map_db": "STASIMA_MAP_DB", "audit_db": "STASIMA_AUDIT_DB", "embed_url": "STASIMA_EMBED_URL",
-	"embed_model": "STASIMA_EMBED_MODEL", "embed_dim": "STASIMA_EMBED_DIM", "binding_mode": "STASIMA_BINDING",
-	"data_dir": "STASIMA_DATA",
+// configEnvAliases are the variables whose names are not STASIMA_ plus the key upper-cased:
+// 0.1.5's STASIMA_BINDING (O-config-5) and the data dir's STASIMA_DATA, the variable of --data.
+var configEnvAliases = map[string]string{"binding_mode": "STASIMA_BINDING", "data_dir": "STASIMA_DATA"}
+
+// configEnvVar names the STASIMA_* variable that overrides a config key: STASIMA_ and the key
+// upper-cased (STASIMA_GIT_DIR for git_dir, as O-config-2 names eight of them), or its alias.
+func configEnvVar(key string) string {
+	if v, ok := configEnvAliases[key]; ok {
+		return v
+	}
+	return "STASIMA_" + strings.ToUpper(key)
 }
+
+// overlayEnv sets each field of f whose key's variable is set and non-empty (O-config-2's
+// rule, for every key): strings as given (a prefix keeps its trailing space), lists split on commas with items trimmed and empties
+// dropped, integers and numbers as text converted later like the file's (O-config-3).
+// binding_mode is case-insensitive (I-3).
+func overlayEnv(f *fileConfig) error {
+	v := reflect.ValueOf(f).Elem()
+	t := v.Type()
+	for i := range t.NumField() {
+		key := t.Field(i).Tag.Get("toml")
+		val := os.Getenv(configEnvVar(key))
+		if key == "" || strings.TrimSpace(val) == "" {
+			continue
+		}
+		fv := v.Field(i)
+		switch {
+		case key == "binding_mode":
+			fv.SetString(strings.ToLower(strings.TrimSpace(val)))
+		case fv.Kind() == reflect.String:
+			fv.SetString(val)
+		case fv.Kind() == reflect.Slice:
+			var items []string
+			for _, it := range strings.Split(val, ",") {
+				if it = strings.TrimSpace(it); it != "" {
+					items = append(items, it)
+				}
+			}
+			fv.Set(reflect.ValueOf(items))
+		case fv.Kind() == reflect.Interface:
+			fv.Set(reflect.ValueOf(val))
+		default:
+			return fmt.Errorf("%s: no conversion for config key %s", configEnvVar(key), key)
+		}
+	}
+	return nil
+}
+
+// unknownEnv lists the set STASIMA_* variables that name neither a config key nor one of the
+// process variables, sorted: a misspelt variable is reported, as an unknown key is (O-config-4).
+func unknownEnv(environ []string) []string {
+	known := map[string]bool{}
+	for _, k := range configKeys {
+		known[configEnvVar(k.Key)] = true
+	}
+	for _, k := range processEnv {
+		known[k] = true
+	}
+	var out []string
+	for _, kv := range environ {
+		name, _, _ := strings.Cut(kv, "=")
+		if strings.HasPrefix(name, "STASIMA_") && !known[name] &&
+			!strings.HasPrefix(name, "STASIMA_TEST_") && !strings.HasPrefix(name, "STASIMA_BENCH_") {
+			out = append(out, name)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// processEnv are the STASIMA_* variables that are not config keys: the file, the --http flag,
+// a gateway's session binding (identity.md I-1) and compose's seed folder; STASIMA_TEST_* and
+// STASIMA_BENCH_* are the test and benchmark knobs.
+var processEnv = []string{"STASIMA_CONFIG", "STASIMA_HTTP", "STASIMA_INSTANCE", "STASIMA_PORT", "STASIMA_SEED_DIR"}
 
 // configHelp is `stasima config --help`: every key, its default and its variable.
 func configHelp() string {
 	var b strings.Builder
 	b.WriteString(`The config file is flat TOML (operations §8), named by --config or STASIMA_CONFIG; unknown
-keys are refused. Where a key has a STASIMA_* environment variable it overrides the file, and
-the flags (--data, --http) override both. Relative paths in the file resolve against its directory.
+keys are refused. Every key's STASIMA_* environment variable (set and non-empty) overrides the
+file, and the flags override both: --data (STASIMA_DATA), --config (STASIMA_CONFIG), --http
+(STASIMA_HTTP). Lists are comma-separated in the environment. Relative paths in the file resolve
+against its directory; in a variable, against the working directory.
 
 `)
 	w := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
@@ -92,15 +164,13 @@ the flags (--data, --http) override both. Relative paths in the file resolve aga
 		if def == "" {
 			def = "-"
 		}
-		env := configEnvVars[k.Key]
-		if env == "" {
-			env = "-"
-		}
+		env := configEnvVar(k.Key)
 		fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", k.Key, env, def, k.Doc)
 	}
 	w.Flush()
 	b.WriteString(`
-Not file keys: STASIMA_CONFIG (the file), and a gateway's session binding (identity.md I-1):
-STASIMA_INSTANCE (pinned seat) or STASIMA_PORT (port-durable token).`)
+Not file keys: STASIMA_CONFIG (the file), STASIMA_HTTP (--http), and a gateway's session
+binding (identity.md I-1): STASIMA_INSTANCE (pinned seat) or STASIMA_PORT (port-durable token).
+Any other STASIMA_* variable is reported as unknown on stderr.`)
 	return b.String()
 }

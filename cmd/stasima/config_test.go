@@ -10,15 +10,14 @@ import (
 	"time"
 )
 
-// configEnv lists every variable load reads; each test starts with all of them empty so the
-// machine's environment cannot leak in (t.Setenv restores them afterwards).
-var configEnv = []string{"STASIMA_DATA", "STASIMA_CONFIG", "STASIMA_GIT_DIR", "STASIMA_APPROVERS", "STASIMA_CANON_REF",
-	"STASIMA_MAP_DB", "STASIMA_AUDIT_DB", "STASIMA_EMBED_URL", "STASIMA_EMBED_MODEL", "STASIMA_EMBED_DIM", "STASIMA_BINDING"}
-
+// clearConfigEnv empties every variable load reads (each key's, STASIMA_CONFIG and
+// STASIMA_HTTP) so the machine's environment cannot leak in (t.Setenv restores them).
 func clearConfigEnv(t *testing.T) {
 	t.Helper()
-	for _, k := range configEnv {
-		t.Setenv(k, "")
+	t.Setenv("STASIMA_CONFIG", "")
+	t.Setenv("STASIMA_HTTP", "")
+	for _, k := range configKeys {
+		t.Setenv(configEnvVar(k.Key), "")
 	}
 }
 
@@ -261,15 +260,71 @@ embed_dim = 10
 			t.Fatalf("%+v %v", c.EmbedBackend, err)
 		}
 	})
-	t.Run("no other variable overrides a file key", func(t *testing.T) { // O-config-2
+	t.Run("every key's variable overrides the file", func(t *testing.T) { // O-config-2, extended to every key
 		clearConfigEnv(t)
 		for k, v := range map[string]string{"STASIMA_NATS_URL": "nats://env:4222", "STASIMA_AUDIT_DSN": "postgres://env", "STASIMA_DEPLOYMENT_NAME": "env",
-			"STASIMA_HTTP_PORT": "9999", "STASIMA_HTTP": "127.0.0.1:9999", "STASIMA_TRANSPORT": "http"} {
+			"STASIMA_HTTP_PORT": "9999", "STASIMA_TRANSPORT": "http", "STASIMA_HTTP_ALLOWED_HOSTS": " a.example, ,b.example ",
+			"STASIMA_EMBED_DOC_PREFIX": "doc: ", "STASIMA_AIRLOCK_FLOOR_S": "300", "STASIMA_GIT_TIMEOUT": "2.5",
+			"STASIMA_SEQ_ORIGIN": "0x40", "STASIMA_BINDING": " Witness "} {
 			t.Setenv(k, v)
 		}
+		c, err := loadConfig(t.TempDir(), writeConf(t, "git_dir = \"/r.git\"\ndeployment_name = \"file\"\nhttp_port = 8000\nairlock_floor_s = 200\n"), "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.NATSURL != "nats://env:4222" || c.AuditDSN != "postgres://env" || c.DeploymentName != "env" || c.HTTPAddr != "127.0.0.1:9999" ||
+			c.Transport != "http" || !slices.Equal(c.HTTPAllowedHosts, []string{"a.example", "b.example"}) || c.EmbedDocPrefix != "doc: " ||
+			c.AirlockFloor != 300*time.Second || c.GitTimeout != 2500*time.Millisecond || c.SeqOrigin != 0x40 || c.BindingMode != "witness" {
+			t.Fatalf("%+v", c)
+		}
+	})
+	t.Run("every field has a variable", func(t *testing.T) { // O-config-2, extended to every key
+		clearConfigEnv(t)
+		ft := reflect.TypeFor[fileConfig]()
+		for i := range ft.NumField() {
+			key := ft.Field(i).Tag.Get("toml")
+			t.Setenv(configEnvVar(key), "7")
+			var f fileConfig
+			if err := overlayEnv(&f); err != nil {
+				t.Fatalf("%s: %v", key, err)
+			}
+			if reflect.ValueOf(f).Field(i).IsZero() {
+				t.Errorf("%s=7 left %s unset", configEnvVar(key), key)
+			}
+			t.Setenv(configEnvVar(key), "")
+		}
+	})
+	t.Run("a variable's bad integer names the key", func(t *testing.T) { // O-config-3
+		clearConfigEnv(t)
+		t.Setenv("STASIMA_MCP_MAX_SESSIONS", "lots")
+		if _, err := loadConfig(t.TempDir(), "", ""); err == nil || !strings.Contains(err.Error(), "mcp_max_sessions must be an integer, got lots") {
+			t.Fatalf("got %v", err)
+		}
+	})
+	t.Run("blank variables are not set", func(t *testing.T) { // O-config-2: non-empty values only
+		clearConfigEnv(t)
+		t.Setenv("STASIMA_DEPLOYMENT_NAME", "  ")
+		t.Setenv("STASIMA_HTTP_PORT", "")
 		c, err := loadConfig(t.TempDir(), writeConf(t, "git_dir = \"/r.git\"\ndeployment_name = \"file\"\n"), "")
-		if err != nil || c.NATSURL != "" || c.AuditDSN != "" || c.DeploymentName != "file" || c.HTTPAddr != "127.0.0.1:8787" || c.Transport != "stdio" {
+		if err != nil || c.DeploymentName != "file" || c.HTTPAddr != "127.0.0.1:8787" {
 			t.Fatalf("%+v %v", c, err)
+		}
+	})
+	t.Run("STASIMA_HTTP is --http", func(t *testing.T) {
+		clearConfigEnv(t)
+		t.Setenv("STASIMA_HTTP", "127.0.0.1:0")
+		c, err := loadUpConfig(t.TempDir(), "", "")
+		if err != nil || c.HTTPAddr != "127.0.0.1:0" {
+			t.Fatalf("%+v %v", c, err)
+		}
+		if c, err = loadUpConfig(t.TempDir(), "", "127.0.0.1:9"); err != nil || c.HTTPAddr != "127.0.0.1:9" {
+			t.Fatalf("the flag must win: %+v %v", c, err)
+		}
+	})
+	t.Run("unknown variables are named", func(t *testing.T) { // O-config-4's rule for the environment
+		got := unknownEnv([]string{"STASIMA_GIT_DIR=/x", "STASIMA_GITDIR=/x", "STASIMA_INSTANCE=a", "STASIMA_TEST_PG_DSN=x", "HOME=/", "STASIMA_BINDING_MODE=off", "STASIMA_DATA=d"})
+		if !slices.Equal(got, []string{"STASIMA_BINDING_MODE", "STASIMA_GITDIR"}) {
+			t.Fatalf("got %v", got)
 		}
 	})
 	t.Run("string approvers split", func(t *testing.T) { // O-config-2
