@@ -363,6 +363,19 @@ func TestUp_LifecycleRefusals(t *testing.T) {
 	mustCall(t, s, "propose", map[string]any{"instance_id": "Recto", "proposal_id": "p-r", "domain": "practice", "slug": "a", "body": "a", "op_id": "pr-a"})
 	mustCall(t, s, "propose", map[string]any{"instance_id": "Recto", "proposal_id": "p-closed", "domain": "practice", "slug": "c", "body": "c", "op_id": "pc-a"})
 	mustCall(t, s, "propose_close", map[string]any{"instance_id": "Recto", "proposal_id": "p-closed", "reason": "done", "op_id": "pc-close"})
+	// A close with an empty reason closes too: listed closed, re-close answers already, and
+	// writes are refused (C-prop-2; the subject is "close:" once stripped).
+	mustCall(t, s, "propose", map[string]any{"instance_id": "Recto", "proposal_id": "p-blank", "domain": "practice", "slug": "d", "body": "d", "op_id": "pb-a"})
+	mustCall(t, s, "propose_close", map[string]any{"instance_id": "Recto", "proposal_id": "p-blank", "reason": "", "op_id": "pb-close"})
+	if st := mustCall(t, s, "list_proposals", nil)["statuses"].(map[string]any)["p-blank"].(map[string]any); st["status"] != "closed" || st["closed_reason"] != "" {
+		t.Fatalf("closed with an empty reason, listed %v", st)
+	}
+	if again := mustCall(t, s, "propose_close", map[string]any{"instance_id": "Recto", "proposal_id": "p-blank", "reason": "x", "op_id": "pb-close2"}); again["already"] != true {
+		t.Fatalf("re-close after an empty reason: %v", again)
+	}
+	if _, e := call(t, s, "propose", map[string]any{"instance_id": "Recto", "proposal_id": "p-blank", "domain": "practice", "slug": "e", "body": "e", "op_id": "pb-b"}); !strings.Contains(e, "closed") {
+		t.Fatalf("propose on a proposal closed with an empty reason: %q", e)
+	}
 	reconcile(t, s, "Verso")
 
 	prop := func(over map[string]any) map[string]any {

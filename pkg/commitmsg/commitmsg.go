@@ -38,6 +38,16 @@ func Seat(subject, opID, seat string) string {
 // Bootstrap returns the bootstrap commit's message (C-commit-3): op-id trailer, no instance-id.
 func Bootstrap() string { return "Bootstrap canon\n\n" + OpIDKey + ": bootstrap" }
 
+// CloseReason reports whether subject marks a closed proposal (C-prop-2) and returns its reason:
+// the subject starts with "close: ", or is "close:" alone — what an empty or blank reason
+// becomes once Seat strips the subject's trailing whitespace, so such a close still closes.
+func CloseReason(subject string) (string, bool) {
+	if subject == strings.TrimSuffix(ClosePrefix, " ") {
+		return "", true
+	}
+	return strings.CutPrefix(subject, ClosePrefix)
+}
+
 // Lines splits message into git's lines: at every "\n", with one "\r" before it dropped so a
 // CRLF message reads like an LF one. Unlike Python's splitlines (0.1.5 read messages that way)
 // no other character ends a line, so a U+2028 in a subject cannot start a forged "op-id:" or

@@ -134,3 +134,23 @@ func FuzzTrailer(f *testing.F) {
 		}
 	})
 }
+
+// TestCloseReason: a close subject is recognised with its reason, including the "close:" an
+// empty or blank reason becomes once Seat strips it, so such a close closes (C-prop-2).
+func TestCloseReason(t *testing.T) {
+	tests := []struct {
+		reason string
+		want   string
+	}{{"stale", "stale"}, {"", ""}, {"   ", ""}, {"two  words ", "two  words"}}
+	for _, tt := range tests {
+		got, ok := CloseReason(Subject(Seat(ClosePrefix+tt.reason, "o", "s")))
+		if !ok || got != tt.want {
+			t.Errorf("close reason %q read back as %q, %v; want %q, true", tt.reason, got, ok, tt.want)
+		}
+	}
+	for _, subj := range []string{"KIP close: x.md", "close:x", "closed: x", "retract close: x", ""} {
+		if r, ok := CloseReason(subj); ok {
+			t.Errorf("%q read as a close (reason %q)", subj, r)
+		}
+	}
+}

@@ -1,5 +1,7 @@
 package schema
 
+import "encoding/json"
+
 // Capstore command verbs of the canon lifecycle.
 const (
 	CmdPropose        = "propose"
@@ -119,6 +121,21 @@ type ProposalStatus struct {
 	Status       string `json:"status"`
 	ClosedReason string `json:"closed_reason,omitempty"`
 	LandsBehind  *int   `json:"lands_behind,omitempty"`
+}
+
+// MarshalJSON writes closed_reason on every closed status, an empty reason too, and on no
+// other (C-prop-3: `{status: closed, closed_reason}`).
+func (s ProposalStatus) MarshalJSON() ([]byte, error) {
+	type wire struct {
+		Status       string  `json:"status"`
+		ClosedReason *string `json:"closed_reason,omitempty"`
+		LandsBehind  *int    `json:"lands_behind,omitempty"`
+	}
+	w := wire{Status: s.Status, LandsBehind: s.LandsBehind}
+	if s.Status == "closed" {
+		w.ClosedReason = &s.ClosedReason
+	}
+	return json.Marshal(w)
 }
 
 // ProposalStatuses answers list_proposals.

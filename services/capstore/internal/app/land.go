@@ -166,8 +166,8 @@ func (a *App) ProposalStatuses() (schema.ProposalStatuses, error) {
 		if err != nil {
 			return out, unavailable(op, err)
 		}
-		if subj := commitmsg.Subject(info.Message); strings.HasPrefix(subj, commitmsg.ClosePrefix) {
-			out.Statuses[id] = schema.ProposalStatus{Status: "closed", ClosedReason: strings.TrimPrefix(subj, commitmsg.ClosePrefix)}
+		if reason, closed := commitmsg.CloseReason(commitmsg.Subject(info.Message)); closed {
+			out.Statuses[id] = schema.ProposalStatus{Status: "closed", ClosedReason: reason}
 			continue
 		}
 		if !hasCanon {

@@ -36,8 +36,8 @@ func (a *App) ProposalInfo(q schema.ProposalQuery) (schema.ProposalInfo, error) 
 		return schema.ProposalInfo{}, nil
 	}
 	out := schema.ProposalInfo{Exists: true, Tip: tip.OID}
-	if subj := commitmsg.Subject(tip.Message); strings.HasPrefix(subj, commitmsg.ClosePrefix) {
-		out.Closed, out.ClosedReason = true, strings.TrimPrefix(subj, commitmsg.ClosePrefix)
+	if reason, closed := commitmsg.CloseReason(commitmsg.Subject(tip.Message)); closed {
+		out.Closed, out.ClosedReason = true, reason
 	}
 	if out.Creator, err = a.creator(tip.OID); err != nil {
 		return schema.ProposalInfo{}, unavailable(op, err)
@@ -245,8 +245,8 @@ func (a *App) ProposeRetract(ctx context.Context, c schema.ProposeRetract) (sche
 	if !ok {
 		return schema.ProposeRetractResult{}, nil, fault.E(op, fault.RefNotFound, "%s: no such proposal", ref)
 	}
-	if subj := commitmsg.Subject(tip.Message); strings.HasPrefix(subj, commitmsg.ClosePrefix) {
-		return schema.ProposeRetractResult{}, nil, closedErr(op, c.ProposalID, strings.TrimPrefix(subj, commitmsg.ClosePrefix))
+	if reason, closed := commitmsg.CloseReason(commitmsg.Subject(tip.Message)); closed {
+		return schema.ProposeRetractResult{}, nil, closedErr(op, c.ProposalID, reason)
 	}
 	owner, err := a.creator(tip.OID)
 	if err != nil {
@@ -299,8 +299,8 @@ func (a *App) ProposeClose(ctx context.Context, c schema.ProposeClose) (schema.P
 	if !ok {
 		return schema.ProposeCloseResult{}, nil, fault.E(op, fault.RefNotFound, "%s: no such proposal", ref)
 	}
-	if subj := commitmsg.Subject(tip.Message); strings.HasPrefix(subj, commitmsg.ClosePrefix) {
-		return schema.ProposeCloseResult{ProposalID: c.ProposalID, Closed: true, Reason: strings.TrimPrefix(subj, commitmsg.ClosePrefix), Already: true}, nil, nil
+	if reason, closed := commitmsg.CloseReason(commitmsg.Subject(tip.Message)); closed {
+		return schema.ProposeCloseResult{ProposalID: c.ProposalID, Closed: true, Reason: reason, Already: true}, nil, nil
 	}
 	if !c.Approver {
 		owner, err := a.creator(tip.OID)
