@@ -30,7 +30,7 @@ var adversaryUsers = []string{bus.UserGateway, bus.UserCapstore, bus.UserAudit, 
 // outside the repository, or run an audit or index admin job.
 var privilegedVerbs = []struct{ svc, verb string }{
 	{bus.Capstore, schema.CmdLand}, {bus.Capstore, schema.CmdPrepareMerge}, {bus.Capstore, schema.CmdBootstrap},
-	{bus.Capstore, schema.CmdBackupPush}, {bus.Capstore, schema.CmdMirrorPush}, {bus.Capstore, schema.CmdAnchor},
+	{bus.Capstore, schema.CmdBackupPush}, {bus.Capstore, schema.CmdMirrorPush}, {bus.Capstore, schema.CmdAnchor}, {bus.Capstore, schema.CmdCheckpoint},
 	{bus.Airlock, schema.CmdTOTPProvision},
 	{bus.Audit, schema.CmdAuditAnchor}, {bus.Audit, schema.CmdAuditReconcile}, {bus.Audit, schema.CmdAuditRestore},
 	{bus.Index, "reindex"},

@@ -105,3 +105,77 @@ func TestTlog_GatewayCheckpoint(t *testing.T) {
 		t.Fatalf("served checkpoint %q: %+v, %v", body, c, err)
 	}
 }
+
+// Every land and every admin anchor commits the latest signed checkpoint on
+// refs/cap/audit-checkpoint, each commit's parent the previous checkpoint: the ref's history is
+// a chain of checkpoints of growing trees, each signed by the log key and each consistent with
+// the one before it, and its tip is the checkpoint admin checkpoint serves.
+func TestTlog_CheckpointRef(t *testing.T) {
+	n, data := bootNode(t)
+	s := mcpSession(t, n)
+	for i, seq := range []string{"3c", "3d"} {
+		reconcile(t, s, "Recto")
+		id := "p-cp" + seq
+		mustCall(t, s, "propose", map[string]any{"instance_id": "Recto", "proposal_id": id, "domain": "practice", "slug": "cp-" + seq,
+			"body": "Checkpoint " + seq, "op_id": id + "-1"})
+		if _, e := proposeLog(t, s, "Recto", id, seq, "Land "+seq); e != "" {
+			t.Fatalf("propose log %s: %s", seq, e)
+		}
+		if code, _, stderr := admin(t, "--data", data, "land", id); code != 0 {
+			t.Fatalf("land %d: %s", i, stderr)
+		}
+		if code, _, stderr := admin(t, "--data", data, "anchor"); code != 0 {
+			t.Fatalf("anchor %d: %s", i, stderr)
+		}
+	}
+	code, cp, stderr := admin(t, "--data", data, "checkpoint")
+	if code != 0 {
+		t.Fatal(stderr)
+	}
+	key := cp["key"].(string)
+	history := strings.Fields(gitOut(t, n.cfg.GitDir, "rev-list", "--first-parent", "refs/cap/audit-checkpoint"))
+	if len(history) < 2 {
+		t.Fatalf("checkpoint history %v: want a commit per land at least", history)
+	}
+	if tip := gitOut(t, n.cfg.GitDir, "show", history[0]+":checkpoint"); tip+"\n" != cp["checkpoint"] {
+		t.Fatalf("tip checkpoint %q, admin checkpoint %q", tip, cp["checkpoint"])
+	}
+	dir := t.TempDir()
+	var newer *tlog.Checkpoint
+	for i, oid := range history {
+		if parents := strings.Fields(gitOut(t, n.cfg.GitDir, "rev-list", "--parents", "-n", "1", oid)); len(parents) > 2 ||
+			(i+1 < len(history) && parents[1] != history[i+1]) {
+			t.Fatalf("checkpoint commit %s parents %v", oid, parents[1:])
+		}
+		note := gitOut(t, n.cfg.GitDir, "show", oid+":checkpoint") + "\n"
+		c, _, err := tlog.Open([]byte(note), key)
+		if err != nil {
+			t.Fatalf("checkpoint at %s: %v", oid, err)
+		}
+		if newer != nil {
+			if c.Size >= newer.Size {
+				t.Fatalf("checkpoint %s of size %d is not older than its child's %d", oid, c.Size, newer.Size)
+			}
+			f := filepath.Join(dir, oid)
+			if err := os.WriteFile(f, []byte(note), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			code, p, stderr := admin(t, "--data", data, "prove", "--from", f)
+			if code != 0 {
+				t.Fatalf("prove --from %d: %s", c.Size, stderr)
+			}
+			pb, _ := json.Marshal(p)
+			pf := filepath.Join(dir, oid+".proof")
+			if err := os.WriteFile(pf, pb, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if code, out := verifyProofCLI("--key", key, pf); code != 0 {
+				t.Fatalf("consistency from %d: %s", c.Size, out)
+			}
+		}
+		newer = &c
+	}
+	if got := gitOut(t, n.cfg.GitDir, "log", "-1", "--format=%an|%s", "refs/cap/audit-checkpoint"); !strings.HasPrefix(got, "system|audit checkpoint @ size ") {
+		t.Fatalf("checkpoint commit %q", got)
+	}
+}

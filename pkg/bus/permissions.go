@@ -72,7 +72,7 @@ var table = map[string]access{
 	},
 	UserAudit: {
 		serves:   Audit,
-		commands: map[string][]string{Capstore: {schema.CmdAnchor}},
+		commands: map[string][]string{Capstore: {schema.CmdAnchor, schema.CmdCheckpoint}},
 		queries:  map[string][]string{Capstore: {schema.QCommitOps, schema.QAnchorHead}},
 		events:   []string{"audit.>"},
 		streams:  []string{streamAudit, streamCommands, streamEvents},

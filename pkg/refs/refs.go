@@ -8,12 +8,13 @@ import "strings"
 
 // The ref layout of content-model.md §1 (C-refs-1: the prefixes are fixed).
 const (
-	PerspectivePrefix = "refs/cap/perspectives/" // one append-only branch per seat
-	ProposalPrefix    = "refs/cap/proposals/"    // proposal staging branches
-	StateTagPrefix    = "refs/tags/state/"       // one lightweight tag per land
-	AuditAnchor       = "refs/cap/audit-anchor"  // audit chain checkpoints
-	BackupAudit       = "refs/backup/audit"      // audit snapshots; travels only when named (mirror)
-	DefaultCanon      = "refs/heads/main"        // canon_ref unless configured
+	PerspectivePrefix = "refs/cap/perspectives/"    // one append-only branch per seat
+	ProposalPrefix    = "refs/cap/proposals/"       // proposal staging branches
+	StateTagPrefix    = "refs/tags/state/"          // one lightweight tag per land
+	AuditAnchor       = "refs/cap/audit-anchor"     // audit chain checkpoints
+	AuditCheckpoint   = "refs/cap/audit-checkpoint" // signed Merkle checkpoints of the audit log
+	BackupAudit       = "refs/backup/audit"         // audit snapshots; travels only when named (mirror)
+	DefaultCanon      = "refs/heads/main"           // canon_ref unless configured
 )
 
 // Perspective returns the perspective ref of seat.

@@ -21,6 +21,9 @@ const (
 
 	// CmdAnchor is capstore's command that commits {seq, head} to refs/cap/audit-anchor.
 	CmdAnchor = "anchor"
+	// CmdCheckpoint is capstore's command that commits a signed audit checkpoint to
+	// refs/cap/audit-checkpoint; the audit service alone sends it.
+	CmdCheckpoint = "audit_checkpoint"
 	// QAnchorHead reads the anchor's audit-head.json; QCommitOps lists op-id commits for
 	// reconcile-from-git (U-40).
 	QAnchorHead = "anchor_head"
@@ -193,6 +196,24 @@ type AnchorResult struct {
 	Head     string `json:"head"`
 	OID      string `json:"oid,omitempty"`
 	Replayed bool   `json:"replayed,omitempty"`
+}
+
+// CheckpointCommit asks capstore to commit a signed checkpoint note (C2SP tlog-checkpoint) on
+// refs/cap/audit-checkpoint, each checkpoint a commit whose parent is the previous one. Note is
+// the whole signed note; capstore reads its size and root from it and never moves the ref to a
+// smaller tree.
+type CheckpointCommit struct {
+	Actor
+	Note string `json:"note"`
+}
+
+// CheckpointResult answers CheckpointCommit. Replayed: the tip already held this checkpoint.
+// Superseded: the tip holds a larger tree, so nothing was written.
+type CheckpointResult struct {
+	Size       uint64 `json:"size"`
+	OID        string `json:"oid,omitempty"`
+	Replayed   bool   `json:"replayed,omitempty"`
+	Superseded bool   `json:"superseded,omitempty"`
 }
 
 // CommitOp is one commit with an op-id trailer, as reconcile scans them (U-40).

@@ -108,8 +108,12 @@ type Service struct {
 	client *busclient.Client
 	m      meters
 
-	store   chain.Store
-	key     *logKey // nil without Config.LogKey
+	store chain.Store
+	key   *logKey // nil without Config.LogKey
+	// toGit carries the checkpoints of lands to publishCheckpoints; pubStop and pubDone stop it.
+	toGit   chan string
+	pubStop context.CancelFunc
+	pubDone chan struct{}
 	queries *bus.Registrar
 	router  *bus.Router
 
@@ -183,8 +187,9 @@ func (s *Service) Start(ctx context.Context) error {
 		if s.key, err = loadLogKey(s.cfg.LogKey, s.cfg.Origin); err != nil {
 			return err
 		}
-		// The first checkpoint covers the log as opened (a 0.1.5 log's existing rows included).
-		if _, err := s.Checkpoint(ctx); err != nil {
+		// The first checkpoint covers the log as opened (a 0.1.5 log's existing rows included);
+		// a persisted one that still matches the log is served as it is.
+		if err := s.loadCheckpoint(ctx); err != nil {
 			return fmt.Errorf("audit: first checkpoint: %w", err)
 		}
 	}
@@ -234,6 +239,11 @@ func (s *Service) Start(ctx context.Context) error {
 		return fmt.Errorf("audit: flush: %w", err)
 	}
 	s.stop, s.done = make(chan struct{}), make(chan struct{})
+	if s.key != nil {
+		pctx, cancel := context.WithCancel(context.Background())
+		s.toGit, s.pubStop, s.pubDone = make(chan string, 64), cancel, make(chan struct{})
+		go s.publishCheckpoints(pctx, s.pubDone)
+	}
 	go s.write(writer)
 	s.m.started(s.store, s.js, s.subj.AuditStream())
 	s.log.Info("audit started", "backend", s.backend())
@@ -255,6 +265,10 @@ func (s *Service) Stop(ctx context.Context) error {
 		case <-s.done:
 		case <-ctx.Done():
 		}
+	}
+	if s.pubStop != nil {
+		s.pubStop()
+		<-s.pubDone
 	}
 	if s.router != nil {
 		s.router.Stop(ctx)

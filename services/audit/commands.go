@@ -47,7 +47,13 @@ func (s *Service) Anchor(ctx context.Context) (schema.AuditHead, error) {
 		return schema.AuditHead{}, err
 	}
 	if s.key != nil {
-		if _, err := s.Checkpoint(ctx); err != nil {
+		// Every anchor also signs (when the log grew) and commits the latest checkpoint beside
+		// the anchor, on refs/cap/audit-checkpoint.
+		cp, err := s.Checkpoint(ctx)
+		if err != nil {
+			return schema.AuditHead{}, err
+		}
+		if _, err := s.commitCheckpoint(ctx, cp.Note); err != nil {
 			return schema.AuditHead{}, err
 		}
 	}

@@ -1,17 +1,22 @@
 package audit
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 
+	"github.com/stasima/stasima/pkg/bus"
+	"github.com/stasima/stasima/pkg/busclient"
 	"github.com/stasima/stasima/pkg/fault"
 	"github.com/stasima/stasima/pkg/logkey"
+	"github.com/stasima/stasima/pkg/refs"
 	"github.com/stasima/stasima/pkg/schema"
 	"github.com/stasima/stasima/pkg/tlog"
 	"github.com/stasima/stasima/services/audit/internal/chain"
@@ -88,7 +93,8 @@ func loadLogKey(path, origin string) (*logKey, error) {
 
 // Checkpoint signs a checkpoint over the whole tree as it stands and makes it the latest. It
 // runs after every append batch that holds a land_merge row and at every anchor; a checkpoint
-// never goes backwards.
+// never goes backwards, and a tree that has not grown is not signed again. The latest is kept
+// in the checkpoint file beside the key, so a restart serves it without signing.
 func (s *Service) Checkpoint(ctx context.Context) (schema.TlogCheckpoint, error) {
 	if s.key == nil {
 		return schema.TlogCheckpoint{}, fault.E("audit.checkpoint", fault.Denied, "no log key configured (audit LogKey)")
@@ -102,6 +108,12 @@ func (s *Service) Checkpoint(ctx context.Context) (schema.TlogCheckpoint, error)
 	if s.key.latest.Note != "" && size <= s.key.latest.Size {
 		return s.key.latest, nil
 	}
+	return s.signLocked(ctx, size)
+}
+
+// signLocked signs the checkpoint of the tree of size, makes it the latest and persists it;
+// s.key.mu is held.
+func (s *Service) signLocked(ctx context.Context, size uint64) (schema.TlogCheckpoint, error) {
 	root, err := chain.RootAt(ctx, s.store, size)
 	if err != nil {
 		return schema.TlogCheckpoint{}, err
@@ -111,7 +123,89 @@ func (s *Service) Checkpoint(ctx context.Context) (schema.TlogCheckpoint, error)
 		return schema.TlogCheckpoint{}, fault.Wrap("audit.checkpoint", fault.Internal, err, "sign")
 	}
 	s.key.latest = schema.TlogCheckpoint{Note: string(msg), Key: s.key.verifier, Size: size}
+	if err := writeAtomic(s.checkpointFile(), msg, 0o644); err != nil {
+		// The signature stands; a lost file only means the next start signs again.
+		s.log.Warn("persist the latest checkpoint failed", "file", s.checkpointFile(), logkey.Err, err)
+	}
 	return s.key.latest, nil
+}
+
+// checkpointFile is where the latest signed checkpoint is kept: beside the log key, named
+// after it (audit-log.key → audit-log.checkpoint).
+func (s *Service) checkpointFile() string {
+	return strings.TrimSuffix(s.cfg.LogKey, ".key") + ".checkpoint"
+}
+
+// loadCheckpoint makes the persisted checkpoint the latest when it still describes the log:
+// signed by this key, over no more rows than the log holds, with the root the tree has at its
+// size; a start signs nothing then (the next land or anchor does). Without one, the first
+// checkpoint is signed over the log as opened. A persisted checkpoint the log no
+// longer matches is reported loudly (rows were changed or removed, or the log was restored
+// from an older backup) and a fresh one is signed over the log as it is: a witness or a
+// verifier holding the old one sees the fork.
+func (s *Service) loadCheckpoint(ctx context.Context) error {
+	file := s.checkpointFile()
+	b, err := os.ReadFile(file)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+	case err != nil:
+		s.log.Warn("read the latest checkpoint failed; signing a new one", "file", file, logkey.Err, err)
+	default:
+		if cp, err := s.matchingCheckpoint(ctx, b); err != nil {
+			s.log.Error("the audit log no longer matches its last signed checkpoint; signing a new one over the log as it is", "file", file, logkey.Err, err)
+		} else {
+			s.key.mu.Lock()
+			s.key.latest = cp
+			s.key.mu.Unlock()
+			return nil
+		}
+	}
+	_, err = s.Checkpoint(ctx)
+	return err
+}
+
+func (s *Service) matchingCheckpoint(ctx context.Context, b []byte) (schema.TlogCheckpoint, error) {
+	c, _, err := tlog.Open(b, s.key.verifier)
+	if err != nil {
+		return schema.TlogCheckpoint{}, err
+	}
+	size, err := s.store.TreeSize(ctx)
+	if err != nil {
+		return schema.TlogCheckpoint{}, err
+	}
+	if c.Size > size {
+		return schema.TlogCheckpoint{}, &tlog.MismatchError{Size: size + 1, Err: fmt.Errorf("the log holds %d rows, the checkpoint signed %d", size, c.Size)}
+	}
+	root, err := chain.RootAt(ctx, s.store, c.Size)
+	if err != nil {
+		return schema.TlogCheckpoint{}, err
+	}
+	if !bytes.Equal(root, c.Hash) {
+		return schema.TlogCheckpoint{}, &tlog.MismatchError{Size: c.Size, Err: fmt.Errorf("root %x, the checkpoint signed %x", root, c.Hash)}
+	}
+	return schema.TlogCheckpoint{Note: string(b), Key: s.key.verifier, Size: c.Size}, nil
+}
+
+// writeAtomic writes data to a temporary file beside path and renames it into place, so a
+// reader sees the old file or the new one, never a part.
+func writeAtomic(path string, data []byte, mode os.FileMode) error {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Chmod(mode); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(f.Name(), path)
 }
 
 // latestCheckpoint returns the latest signed checkpoint, signing the first one when there is
@@ -128,19 +222,61 @@ func (s *Service) latestCheckpoint(ctx context.Context) (schema.TlogCheckpoint, 
 	return s.Checkpoint(ctx)
 }
 
-// checkpointAfter signs a checkpoint when rows holds a land (a checkpoint at every land).
+// checkpointAfter signs a checkpoint when rows holds a land (a checkpoint at every land) and
+// hands it to the publisher, which commits it to git.
 func (s *Service) checkpointAfter(rows []chain.Event) {
 	if s.key == nil {
 		return
 	}
 	for _, r := range rows {
 		if r.Op.Valid && r.Op.String == "land_merge" {
-			if _, err := s.Checkpoint(context.Background()); err != nil {
+			cp, err := s.Checkpoint(context.Background())
+			if err != nil {
 				s.log.Warn("checkpoint after land failed", logkey.Err, err)
+				return
+			}
+			select {
+			case s.toGit <- cp.Note:
+			default:
+				// The publisher is behind: the next land or anchor commits a later checkpoint,
+				// whose history covers this one's rows.
+				s.log.Warn("checkpoint publisher behind; this checkpoint is not committed to git", "size", cp.Size)
 			}
 			return
 		}
 	}
+}
+
+// publishCheckpoints commits the checkpoints of lands to git, in order, off the writer's path:
+// a land's rows are answered without waiting on capstore.
+func (s *Service) publishCheckpoints(ctx context.Context, done chan<- struct{}) {
+	defer close(done)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case note := <-s.toGit:
+			if _, err := s.commitCheckpoint(ctx, note); err != nil && ctx.Err() == nil {
+				s.log.Warn("commit checkpoint to git failed", "ref", refs.AuditCheckpoint, logkey.Err, err)
+			}
+		}
+	}
+}
+
+// commitCheckpoint has capstore commit a signed checkpoint on refs/cap/audit-checkpoint, the
+// one git writer; op_id checkpoint-<size>-<root12> makes a repeat a replay.
+func (s *Service) commitCheckpoint(ctx context.Context, note string) (schema.CheckpointResult, error) {
+	body, _, _ := strings.Cut(note, "\n\n")
+	c, err := tlog.ParseCheckpoint(body + "\n")
+	if err != nil {
+		return schema.CheckpointResult{}, fault.Wrap("audit.checkpoint", fault.Internal, err, "own checkpoint")
+	}
+	tag := fmt.Sprintf("%d-%x", c.Size, c.Hash[:6])
+	var res schema.CheckpointResult
+	err = s.client.Do(ctx, busclient.Command{Svc: bus.Capstore, Verb: schema.CmdCheckpoint,
+		ID: "checkpoint/" + tag, OpID: "checkpoint-" + tag,
+		Data: schema.CheckpointCommit{Actor: schema.Actor{Seat: "system"}, Note: note}}, &res)
+	return res, err
 }
 
 // Prove answers stasima.audit.q.prove: an inclusion proof of row q.Seq, or with q.From a

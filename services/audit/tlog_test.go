@@ -143,3 +143,70 @@ func startErr(t *testing.T, r *rig) (*fxtest.App, error) {
 	}
 	return app, err
 }
+
+// The latest checkpoint is kept beside the key and survives a restart: a start over a log
+// that still matches it serves it without signing (rows appended since wait for the next
+// land or anchor), and a persisted checkpoint the log no longer matches is replaced by one
+// signed over the log as it is.
+func TestService_CheckpointPersisted(t *testing.T) {
+	r := sqliteRig(t)
+	r.cfg.LogKey = filepath.Join(t.TempDir(), "audit-log.key")
+	file := strings.TrimSuffix(r.cfg.LogKey, ".key") + ".checkpoint"
+	_, app := r.start(t)
+	c := r.client(t, 10*time.Second)
+	ctx := context.Background()
+	in := intents(0, 5)
+	if err := c.PublishIntents(ctx, in); err != nil {
+		t.Fatal(err)
+	}
+	await(t, c, in)
+	r.publishOwned(t, []schema.AuditIntent{{ID: "land/1", Actor: "practitioner", Op: "land_merge", Outcome: "ok",
+		OpID: schema.S("land-000000000001"), Detail: schema.Detail("seq", 1)}})
+	await(t, c, []schema.AuditIntent{{ID: "land/1"}})
+	var cp schema.TlogCheckpoint
+	if err := c.Query(ctx, bus.Audit, schema.QAuditCheckpoint, nil, &cp); err != nil || cp.Size != 6 {
+		t.Fatalf("checkpoint after the land: %+v %v", cp, err)
+	}
+	if b, err := os.ReadFile(file); err != nil || string(b) != cp.Note {
+		t.Fatalf("persisted checkpoint %q, %v; want the latest", b, err)
+	}
+	more := intents(5, 3)
+	if err := c.PublishIntents(ctx, more); err != nil {
+		t.Fatal(err)
+	}
+	await(t, c, more)
+	before, _ := os.Stat(file)
+	app.RequireStop()
+
+	_, app = r.start(t)
+	var again schema.TlogCheckpoint
+	if err := c.Query(ctx, bus.Audit, schema.QAuditCheckpoint, nil, &again); err != nil || again.Note != cp.Note {
+		t.Fatalf("after a restart over 9 rows: %+v %v; want the persisted checkpoint of 6", again, err)
+	}
+	if after, err := os.Stat(file); err != nil || !os.SameFile(before, after) || !after.ModTime().Equal(before.ModTime()) {
+		t.Fatalf("the checkpoint file was rewritten at start: %v", err)
+	}
+	app.RequireStop()
+
+	// A checkpoint of size 6 with another root, signed with the log's own key (an intruder
+	// with the key and the file): the log does not match it, so a start signs the real one.
+	kb, err := os.ReadFile(r.cfg.LogKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	forged, err := tlog.Sign(tlog.Checkpoint{Origin: r.cfg.Origin, Size: 6, Hash: make([]byte, 32)}, strings.Fields(string(kb))[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(file, forged, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r.start(t)
+	var fresh schema.TlogCheckpoint
+	if err := c.Query(ctx, bus.Audit, schema.QAuditCheckpoint, nil, &fresh); err != nil || fresh.Size != 9 || fresh.Note == string(forged) {
+		t.Fatalf("after a forged persisted checkpoint: %+v %v; want a fresh one over 9 rows", fresh, err)
+	}
+	if b, _ := os.ReadFile(file); string(b) != fresh.Note {
+		t.Fatalf("persisted %q, want the fresh checkpoint", b)
+	}
+}

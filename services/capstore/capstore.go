@@ -318,6 +318,15 @@ func (s *Service) commands() bus.Handlers {
 			}
 			return res, evs, nil, nil
 		},
+		schema.CmdCheckpoint: func(ctx context.Context, env bus.Envelope, _ bool) (any, []event, []schema.AuditIntent, error) {
+			var c schema.CheckpointCommit
+			if err := json.Unmarshal(env.Data, &c); err != nil {
+				return nil, nil, nil, fault.Wrap("audit_checkpoint", fault.ArgumentError, err, "undecodable audit_checkpoint command")
+			}
+			// Like the anchor, a checkpoint writes no audit row and announces nothing (U-51).
+			res, err := s.app.Checkpoint(ctx, c)
+			return res, nil, nil, err
+		},
 		schema.CmdPrepareMerge: func(ctx context.Context, env bus.Envelope, _ bool) (any, []event, []schema.AuditIntent, error) {
 			res, _, err := decodeApply(ctx, env, schema.CmdPrepareMerge, func(ctx context.Context, q schema.ProposalQuery) (schema.Prepared, []schema.AuditIntent, error) {
 				r, err := s.app.PrepareMerge(ctx, q)
