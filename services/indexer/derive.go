@@ -358,6 +358,15 @@ func (w *batchWriter) add(ctx context.Context, d eventRows) (int, error) {
 			return 0, err
 		}
 		w.canon = nil // the rebuild rewrites canon
+		// A redelivered bootstrap (its ack lost after later events were applied) must not
+		// rebuild again: that would renumber rows no later write replaced (S-6). A rebuild
+		// writes every row at its event's version, so the index holding that version or a
+		// newer one means this event was applied.
+		if have, err := w.s.store.MaxVersion(ctx); err != nil {
+			return 0, err
+		} else if have >= d.version {
+			return 0, nil
+		}
 		return w.s.reindex(ctx, d.version)
 	case unitRows:
 		if len(d.rows) > 0 {

@@ -27,6 +27,8 @@ type Store interface {
 	Reset(ctx context.Context) error
 	// Count returns the number of rows.
 	Count(ctx context.Context) (int64, error)
+	// MaxVersion returns the highest version any row was written at (0 for an empty index).
+	MaxVersion(ctx context.Context) (int64, error)
 	// All returns every row, ins_seq ascending: reindex and tests only, never a query
 	// (TestQueriesNeverReadAll).
 	All(ctx context.Context) ([]rows.Row, error)

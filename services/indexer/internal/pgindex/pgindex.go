@@ -445,6 +445,16 @@ func (s *Store) Count(ctx context.Context) (int64, error) {
 	return n, nil
 }
 
+// MaxVersion returns the highest version a row was written at, 0 for an empty index: a
+// bootstrap event at or below it was applied already (a redelivery).
+func (s *Store) MaxVersion(ctx context.Context) (int64, error) {
+	var n int64
+	if err := s.pool.QueryRow(ctx, `SELECT COALESCE(MAX(version), 0) FROM map_entries`).Scan(&n); err != nil {
+		return 0, fault.Wrap("index.max_version", fault.BackendUnavailable, err, "max version")
+	}
+	return n, nil
+}
+
 // All returns every row, ins_seq ascending.
 func (s *Store) All(ctx context.Context) ([]rows.Row, error) {
 	return s.query(ctx, "index.all", `SELECT `+rowCols+` FROM map_entries ORDER BY ins_seq`)

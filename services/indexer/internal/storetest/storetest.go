@@ -30,6 +30,7 @@ type Store interface {
 	Reset(ctx context.Context) error
 	DeleteRef(ctx context.Context, ref string) (int64, error)
 	Count(ctx context.Context) (int64, error)
+	MaxVersion(ctx context.Context) (int64, error)
 	All(ctx context.Context) ([]rows.Row, error)
 	ListByRef(ctx context.Context, ref string) ([]rows.Row, error)
 	EnvelopesFor(ctx context.Context, ref string) (map[string]ranking.Envelope, error)
@@ -268,8 +269,14 @@ func testVersionGuard(t *testing.T, b Backend) {
 	if list[0].Path != "a.md" || list[0].Status != "active" {
 		t.Fatalf("older event changed the row: %+v", list[0])
 	}
+	if v, err := st.MaxVersion(ctx); err != nil || v != 5 {
+		t.Fatalf("MaxVersion after v5 (older v4 refused) = %d, %v", v, err)
+	}
 	if n, err := st.Upsert(ctx, 6, older); err != nil || n != 1 {
 		t.Fatalf("Upsert(v6) = %d, %v", n, err)
+	}
+	if v, err := st.MaxVersion(ctx); err != nil || v != 6 {
+		t.Fatalf("MaxVersion after v6 = %d, %v", v, err)
 	}
 	list, _ = st.ListByRef(ctx, recto)
 	if len(list) != 2 || list[1].Path != "a.md" || list[1].Status != "superseded" || list[1].InsSeq <= list[0].InsSeq {
