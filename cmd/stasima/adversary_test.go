@@ -214,8 +214,10 @@ type attack struct {
 // attacks is the adversary table for one user.
 func attacks(subj bus.Subjects, user string) []attack {
 	perms := subj.Permissions(user)
+	// Deny wins over allow (the gateway's grant of every capstore query denies the cockpit's).
 	mayPublish := func(s string) bool {
-		return slices.ContainsFunc(perms.PublishAllow, func(p string) bool { return subjectMatches(p, s) })
+		match := func(p string) bool { return subjectMatches(p, s) }
+		return slices.ContainsFunc(perms.PublishAllow, match) && !slices.ContainsFunc(perms.PublishDeny, match)
 	}
 	var out []attack
 	pub := func(name, subject string, body []byte) {
@@ -228,7 +230,8 @@ func attacks(subj bus.Subjects, user string) []attack {
 			pub("denied verb "+pv.svc+".cmd."+pv.verb, s, []byte(`{}`))
 		}
 	}
-	for _, q := range []struct{ svc, name string }{{bus.Airlock, schema.QTOTPCheck}, {bus.Audit, schema.QAuditSnapshot}} {
+	for _, q := range []struct{ svc, name string }{{bus.Airlock, schema.QTOTPCheck}, {bus.Audit, schema.QAuditSnapshot},
+		{bus.Capstore, schema.QProposalSummaries}, {bus.Capstore, schema.QRefTips}} {
 		if s := subj.Query(q.svc, q.name); !mayPublish(s) {
 			pub("denied query "+q.svc+".q."+q.name, s, []byte(`{"code":"123456"}`))
 		}

@@ -9,7 +9,7 @@ func newAdminCockpitCmd(a *adminOpts) *cobra.Command {
 	var open bool
 	cmd := &cobra.Command{
 		Use:   "cockpit",
-		Short: "The practitioner's web page: proposals, review, land, close, airlock, inbox, audit",
+		Short: "The practitioner's web page: proposals, review, land, close, airlock, inbox, audit, seats, search",
 		Long: `Serve the practitioner's web page on a loopback address over the admin's bus connection,
 print its start URL with a one-time token, and serve until interrupted.`,
 		Args: cobra.NoArgs,

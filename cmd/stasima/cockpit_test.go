@@ -170,6 +170,10 @@ func TestCockpit_Auth(t *testing.T) {
 		{"replayed token", start, "", "", false, http.StatusForbidden},
 		{"wrong token", base + "/?token=00", "", "", false, http.StatusForbidden},
 		{"missing token", base + "/proposals", "", "", false, http.StatusUnauthorized},
+		{"seats without session", base + "/seats", "", "", false, http.StatusUnauthorized},
+		{"search without session", base + "/search?q=x", "", "", false, http.StatusUnauthorized},
+		{"entry without session", base + "/entry?ref=canon&path=meta/charter.md", "", "", false, http.StatusUnauthorized},
+		{"search from a foreign origin", base + "/search?q=x", "", "http://evil.example", true, http.StatusForbidden},
 		{"session", base + "/proposals", "", "", true, http.StatusOK},
 		{"foreign host", base + "/proposals", "evil.example:8788", "", true, http.StatusMisdirectedRequest},
 		{"foreign origin", base + "/proposals", "", "http://evil.example", true, http.StatusForbidden},
@@ -243,7 +247,7 @@ func TestCockpit_ReviewAndLand(t *testing.T) {
 	r.proposeReady(t, "p-cock", "cock", hostile, "3c")
 
 	_, list := r.get(t, r.base+"/proposals?status=open")
-	for _, want := range []string{`data-proposal="p-cock"`, `<td>Recto</td>`, `<td>2</td>`} {
+	for _, want := range []string{`data-proposal="p-cock"`, `<td class="creator">Recto</td>`, `<td class="entries">2</td>`} {
 		if !strings.Contains(list, want) {
 			t.Fatalf("proposals page lacks %q:\n%s", want, list)
 		}

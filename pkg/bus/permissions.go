@@ -122,7 +122,9 @@ var table = map[string]access{
 				schema.QAuditIsRead, schema.QAuditCheckpoint},
 			Airlock: {schema.QAirlockCheck},
 		},
-		intents: true,
+		// The cockpit's summaries are the practitioner's: no gateway tool reads them.
+		deniedQueries: map[string][]string{Capstore: {schema.QProposalSummaries, schema.QRefTips}},
+		intents:       true,
 	},
 	UserAdmin: {unrestricted: true},
 }

@@ -203,3 +203,53 @@ type Prepared struct {
 	Seq          string   `json:"seq"`
 	ChangedPaths []string `json:"changed_paths"`
 }
+
+// Capstore queries of the practitioner's cockpit (admin only: the gateway's grant of every
+// capstore query excludes them, pkg/bus permissions).
+const (
+	// QProposalSummaries answers the proposals page in one query, whatever the number of
+	// proposals: per proposal its creator (C-prop-4), age, entry count and threads.
+	QProposalSummaries = "proposal_summaries"
+	// QRefTips answers the tip commit of every ref under a prefix (ListRefsQuery): the seats
+	// page's last write per perspective.
+	QRefTips = "ref_tips"
+)
+
+// ProposalSummariesQuery names the proposals to summarise; none names every proposal.
+type ProposalSummariesQuery struct {
+	IDs []string `json:"ids,omitempty"`
+}
+
+// ProposalSummary is one proposal's line on the cockpit's proposals page.
+type ProposalSummary struct {
+	// Creator is C-prop-4's creator ("" for an empty or fully landed branch).
+	Creator string `json:"creator,omitempty"`
+	// CreatedAt is the Unix time of the proposal's oldest commit not on canon (the creator's),
+	// else of its tip; UpdatedAt is its tip's.
+	CreatedAt int64 `json:"created_at"`
+	UpdatedAt int64 `json:"updated_at"`
+	// Entries counts the paths the proposal changed since its merge base with canon; nil when
+	// every commit of it is on canon (landed or empty).
+	Entries *int `json:"entries,omitempty"`
+	// Threads are the sorted distinct thread tags of the changed entries on the proposal side.
+	Threads []string `json:"threads"`
+}
+
+// ProposalSummaries answers QProposalSummaries by proposal id; an unknown id is absent.
+type ProposalSummaries struct {
+	Summaries map[string]ProposalSummary `json:"summaries"`
+}
+
+// RefTip is one ref's tip commit: its author seat (C-commit-4), subject and Unix time.
+type RefTip struct {
+	Name    string `json:"name"`
+	OID     string `json:"oid"`
+	Author  string `json:"author"`
+	Subject string `json:"subject"`
+	Time    int64  `json:"time"`
+}
+
+// RefTips answers QRefTips in ref byte order.
+type RefTips struct {
+	Tips []RefTip `json:"tips"`
+}

@@ -37,6 +37,10 @@ func (s *Service) startQueries() error {
 			return s.app.CanonPositions(q)
 		}),
 		schema.QPreviewMerge: bus.Query(func(_ context.Context, q schema.ProposalQuery) (any, error) { return s.app.Preview(q) }),
+		schema.QProposalSummaries: bus.Query(func(_ context.Context, q schema.ProposalSummariesQuery) (any, error) {
+			return s.app.ProposalSummaries(q)
+		}),
+		schema.QRefTips: bus.Query(func(_ context.Context, q schema.ListRefsQuery) (any, error) { return s.app.RefTips(q) }),
 		schema.QChangedPaths: bus.Query(func(_ context.Context, q schema.ChangedPathsQuery) (any, error) {
 			return s.app.ChangedPaths(q)
 		}),

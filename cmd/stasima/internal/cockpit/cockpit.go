@@ -14,6 +14,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"html/template"
 	"log/slog"
 	"net"
 	"net/http"
@@ -61,7 +62,8 @@ type Server struct {
 	subj bus.Subjects
 	now  func() time.Time
 
-	key []byte // signs CSRF tokens; never leaves the process
+	key  []byte // signs CSRF tokens; never leaves the process
+	tmpl *template.Template
 
 	// mu guards token and sessions.
 	mu       sync.Mutex
@@ -86,7 +88,8 @@ func New(cfg Config, b Bus, log *slog.Logger) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{cfg: cfg, bus: b, log: log.With("svc", "cockpit"), subj: subj, now: time.Now,
-		key: randomBytes(32), token: hex.EncodeToString(randomBytes(24)), sessions: map[string]bool{}}
+		key: randomBytes(32), token: hex.EncodeToString(randomBytes(24)), sessions: map[string]bool{},
+		tmpl: templates(cfg.CanonRef)}
 	return s, nil
 }
 
@@ -173,6 +176,9 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("POST /inbox/read", s.markRead)
 	mux.HandleFunc("GET /audit", s.audit)
 	mux.HandleFunc("GET /audit/{seq}", s.auditRow)
+	mux.HandleFunc("GET /seats", s.seats)
+	mux.HandleFunc("GET /search", s.search)
+	mux.HandleFunc("GET /entry", s.entry)
 	return s.recoverer(s.headers(s.guard(mux)))
 }
 
@@ -305,5 +311,5 @@ func (s *Server) csrfToken(sid string) string {
 func (s *Server) refuse(w http.ResponseWriter, code int, msg string) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(code)
-	_ = tmpl.ExecuteTemplate(w, "refused.html", page{Title: http.StatusText(code), Error: msg})
+	_ = s.tmpl.ExecuteTemplate(w, "refused.html", page{Title: http.StatusText(code), Error: msg})
 }

@@ -68,6 +68,8 @@ var funcs = template.FuncMap{
 		b, _ := json.MarshalIndent(v, "", "  ")
 		return string(b)
 	},
+	"refLabel": func(ref string) string { return ref }, // bound to canon's ref per server (templates)
+	"iso":      func(t int64) string { return time.Unix(t, 0).UTC().Format(time.RFC3339) },
 	"seq": func(s string) string {
 		if n, err := hexseq.Parse(s); err == nil {
 			return hexseq.Display(n)
@@ -77,6 +79,26 @@ var funcs = template.FuncMap{
 }
 
 var tmpl = template.Must(template.New("").Funcs(funcs).ParseFS(templateFS, "templates/*.html"))
+
+// templates are the pages with refLabel naming canonRef "canon".
+func templates(canonRef string) *template.Template {
+	t := template.Must(tmpl.Clone())
+	return t.Funcs(template.FuncMap{"refLabel": func(ref string) string { return refLabel(canonRef, ref) }})
+}
+
+// refLabel names a ref as a reader says it: canon, a seat's perspective, a proposal.
+func refLabel(canonRef, ref string) string {
+	if ref == canonRef {
+		return "canon"
+	}
+	if seat, ok := refs.SeatOf(ref); ok {
+		return "seat " + seat
+	}
+	if id, ok := refs.ProposalOf(ref); ok {
+		return "proposal " + id
+	}
+	return ref
+}
 
 // page is what every template gets.
 type page struct {
@@ -94,7 +116,7 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, code int, name s
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(code)
-	if err := tmpl.ExecuteTemplate(w, name, p); err != nil {
+	if err := s.tmpl.ExecuteTemplate(w, name, p); err != nil {
 		s.log.Error("render", "page", name, "err", err)
 	}
 }
@@ -115,9 +137,25 @@ type proposalRow struct {
 	ClosedReason string
 	Creator      string
 	LandsBehind  *int
-	Entries      int
-	EntriesKnown bool
-	Conflicts    int
+	Entries      *int
+	Threads      []string
+	Age          string
+	CreatedAt    int64
+}
+
+// matches reports whether the row's id, creator, threads or close reason contain q
+// (case-insensitive); an empty q matches every row.
+func (r proposalRow) matches(q string) bool {
+	if q == "" {
+		return true
+	}
+	q = strings.ToLower(q)
+	for _, f := range append([]string{r.ID, r.Creator, r.ClosedReason}, r.Threads...) {
+		if strings.Contains(strings.ToLower(f), q) {
+			return true
+		}
+	}
+	return false
 }
 
 var statuses = []string{"open", "staged", "landed", "closed"}
@@ -134,14 +172,24 @@ func (s *Server) stagedByID(ctx context.Context) (map[string]schema.AirlockStage
 	return m, staged.Staged, nil
 }
 
+// maxQuery bounds the length of a search or filter text the pages accept.
+const maxQuery = 500
+
 // proposals lists every proposal with its status (C-prop-3; staged from the airlock, A-60),
-// creator (C-prop-4), lands_behind and entry count, filtered by status and an id substring.
+// creator (C-prop-4), threads, lands_behind, entry count and age, filtered by status and a
+// text found in the id, creator, threads or close reason. Three queries, whatever the number
+// of proposals: statuses, the airlock's staged list and the summaries.
 func (s *Server) proposals(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	want, q := r.URL.Query().Get("status"), strings.TrimSpace(r.URL.Query().Get("q"))
 	if want != "" && !contains(statuses, want) {
 		s.render(w, r, http.StatusBadRequest, "refused.html", page{Title: "Proposals",
 			Error: fmt.Sprintf("status %q is not one of %s", want, strings.Join(statuses, ", "))})
+		return
+	}
+	if len(q) > maxQuery {
+		s.render(w, r, http.StatusBadRequest, "refused.html", page{Title: "Proposals",
+			Error: fmt.Sprintf("the search text is %d bytes; at most %d are accepted", len(q), maxQuery)})
 		return
 	}
 	var st schema.ProposalStatuses
@@ -154,27 +202,27 @@ func (s *Server) proposals(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, "Proposals", err)
 		return
 	}
+	var sums schema.ProposalSummaries
+	if err := s.bus.Query(ctx, bus.Capstore, schema.QProposalSummaries, schema.ProposalSummariesQuery{}, &sums); err != nil {
+		s.fail(w, r, "Proposals", err)
+		return
+	}
+	now := s.now().Unix()
 	rows := []proposalRow{}
 	counts := map[string]int{}
 	for _, id := range st.Proposals {
-		ps := st.Statuses[id]
-		row := proposalRow{ID: id, Status: ps.Status, ClosedReason: ps.ClosedReason, LandsBehind: ps.LandsBehind}
+		ps, sum := st.Statuses[id], sums.Summaries[id]
+		row := proposalRow{ID: id, Status: ps.Status, ClosedReason: ps.ClosedReason, LandsBehind: ps.LandsBehind,
+			Creator: sum.Creator, Entries: sum.Entries, Threads: sum.Threads, CreatedAt: sum.CreatedAt}
+		if sum.CreatedAt > 0 {
+			row.Age = ago(now, sum.CreatedAt)
+		}
 		if _, ok := staged[id]; ok {
 			row.Status = "staged"
 		}
 		counts[row.Status]++
-		if want != "" && row.Status != want || q != "" && !strings.Contains(strings.ToLower(id), strings.ToLower(q)) {
+		if want != "" && row.Status != want || !row.matches(q) {
 			continue
-		}
-		var info schema.ProposalInfo
-		if err := s.bus.Query(ctx, bus.Capstore, schema.QProposalInfo, schema.ProposalQuery{ProposalID: id}, &info); err == nil {
-			row.Creator = info.Creator
-		}
-		if row.Status == "open" || row.Status == "staged" {
-			var pv schema.Preview
-			if err := s.bus.Query(ctx, bus.Capstore, schema.QPreviewMerge, schema.ProposalQuery{ProposalID: id}, &pv); err == nil {
-				row.Entries, row.EntriesKnown, row.Conflicts = len(pv.ChangedPaths), true, len(pv.Conflicts)
-			}
 		}
 		rows = append(rows, row)
 	}
@@ -184,7 +232,23 @@ func (s *Server) proposals(w http.ResponseWriter, r *http.Request) {
 		Q        string
 		Statuses []string
 		Counts   map[string]int
-	}{rows, want, q, statuses, counts}})
+		Total    int
+	}{rows, want, q, statuses, counts, len(st.Proposals)}})
+}
+
+// ago renders the time from then to now coarsely, as a list shows an age: "42s", "5m",
+// "3h 12m", "4d 2h".
+func ago(now, then int64) string {
+	d := max(0, now-then)
+	switch {
+	case d < 60:
+		return fmt.Sprintf("%ds", d)
+	case d < 3600:
+		return fmt.Sprintf("%dm", d/60)
+	case d < 86400:
+		return fmt.Sprintf("%dh %dm", d/3600, d%3600/60)
+	}
+	return fmt.Sprintf("%dd %dh", d/86400, d%86400/3600)
 }
 
 // entryView is one changed path of a proposal: its rendered body on the proposal side and
@@ -214,9 +278,66 @@ type proposalView struct {
 	WouldRemove []string
 	Entries     []entryView
 	Approver    string
+	Summary     schema.ProposalSummary
+	Age         string
+	// Vantages are the vantages bound to the proposal's entries (S-51), by entry path.
+	Vantages []entryVantages
+	// Threads are the entries of each thread the proposal's entries carry (S-62).
+	Threads []indexer.ThreadAnswer
+	// SideErr names a vantage or thread lookup the index could not answer; the review
+	// stands without them.
+	SideErr string
 }
 
+// entryVantages are the vantages bound to one path.
+type entryVantages struct {
+	Path     string
+	Vantages []indexer.Vantage
+	Total    int
+}
+
+// sideLimit bounds the vantages per entry and the entries per thread a proposal page shows.
+const sideLimit = 20
+
+// proposalView is the review of proposal id with its vantages and threads.
 func (s *Server) proposalView(ctx context.Context, id string) (proposalView, error) {
+	v, err := s.reviewView(ctx, id)
+	if err == nil {
+		s.sides(ctx, &v)
+	}
+	return v, err
+}
+
+// sides adds the vantages bound to the proposal's entries and the threads they carry; a
+// lookup the index refuses is named on the page, not fatal to the review.
+func (s *Server) sides(ctx context.Context, v *proposalView) {
+	var errs []string
+	for _, e := range v.Entries {
+		if strings.HasPrefix(e.Path, "meta/log/") {
+			continue
+		}
+		var ans indexer.VantagesAnswer
+		if err := s.bus.Query(ctx, bus.Index, indexer.QVantagesFor, indexer.VantagesRequest{Entry: e.Path, Limit: sideLimit}, &ans); err != nil {
+			errs = append(errs, "vantages of "+e.Path+": "+err.Error())
+			continue
+		}
+		if ans.Total > 0 {
+			v.Vantages = append(v.Vantages, entryVantages{Path: e.Path, Vantages: ans.Vantages, Total: ans.Total})
+		}
+	}
+	for _, t := range v.Summary.Threads {
+		var ans indexer.ThreadAnswer
+		if err := s.bus.Query(ctx, bus.Index, indexer.QThreadEntries, indexer.ThreadRequest{Thread: t, Limit: sideLimit}, &ans); err != nil {
+			errs = append(errs, "thread "+t+": "+err.Error())
+			continue
+		}
+		v.Threads = append(v.Threads, ans)
+	}
+	v.SideErr = strings.Join(errs, "; ")
+}
+
+// reviewView is the proposal's gate state, summary, merge preview and entries with their diffs.
+func (s *Server) reviewView(ctx context.Context, id string) (proposalView, error) {
 	v := proposalView{ID: id, Approver: s.cfg.Approver}
 	if err := s.bus.Query(ctx, bus.Capstore, schema.QProposalInfo, schema.ProposalQuery{ProposalID: id}, &v.Info); err != nil {
 		return v, err
@@ -230,6 +351,14 @@ func (s *Server) proposalView(ctx context.Context, id string) (proposalView, err
 	}
 	v.Status = st.Statuses[id]
 	v.StatusName = v.Status.Status
+	var sums schema.ProposalSummaries
+	if err := s.bus.Query(ctx, bus.Capstore, schema.QProposalSummaries, schema.ProposalSummariesQuery{IDs: []string{id}}, &sums); err != nil {
+		return v, err
+	}
+	v.Summary = sums.Summaries[id]
+	if v.Summary.CreatedAt > 0 {
+		v.Age = ago(s.now().Unix(), v.Summary.CreatedAt)
+	}
 	staged, _, err := s.stagedByID(ctx)
 	if err != nil {
 		return v, err
