@@ -93,7 +93,7 @@ var table = map[string]access{
 	},
 	UserIndexer: {
 		serves: Index,
-		queries: map[string][]string{Capstore: {schema.QReadBlob, schema.QCanonPositions, schema.QHistory,
+		queries: map[string][]string{Capstore: {schema.QReadBlob, schema.QReadBlobs, schema.QCanonPositions, schema.QHistory,
 			schema.QResolveRef, schema.QListPaths, schema.QListRefs, schema.QChangedPaths}},
 		progress: true,
 		streams:  []string{streamEvents, streamCommands},
@@ -122,8 +122,9 @@ var table = map[string]access{
 				schema.QAuditIsRead, schema.QAuditCheckpoint},
 			Airlock: {schema.QAirlockCheck},
 		},
-		// The cockpit's summaries are the practitioner's: no gateway tool reads them.
-		deniedQueries: map[string][]string{Capstore: {schema.QProposalSummaries, schema.QRefTips}},
+		// The cockpit's summaries are the practitioner's, and read_blobs is the indexer's bulk
+		// read of a derivation (issue 15): no gateway tool reads them.
+		deniedQueries: map[string][]string{Capstore: {schema.QProposalSummaries, schema.QRefTips, schema.QReadBlobs}},
 		intents:       true,
 	},
 	UserAdmin: {unrestricted: true},

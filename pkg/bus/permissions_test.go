@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/stasima/stasima/pkg/bus"
+	"github.com/stasima/stasima/pkg/schema"
 )
 
 // TestIntentProducer: the producer and op of <prefix>.audit.intent.<producer>.<op>; any other
@@ -73,6 +74,12 @@ func TestPermissions_LeastPrivilege(t *testing.T) {
 			case ">", "_INBOX.>", "stasima.>", "$JS.API.>", "$JS.>", subj.Query(bus.Airlock, "totp_check"), subj.Query(bus.Audit, "snapshot"):
 				t.Errorf("%s may use %s", u, s)
 			}
+		}
+		// read_blobs, the indexer's bulk read, is the indexer's alone (issue 15).
+		rb := subj.Query(bus.Capstore, schema.QReadBlobs)
+		if got := slices.Contains(p.PublishAllow, rb) ||
+			(slices.Contains(p.PublishAllow, subj.Query(bus.Capstore, "*")) && !slices.Contains(p.PublishDeny, rb)); got != (u == bus.UserIndexer) {
+			t.Errorf("%s may ask read_blobs = %v", u, got)
 		}
 		for _, s := range p.SubscribeAllow {
 			if s != subj.InboxPrefix(u)+".>" && len(s) > 7 && s[:7] == "_INBOX." {

@@ -131,6 +131,42 @@ type BlobAnswer struct {
 	Data     []byte `json:"data,omitempty"`
 }
 
+// QReadBlobs reads many paths at one commit in one request: the indexer's derivation of a
+// reindex or a land, where one read_blob per path made a 100,000-entry reindex a queue of
+// 100,000 capstore requests, each decoding its trees again (issue 15). Only the indexer may ask
+// it (bus.permissions): its answers are bounded, but a gateway tool never needs them.
+const QReadBlobs = "read_blobs"
+
+// Bounds of one read_blobs request: at most MaxReadBlobsPaths paths asked, and an answer that
+// stops before its blobs' bytes pass MaxReadBlobsBytes (it always holds at least one path), so
+// a reply stays well under the bus's max_payload whatever the entries weigh.
+const (
+	MaxReadBlobsPaths = 1024
+	MaxReadBlobsBytes = 4 << 20
+)
+
+// BlobsQuery names a commit and the paths to read in its tree (at most MaxReadBlobsPaths).
+type BlobsQuery struct {
+	OID   string   `json:"oid"`
+	Paths []string `json:"paths"`
+}
+
+// BlobsAnswer answers the paths of a BlobsQuery in order: a prefix of them when the byte bound
+// was reached, and the caller asks again from Blobs' length.
+type BlobsAnswer struct {
+	Commit string     `json:"commit"`
+	Blobs  []PathBlob `json:"blobs"`
+}
+
+// PathBlob is one path of a BlobsAnswer; Found=false when the path is absent at the commit or
+// is not a file.
+type PathBlob struct {
+	Path    string `json:"path"`
+	Found   bool   `json:"found"`
+	BlobOID string `json:"blob_oid,omitempty"`
+	Data    []byte `json:"data,omitempty"`
+}
+
 // QCanonPositions asks C-pos-3 positions of paths on canon at a tip.
 const QCanonPositions = "canon_positions"
 

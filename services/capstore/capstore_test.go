@@ -18,6 +18,7 @@ import (
 
 	"github.com/stasima/stasima/pkg/bus"
 	"github.com/stasima/stasima/pkg/busclient"
+	"github.com/stasima/stasima/pkg/fault"
 	"github.com/stasima/stasima/pkg/natstest"
 	"github.com/stasima/stasima/pkg/schema"
 	"github.com/stasima/stasima/services/capstore"
@@ -194,5 +195,46 @@ func TestService_RestartKeepsData(t *testing.T) {
 	}
 	if fmt.Sprint(ans.Paths) != "[practice/e0.md practice/e1.md practice/e2.md]" {
 		t.Fatalf("after restart: %v", ans.Paths)
+	}
+}
+
+// TestService_ReadBlobs: read_blobs answers each path at a commit as read_blob does, in order,
+// and refuses a request past its path bound or without a commit (issue 15).
+func TestService_ReadBlobs(t *testing.T) {
+	r := newRig(t)
+	r.start(t, 5*time.Second)
+	c := r.client(t, 10*time.Second)
+	ctx := context.Background()
+	var res schema.KipCommitResult
+	for i := 0; i < 2; i++ {
+		if err := c.Do(ctx, kip("Tertia", fmt.Sprintf("e%d", i), fmt.Sprintf("op%d", i)), &res); err != nil {
+			t.Fatal(err)
+		}
+	}
+	paths := []string{"practice/e1.md", "practice/none.md", "practice", "practice/e0.md"}
+	var ans schema.BlobsAnswer
+	if err := c.Query(ctx, bus.Capstore, schema.QReadBlobs, schema.BlobsQuery{OID: res.OID, Paths: paths}, &ans); err != nil {
+		t.Fatal(err)
+	}
+	if len(ans.Blobs) != len(paths) || ans.Commit != res.OID {
+		t.Fatalf("read_blobs = %+v", ans)
+	}
+	for i, p := range paths {
+		var one schema.BlobAnswer
+		if err := c.Query(ctx, bus.Capstore, schema.QReadBlob, schema.BlobQuery{OID: res.OID, Path: p}, &one); err != nil {
+			t.Fatal(err)
+		}
+		if b := ans.Blobs[i]; b.Path != p || b.Found != one.Found || b.BlobOID != one.BlobOID || string(b.Data) != string(one.Data) {
+			t.Errorf("read_blobs[%d] = %+v; read_blob says %+v", i, b, one)
+		}
+	}
+	many := make([]string, schema.MaxReadBlobsPaths+1)
+	for i := range many {
+		many[i] = fmt.Sprintf("practice/e%d.md", i)
+	}
+	for _, q := range []schema.BlobsQuery{{OID: res.OID, Paths: many}, {Paths: paths}} {
+		if err := c.Query(ctx, bus.Capstore, schema.QReadBlobs, q, &ans); fault.ClassOf(err) != fault.ArgumentError {
+			t.Errorf("read_blobs(%d paths, oid %q) err = %v, want ArgumentError", len(q.Paths), q.OID, err)
+		}
 	}
 }

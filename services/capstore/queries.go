@@ -19,7 +19,8 @@ func (s *Service) startQueries() error {
 		schema.QResolveRef: bus.Query(func(_ context.Context, q schema.RefQuery) (any, error) {
 			return s.app.ResolveRef(q)
 		}),
-		schema.QReadBlob: bus.Query(func(_ context.Context, q schema.BlobQuery) (any, error) { return s.app.ReadBlob(q) }),
+		schema.QReadBlob:  bus.Query(func(_ context.Context, q schema.BlobQuery) (any, error) { return s.app.ReadBlob(q) }),
+		schema.QReadBlobs: bus.Query(func(_ context.Context, q schema.BlobsQuery) (any, error) { return s.app.ReadBlobs(q) }),
 		schema.QListPaths: bus.Query(func(_ context.Context, q schema.RefQuery) (any, error) {
 			return s.app.ListPaths(q)
 		}),

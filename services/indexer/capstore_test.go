@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -21,6 +22,53 @@ import (
 // history authors as git author names, C-pos-3 positions).
 type fakeCapstore struct {
 	d fixture.Deployment
+	// blobBytes is read_blobs' byte bound (0: schema.MaxReadBlobsBytes); a small one makes
+	// the indexer ask again for the rest of a batch.
+	blobBytes int
+}
+
+// readBlobs answers read_blobs with one git cat-file --batch, cut as capstore cuts it: before
+// the blobs' bytes pass the bound, never below one path.
+func (c fakeCapstore) readBlobs(q schema.BlobsQuery) (schema.BlobsAnswer, error) {
+	bound := c.blobBytes
+	if bound == 0 {
+		bound = schema.MaxReadBlobsBytes
+	}
+	var in bytes.Buffer
+	for _, p := range q.Paths {
+		in.WriteString(q.OID + ":" + p + "\n")
+	}
+	cmd := exec.Command("git", "--git-dir="+c.d.GitDir(), "cat-file", "--batch")
+	cmd.Stdin = &in
+	out, err := cmd.Output()
+	if err != nil {
+		return schema.BlobsAnswer{}, fault.Wrap("fake.read_blobs", fault.BackendUnavailable, err, "cat-file")
+	}
+	ans := schema.BlobsAnswer{Commit: q.OID, Blobs: []schema.PathBlob{}}
+	size := 0
+	for _, p := range q.Paths {
+		head, rest, _ := bytes.Cut(out, []byte("\n"))
+		out = rest
+		f := strings.Fields(string(head))
+		pb := schema.PathBlob{Path: p}
+		if len(f) == 3 { // <oid> <type> <size>, then the content and a newline
+			n, _ := strconv.Atoi(f[2])
+			data := out[:n]
+			out = out[n+1:]
+			if f[1] == "blob" {
+				if len(ans.Blobs) > 0 && size+n > bound {
+					break
+				}
+				pb.Found, pb.BlobOID, pb.Data = true, f[0], data
+				size += n
+			}
+		}
+		ans.Blobs = append(ans.Blobs, pb)
+		if size >= bound {
+			break
+		}
+	}
+	return ans, nil
 }
 
 func (c fakeCapstore) git(args ...string) (string, error) {
@@ -65,6 +113,20 @@ func (c fakeCapstore) serve(t *testing.T, nc *nats.Conn, subj bus.Subjects) {
 				return nil, err
 			}
 			return schema.BlobAnswer{Found: true, RefFound: true, Commit: q.OID, BlobOID: oid, Data: []byte(data)}, nil
+		},
+		schema.QChangedPaths: func(b []byte) (any, error) {
+			var q schema.ChangedPathsQuery
+			json.Unmarshal(b, &q)
+			out, err := c.git("diff-tree", "-r", "-z", "--name-only", "--no-renames", q.From, q.To)
+			if err != nil {
+				return nil, err
+			}
+			return schema.ChangedPathsAnswer{Paths: nonEmpty(strings.Split(out, "\x00"))}, nil
+		},
+		schema.QReadBlobs: func(b []byte) (any, error) {
+			var q schema.BlobsQuery
+			json.Unmarshal(b, &q)
+			return c.readBlobs(q)
 		},
 		schema.QListPaths: func(b []byte) (any, error) {
 			var q schema.RefQuery

@@ -17,20 +17,58 @@ import (
 // The derivation reads git only through capstore's queries; every failure to get an answer is
 // BackendUnavailable, so the event or command is retried rather than dropped.
 
-// blob reads path in the tree of commit (found=false when the path is absent there).
-func (s *Service) blob(ctx context.Context, commit, path string) (schema.BlobAnswer, error) {
-	var a schema.BlobAnswer
-	err := s.client.Query(ctx, bus.Capstore, schema.QReadBlob, schema.BlobQuery{OID: commit, Path: path}, &a)
-	return a, err
+// Batches of the derivation's blob reads: paths per read_blobs request (at most
+// schema.MaxReadBlobsPaths) and requests in flight at once. One read_blob per path made a
+// 100,000-entry reindex 100,000 capstore requests in one queue, and timed out (issue 15).
+const (
+	blobBatch   = 512
+	blobWorkers = 4
+)
+
+// blobs reads paths in the tree of commit through read_blobs, blobBatch paths a request and
+// blobWorkers requests at once, and returns their answers in paths order (Found=false when a
+// path is absent there). A request answered in part (its byte bound) is asked again for the rest.
+func (s *Service) blobs(ctx context.Context, commit string, paths []string) ([]schema.PathBlob, error) {
+	out := make([]schema.PathBlob, len(paths))
+	n := (len(paths) + blobBatch - 1) / blobBatch
+	errs := make([]error, n)
+	parallel(n, blobWorkers, func(i int) {
+		lo, hi := i*blobBatch, min(len(paths), (i+1)*blobBatch)
+		for lo < hi {
+			var a schema.BlobsAnswer
+			if err := s.client.Query(ctx, bus.Capstore, schema.QReadBlobs, schema.BlobsQuery{OID: commit, Paths: paths[lo:hi]}, &a); err != nil {
+				errs[i] = err
+				return
+			}
+			if len(a.Blobs) == 0 || len(a.Blobs) > hi-lo {
+				errs[i] = fault.E("index.read_blobs", fault.BackendUnavailable, "read_blobs answered %d of %d paths", len(a.Blobs), hi-lo)
+				return
+			}
+			for k, b := range a.Blobs {
+				if b.Path != paths[lo+k] {
+					errs[i] = fault.E("index.read_blobs", fault.BackendUnavailable, "read_blobs answered %q for %q", b.Path, paths[lo+k])
+					return
+				}
+				out[lo+k] = b
+			}
+			lo += len(a.Blobs)
+		}
+	})
+	for _, err := range errs {
+		if err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }
 
-// pathWorkers bounds one event's blob reads in flight.
+// pathWorkers bounds one derivation's per-path capstore queries in flight (a canon path's
+// history, read only when its envelope names no author).
 const pathWorkers = 16
 
 // perspectiveRows derives the rows of paths on a perspective ref at commit (S-31), in paths
-// order, reading the blobs concurrently. Paths that are not indexed (S-3) or absent at the
-// commit are skipped. Each row names commit, so the store writes a commit's row once however
-// often its event is delivered (S-6).
+// order. Paths that are not indexed (S-3) or absent at the commit are skipped. Each row names
+// commit, so the store writes a commit's row once however often its event is delivered (S-6).
 func (s *Service) perspectiveRows(ctx context.Context, ref, commit string, paths []string) ([]rows.Row, error) {
 	var md []string
 	for _, p := range paths {
@@ -38,28 +76,32 @@ func (s *Service) perspectiveRows(ctx context.Context, ref, commit string, paths
 			md = append(md, p)
 		}
 	}
-	return s.deriveEach(md, func(p string) (rows.Row, bool, error) {
-		a, err := s.blob(ctx, commit, p)
-		if err != nil || !a.Found {
-			return rows.Row{}, false, err
+	bs, err := s.blobs(ctx, commit, md)
+	if err != nil {
+		return nil, err
+	}
+	return s.deriveEach(len(md), func(i int) (rows.Row, bool, error) {
+		a := bs[i]
+		if !a.Found {
+			return rows.Row{}, false, nil
 		}
-		r, err := rows.Derive(rows.Source{CanonRef: s.cfg.CanonRef, Ref: ref, Path: p, BlobOID: a.BlobOID, Text: string(a.Data)})
+		r, err := rows.Derive(rows.Source{CanonRef: s.cfg.CanonRef, Ref: ref, Path: a.Path, BlobOID: a.BlobOID, Text: string(a.Data)})
 		r.Commit = commit
 		return r, err == nil, err
 	})
 }
 
-// deriveEach derives the row of each path concurrently (at most pathWorkers at once) and
-// returns the rows found, in paths order, or the first error in paths order.
-func (s *Service) deriveEach(paths []string, fn func(p string) (rows.Row, bool, error)) ([]rows.Row, error) {
+// deriveEach derives the row of each of n paths concurrently (at most pathWorkers at once) and
+// returns the rows found, in order, or the first error in order.
+func (s *Service) deriveEach(n int, fn func(i int) (rows.Row, bool, error)) ([]rows.Row, error) {
 	type result struct {
 		r     rows.Row
 		found bool
 		err   error
 	}
-	res := make([]result, len(paths))
-	parallel(len(paths), pathWorkers, func(i int) {
-		res[i].r, res[i].found, res[i].err = fn(paths[i])
+	res := make([]result, n)
+	parallel(n, pathWorkers, func(i int) {
+		res[i].r, res[i].found, res[i].err = fn(i)
 	})
 	var out []rows.Row
 	for _, r := range res {
@@ -91,10 +133,14 @@ func (s *Service) canonRows(ctx context.Context, tip string, paths []string) ([]
 		schema.CanonPositionsQuery{Tip: tip, Paths: md}, &pos); err != nil {
 		return nil, err
 	}
-	return s.deriveEach(md, func(p string) (rows.Row, bool, error) {
-		a, err := s.blob(ctx, tip, p)
-		if err != nil || !a.Found {
-			return rows.Row{}, false, err
+	bs, err := s.blobs(ctx, tip, md)
+	if err != nil {
+		return nil, err
+	}
+	return s.deriveEach(len(md), func(i int) (rows.Row, bool, error) {
+		a, p := bs[i], md[i]
+		if !a.Found {
+			return rows.Row{}, false, nil
 		}
 		src := rows.Source{CanonRef: s.cfg.CanonRef, Ref: s.cfg.CanonRef, Path: p, BlobOID: a.BlobOID,
 			Text: string(a.Data), Position: int64(pos.Positions[p])}

@@ -46,9 +46,15 @@ func discard() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, ni
 // start runs an embedded JetStream, the fixture-backed capstore and the indexer under fx.
 func start(t *testing.T, opts ...func(*Config)) *rig {
 	t.Helper()
+	return startOn(t, fakeCapstore{d: fixture.Unpack(t)}, opts...)
+}
+
+// startOn is start over the repository fake serves.
+func startOn(t *testing.T, fake fakeCapstore, opts ...func(*Config)) *rig {
+	t.Helper()
 	srv := natstest.Start(t)
-	r := &rig{d: fixture.Unpack(t), subj: bus.MustSubjects("")}
-	fakeCapstore{d: r.d}.serve(t, srv.Connect(t), r.subj)
+	r := &rig{d: fake.d, subj: bus.MustSubjects("")}
+	fake.serve(t, srv.Connect(t), r.subj)
 
 	cfg := DefaultConfig()
 	cfg.DBPath = filepath.Join(t.TempDir(), "map_index.sqlite")

@@ -17,6 +17,7 @@ type Git interface {
 	Resolve(ref string) (oid string, ok bool, err error)
 	ListRefs(prefix string) ([]gitstore.Ref, error)
 	ReadBlob(commitOID, path string) ([]byte, bool, error)
+	ReadBlobs(commitOID string, paths []string, maxBytes int) ([]gitstore.Blob, error)
 	ListPaths(commitOID string) ([]string, error)
 	ListPathsUnder(commitOID, under string) ([]string, error)
 	CommitInfo(oid string) (gitstore.CommitInfo, error)

@@ -101,6 +101,11 @@ func (m metered) ReadBlob(commitOID, path string) ([]byte, bool, error) {
 	return m.Git.ReadBlob(commitOID, path)
 }
 
+func (m metered) ReadBlobs(commitOID string, paths []string, maxBytes int) ([]gitstore.Blob, error) {
+	defer m.time("cat-file")()
+	return m.Git.ReadBlobs(commitOID, paths, maxBytes)
+}
+
 func (m metered) ListPaths(commitOID string) ([]string, error) {
 	defer m.time("ls-tree")()
 	return m.Git.ListPaths(commitOID)

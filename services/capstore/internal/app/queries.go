@@ -5,6 +5,7 @@ import (
 
 	"github.com/stasima/stasima/pkg/commitmsg"
 	"github.com/stasima/stasima/pkg/entry"
+	"github.com/stasima/stasima/pkg/fault"
 	"github.com/stasima/stasima/pkg/hexseq"
 	"github.com/stasima/stasima/pkg/refs"
 	"github.com/stasima/stasima/pkg/schema"
@@ -46,6 +47,28 @@ func (a *App) ReadBlob(q schema.BlobQuery) (schema.BlobAnswer, error) {
 		}
 	}
 	return ans, nil
+}
+
+// ReadBlobs reads many paths at one commit (the indexer's derivation, issue 15): at most
+// schema.MaxReadBlobsPaths paths, answered in order and cut before schema.MaxReadBlobsBytes.
+func (a *App) ReadBlobs(q schema.BlobsQuery) (schema.BlobsAnswer, error) {
+	const op = "read_blobs"
+	if q.OID == "" {
+		return schema.BlobsAnswer{}, fault.E(op, fault.ArgumentError, "oid is empty: read_blobs reads at a commit")
+	}
+	if len(q.Paths) > schema.MaxReadBlobsPaths {
+		return schema.BlobsAnswer{}, fault.E(op, fault.ArgumentError, "%d paths asked, at most %d per request",
+			len(q.Paths), schema.MaxReadBlobsPaths)
+	}
+	bs, err := a.git.ReadBlobs(q.OID, q.Paths, schema.MaxReadBlobsBytes)
+	if err != nil {
+		return schema.BlobsAnswer{}, unavailable(op, err)
+	}
+	out := schema.BlobsAnswer{Commit: q.OID, Blobs: make([]schema.PathBlob, len(bs))}
+	for i, b := range bs {
+		out.Blobs[i] = schema.PathBlob{Path: b.Path, Found: b.OK, BlobOID: b.OID, Data: b.Data}
+	}
+	return out, nil
 }
 
 // ListPaths lists every file of a ref's tree.

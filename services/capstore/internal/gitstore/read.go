@@ -66,6 +66,79 @@ func (s *Store) BlobOID(commitOID, path string) (string, bool, error) {
 	return e.hash.String(), true, nil
 }
 
+// Blob is one path of ReadBlobs: ok is false when the path is absent or not a file.
+type Blob struct {
+	Path string
+	OK   bool
+	OID  string
+	Data []byte
+}
+
+// ReadBlobs reads paths at commitOID as ReadBlob and BlobOID would, in paths order, decoding
+// each tree once for the whole call (many paths share their directories: a reindex reads a
+// 1,000-entry directory's tree once, not once per entry). It stops before the blobs' bytes
+// pass maxBytes, returning at least one path; an unknown commit is fault.RefNotFound.
+func (s *Store) ReadBlobs(commitOID string, paths []string, maxBytes int) ([]Blob, error) {
+	const op = "gitstore.read_blobs"
+	h, err := parseOID(op, commitOID)
+	if err != nil {
+		return nil, err
+	}
+	c, err := s.getCommit(op, h)
+	if err != nil {
+		return nil, err
+	}
+	trees := map[plumbing.Hash]map[string]treeEntry{}
+	lookup := func(tree plumbing.Hash, name string) (treeEntry, bool, error) {
+		m, ok := trees[tree]
+		if !ok {
+			t, err := s.getTree(op, tree)
+			if err != nil {
+				return treeEntry{}, false, err
+			}
+			m = make(map[string]treeEntry, len(t.Entries))
+			for _, e := range t.Entries {
+				m[e.Name] = treeEntry{mode: e.Mode, hash: e.Hash}
+			}
+			trees[tree] = m
+		}
+		e, ok := m[name]
+		return e, ok, nil
+	}
+	out := make([]Blob, 0, len(paths))
+	size := 0
+	for _, p := range paths {
+		if len(out) > 0 && size >= maxBytes {
+			break
+		}
+		b := Blob{Path: p}
+		cur := treeEntry{mode: filemode.Dir, hash: c.TreeHash}
+		found := p != ""
+		for _, seg := range strings.Split(p, "/") {
+			if !found || cur.mode != filemode.Dir || seg == "" {
+				found = false
+				break
+			}
+			if cur, found, err = lookup(cur.hash, seg); err != nil {
+				return nil, err
+			}
+		}
+		if found && !cur.hash.IsZero() && cur.mode.IsFile() {
+			data, err := s.getBlob(op, cur.hash)
+			if err != nil {
+				return nil, err
+			}
+			if len(out) > 0 && size+len(data) > maxBytes {
+				break
+			}
+			b.OK, b.OID, b.Data = true, cur.hash.String(), data
+			size += len(data)
+		}
+		out = append(out, b)
+	}
+	return out, nil
+}
+
 // entryAt finds the file entry at commit:path.
 func (s *Store) entryAt(op, commitOID, path string) (treeEntry, bool, error) {
 	h, err := parseOID(op, commitOID)

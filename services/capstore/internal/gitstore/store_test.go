@@ -470,6 +470,43 @@ func TestStore_ReadBlob(t *testing.T) {
 	}
 }
 
+// TestStore_ReadBlobs: read_blobs' store half answers every path as ReadBlob and BlobOID do, in
+// the order asked (repeats included), and cuts the answer before the byte bound, never below one
+// path (issue 15).
+func TestStore_ReadBlobs(t *testing.T) {
+	s, _, _ := newStore(t)
+	res := mustCommit(t, s, seatRequest("refs/heads/main", "", "op-1", put("practice/a.md", "AAAA"),
+		put("practice/b.md", "BBBB"), put("b.md", "B"), put("other/deep/c.md", "CC")))
+	paths := []string{"practice/b.md", "b.md", "practice/none.md", "practice", "b.md/x", "", "practice//a.md",
+		"other/deep/c.md", "practice/a.md", "b.md", "practice/"}
+	got, err := s.ReadBlobs(res.OID, paths, 1<<20)
+	if err != nil || len(got) != len(paths) {
+		t.Fatalf("ReadBlobs = %d blobs, %v; want %d", len(got), err, len(paths))
+	}
+	for i, p := range paths {
+		data, ok, err := s.ReadBlob(res.OID, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		oid, _, _ := s.BlobOID(res.OID, p)
+		if g := got[i]; g.Path != p || g.OK != ok || string(g.Data) != string(data) || g.OID != oid {
+			t.Errorf("ReadBlobs[%d] = %+v; ReadBlob says %q %v %s", i, g, data, ok, oid)
+		}
+	}
+	// The bound: 4+4 bytes fit in 9, the third blob (1 byte) too, the fourth (2 bytes) not.
+	cut, err := s.ReadBlobs(res.OID, []string{"practice/a.md", "practice/b.md", "practice/none.md", "b.md", "other/deep/c.md"}, 9)
+	if err != nil || len(cut) != 4 {
+		t.Errorf("ReadBlobs(bound 9) = %d blobs, %v; want 4", len(cut), err)
+	}
+	one, err := s.ReadBlobs(res.OID, []string{"practice/a.md", "practice/b.md"}, 1)
+	if err != nil || len(one) != 1 || !one[0].OK {
+		t.Errorf("ReadBlobs(bound 1) = %+v, %v; want the first blob alone", one, err)
+	}
+	if _, err := s.ReadBlobs(strings.Repeat("1", 40), []string{"b.md"}, 1<<20); !fault.Is(err, fault.RefNotFound) {
+		t.Errorf("ReadBlobs(unknown commit) err = %v, want RefNotFound", err)
+	}
+}
+
 // C-log-7 and the ref listing.
 func TestStore_SetRefAndListRefs(t *testing.T) {
 	s, dir, _ := newStore(t)
