@@ -68,8 +68,9 @@ func clockSeconds(t *testing.T, s string) int {
 // TestCockpit_Browser is the practitioner's review in a real browser: a seat proposes through
 // MCP; the cockpit lists it; a staged proposal's review clock counts down on the airlock page
 // and Revert returns it to open; the browser opens the other proposal's diff, lands it with the
-// typed confirmation, and sees canon's seq advance and the land_merge row on the audit page.
-// Screenshots of the proposal and airlock pages are kept in the test's temp dir.
+// typed confirmation, and sees canon's seq advance and the land_merge row on the audit page; the
+// seats page lists the seat and a search finds the seeded entry. Screenshots of the proposal,
+// airlock, seats and search pages are kept in the test's temp dir.
 func TestCockpit_Browser(t *testing.T) {
 	ctx := browserContext(t)
 	n, data := bootNode(t)
@@ -170,5 +171,15 @@ func TestCockpit_Browser(t *testing.T) {
 	do(chromedp.Navigate(base+"/audit"), visible(`tr[data-op="land_merge"]`))
 	if op := text(`tr[data-op="land_merge"] td.op`); op != "land_merge" {
 		t.Fatalf("audit page op %q", op)
+	}
+
+	// The seats page lists the proposing seat; the search form finds the seeded canon entry and
+	// names the sides of the hybrid ranking that found it.
+	do(chromedp.Navigate(base+"/seats"), visible(`tr[data-seat="Recto"] td.last time`), shot("seats.png"))
+	hit := `tr[data-hit="practice/no-silent-loss.md"]`
+	do(chromedp.Navigate(base+"/search"), chromedp.SendKeys(chromedp.CSS(`#search-q`), "Nothing is lost"), click(`#search-go`),
+		visible(hit), shot("search.png"))
+	if m := text(hit + ` td.matched`); !strings.Contains(m, "keyword") {
+		t.Fatalf("the seeded entry's matched sides: %q", m)
 	}
 }
