@@ -30,7 +30,7 @@ type cockpitRig struct {
 }
 
 // startCockpit serves a cockpit for n's data dir on a loopback port until the test ends.
-func startCockpit(t *testing.T, n *node) (base, start string) {
+func startCockpit(t testing.TB, n *node) (base, start string) {
 	t.Helper()
 	ln, err := cockpit.Listen("127.0.0.1:0")
 	if err != nil {
