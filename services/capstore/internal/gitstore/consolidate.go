@@ -151,7 +151,9 @@ func (s *Store) consolidate() error {
 		for _, sr := range srcs {
 			// Entries are contiguous: each ends where the next begins, the
 			// last at the 20-byte trailer.
-			r := bufio.NewReaderSize(io.NewSectionReader(sr.f, 0, sr.size-20), 256<<10)
+			// The buffer is at most the pack: most inputs are one group commit's few objects,
+			// and a 256 KiB buffer each (allocated and zeroed) cost more than the copy.
+			r := bufio.NewReaderSize(io.NewSectionReader(sr.f, 0, sr.size-20), int(min(sr.size, 256<<10)))
 			pos := int64(0)
 			var pf *packfile.Packfile // for deltas, opened on first use
 			for i, e := range sr.entries {

@@ -167,12 +167,12 @@ func (s *Store) pathEntry(op string, tree plumbing.Hash, segs []string) (treeEnt
 		if cur.mode != filemode.Dir || seg == "" {
 			return treeEntry{}, nil
 		}
-		t, err := s.getTree(op, cur.hash)
+		entries, err := s.treeEntries(op, cur.hash)
 		if err != nil {
 			return treeEntry{}, err
 		}
 		found := false
-		for _, e := range t.Entries {
+		for _, e := range entries {
 			if e.Name == seg {
 				cur, found = treeEntry{mode: e.Mode, hash: e.Hash}, true
 				break

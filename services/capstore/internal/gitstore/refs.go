@@ -7,7 +7,9 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync/atomic"
@@ -191,8 +193,7 @@ func (s *Store) ListRefs(prefix string) ([]Ref, error) {
 			refs = append(refs, Ref{Name: name, OID: h.String()})
 		}
 	}
-	root := filepath.Join(s.cfg.Dir, "refs")
-	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+	err := filepath.WalkDir(s.walkRoot(prefix), func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			if errors.Is(err, fs.ErrNotExist) { // raced with a removal
 				return nil
@@ -234,6 +235,23 @@ func (s *Store) ListRefs(prefix string) ([]Ref, error) {
 	}
 	sort.Slice(refs, func(i, j int) bool { return refs[i].Name < refs[j].Name })
 	return refs, nil
+}
+
+// walkRoot is the directory of loose refs that can start with prefix: the
+// prefix's directory part when it is a plain path under refs/ (so listing the
+// perspectives, on every kip_commit, reads one directory and not every
+// proposal's and tag's), else refs/ itself.
+func (s *Store) walkRoot(prefix string) string {
+	root := filepath.Join(s.cfg.Dir, "refs")
+	i := strings.LastIndex(prefix, "/")
+	if i <= len("refs") || !strings.HasPrefix(prefix, "refs/") {
+		return root
+	}
+	dir := prefix[:i]
+	if path.Clean(dir) != dir || slices.Contains(strings.Split(dir, "/"), "..") {
+		return root
+	}
+	return filepath.Join(s.cfg.Dir, filepath.FromSlash(dir))
 }
 
 // SetRef points name at newOID by compare-and-swap, for tags and anchors.

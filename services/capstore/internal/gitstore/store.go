@@ -75,6 +75,8 @@ type Store struct {
 
 	countMu sync.Mutex
 	meta    map[plumbing.Hash]*commitMeta // C-pos-4: immutable per oid, never evicted
+
+	trees treeCache // decoded tree entries for path lookups (treecache.go)
 }
 
 // Open opens the bare repository at cfg.Dir, initializing it first when the

@@ -592,6 +592,27 @@ func TestStore_SetRefAndListRefs(t *testing.T) {
 	if err != nil || len(persp) != 2 || persp[0].Name != "refs/cap/perspectives/nested/seat" {
 		t.Errorf("ListRefs(perspectives) = %v, %v", persp, err)
 	}
+	// The walk starts at the prefix's directory: loose refs written by git below it list, a
+	// partial last component matches by name, and a prefix that climbs out lists from refs/.
+	gitCLI(t, dir, "update-ref", "refs/cap/perspectives/loose", a.OID)
+	gitCLI(t, dir, "update-ref", "refs/cap/perspectives/nested/deeper/x", b.OID)
+	for prefix, want := range map[string][]string{
+		"refs/cap/perspectives/":        {"refs/cap/perspectives/loose", "refs/cap/perspectives/nested/deeper/x", "refs/cap/perspectives/nested/seat", "refs/cap/perspectives/seat-2"},
+		"refs/cap/perspectives/lo":      {"refs/cap/perspectives/loose"},
+		"refs/cap/perspectives/nested/": {"refs/cap/perspectives/nested/deeper/x", "refs/cap/perspectives/nested/seat"},
+		"refs/cap/perspectives/none/":   nil,
+		"refs/tags/":                    {"refs/tags/packed", "refs/tags/state/3c"},
+		"refs/../refs/tags/":            nil,
+	} {
+		got, err := s.ListRefs(prefix)
+		var names []string
+		for _, r := range got {
+			names = append(names, r.Name)
+		}
+		if err != nil || !reflect.DeepEqual(names, want) {
+			t.Errorf("ListRefs(%q) = %q, %v; want %q", prefix, names, err, want)
+		}
+	}
 	fsck(t, s, dir)
 }
 
