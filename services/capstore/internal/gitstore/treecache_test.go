@@ -11,7 +11,9 @@ import (
 // rather than grow past them, and never keeps a directory larger than a quarter of the bound.
 func TestTreeCache_Bounded(t *testing.T) {
 	var c treeCache
-	h := func(i int) plumbing.Hash { return plumbing.ComputeHash(plumbing.TreeObject, []byte{byte(i), byte(i >> 8)}) }
+	h := func(i int) plumbing.Hash {
+		return plumbing.ComputeHash(plumbing.TreeObject, []byte{byte(i), byte(i >> 8)})
+	}
 	quarter := make([]object.TreeEntry, maxCachedTreeEntries/4)
 	for i := 0; i < 4; i++ {
 		c.put(h(i), quarter)
