@@ -130,6 +130,14 @@ type Service struct {
 	waitMu   sync.Mutex
 	waiters  map[string][]chan chain.Event
 	degraded bool // the last append attempt failed: awaits answer at once
+	// inHand and recent spare a barrier wait its store lookup (ARCH-6): inHand holds the
+	// intent ids the writer has decoded and not yet appended (their rows reach the waiters by
+	// wake), recent the last appended rows by intent id (rows are immutable once appended,
+	// U-5). An id in neither is looked up in the store, as before. Both under waitMu.
+	inHand    map[string]bool
+	recent    map[string]chain.Event
+	recentIDs []string // ring of recent's keys, oldest at recentAt
+	recentAt  int
 
 	stop chan struct{}
 	done chan struct{}
@@ -151,7 +159,7 @@ func New(p Params) (*Service, error) {
 	s := &Service{
 		cfg: p.Config, log: p.Logger.With(logkey.Svc, bus.Audit), nc: p.Conn, js: p.JS, subj: subj,
 		client:  busclient.New(p.Conn, p.JS, subj, bus.Audit, 30*time.Second).WithTelemetry(p.Telemetry),
-		waiters: map[string][]chan chain.Event{},
+		waiters: map[string][]chan chain.Event{}, inHand: map[string]bool{}, recent: map[string]chain.Event{},
 	}
 	s.m.tel = p.Telemetry
 	if err := s.m.register(); err != nil {

@@ -249,6 +249,33 @@ func TestService_PostgresOutage(t *testing.T) {
 	wantChain(t, rows(t, c), 200)
 }
 
+// TestService_AwaitRecentFromMemory: a barrier on rows the writer appended lately is answered
+// from memory, without a store round trip — so with the database cut off it still answers them
+// (and only them) with their rows.
+func TestService_AwaitRecentFromMemory(t *testing.T) {
+	proxy, dsn := pgtest.NewProxy(t, pgtest.Schema(t))
+	r := pgRig(t, dsn)
+	r.start(t)
+	c := r.client(t, 20*time.Second)
+	ctx := context.Background()
+	if err := c.PublishIntents(ctx, intents(0, 20)); err != nil {
+		t.Fatal(err)
+	}
+	awaitAppended(t, c, "test/19")
+	proxy.Cut()
+	defer proxy.Restore()
+	var ans schema.AwaitAnswer
+	if err := c.Query(ctx, bus.Audit, schema.QAuditAwait, schema.AwaitQuery{IDs: []string{"test/3", "test/19"}, TimeoutMS: 2000}, &ans); err != nil {
+		t.Fatalf("await of appended rows with the store cut off: %v", err)
+	}
+	if len(ans.Rows) != 2 || ans.Rows[0].IntentID != "test/3" || ans.Rows[1].IntentID != "test/19" || ans.Rows[1].Seq != 20 {
+		t.Fatalf("await answered %+v", ans.Rows)
+	}
+	if err := c.Query(ctx, bus.Audit, schema.QAuditAwait, schema.AwaitQuery{IDs: []string{"test/20"}, TimeoutMS: 300}, &ans); err == nil {
+		t.Fatal("an intent never published was answered")
+	}
+}
+
 func TestModule_Validates(t *testing.T) {
 	r := sqliteRig(t)
 	nc := r.srv.Connect(t)

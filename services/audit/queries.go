@@ -140,21 +140,34 @@ func (s *Service) await(b []byte) (any, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	// Register before looking, so an append between the two is not missed.
+	// A row appended lately is answered from memory; an intent in the writer's hands is waited
+	// for without a store lookup (wake delivers it); any other id is looked up.
 	chans := make([]chan chain.Event, len(q.IDs))
+	out := schema.AwaitAnswer{Rows: make([]schema.AuditRow, len(q.IDs))}
+	known := make([]bool, len(q.IDs))
+	inHand := make([]bool, len(q.IDs))
 	s.waitMu.Lock()
 	for i, id := range q.IDs {
 		chans[i] = make(chan chain.Event, 1)
 		s.waiters[id] = append(s.waiters[id], chans[i])
+		if r, ok := s.recent[id]; ok {
+			out.Rows[i], known[i] = wireRow(r), true
+		}
+		inHand[i] = s.inHand[id]
 	}
 	degraded := s.degraded
 	s.waitMu.Unlock()
 	defer s.unregister(q.IDs, chans)
 
-	out := schema.AwaitAnswer{Rows: make([]schema.AuditRow, len(q.IDs))}
 	for i, id := range q.IDs {
-		if r, ok, err := s.store.ByIntent(ctx, id); err == nil && ok {
-			out.Rows[i] = wireRow(r)
+		if known[i] {
 			continue
+		}
+		if !inHand[i] || degraded {
+			if r, ok, err := s.store.ByIntent(ctx, id); err == nil && ok {
+				out.Rows[i] = wireRow(r)
+				continue
+			}
 		}
 		if degraded {
 			return nil, fault.E("audit.await", fault.BackendUnavailable,

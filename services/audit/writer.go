@@ -78,6 +78,7 @@ func (s *Service) write(cons jetstream.Consumer) {
 		if len(kept) == 0 {
 			continue
 		}
+		s.holding(intents, true)
 		rows, ok := s.appendWithRetry(intents, kept)
 		if !ok {
 			for _, h := range handling {
@@ -101,6 +102,23 @@ func (s *Service) write(cons jetstream.Consumer) {
 		s.noteAppended(rows)
 		s.checkpointAfter(rows)
 		s.wake(rows)
+		s.holding(intents, false) // refused ones too: their waiters time out, as before
+	}
+}
+
+// recentRows bounds the appended rows a barrier wait finds without the store.
+const recentRows = 4096
+
+// holding marks the writer's intents in hand (decoded, being appended) or releases them.
+func (s *Service) holding(intents []chain.Intent, on bool) {
+	s.waitMu.Lock()
+	defer s.waitMu.Unlock()
+	for _, in := range intents {
+		if on {
+			s.inHand[in.ID] = true
+		} else {
+			delete(s.inHand, in.ID)
+		}
 	}
 }
 
@@ -255,5 +273,17 @@ func (s *Service) wake(rows []chain.Event) {
 			ch <- r
 		}
 		delete(s.waiters, r.IntentID)
+		delete(s.inHand, r.IntentID)
+		if _, ok := s.recent[r.IntentID]; ok || r.IntentID == "" {
+			continue
+		}
+		if len(s.recentIDs) < recentRows {
+			s.recentIDs = append(s.recentIDs, r.IntentID)
+		} else {
+			delete(s.recent, s.recentIDs[s.recentAt])
+			s.recentIDs[s.recentAt] = r.IntentID
+			s.recentAt = (s.recentAt + 1) % recentRows
+		}
+		s.recent[r.IntentID] = r
 	}
 }
