@@ -292,7 +292,9 @@ func TestCockpit_ReviewAndLand(t *testing.T) {
 		t.Fatalf("canon did not move: %v", st)
 	}
 	_, list = r.get(t, r.base+"/proposals?status=landed")
-	if !strings.Contains(list, `data-proposal="p-cock"`) {
+	// Every commit of a landed proposal is on canon: no creator (C-prop-4), no entry count.
+	if !strings.Contains(list, `data-proposal="p-cock"`) || !strings.Contains(list, `<td class="creator"></td>`) ||
+		!strings.Contains(list, `<td class="entries">—</td>`) {
 		t.Fatalf("landed filter lacks p-cock:\n%s", list)
 	}
 	_, audit := r.get(t, r.base+"/audit?op=land_merge")

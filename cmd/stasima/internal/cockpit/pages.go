@@ -175,6 +175,9 @@ func (s *Server) stagedByID(ctx context.Context) (map[string]schema.AirlockStage
 // maxQuery bounds the length of a search or filter text the pages accept.
 const maxQuery = 500
 
+// maxProposalRows bounds the rows one proposals page shows; the filter narrows the rest.
+const maxProposalRows = 500
+
 // proposals lists every proposal with its status (C-prop-3; staged from the airlock, A-60),
 // creator (C-prop-4), threads, lands_behind, entry count and age, filtered by status and a
 // text found in the id, creator, threads or close reason. Three queries, whatever the number
@@ -210,6 +213,7 @@ func (s *Server) proposals(w http.ResponseWriter, r *http.Request) {
 	now := s.now().Unix()
 	rows := []proposalRow{}
 	counts := map[string]int{}
+	matched := 0
 	for _, id := range st.Proposals {
 		ps, sum := st.Statuses[id], sums.Summaries[id]
 		row := proposalRow{ID: id, Status: ps.Status, ClosedReason: ps.ClosedReason, LandsBehind: ps.LandsBehind,
@@ -224,7 +228,10 @@ func (s *Server) proposals(w http.ResponseWriter, r *http.Request) {
 		if want != "" && row.Status != want || !row.matches(q) {
 			continue
 		}
-		rows = append(rows, row)
+		matched++
+		if len(rows) < maxProposalRows {
+			rows = append(rows, row)
+		}
 	}
 	s.render(w, r, http.StatusOK, "proposals.html", page{Title: "Proposals", Nav: "proposals", Live: true, Data: struct {
 		Rows     []proposalRow
@@ -233,7 +240,8 @@ func (s *Server) proposals(w http.ResponseWriter, r *http.Request) {
 		Statuses []string
 		Counts   map[string]int
 		Total    int
-	}{rows, want, q, statuses, counts, len(st.Proposals)}})
+		Matched  int
+	}{rows, want, q, statuses, counts, len(st.Proposals), matched}})
 }
 
 // ago renders the time from then to now coarsely, as a list shows an age: "42s", "5m",
