@@ -39,6 +39,35 @@ type backupResult struct {
 	// The refs verify_sync found wrong, when any (O-backup-3).
 	MissingOnRemote []string `json:"missing_on_remote,omitempty"`
 	OIDMismatch     []string `json:"oid_mismatch,omitempty"`
+	// The witness's cosignature, when one is configured (witness_key).
+	*cosigned
+}
+
+// backupCheckpoint is the file of a backup holding the latest checkpoint with the witness's
+// cosignature.
+const backupCheckpoint = "audit-checkpoint"
+
+// witnessCosign obtains the configured witness's cosignature on the deployment's latest
+// checkpoint (nil without witness_key): the witness asks the deployment for the checkpoint and
+// the consistency proof from the last one it cosigned, and refuses a fork.
+func witnessCosign(ctx context.Context, c *busclient.Client, cfg Config, p progress) (*cosigned, []byte, error) {
+	if cfg.WitnessKey == "" {
+		return nil, nil, nil
+	}
+	w, err := openWitness(cfg.WitnessKey, "", cfg.WitnessState, "stasima-witness", p.w)
+	if err != nil {
+		return nil, nil, fmt.Errorf("witness: %w", err)
+	}
+	note, err := w.cosignDeployment(ctx, c)
+	if err != nil {
+		return nil, nil, fmt.Errorf("witness %s: %w", w.signer.Name(), err)
+	}
+	cs, err := w.lastCosigned()
+	if err != nil {
+		return nil, nil, err
+	}
+	p.step("witness %s cosigned the checkpoint of %d rows", cs.Witness, cs.Size)
+	return cs, note, nil
 }
 
 // adminBackup is O-backup-1…4: capstore pushes the mirror, the audit service writes its
@@ -88,8 +117,19 @@ func adminBackup(ctx context.Context, c *busclient.Client, cfg Config, dest stri
 			p.step("copied the %s", f.what)
 		}
 	}
+	cs, cosignedNote, werr := witnessCosign(ctx, c, cfg, p)
+	if cs != nil {
+		res.cosigned = cs
+		if err := writeFileAtomic(filepath.Join(dest, backupCheckpoint), cosignedNote, 0o644); err != nil {
+			return nil, fmt.Errorf("write the cosigned checkpoint: %w", err)
+		}
+		res.Copied = append(res.Copied, backupCheckpoint)
+	}
 	if !res.GitSyncOK {
 		return res, fmt.Errorf("backup to %s is not in sync: missing on the mirror %v, different %v", dest, sync.MissingOnRemote, sync.OIDMismatch)
+	}
+	if werr != nil {
+		return res, werr
 	}
 	return res, nil
 }
@@ -118,8 +158,15 @@ func adminMirror(ctx context.Context, c *busclient.Client, cfg Config, url, stag
 	}
 	out := map[string]any{"remote": url, "git_sync_ok": sync.GitSyncOK, "synced_refs": sync.SyncedRefs, "audit_events": snap.Events,
 		"note": "the TOTP secret was NOT pushed; on restore, re-provision it (stasima admin totp-provision) or carry it separately"}
+	cs, _, werr := witnessCosign(ctx, c, cfg, p)
+	if cs != nil {
+		out["witness"], out["witness_cosigned_size"] = cs.Witness, cs.Size
+	}
 	if !sync.GitSyncOK {
 		return out, fmt.Errorf("mirror %s is not in sync: missing %v, different %v", url, sync.MissingOnRemote, sync.OIDMismatch)
+	}
+	if werr != nil {
+		return out, werr
 	}
 	return out, nil
 }

@@ -79,6 +79,10 @@ type fileConfig struct {
 	// DataDir is the Go data dir (lock, bus record, embedded bus store); default: the parent
 	// of git_dir, so `up` and `admin` given the same file meet.
 	DataDir string `toml:"data_dir"`
+	// The witness admin backup and admin mirror ask for a cosignature (stasima witness --key,
+	// --state); empty witness_key means no witness.
+	WitnessKey   string `toml:"witness_key"`
+	WitnessState string `toml:"witness_state"`
 }
 
 // Config is the resolved deployment configuration.
@@ -107,6 +111,10 @@ type Config struct {
 	Approvers      []string // sorted; the first is the console and airlock default
 	AirlockSecret  string   // TOTP secret file (default <parent of git_dir>/totp.secret)
 	AirlockLand    string   // optional second secret for land codes
+	// WitnessKey is the witness's note signer key file; "" means no witness. WitnessState is
+	// its state directory (default: witness-state beside the key).
+	WitnessKey     string
+	WitnessState   string
 	AirlockFloor   time.Duration
 	AirlockCeiling time.Duration
 	// AirlockFailureBudget wrong codes (stage, land, door) within AirlockFailurePeriod lock
@@ -223,7 +231,7 @@ func load(dataDir, configPath, httpAddr string, servesHTTP bool) (Config, error)
 		// nats_creds is left as written: it names the bus credentials of whichever component
 		// reads the file, so one file shared by components in their own directories gives each
 		// its own (compose mounts them at one absolute path).
-		for _, p := range []*string{&f.GitDir, &f.MapDB, &f.AuditDB, &f.AirlockSecretPath, &f.AirlockLandSecret, &f.DataDir} {
+		for _, p := range []*string{&f.GitDir, &f.MapDB, &f.AuditDB, &f.AirlockSecretPath, &f.AirlockLandSecret, &f.DataDir, &f.WitnessKey, &f.WitnessState} {
 			*p = besideFile(configPath, *p)
 		}
 	}
@@ -262,6 +270,11 @@ func load(dataDir, configPath, httpAddr string, servesHTTP bool) (Config, error)
 		}
 		set(&c.AirlockSecret, f.AirlockSecretPath)
 		set(&c.AirlockLand, f.AirlockLandSecret)
+		set(&c.WitnessKey, f.WitnessKey)
+		set(&c.WitnessState, f.WitnessState)
+		if c.WitnessKey != "" && c.WitnessState == "" {
+			c.WitnessState = filepath.Join(filepath.Dir(c.WitnessKey), "witness-state")
+		}
 		set(&c.AuditDB, f.AuditDB)
 		set(&c.MapDB, f.MapDB)
 		set(&c.AuditDSN, f.AuditDSN)

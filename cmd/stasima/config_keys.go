@@ -69,6 +69,8 @@ var configKeys = []configKey{
 	{"events_max_age_days", "30", "how long the EVENTS stream keeps events"},
 	{"audit_barrier_timeout_s", "10", "how long a write waits for its audit row"},
 	{"index_barrier_timeout_s", "70", "how long a write waits for the index"},
+	{"witness_key", "", "a witness's signer key file (created 0600): admin backup and mirror get its cosignature"},
+	{"witness_state", "<witness_key's dir>/witness-state", "the witness's state: the last checkpoint it cosigned"},
 }
 
 // configEnvAliases are the variables whose names are not STASIMA_ plus the key upper-cased:

@@ -3,12 +3,16 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/stasima/stasima/pkg/schema"
 	"github.com/stasima/stasima/pkg/tlog"
@@ -106,6 +110,25 @@ func TestTlog_GatewayCheckpoint(t *testing.T) {
 	}
 }
 
+// landAndAnchor has Recto reconcile and propose an entry with the log entry seq, lands it
+// with admin land, then runs admin anchor.
+func landAndAnchor(t *testing.T, s *mcp.ClientSession, data, seq string) {
+	t.Helper()
+	reconcile(t, s, "Recto")
+	id := "p-cp" + seq
+	mustCall(t, s, "propose", map[string]any{"instance_id": "Recto", "proposal_id": id, "domain": "practice", "slug": "cp-" + seq,
+		"body": "Checkpoint " + seq, "op_id": id + "-1"})
+	if _, e := proposeLog(t, s, "Recto", id, seq, "Land "+seq); e != "" {
+		t.Fatalf("propose log %s: %s", seq, e)
+	}
+	if code, _, stderr := admin(t, "--data", data, "land", id); code != 0 {
+		t.Fatalf("land %s: %s", seq, stderr)
+	}
+	if code, _, stderr := admin(t, "--data", data, "anchor"); code != 0 {
+		t.Fatalf("anchor after %s: %s", seq, stderr)
+	}
+}
+
 // Every land and every admin anchor commits the latest signed checkpoint on
 // refs/cap/audit-checkpoint, each commit's parent the previous checkpoint: the ref's history is
 // a chain of checkpoints of growing trees, each signed by the log key and each consistent with
@@ -113,26 +136,18 @@ func TestTlog_GatewayCheckpoint(t *testing.T) {
 func TestTlog_CheckpointRef(t *testing.T) {
 	n, data := bootNode(t)
 	s := mcpSession(t, n)
-	for i, seq := range []string{"3c", "3d"} {
-		reconcile(t, s, "Recto")
-		id := "p-cp" + seq
-		mustCall(t, s, "propose", map[string]any{"instance_id": "Recto", "proposal_id": id, "domain": "practice", "slug": "cp-" + seq,
-			"body": "Checkpoint " + seq, "op_id": id + "-1"})
-		if _, e := proposeLog(t, s, "Recto", id, seq, "Land "+seq); e != "" {
-			t.Fatalf("propose log %s: %s", seq, e)
-		}
-		if code, _, stderr := admin(t, "--data", data, "land", id); code != 0 {
-			t.Fatalf("land %d: %s", i, stderr)
-		}
-		if code, _, stderr := admin(t, "--data", data, "anchor"); code != 0 {
-			t.Fatalf("anchor %d: %s", i, stderr)
-		}
+	for _, seq := range []string{"3c", "3d"} {
+		landAndAnchor(t, s, data, seq)
 	}
 	code, cp, stderr := admin(t, "--data", data, "checkpoint")
 	if code != 0 {
 		t.Fatal(stderr)
 	}
 	key := cp["key"].(string)
+	// canon_state serves the same latest checkpoint to agents, read-only.
+	if cs := mustCall(t, s, "canon_state", nil); cs["checkpoint"] != cp["checkpoint"] {
+		t.Fatalf("canon_state checkpoint %v, admin checkpoint %v", cs["checkpoint"], cp["checkpoint"])
+	}
 	history := strings.Fields(gitOut(t, n.cfg.GitDir, "rev-list", "--first-parent", "refs/cap/audit-checkpoint"))
 	if len(history) < 2 {
 		t.Fatalf("checkpoint history %v: want a commit per land at least", history)
@@ -177,5 +192,82 @@ func TestTlog_CheckpointRef(t *testing.T) {
 	}
 	if got := gitOut(t, n.cfg.GitDir, "log", "-1", "--format=%an|%s", "refs/cap/audit-checkpoint"); !strings.HasPrefix(got, "system|audit checkpoint @ size ") {
 		t.Fatalf("checkpoint commit %q", got)
+	}
+}
+
+// With witness_key configured, admin backup and admin mirror obtain the witness's cosignature
+// on the latest checkpoint — the witness asks the deployment for the consistency proof from
+// the last one it cosigned — and admin verify reports the last cosigned size. stasima witness
+// --data asks the deployment the same way. A witness whose cosigned checkpoint the log
+// contradicts refuses the backup's cosignature with "fork detected" and both roots.
+func TestTlog_WitnessInBackup(t *testing.T) {
+	n, data := bootNode(t)
+	s := mcpSession(t, n)
+	wdir := t.TempDir()
+	t.Setenv("STASIMA_WITNESS_KEY", filepath.Join(wdir, "w.key"))
+	landAndAnchor(t, s, data, "3c")
+	_, cp1, _ := admin(t, "--data", data, "checkpoint")
+	dest := t.TempDir()
+	code, res, stderr := admin(t, "--data", data, "backup", dest)
+	if code != 0 || res["witness_cosigned_size"] != cp1["size"] || res["witness"] != "stasima-witness" {
+		t.Fatalf("backup with a witness: %d %v %s", code, res, stderr)
+	}
+	b, err := os.ReadFile(filepath.Join(dest, "audit-checkpoint"))
+	if err != nil || strings.Count(string(b), "\n— ") != 2 {
+		t.Fatalf("cosigned checkpoint in the backup: %q %v", b, err)
+	}
+	if fi, err := os.Stat(filepath.Join(wdir, "witness-state", "checkpoint")); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("witness state beside its key: %v %v", fi, err)
+	}
+
+	// The log grows; the mirror's cosignature needs the consistency proof, which the witness
+	// asks the deployment for.
+	landAndAnchor(t, s, data, "3d")
+	_, cp2, _ := admin(t, "--data", data, "checkpoint")
+	remote := filepath.Join(t.TempDir(), "remote.git")
+	if out, err := exec.Command("git", "init", "-q", "--bare", remote).CombinedOutput(); err != nil {
+		t.Fatalf("git init: %v %s", err, out)
+	}
+	code, m, stderr := admin(t, "--data", data, "mirror", "--stage", t.TempDir(), remote)
+	if code != 0 || m["witness_cosigned_size"] != cp2["size"] || cp2["size"].(float64) <= cp1["size"].(float64) {
+		t.Fatalf("mirror with a witness: %d %v %s (checkpoints %v, %v)", code, m, stderr, cp1["size"], cp2["size"])
+	}
+	if code, v, stderr := admin(t, "--data", data, "verify"); code != 0 || v["witness_cosigned_size"] != cp2["size"] || v["audit_verify_ok"] != true {
+		t.Fatalf("verify with a witness: %d %v %s", code, v, stderr)
+	}
+
+	// A second, independent witness asks the deployment itself (no checkpoint or proof file),
+	// pinning the log's key on first use, then follows the log's growth.
+	w2 := []string{"--key", filepath.Join(t.TempDir(), "w2.key"), "--state", filepath.Join(t.TempDir(), "w2"), "--data", data}
+	if code, out, errs := witnessCLI(w2...); code != 0 || strings.Count(out, "\n— ") != 2 || !strings.Contains(out, fmt.Sprintf("\n%v\n", cp2["size"])) {
+		t.Fatalf("witness --data: %d %q %s", code, out, errs)
+	}
+	landAndAnchor(t, s, data, "3e")
+	if code, out, errs := witnessCLI(w2...); code != 0 || strings.Count(out, "\n— ") != 2 {
+		t.Fatalf("witness --data after a land: %d %q %s", code, out, errs)
+	}
+
+	// An intruder holding the log key shows the first witness another history of the same
+	// size: its state now holds that checkpoint, which the real log contradicts.
+	kb, err := os.ReadFile(filepath.Join(filepath.Dir(n.cfg.AuditDB), "audit-log.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, cp3, _ := admin(t, "--data", data, "checkpoint")
+	real, _, err := tlog.Open([]byte(cp3["checkpoint"].(string)), cp3["key"].(string))
+	if err != nil {
+		t.Fatal(err)
+	}
+	forged, err := tlog.Sign(tlog.Checkpoint{Origin: real.Origin, Size: real.Size, Hash: make([]byte, 32)}, strings.Fields(string(kb))[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(wdir, "witness-state", "checkpoint"), forged, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr = admin(t, "--data", data, "backup", t.TempDir())
+	want := fmt.Sprintf("cosigned size %d root %x, offered size %d root %x", real.Size, make([]byte, 32), real.Size, real.Hash)
+	if code != 1 || !strings.Contains(stderr, "fork detected") || !strings.Contains(stderr, want) {
+		t.Fatalf("backup against a forked witness: %d %s; want fork detected with %s", code, stderr, want)
 	}
 }

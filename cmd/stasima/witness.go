@@ -1,7 +1,10 @@
 package main
 
 import (
+	"context"
+	"crypto/ed25519"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,6 +15,8 @@ import (
 
 	"golang.org/x/mod/sumdb/note"
 
+	"github.com/stasima/stasima/pkg/bus"
+	"github.com/stasima/stasima/pkg/busclient"
 	"github.com/stasima/stasima/pkg/schema"
 	"github.com/stasima/stasima/pkg/tlog"
 )
@@ -19,50 +24,226 @@ import (
 // errFork is the witness's refusal of a checkpoint that contradicts one it cosigned.
 var errFork = errors.New("fork detected")
 
-// cmdWitness is `stasima witness --key <witness-key> --log-key <verifier> --state <dir>
-// [--proof <consistency-proof-file>] <checkpoint-file>`: it cosigns a checkpoint of the audit
-// log only if it is consistent with the last checkpoint this witness cosigned (kept in <dir>),
-// and refuses with "fork detected" and both roots otherwise. The consistency proof is the file
-// `admin prove --from <dir>/checkpoint` writes. On success it prints the checkpoint carrying
-// the log's signature and the witness's, and makes it the witness's latest.
+// Files of a witness's state directory.
+const (
+	witnessLast   = "checkpoint" // the last checkpoint cosigned, with the log's and the witness's signatures
+	witnessLogKey = "log.pub"    // the log's verifier key, pinned at the first cosignature
+)
+
+// witness cosigns checkpoints of one audit log, each only if it is consistent with the last
+// one it cosigned (kept in state).
 //
 // Simplifications of C2SP tlog-witness: the cosignature is an ordinary Ed25519 note signature
 // by the witness key over the checkpoint body (not the timestamped cosignature/v1 algorithm),
-// the witness serves no HTTP add-checkpoint endpoint (it is a CLI over files), and it keeps
-// the state of one log per state directory. The witness key file holds the note signer key
-// (generated, mode 0600, when the file does not exist); its verifier key is printed to stderr.
-func cmdWitness(checkpointFile, keyFile, logKey, state, proofFile, name string, stdout, stderr io.Writer) error {
-	vkey := logKey
-	if b, err := os.ReadFile(vkey); err == nil {
-		vkey = strings.TrimSpace(string(b))
+// the witness serves no HTTP add-checkpoint endpoint (it is a CLI, or a step of admin backup
+// and admin mirror), and it keeps the state of one log per state directory.
+type witness struct {
+	signer note.Signer
+	// logKey is the log's verifier key; "" takes the one pinned in state, or, at the first
+	// cosignature, the key the deployment names (trust on first use), which is then pinned.
+	logKey string
+	state  string
+}
+
+// openWitness loads the witness key (created 0600 when missing; its verifier key then goes to
+// stderr) and the pinned log key, which must agree with logKey when both are given.
+func openWitness(keyFile, logKey, state, name string, stderr io.Writer) (*witness, error) {
+	if b, err := os.ReadFile(logKey); err == nil {
+		logKey = strings.TrimSpace(string(b))
 	}
 	signer, err := witnessKey(keyFile, name, stderr)
 	if err != nil {
-		return err
-	}
-	b, err := os.ReadFile(checkpointFile)
-	if err != nil {
-		return err
-	}
-	msg := []byte(checkpointNote(b))
-	cur, n, err := tlog.Open(msg, vkey)
-	if err != nil {
-		return err
+		return nil, err
 	}
 	if err := os.MkdirAll(state, 0o700); err != nil {
+		return nil, err
+	}
+	w := &witness{signer: signer, logKey: logKey, state: state}
+	if b, err := os.ReadFile(filepath.Join(state, witnessLogKey)); err == nil {
+		pinned := strings.TrimSpace(string(b))
+		if w.logKey != "" && w.logKey != pinned {
+			return nil, fmt.Errorf("witness state %s is for log key %s, not %s", state, pinned, w.logKey)
+		}
+		w.logKey = pinned
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	return w, nil
+}
+
+// last returns the last checkpoint this witness cosigned, nil before the first.
+func (w *witness) last() ([]byte, error) {
+	b, err := os.ReadFile(filepath.Join(w.state, witnessLast))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	return b, err
+}
+
+// cosign checks msg, a checkpoint signed by the log, against the last cosigned checkpoint —
+// proof is the consistency proof from it, needed when msg's tree is larger — and cosigns it:
+// it returns msg with the witness's signature added and makes it the witness's latest. A
+// checkpoint that contradicts the cosigned one is refused with "fork detected" and both roots.
+func (w *witness) cosign(msg []byte, proof []string) ([]byte, error) {
+	if w.logKey == "" {
+		return nil, errors.New("witness: no log key (--log-key, or a state that pinned one)")
+	}
+	cur, n, err := tlog.Open(msg, w.logKey)
+	if err != nil {
+		return nil, err
+	}
+	ob, err := w.last()
+	if err != nil {
+		return nil, err
+	}
+	if ob != nil {
+		old, _, err := tlog.Open(ob, w.logKey)
+		if err != nil {
+			return nil, fmt.Errorf("witness state %s: %w", filepath.Join(w.state, witnessLast), err)
+		}
+		if cur.Size > old.Size && proof == nil {
+			return nil, fmt.Errorf("checkpoint size %d is past the cosigned %d: a consistency proof is needed (--proof; stasima admin prove --from %s)",
+				cur.Size, old.Size, filepath.Join(w.state, witnessLast))
+		}
+		var me *tlog.MismatchError
+		if err := tlog.Consistent(old, cur, proof); errors.As(err, &me) {
+			return nil, fmt.Errorf("%w: cosigned size %d root %x, offered size %d root %x (%v)", errFork, old.Size, old.Hash, cur.Size, cur.Hash, me.Err)
+		} else if err != nil {
+			return nil, err
+		}
+	}
+	// Only the log's signature is carried over: any other signature on msg is unverified.
+	var logSigs []note.Signature
+	for _, s := range n.Sigs {
+		if s.Name == cur.Origin {
+			logSigs = append(logSigs, s)
+		}
+	}
+	out, err := note.Sign(&note.Note{Text: n.Text, Sigs: logSigs}, w.signer)
+	if err != nil {
+		return nil, err
+	}
+	if err := writeFileAtomic(filepath.Join(w.state, witnessLast), out, 0o600); err != nil {
+		return nil, err
+	}
+	if err := writeFileAtomic(filepath.Join(w.state, witnessLogKey), []byte(w.logKey+"\n"), 0o600); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// cosignDeployment has the witness ask the deployment itself: the latest checkpoint, and the
+// consistency proof from the last cosigned checkpoint when the tree has grown, then cosign.
+func (w *witness) cosignDeployment(ctx context.Context, c *busclient.Client) ([]byte, error) {
+	var cp schema.TlogCheckpoint
+	if err := c.Query(ctx, bus.Audit, schema.QAuditCheckpoint, nil, &cp); err != nil {
+		return nil, err
+	}
+	if w.logKey == "" {
+		w.logKey = cp.Key
+	}
+	msg, proof := []byte(cp.Note), []string(nil)
+	last, err := w.last()
+	if err != nil {
+		return nil, err
+	}
+	if last != nil {
+		cur, _, err := tlog.Open(msg, w.logKey)
+		if err != nil {
+			return nil, err
+		}
+		old, _, err := tlog.Open(last, w.logKey)
+		if err != nil {
+			return nil, fmt.Errorf("witness state %s: %w", filepath.Join(w.state, witnessLast), err)
+		}
+		if cur.Size > old.Size {
+			var p schema.TlogProof
+			if err := c.Query(ctx, bus.Audit, schema.QAuditProve, schema.TlogProveQuery{From: string(last)}, &p); err != nil {
+				return nil, fmt.Errorf("consistency proof from the cosigned size %d: %w", old.Size, err)
+			}
+			// The proof leads to the latest checkpoint when it was made, which may be newer.
+			msg, proof = []byte(p.Checkpoint), p.Proof
+		}
+	}
+	return w.cosign(msg, proof)
+}
+
+// cosigned is what the deployment reports of a witness: the size of the last checkpoint it
+// cosigned and the witness's key name.
+type cosigned struct {
+	Size    uint64 `json:"witness_cosigned_size"`
+	Witness string `json:"witness"`
+}
+
+// lastCosigned reads the witness state and checks its checkpoint carries the log's signature
+// and the witness's own.
+func (w *witness) lastCosigned() (*cosigned, error) {
+	b, err := w.last()
+	if err != nil || b == nil {
+		return nil, err
+	}
+	v, err := verifierOf(w.signer)
+	if err != nil {
+		return nil, err
+	}
+	lv, err := note.NewVerifier(w.logKey)
+	if err != nil {
+		return nil, fmt.Errorf("pinned log key: %w", err)
+	}
+	n, err := note.Open(b, note.VerifierList(lv, v))
+	if err != nil {
+		return nil, fmt.Errorf("witness state %s: %w", filepath.Join(w.state, witnessLast), err)
+	}
+	if len(n.Sigs) != 2 {
+		return nil, fmt.Errorf("witness state %s lacks the log's or the witness's signature", filepath.Join(w.state, witnessLast))
+	}
+	c, err := tlog.ParseCheckpoint(n.Text)
+	if err != nil {
+		return nil, err
+	}
+	return &cosigned{Size: c.Size, Witness: w.signer.Name()}, nil
+}
+
+// verifierOf derives the verifier of an Ed25519 note signer from its key's seed.
+func verifierOf(s note.Signer) (note.Verifier, error) {
+	ws, ok := s.(*witnessSigner)
+	if !ok {
+		return nil, errors.New("witness key: not an Ed25519 note key")
+	}
+	return note.NewVerifier(ws.vkey)
+}
+
+// witnessSigner is a note signer that also knows its verifier key.
+type witnessSigner struct {
+	note.Signer
+	vkey string
+}
+
+// cmdWitness is `stasima witness`: it cosigns the checkpoint in checkpointFile (with the
+// consistency proof file proofFile), or, when dep is set, asks that deployment for its latest
+// checkpoint and the consistency proof itself. It prints the checkpoint carrying the log's
+// signature and the witness's, and makes it the witness's latest.
+func cmdWitness(ctx context.Context, checkpointFile, keyFile, logKey, state, proofFile, name string, dep func(func(*busclient.Client) (any, error)) (any, error), stdout, stderr io.Writer) error {
+	w, err := openWitness(keyFile, logKey, state, name, stderr)
+	if err != nil {
 		return err
 	}
-	last := filepath.Join(state, "checkpoint")
-	if ob, err := os.ReadFile(last); err == nil {
-		old, _, err := tlog.Open(ob, vkey)
-		if err != nil {
-			return fmt.Errorf("witness state %s: %w", last, err)
+	var out []byte
+	if checkpointFile == "" {
+		if dep == nil {
+			return fmt.Errorf("%w: give a checkpoint file, or --data/--config to ask the deployment", errUsage)
+		}
+		_, err = dep(func(c *busclient.Client) (any, error) {
+			out, err = w.cosignDeployment(ctx, c)
+			return nil, err
+		})
+	} else {
+		var b []byte
+		if b, err = os.ReadFile(checkpointFile); err != nil {
+			return err
 		}
 		var proof []string
-		if cur.Size > old.Size {
-			if proofFile == "" {
-				return fmt.Errorf("checkpoint size %d is past the cosigned %d: a consistency proof is needed (--proof; stasima admin prove --from %s)", cur.Size, old.Size, last)
-			}
+		if proofFile != "" {
 			pb, err := os.ReadFile(proofFile)
 			if err != nil {
 				return err
@@ -73,20 +254,9 @@ func cmdWitness(checkpointFile, keyFile, logKey, state, proofFile, name string, 
 			}
 			proof = p.Proof
 		}
-		var me *tlog.MismatchError
-		if err := tlog.Consistent(old, cur, proof); errors.As(err, &me) {
-			return fmt.Errorf("%w: cosigned size %d root %x, offered size %d root %x (%v)", errFork, old.Size, old.Hash, cur.Size, cur.Hash, me.Err)
-		} else if err != nil {
-			return err
-		}
-	} else if !errors.Is(err, os.ErrNotExist) {
-		return err
+		out, err = w.cosign([]byte(checkpointNote(b)), proof)
 	}
-	out, err := note.Sign(&note.Note{Text: n.Text, Sigs: n.Sigs}, signer)
 	if err != nil {
-		return err
-	}
-	if err := writeFileAtomic(last, out, 0o600); err != nil {
 		return err
 	}
 	_, err = stdout.Write(out)
@@ -94,7 +264,7 @@ func cmdWitness(checkpointFile, keyFile, logKey, state, proofFile, name string, 
 }
 
 // witnessKey loads the witness's note signer key, creating it (0600) when the file is absent.
-func witnessKey(path, name string, stderr io.Writer) (note.Signer, error) {
+func witnessKey(path, name string, stderr io.Writer) (*witnessSigner, error) {
 	b, err := readSecretFile("witness key", path)
 	if errors.Is(err, os.ErrNotExist) {
 		skey, vkey, gerr := note.GenerateKey(rand.Reader, name)
@@ -117,5 +287,29 @@ func witnessKey(path, name string, stderr io.Writer) (note.Signer, error) {
 	} else if err != nil {
 		return nil, err
 	}
-	return note.NewSigner(strings.TrimSpace(string(b)))
+	skey := strings.TrimSpace(string(b))
+	s, err := note.NewSigner(skey)
+	if err != nil {
+		return nil, err
+	}
+	vkey, err := ed25519VerifierKey(skey)
+	if err != nil {
+		return nil, err
+	}
+	return &witnessSigner{Signer: s, vkey: vkey}, nil
+}
+
+// ed25519VerifierKey derives the verifier key of a note signer key
+// (PRIVATE+KEY+<name>+<hash>+<base64 of 0x01 and the Ed25519 seed>).
+func ed25519VerifierKey(skey string) (string, error) {
+	parts := strings.SplitN(skey, "+", 5)
+	if len(parts) != 5 || parts[0] != "PRIVATE" || parts[1] != "KEY" {
+		return "", errors.New("witness key: not a note signer key")
+	}
+	raw, err := base64.StdEncoding.DecodeString(parts[4])
+	if err != nil || len(raw) != 1+ed25519.SeedSize || raw[0] != 1 {
+		return "", errors.New("witness key: not an Ed25519 note signer key")
+	}
+	pub := ed25519.NewKeyFromSeed(raw[1:]).Public().(ed25519.PublicKey)
+	return note.NewEd25519VerifierKey(parts[2], pub)
 }

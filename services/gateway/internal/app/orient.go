@@ -9,6 +9,7 @@ import (
 
 	"github.com/stasima/stasima/pkg/bus"
 	"github.com/stasima/stasima/pkg/busclient"
+	"github.com/stasima/stasima/pkg/fault"
 	"github.com/stasima/stasima/pkg/hexseq"
 	"github.com/stasima/stasima/pkg/names"
 	"github.com/stasima/stasima/pkg/refs"
@@ -127,6 +128,9 @@ type canonStateResult struct {
 	Attention int        `json:"practitioner_attention"`
 	Entries   []string   `json:"entries"`
 	Lands     []landItem `json:"lands"`
+	// Checkpoint is the audit log's latest signed checkpoint (a C2SP tlog-checkpoint note),
+	// null when the log has no key: a Go extension after 0.1.5's fields (README deviations).
+	Checkpoint *string `json:"checkpoint"`
 }
 
 type landItem struct {
@@ -164,14 +168,19 @@ func (a *App) canonState(ctx context.Context, _ toolspec.Args, _ Session) (any, 
 		_ = json.Unmarshal(r.Detail, &d)
 		lands = append(lands, landItem{OID: deref(r.ResultOID), TS: deref(r.TS), By: deref(r.Actor), Seq: fmt.Sprint(d.Seq)})
 	}
+	var cp schema.TlogCheckpoint
+	if err := a.be.Query(ctx, bus.Audit, schema.QAuditCheckpoint, nil, &cp); err != nil && !fault.Is(err, fault.Denied) {
+		return nil, err
+	}
 	return canonStateResult{
-		CanonTip:  nullable(canon),
-		Seq:       hexseq.Format(seq.Seq),
-		Display:   hexseq.Display(seq.Seq),
-		NextSeq:   hexseq.Next(seq.Seq),
-		Attention: a.attention(ctx), // T-common-20
-		Entries:   paths.Paths,
-		Lands:     lands,
+		Checkpoint: nullable(cp.Note),
+		CanonTip:   nullable(canon),
+		Seq:        hexseq.Format(seq.Seq),
+		Display:    hexseq.Display(seq.Seq),
+		NextSeq:    hexseq.Next(seq.Seq),
+		Attention:  a.attention(ctx), // T-common-20
+		Entries:    paths.Paths,
+		Lands:      lands,
 	}, nil
 }
 

@@ -335,7 +335,8 @@ var catalog = []Tool{
 		Name: "canon_state",
 		Description: "Returns canon's state: canon_tip (null before the first land), seq as " +
 			"lowercase hex, display (:: and uppercase hex), next_seq, the practitioner's attention " +
-			"count, every canon path and the last 10 lands. A proposal's log entry must carry " +
+			"count, every canon path, the last 10 lands and the audit log's latest signed " +
+			"checkpoint (verify it with stasima verify-proof). A proposal's log entry must carry " +
 			"seq = this seq + 1, which is next_seq.",
 	},
 	{
