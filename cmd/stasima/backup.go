@@ -171,6 +171,25 @@ func adminMirror(ctx context.Context, c *busclient.Client, cfg Config, url, stag
 	return out, nil
 }
 
+// restoreLogKey copies the backup's audit log key (mode 0600) to dst unless a key is there
+// already; placed reports a copy.
+func restoreLogKey(from, dst string, p progress) (placed bool, err error) {
+	src := filepath.Join(from, filepath.Base(dst))
+	if _, err := os.Stat(src); err != nil {
+		p.step("no audit log key in the backup: a new key will sign checkpoints from here on")
+		return false, nil
+	}
+	if _, err := os.Stat(dst); err == nil {
+		p.step("an audit log key is already at %s; kept", dst)
+		return false, nil
+	}
+	if err := copyFile(src, dst, 0o600); err != nil {
+		return false, fmt.Errorf("restore the audit log key: %w", err)
+	}
+	p.step("placed the audit log key")
+	return true, nil
+}
+
 // adminRestore is O-restore-1 for the single binary: it rebuilds a deployment from a backup
 // folder into the configured (empty) places — the mirror becomes git_dir, the audit snapshot
 // the audit log (copied for SQLite, imported for PostgreSQL, O-restore-2), the secret goes to
@@ -221,6 +240,15 @@ func adminRestore(ctx context.Context, cfg Config, from string, p progress) (any
 			}
 		} else {
 			p.step("no TOTP secret in the backup: run totp-provision")
+		}
+	}
+	if err == nil {
+		// The log key goes back before the audit service starts, which would otherwise
+		// generate a new one: checkpoints after the restore are signed by the key that signed
+		// those before it, so verifiers and witnesses holding its public key carry on.
+		var placed bool
+		if placed, err = restoreLogKey(from, cfg.audit().LogKey, p); placed {
+			restored = append(restored, filepath.Base(cfg.audit().LogKey))
 		}
 	}
 	lock.Close()

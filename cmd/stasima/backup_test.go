@@ -126,6 +126,7 @@ func TestAdmin_BackupRestoreRoundTrip(t *testing.T) {
 		t.Fatalf("second backup: %d %v %s", code, b, stderr)
 	}
 	localRefs := syncRefs(t, n.cfg.GitDir)
+	_, cpBefore, _ := admin(t, "--data", data, "checkpoint")
 	n.stop(context.Background())
 
 	// Wipe: a fresh place, nothing but the backup folder.
@@ -136,6 +137,16 @@ func TestAdmin_BackupRestoreRoundTrip(t *testing.T) {
 	}
 	if v, _ := r["verify"].(map[string]any); v["audit_verify_ok"] != true || v["audit_vs_anchor"] != true {
 		t.Fatalf("restore verify: %v", r)
+	}
+	if !strings.Contains(fmt.Sprint(r["restored"]), "audit-log.key") {
+		t.Errorf("restored %v lacks the audit log key", r["restored"])
+	}
+	// The log key came back (0600): checkpoints after the restore are signed by the same key.
+	if fi, err := os.Stat(filepath.Join(data2, "audit-log.key")); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("restored log key: %v %v", fi, err)
+	}
+	if _, cp, stderr := admin(t, "--data", data2, "checkpoint"); cp["key"] != cpBefore["key"] {
+		t.Fatalf("log key after restore %v, before %v %s", cp["key"], cpBefore["key"], stderr)
 	}
 	if code, _, _ := admin(t, "--data", data2, "restore", dest); code != 1 {
 		t.Error("a second restore over the restored deployment was not refused")
