@@ -2,9 +2,12 @@ package main
 
 import (
 	"bytes"
+	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"os/exec"
@@ -16,6 +19,7 @@ import (
 
 	"github.com/stasima/stasima/pkg/schema"
 	"github.com/stasima/stasima/pkg/tlog"
+	"github.com/stasima/stasima/services/audit"
 )
 
 // verifyProofCLI runs `stasima verify-proof` and returns its exit code and output.
@@ -270,4 +274,184 @@ func TestTlog_WitnessInBackup(t *testing.T) {
 	if code != 1 || !strings.Contains(stderr, "fork detected") || !strings.Contains(stderr, want) {
 		t.Fatalf("backup against a forked witness: %d %s; want fork detected with %s", code, stderr, want)
 	}
+}
+
+// An intruder with full access — database, log key, repository — rewrites the tail of the log
+// after checkpoints were taken: it recomputes the chain over its edit, rebuilds the tree and
+// rewrites the git anchor, so 0.1.5's checks (the chain, the anchor) pass. The next anchor is
+// refused by the checkpoint history on refs/cap/audit-checkpoint; with that ref dropped too, a
+// verifier holding an earlier checkpoint catches it with verify-proof, naming the first
+// differing size, and a witness that cosigned it refuses with "fork detected" (U-10's limit,
+// closed by the tlog).
+func TestTlog_IntruderRewritesTailAndAnchor(t *testing.T) {
+	for _, kind := range []string{"rewrite_tail", "delete_tail"} {
+		t.Run(kind, func(t *testing.T) {
+			data := t.TempDir()
+			cfg, err := loadConfig(data, "", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg.BindingMode = "off"
+			start := func() *node {
+				n, err := startNode(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), nodeOptions{gateway: true, record: true})
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { n.stop(context.Background()) })
+				return n
+			}
+			n := start()
+			s := mcpSession(t, n)
+			write := func(from, to int) {
+				for i := from; i < to; i++ {
+					mustCall(t, s, "kip_commit", map[string]any{"instance_id": "Verso", "domain": "practice", "slug": fmt.Sprint(i), "body": "b", "op_id": fmt.Sprint("t", i)})
+				}
+			}
+			dir := t.TempDir()
+			checkpoint := func(name string) (string, map[string]any) {
+				if code, _, stderr := admin(t, "--data", data, "anchor"); code != 0 {
+					t.Fatalf("anchor: %s", stderr)
+				}
+				code, cp, stderr := admin(t, "--data", data, "checkpoint")
+				if code != 0 {
+					t.Fatal(stderr)
+				}
+				b, _ := json.Marshal(cp)
+				f := filepath.Join(dir, name)
+				if err := os.WriteFile(f, b, 0o644); err != nil {
+					t.Fatal(err)
+				}
+				return f, cp
+			}
+			w := []string{"--key", filepath.Join(dir, "w.key"), "--state", filepath.Join(dir, "w"), "--data", data}
+			write(0, 10)
+			cp10, _ := checkpoint("cp10.json")
+			if code, _, errs := witnessCLI(w...); code != 0 {
+				t.Fatalf("witness at 10: %s", errs)
+			}
+			write(10, 16)
+			cp16, c16 := checkpoint("cp16.json")
+			if code, _, errs := witnessCLI(w...); code != 0 {
+				t.Fatalf("witness at 16: %s", errs)
+			}
+			key := c16["key"].(string)
+			n.stop(context.Background())
+
+			// The intruder: rows from 12 on changed or gone, the chain recomputed, the tree
+			// rebuilt at the next open, the anchor rewritten to the new head.
+			db, err := sql.Open("sqlite", cfg.AuditDB)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			exec1 := func(q string, args ...any) {
+				if _, err := db.Exec(q, args...); err != nil {
+					t.Fatalf("%s: %v", q, err)
+				}
+			}
+			if kind == "rewrite_tail" {
+				exec1(`UPDATE audit_events SET actor = 'Mallory' WHERE seq = 12`)
+			} else {
+				exec1(`DELETE FROM audit_events WHERE seq >= 12`)
+			}
+			exec1(`DELETE FROM merkle_nodes`)
+			seq, head := intruderRechain(t, db)
+			intruderAnchor(t, cfg.GitDir, seq, head)
+			db.Close()
+
+			start()
+			// The checkpoint history in git already refuses the rewritten log at the next anchor…
+			if code, _, stderr := admin(t, "--data", data, "anchor"); code != 1 || !strings.Contains(stderr, "fork") {
+				t.Fatalf("anchor over the rewritten log: %d %s; want the checkpoint ref to refuse it", code, stderr)
+			}
+			// …so the intruder drops that ref too, and anchors its rewritten head again.
+			if out, err := exec.Command("git", "--git-dir", cfg.GitDir, "update-ref", "-d", "refs/cap/audit-checkpoint").CombinedOutput(); err != nil {
+				t.Fatalf("drop the checkpoint ref: %v %s", err, out)
+			}
+			// 0.1.5's checks pass: the chain verifies and matches the (rewritten) anchor.
+			if code, v, stderr := admin(t, "--data", data, "verify"); code != 0 || v["audit_verify_ok"] != true || v["audit_vs_anchor"] != true {
+				t.Fatalf("verify after the intruder: %d %v %s", code, v, stderr)
+			}
+			latest, _ := checkpoint("latest.json")
+			// The checkpoint of 10 rows still holds (rows 1..11 are untouched)…
+			if code, out := verifyProofCLI("--key", key, "--checkpoint", cp10, latest); code != 0 {
+				t.Fatalf("latest against the checkpoint of 10: %d %s", code, out)
+			}
+			// …the one of 16 does not: the first kept size at or after the edit.
+			want := "at size 16"
+			if kind == "delete_tail" {
+				want = "at size 12" // the first missing row
+			}
+			if code, out := verifyProofCLI("--key", key, "--checkpoint", cp16, latest); code != 1 || !strings.Contains(out, "differs from the signed checkpoint "+want) {
+				t.Fatalf("latest against the checkpoint of 16: %d %s; want %s", code, out, want)
+			}
+			code, _, errs := witnessCLI(w...)
+			if code != 1 || !strings.Contains(errs, "fork detected") || !strings.Contains(errs, "cosigned size 16 root") {
+				t.Fatalf("witness after the intruder: %d %s", code, errs)
+			}
+		})
+	}
+}
+
+// intruderRechain recomputes every row's prev_hash and hash in seq order, as an intruder who
+// edited rows would, and returns the new {count, head}.
+func intruderRechain(t *testing.T, db *sql.DB) (int64, string) {
+	t.Helper()
+	rows, err := db.Query(`SELECT seq, ts, actor, op, target_ref, target_path, op_id, result_oid, outcome, detail FROM audit_events ORDER BY seq`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var all []schema.AuditRow
+	for rows.Next() {
+		var r schema.AuditRow
+		var ts, actor, op, ref, path, opID, oid, outcome, detail sql.NullString
+		if err := rows.Scan(&r.Seq, &ts, &actor, &op, &ref, &path, &opID, &oid, &outcome, &detail); err != nil {
+			t.Fatal(err)
+		}
+		p := func(v sql.NullString) *string {
+			if !v.Valid {
+				return nil
+			}
+			return &v.String
+		}
+		r.TS, r.Actor, r.Op, r.TargetRef, r.TargetPath, r.OpID, r.ResultOID, r.Outcome = p(ts), p(actor), p(op), p(ref), p(path), p(opID), p(oid), p(outcome)
+		if detail.Valid {
+			r.Detail = json.RawMessage(detail.String)
+		}
+		all = append(all, r)
+	}
+	rows.Close()
+	prev := strings.Repeat("0", 64)
+	for _, r := range all {
+		r.PrevHash = prev
+		h, err := audit.RowHash(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.Exec(`UPDATE audit_events SET prev_hash = ?, hash = ? WHERE seq = ?`, prev, h, r.Seq); err != nil {
+			t.Fatal(err)
+		}
+		prev = h
+	}
+	return int64(len(all)), prev
+}
+
+// intruderAnchor commits {seq, head} on refs/cap/audit-anchor behind capstore's back.
+func intruderAnchor(t *testing.T, gitDir string, seq int64, head string) {
+	t.Helper()
+	git := func(stdin string, args ...string) string {
+		cmd := exec.Command("git", append([]string{"--git-dir", gitDir}, args...)...)
+		cmd.Stdin = strings.NewReader(stdin)
+		cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=system", "GIT_AUTHOR_EMAIL=system@stasima.local", "GIT_COMMITTER_NAME=capstore", "GIT_COMMITTER_EMAIL=capstore@stasima.local")
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("git %v: %v", args, err)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	blob := git(fmt.Sprintf(`{"seq":%d,"head":%q}`, seq, head), "hash-object", "-w", "--stdin")
+	tree := git("100644 blob "+blob+"\taudit-head.json\n", "mktree")
+	parent := git("", "rev-parse", "refs/cap/audit-anchor")
+	commit := git("", "commit-tree", tree, "-p", parent, "-m", fmt.Sprintf("audit anchor @ seq %d", seq))
+	git("", "update-ref", "refs/cap/audit-anchor", commit)
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/stasima/stasima/pkg/bus"
 	"github.com/stasima/stasima/pkg/busclient"
 	"github.com/stasima/stasima/pkg/fault"
+	"github.com/stasima/stasima/pkg/refs"
 	"github.com/stasima/stasima/pkg/schema"
 	"github.com/stasima/stasima/services/audit/internal/chain"
 	"github.com/stasima/stasima/services/audit/internal/sqlitestore"
@@ -53,8 +54,14 @@ func (s *Service) Anchor(ctx context.Context) (schema.AuditHead, error) {
 		if err != nil {
 			return schema.AuditHead{}, err
 		}
-		if _, err := s.commitCheckpoint(ctx, cp.Note); err != nil {
+		res, err := s.commitCheckpoint(ctx, cp.Note)
+		if err != nil {
 			return schema.AuditHead{}, err
+		}
+		// git holds a checkpoint of a larger tree than the log now has: rows were removed.
+		if res.Superseded && res.Size > cp.Size {
+			return schema.AuditHead{}, fault.E("audit.anchor", fault.Denied,
+				"%s holds a checkpoint of %d rows, the log has %d: the log lost rows its checkpoints signed (fork)", refs.AuditCheckpoint, res.Size, cp.Size)
 		}
 	}
 	return h, nil

@@ -256,8 +256,12 @@ func (s *Service) publishCheckpoints(ctx context.Context, done chan<- struct{}) 
 		case <-ctx.Done():
 			return
 		case note := <-s.toGit:
-			if _, err := s.commitCheckpoint(ctx, note); err != nil && ctx.Err() == nil {
+			res, err := s.commitCheckpoint(ctx, note)
+			if err != nil && ctx.Err() == nil {
 				s.log.Warn("commit checkpoint to git failed", "ref", refs.AuditCheckpoint, logkey.Err, err)
+			}
+			if err == nil && res.Superseded {
+				s.log.Info("a later checkpoint is already in git", "ref", refs.AuditCheckpoint, "size", res.Size)
 			}
 		}
 	}
