@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"golang.org/x/mod/sumdb/note"
 
@@ -33,10 +34,11 @@ const (
 // witness cosigns checkpoints of one audit log, each only if it is consistent with the last
 // one it cosigned (kept in state).
 //
-// Simplifications of C2SP tlog-witness: the cosignature is an ordinary Ed25519 note signature
-// by the witness key over the checkpoint body (not the timestamped cosignature/v1 algorithm),
-// the witness serves no HTTP add-checkpoint endpoint (it is a CLI, or a step of admin backup
-// and admin mirror), and it keeps the state of one log per state directory.
+// The cosignature is C2SP tlog-cosignature's cosignature/v1 (timestamped Ed25519, signature
+// type 0x04). Simplifications of C2SP tlog-witness: the witness serves no HTTP add-checkpoint
+// endpoint (it is a CLI, or a step of admin backup and admin mirror; it fetches the
+// consistency proof itself instead of being sent one), and it keeps the state of one log per
+// state directory.
 type witness struct {
 	signer note.Signer
 	// logKey is the log's verifier key; "" takes the one pinned in state, or, at the first
@@ -204,19 +206,13 @@ func (w *witness) lastCosigned() (*cosigned, error) {
 	return &cosigned{Size: c.Size, Witness: w.signer.Name()}, nil
 }
 
-// verifierOf derives the verifier of an Ed25519 note signer from its key's seed.
+// verifierOf returns the verifier of the witness's cosignatures.
 func verifierOf(s note.Signer) (note.Verifier, error) {
-	ws, ok := s.(*witnessSigner)
+	c, ok := s.(*tlog.Cosigner)
 	if !ok {
-		return nil, errors.New("witness key: not an Ed25519 note key")
+		return nil, errors.New("witness key: not an Ed25519 cosigner")
 	}
-	return note.NewVerifier(ws.vkey)
-}
-
-// witnessSigner is a note signer that also knows its verifier key.
-type witnessSigner struct {
-	note.Signer
-	vkey string
+	return tlog.NewCosignatureVerifier(c.VerifierKey())
 }
 
 // cmdWitness is `stasima witness`: it cosigns the checkpoint in checkpointFile (with the
@@ -263,11 +259,15 @@ func cmdWitness(ctx context.Context, checkpointFile, keyFile, logKey, state, pro
 	return err
 }
 
-// witnessKey loads the witness's note signer key, creating it (0600) when the file is absent.
-func witnessKey(path, name string, stderr io.Writer) (*witnessSigner, error) {
+// witnessKey loads the witness's key, creating it (0600) when the file is absent. The file
+// holds an Ed25519 note signer key (PRIVATE+KEY+<name>+<hash>+<base64 of 0x01 and the seed>);
+// the witness signs with that key as a C2SP cosignature/v1 cosigner, whose verifier key (type
+// 0x04) is printed when the file is created.
+func witnessKey(path, name string, stderr io.Writer) (*tlog.Cosigner, error) {
 	b, err := readSecretFile("witness key", path)
+	created := false
 	if errors.Is(err, os.ErrNotExist) {
-		skey, vkey, gerr := note.GenerateKey(rand.Reader, name)
+		skey, _, gerr := note.GenerateKey(rand.Reader, name)
 		if gerr != nil {
 			return nil, gerr
 		}
@@ -282,34 +282,34 @@ func witnessKey(path, name string, stderr io.Writer) (*witnessSigner, error) {
 		if cerr := f.Close(); cerr != nil {
 			return nil, cerr
 		}
-		fmt.Fprintf(stderr, "witness key created; verifier key: %s\n", vkey)
-		b = []byte(skey)
+		b, created = []byte(skey), true
 	} else if err != nil {
 		return nil, err
 	}
-	skey := strings.TrimSpace(string(b))
-	s, err := note.NewSigner(skey)
+	keyName, priv, err := ed25519SignerKey(strings.TrimSpace(string(b)))
 	if err != nil {
 		return nil, err
 	}
-	vkey, err := ed25519VerifierKey(skey)
+	c, err := tlog.NewCosigner(keyName, priv, func() uint64 { return uint64(time.Now().Unix()) })
 	if err != nil {
 		return nil, err
 	}
-	return &witnessSigner{Signer: s, vkey: vkey}, nil
+	if created {
+		fmt.Fprintf(stderr, "witness key created; verifier key (cosignature/v1): %s\n", c.VerifierKey())
+	}
+	return c, nil
 }
 
-// ed25519VerifierKey derives the verifier key of a note signer key
-// (PRIVATE+KEY+<name>+<hash>+<base64 of 0x01 and the Ed25519 seed>).
-func ed25519VerifierKey(skey string) (string, error) {
+// ed25519SignerKey reads a note signer key (PRIVATE+KEY+<name>+<hash>+<base64 of 0x01 and the
+// Ed25519 seed>): its name and private key.
+func ed25519SignerKey(skey string) (string, ed25519.PrivateKey, error) {
 	parts := strings.SplitN(skey, "+", 5)
 	if len(parts) != 5 || parts[0] != "PRIVATE" || parts[1] != "KEY" {
-		return "", errors.New("witness key: not a note signer key")
+		return "", nil, errors.New("witness key: not a note signer key")
 	}
 	raw, err := base64.StdEncoding.DecodeString(parts[4])
 	if err != nil || len(raw) != 1+ed25519.SeedSize || raw[0] != 1 {
-		return "", errors.New("witness key: not an Ed25519 note signer key")
+		return "", nil, errors.New("witness key: not an Ed25519 note signer key")
 	}
-	pub := ed25519.NewKeyFromSeed(raw[1:]).Public().(ed25519.PublicKey)
-	return note.NewEd25519VerifierKey(parts[2], pub)
+	return parts[2], ed25519.NewKeyFromSeed(raw[1:]), nil
 }

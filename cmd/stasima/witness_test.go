@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/transparency-dev/merkle/testonly"
+	"golang.org/x/mod/sumdb/note"
 
 	"github.com/stasima/stasima/pkg/schema"
 	"github.com/stasima/stasima/pkg/tlog"
@@ -84,8 +85,23 @@ func TestWitness_ForkDetected(t *testing.T) {
 	w1 := []string{"--key", filepath.Join(dir, "w1.key"), "--log-key", vkey, "--state", filepath.Join(dir, "w1")}
 	w2 := []string{"--key", filepath.Join(dir, "w2.key"), "--log-key", vkey, "--state", filepath.Join(dir, "w2")}
 	for _, w := range [][]string{w1, w2} {
-		if code, out, errs := witnessCLI(append(w, cp8)...); code != 0 || strings.Count(out, "\n— ") != 2 {
+		code, out, errs := witnessCLI(append(w, cp8)...)
+		if code != 0 || strings.Count(out, "\n— ") != 2 {
 			t.Fatalf("cosign cp8: %d %q %s", code, out, errs)
+		}
+		// The cosignature is C2SP cosignature/v1: it verifies with the witness's 0x04 vkey.
+		_, wkey, _ := strings.Cut(strings.TrimSpace(errs), "verifier key (cosignature/v1): ")
+		cv, err := tlog.NewCosignatureVerifier(wkey)
+		if err != nil {
+			t.Fatalf("witness vkey %q: %v", wkey, err)
+		}
+		lv, _ := note.NewVerifier(vkey)
+		n, err := note.Open([]byte(out), note.VerifierList(lv, cv))
+		if err != nil || len(n.Sigs) != 2 {
+			t.Fatalf("cosigned cp8 with the log's and the witness's keys: %v", err)
+		}
+		if ts, err := tlog.CosignatureTime(n.Sigs[1].Base64); err != nil || ts == 0 {
+			t.Fatalf("cosignature time %d %v", ts, err)
 		}
 	}
 	cpA, _ := checkpoint("cpA", a)
