@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"os"
 
 	"github.com/spf13/cobra"
 
@@ -26,6 +28,11 @@ checkpoint the witness cosigned, its signatures checked.`,
 				return nil, err
 			}
 			if cfg.WitnessKey != "" {
+				// Verify only reads: a witness that has no key yet has cosigned nothing.
+				if _, err := os.Stat(cfg.WitnessKey); errors.Is(err, os.ErrNotExist) {
+					v.cosigned = &cosigned{}
+					return v, nil
+				}
 				w, err := openWitness(cfg.WitnessKey, "", cfg.WitnessState, "stasima-witness", io.Discard)
 				if err != nil {
 					return nil, fmt.Errorf("witness: %w", err)

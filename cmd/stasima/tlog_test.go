@@ -22,6 +22,37 @@ import (
 	"github.com/stasima/stasima/services/audit"
 )
 
+// auditTable015 is every row of audit.sqlite's audit_events in 0.1.5's twelve columns, as text.
+func auditTable015(t *testing.T) string {
+	t.Helper()
+	db, err := sql.Open("sqlite", "audit.sqlite")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	rows, err := db.Query(`SELECT seq, ts, actor, op, target_ref, target_path, op_id, result_oid, outcome, detail, prev_hash, hash FROM audit_events ORDER BY seq`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var b strings.Builder
+	for rows.Next() {
+		var v [12]sql.NullString
+		ptrs := make([]any, len(v))
+		for i := range v {
+			ptrs[i] = &v[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(&b, "\n%v", v)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return b.String()
+}
+
 // verifyProofCLI runs `stasima verify-proof` and returns its exit code and output.
 func verifyProofCLI(args ...string) (int, string) {
 	var out, errb bytes.Buffer
@@ -37,9 +68,14 @@ func TestTlog_Open015Checkpoint(t *testing.T) {
 	t.Chdir(dep)
 	data := t.TempDir()
 	conf := "stasima.toml"
+	rowsBefore := auditTable015(t)
 	code, cp, stderr := admin(t, "--data", data, "--config", conf, "checkpoint")
 	if code != 0 || cp["size"] != float64(70) {
 		t.Fatalf("checkpoint: exit %d %v %s", code, cp, stderr)
+	}
+	// The tree is additive: every row's 0.1.5 columns, hashes included, are as they were.
+	if after := auditTable015(t); after != rowsBefore {
+		t.Fatalf("audit_events changed by the first checkpoint:\n before %s\n after  %s", rowsBefore, after)
 	}
 	key, _ := cp["key"].(string)
 	if fi, err := os.Stat("audit-log.key"); err != nil || fi.Mode().Perm() != 0o600 {
