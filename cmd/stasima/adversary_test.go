@@ -231,8 +231,7 @@ func attacks(subj bus.Subjects, user string) []attack {
 		}
 	}
 	for _, q := range []struct{ svc, name string }{{bus.Airlock, schema.QTOTPCheck}, {bus.Audit, schema.QAuditSnapshot},
-		{bus.Capstore, schema.QProposalSummaries}, {bus.Capstore, schema.QRefTips},
-		{bus.Capstore, schema.QReadBlobs}} {
+		{bus.Capstore, schema.QProposalSummaries}, {bus.Capstore, schema.QRefTips}} {
 		if s := subj.Query(q.svc, q.name); !mayPublish(s) {
 			pub("denied query "+q.svc+".q."+q.name, s, []byte(`{"code":"123456"}`))
 		}

@@ -122,9 +122,10 @@ var table = map[string]access{
 				schema.QAuditIsRead, schema.QAuditCheckpoint},
 			Airlock: {schema.QAirlockCheck},
 		},
-		// The cockpit's summaries are the practitioner's, and read_blobs is the indexer's bulk
-		// read of a derivation (issue 15): no gateway tool reads them.
-		deniedQueries: map[string][]string{Capstore: {schema.QProposalSummaries, schema.QRefTips, schema.QReadBlobs}},
+		// The cockpit's summaries are the practitioner's: no gateway tool reads them. read_blobs
+		// stays granted: canon_diff's pull of a whole canon reads every path (issue 15), and it
+		// reads nothing read_blob does not.
+		deniedQueries: map[string][]string{Capstore: {schema.QProposalSummaries, schema.QRefTips}},
 		intents:       true,
 	},
 	UserAdmin: {unrestricted: true},

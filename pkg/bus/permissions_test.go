@@ -75,10 +75,11 @@ func TestPermissions_LeastPrivilege(t *testing.T) {
 				t.Errorf("%s may use %s", u, s)
 			}
 		}
-		// read_blobs, the indexer's bulk read, is the indexer's alone (issue 15).
+		// read_blobs, the bulk read of a reindex and of canon_diff, is the indexer's and the
+		// gateway's alone (issue 15).
 		rb := subj.Query(bus.Capstore, schema.QReadBlobs)
 		if got := slices.Contains(p.PublishAllow, rb) ||
-			(slices.Contains(p.PublishAllow, subj.Query(bus.Capstore, "*")) && !slices.Contains(p.PublishDeny, rb)); got != (u == bus.UserIndexer) {
+			(slices.Contains(p.PublishAllow, subj.Query(bus.Capstore, "*")) && !slices.Contains(p.PublishDeny, rb)); got != (u == bus.UserIndexer || u == bus.UserGateway) {
 			t.Errorf("%s may ask read_blobs = %v", u, got)
 		}
 		for _, s := range p.SubscribeAllow {

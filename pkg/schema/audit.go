@@ -126,6 +126,10 @@ type AuditFilter struct {
 	BeforeSeq int64 `json:"before_seq,omitempty"`
 	Limit     int   `json:"limit,omitempty"`
 	Desc      bool  `json:"desc,omitempty"`
+
+	// NoDetail answers latest's row with a null detail: the canon cursor reads result_oid
+	// alone, and a first pull's canon_pull detail names every canon path (issue 15).
+	NoDetail bool `json:"no_detail,omitempty"`
 }
 
 // Page sizes of stasima.audit.q.events.

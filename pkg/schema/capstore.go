@@ -133,8 +133,8 @@ type BlobAnswer struct {
 
 // QReadBlobs reads many paths at one commit in one request: the indexer's derivation of a
 // reindex or a land, where one read_blob per path made a 100,000-entry reindex a queue of
-// 100,000 capstore requests, each decoding its trees again (issue 15). Only the indexer may ask
-// it (bus.permissions): its answers are bounded, but a gateway tool never needs them.
+// 100,000 capstore requests, each decoding its trees again (issue 15); and canon_diff's first
+// pull of a whole canon. It reads nothing read_blob does not.
 const QReadBlobs = "read_blobs"
 
 // Bounds of one read_blobs request: at most MaxReadBlobsPaths paths asked, and an answer that

@@ -19,6 +19,7 @@ import (
 
 	"github.com/stasima/stasima/pkg/bus"
 	"github.com/stasima/stasima/pkg/busclient"
+	"github.com/stasima/stasima/pkg/fault"
 	"github.com/stasima/stasima/pkg/natstest"
 	"github.com/stasima/stasima/pkg/pgtest"
 	"github.com/stasima/stasima/pkg/schema"
@@ -452,5 +453,39 @@ func TestService_RefusesForgedIntents(t *testing.T) {
 			ids = append(ids, g.IntentID)
 		}
 		t.Fatalf("rows %v, want only ok/1 and ok/2", ids)
+	}
+}
+
+// TestService_LatestNoDetail: latest with no_detail answers the row with a null detail — the
+// canon cursor reads result_oid alone, and a whole-canon pull's detail names every path (issue
+// 15) — and without it the whole row; events refuses no_detail by name.
+func TestService_LatestNoDetail(t *testing.T) {
+	r := sqliteRig(t)
+	r.start(t)
+	c := r.client(t, 10*time.Second)
+	ctx := context.Background()
+	in := []schema.AuditIntent{{ID: "pull/1", Actor: "Recto", Op: "canon_pull", TargetRef: schema.S("refs/heads/main"),
+		ResultOID: schema.S("abc123"), Outcome: "ok", Detail: schema.Detail("from", nil, "changed", []string{"a.md", "b.md"})}}
+	if err := c.PublishIntents(ctx, in); err != nil {
+		t.Fatal(err)
+	}
+	awaitAppended(t, c, "pull/1")
+	op, actor := "canon_pull", "Recto"
+	for _, noDetail := range []bool{true, false} {
+		var ans schema.AuditLatest
+		if err := c.Query(ctx, bus.Audit, schema.QAuditLatest, schema.AuditFilter{Op: &op, Actor: &actor, NoDetail: noDetail}, &ans); err != nil {
+			t.Fatal(err)
+		}
+		if ans.Row == nil || ans.Row.ResultOID == nil || *ans.Row.ResultOID != "abc123" {
+			t.Fatalf("no_detail=%v: latest = %+v", noDetail, ans.Row)
+		}
+		if got := string(ans.Row.Detail); (got == "" || got == "null") != noDetail || (!noDetail && !strings.Contains(got, "b.md")) {
+			t.Errorf("no_detail=%v: detail %q", noDetail, got)
+		}
+	}
+	var rows schema.AuditRows
+	err := c.Query(ctx, bus.Audit, schema.QAuditEvents, schema.AuditFilter{NoDetail: true}, &rows)
+	if fault.ClassOf(err) != fault.ArgumentError {
+		t.Errorf("events(no_detail) err = %v, want ArgumentError", err)
 	}
 }

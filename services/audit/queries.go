@@ -31,6 +31,9 @@ func (s *Service) startQueries() error {
 				return schema.AuditLatest{}, err
 			}
 			w := wireRow(r)
+			if f.NoDetail {
+				w.Detail = nil // null on the wire
+			}
 			return schema.AuditLatest{Row: &w}, nil
 		}),
 		schema.QAuditIsRead: bus.Query(func(ctx context.Context, q schema.IsReadQuery) (schema.IsReadAnswer, error) {
@@ -92,6 +95,9 @@ func (s *Service) events(ctx context.Context, f schema.AuditFilter) (schema.Audi
 	case f.AfterSeq < 0 || f.BeforeSeq < 0:
 		return schema.AuditRows{}, fault.E(op, fault.ArgumentError, "after_seq %d and before_seq %d must not be negative",
 			f.AfterSeq, f.BeforeSeq)
+	}
+	if f.NoDetail {
+		return schema.AuditRows{}, fault.E(op, fault.ArgumentError, "no_detail is latest's: events answers whole rows")
 	}
 	limit := f.Limit
 	if limit == 0 {

@@ -36,17 +36,13 @@ func (a *App) ReadBlob(q schema.BlobQuery) (schema.BlobAnswer, error) {
 		}
 		commit = oid
 	}
-	data, ok, err := a.git.ReadBlob(commit, q.Path)
+	// One walk of the trees answers both the bytes and the blob's oid.
+	bs, err := a.git.ReadBlobs(commit, []string{q.Path}, schema.MaxReadBlobsBytes)
 	if err != nil {
 		return schema.BlobAnswer{}, unavailable("read_blob", err)
 	}
-	ans := schema.BlobAnswer{Found: ok, RefFound: true, Commit: commit, Data: data}
-	if ok {
-		if ans.BlobOID, _, err = a.git.BlobOID(commit, q.Path); err != nil {
-			return schema.BlobAnswer{}, unavailable("read_blob", err)
-		}
-	}
-	return ans, nil
+	b := bs[0]
+	return schema.BlobAnswer{Found: b.OK, RefFound: true, Commit: commit, BlobOID: b.OID, Data: b.Data}, nil
 }
 
 // ReadBlobs reads many paths at one commit (the indexer's derivation, issue 15): at most

@@ -153,6 +153,34 @@ func (a *App) readBlob(ctx context.Context, ref, path string) (schema.BlobAnswer
 	return ans, err
 }
 
+// blobBatch is the paths of one read_blobs request of the gateway (at most
+// schema.MaxReadBlobsPaths).
+const blobBatch = 512
+
+// readBlobs reads paths at commit through read_blobs, blobBatch paths a request, and returns
+// their answers in paths order: a pull of a whole canon is hundreds of requests, not one per
+// path (issue 15). A request answered in part (its byte bound) is asked again for the rest.
+func (a *App) readBlobs(ctx context.Context, commit string, paths []string) ([]schema.PathBlob, error) {
+	out := make([]schema.PathBlob, 0, len(paths))
+	for len(out) < len(paths) {
+		ask := paths[len(out):min(len(paths), len(out)+blobBatch)]
+		var ans schema.BlobsAnswer
+		if err := a.be.Query(ctx, bus.Capstore, schema.QReadBlobs, schema.BlobsQuery{OID: commit, Paths: ask}, &ans); err != nil {
+			return nil, err
+		}
+		if len(ans.Blobs) == 0 || len(ans.Blobs) > len(ask) {
+			return nil, fault.E("read_blobs", fault.BackendUnavailable, "read_blobs answered %d of %d paths", len(ans.Blobs), len(ask))
+		}
+		for i, b := range ans.Blobs {
+			if b.Path != ask[i] {
+				return nil, fault.E("read_blobs", fault.BackendUnavailable, "read_blobs answered %q for %q", b.Path, ask[i])
+			}
+		}
+		out = append(out, ans.Blobs...)
+	}
+	return out, nil
+}
+
 func (a *App) perspectives(ctx context.Context) ([]schema.RefEntry, error) {
 	var ans schema.ListRefsAnswer
 	if err := a.be.Query(ctx, bus.Capstore, schema.QListRefs, schema.ListRefsQuery{Prefix: refs.PerspectivePrefix}, &ans); err != nil {
@@ -194,7 +222,7 @@ func (a *App) deny(ctx context.Context, s Session, in schema.AuditIntent, err er
 func (a *App) cursor(ctx context.Context, seat string) (string, error) {
 	var ans schema.AuditLatest
 	op := "canon_pull"
-	if err := a.be.Query(ctx, bus.Audit, schema.QAuditLatest, schema.AuditFilter{Op: &op, Actor: &seat}, &ans); err != nil {
+	if err := a.be.Query(ctx, bus.Audit, schema.QAuditLatest, schema.AuditFilter{Op: &op, Actor: &seat, NoDetail: true}, &ans); err != nil {
 		return "", err
 	}
 	if ans.Row == nil || ans.Row.ResultOID == nil {

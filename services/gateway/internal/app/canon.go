@@ -263,11 +263,14 @@ func (a *App) canonDiff(ctx context.Context, args toolspec.Args, s Session) (any
 		paths = cp.Paths
 	}
 	res := canonDiffResult{CanonTip: nullable(tip), From: nullable(prev), Changed: []diffItem{}, Logs: []logItem{}}
-	for _, p := range paths {
-		var b schema.BlobAnswer
-		if err := a.be.Query(ctx, bus.Capstore, schema.QReadBlob, schema.BlobQuery{OID: tip, Path: p}, &b); err != nil {
+	var blobs []schema.PathBlob
+	if tip != "" {
+		if blobs, err = a.readBlobs(ctx, tip, paths); err != nil {
 			return nil, err
 		}
+	}
+	for i, p := range paths {
+		b := blobs[i]
 		if !b.Found {
 			res.Changed = append(res.Changed, diffItem{Path: p, Removed: true})
 			continue
