@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/pprof"
 	"sort"
 	"strconv"
 	"strings"
@@ -206,6 +207,7 @@ func benchScale(b *testing.B, n int) {
 	for _, r := range reads {
 		b.Run(r.name, func(b *testing.B) {
 			scaleCall(b, s, r.tool, r.args(0)) // warm
+			defer scaleProfile(b, n, r.name)()
 			lat := make([]time.Duration, 0, samples)
 			for i := 0; i < samples; i++ {
 				t := time.Now()
@@ -219,6 +221,7 @@ func benchScale(b *testing.B, n int) {
 	scaleCall(b, s, "canon_diff", map[string]any{"instance_id": "Gnomon"})
 	scaleCall(b, s, "sup_reconcile", map[string]any{"instance_id": "Gnomon", "body": "read it"})
 	b.Run("propose", func(b *testing.B) {
+		defer scaleProfile(b, n, "propose")()
 		lat := make([]time.Duration, 0, samples)
 		for i := 0; i < samples; i++ {
 			t := time.Now()
@@ -233,6 +236,7 @@ func benchScale(b *testing.B, n int) {
 		var next atomic.Int64
 		lat := make([][]time.Duration, len(sessions))
 		var wg sync.WaitGroup
+		defer scaleProfile(b, n, "kip_commit_16seats")()
 		cpu0 := processCPU()
 		start := time.Now()
 		for i := range sessions {
@@ -261,6 +265,28 @@ func benchScale(b *testing.B, n int) {
 		reportLatency(b, time.Since(start), lat)
 		b.ReportMetric(float64((processCPU()-cpu0).Microseconds())/1000/total, "cpu-ms/commit")
 	})
+}
+
+// scaleProfile starts a CPU profile of the figure name when STASIMA_BENCH_PROFILE names a
+// directory (<dir>/<size>-<name>.prof; not together with go test -cpuprofile) and returns its
+// stop: the profile of one figure, not of the whole run with its build.
+func scaleProfile(b *testing.B, n int, name string) func() {
+	dir := os.Getenv("STASIMA_BENCH_PROFILE")
+	if dir == "" {
+		return func() {}
+	}
+	f, err := os.Create(filepath.Join(dir, fmt.Sprintf("%d-%s.prof", n, name)))
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		b.Fatal(err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}
 }
 
 // reportPercentiles reports p50, p95 and p99 of lat in milliseconds.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 	"sort"
+	"strings"
 
 	"github.com/stasima/stasima/pkg/fault"
 	"github.com/stasima/stasima/pkg/pytext"
@@ -159,11 +160,29 @@ func LookupArgTerms(ctx context.Context, st Lookups) (ArgTermsAnswer, error) {
 	return ArgTerms(rs), nil
 }
 
-// LookupArgDefinitions is ArgDefinitions (S-71) over the arg rows.
+// LookupArgDefinitions is ArgDefinitions (S-71) over the term's arg rows: the arg rows' keys
+// are selected without their bodies, and only the term's rows are read in full.
 func LookupArgDefinitions(ctx context.Context, st Lookups, term string) (ArgDefinitionsAnswer, error) {
-	rs, err := st.Select(ctx, rows.Filter{Type: "arg"})
+	keys, err := st.Select(ctx, rows.Filter{Type: "arg", Light: true})
 	if err != nil {
 		return ArgDefinitionsAnswer{}, err
+	}
+	suffix := asciiLower("/" + term + ".md")
+	var seqs []int64
+	for _, k := range keys {
+		if k.Path == term+".md" || strings.HasSuffix(asciiLower(k.Path), suffix) {
+			seqs = append(seqs, k.InsSeq)
+		}
+	}
+	full, err := st.RowsBySeq(ctx, seqs)
+	if err != nil {
+		return ArgDefinitionsAnswer{}, err
+	}
+	rs := make([]rows.Row, 0, len(seqs))
+	for _, seq := range seqs { // ins_seq order, as ArgDefinitions reads them
+		if r, ok := full[seq]; ok {
+			rs = append(rs, r)
+		}
 	}
 	return ArgDefinitions(rs, term), nil
 }

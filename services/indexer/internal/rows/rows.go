@@ -299,7 +299,8 @@ func StripBody(s string) string {
 }
 
 // ThreadGroup is one (thread, author) group of the rows with a non-empty thread (S-61): how
-// many rows, and the newest one's ins_seq, path and ref.
+// many rows, and the newest one's ins_seq, path and ref. A store may leave path and ref empty
+// on a group whose newest row is not its thread's newest: threads reads only the thread's.
 type ThreadGroup struct {
 	Thread, Author string
 	Count          int
