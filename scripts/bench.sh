@@ -1,6 +1,15 @@
 #!/usr/bin/env bash
 # make bench: throughput and latency figures, one line each. Benchmarks, never tests.
-# BENCH_N sets the commit count of the git and pipeline benchmarks (default 2000).
+# Knobs (environment):
+#   BENCH_N              commit count of the git and pipeline benchmarks (default 2000)
+#   BENCH_INDEX_N        entries of the map index benchmarks (default 10000)
+#   BENCH_SCALE          deployment sizes of the scale benchmark, comma-separated (default
+#                        1000,100000; the 100k deployment takes a few minutes to build: a
+#                        generated repository, git fast-import, then `admin reindex`)
+#   BENCH_SCALE_PROFILE  a directory: the scale benchmark writes one CPU profile per figure
+#                        there, <size>-<figure>.prof (go tool pprof cmd/stasima.test <file>)
+# To run the scale benchmark alone:
+#   STASIMA_BENCH_SCALE=1000,100000 go test -timeout 60m -run '^$' -bench '^BenchmarkScale$' -benchtime 1x ./cmd/stasima/
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${BENCH_N:-2000}
@@ -34,7 +43,7 @@ STASIMA_BENCH_INDEX_N=${BENCH_INDEX_N:-10000} run ./services/indexer/internal/st
 STASIMA_BENCH_INDEX_N=${BENCH_INDEX_N:-10000} run ./services/indexer/internal/storetest/ '^BenchmarkSearch$' 200x
 echo "# scale (issue 15): deployments of BENCH_SCALE entries (default 1000,100000) built from a generated repository and a reindex;"
 echo "# p50/p95/p99 of each read that once scanned the map, kip_get, list_entries of a 1,000-entry domain, propose; kip_commit at 16 seats"
-STASIMA_BENCH_SCALE=${BENCH_SCALE:-1000,100000} go test -timeout 60m -run '^$' -bench '^BenchmarkScale$' -benchtime 1x ./cmd/stasima/ 2>&1 | grep -E '^Benchmark' >>"$out" || true
+STASIMA_BENCH_SCALE=${BENCH_SCALE:-1000,100000} STASIMA_BENCH_PROFILE=${BENCH_SCALE_PROFILE:-} go test -timeout 60m -run '^$' -bench '^BenchmarkScale$' -benchtime 1x ./cmd/stasima/ 2>&1 | grep -E '^Benchmark' >>"$out" || true
 
 awk '
 function metric(name,   i) { for (i = 3; i < NF; i++) if ($(i+1) == name) return $i; return "" }
