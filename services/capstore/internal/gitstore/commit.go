@@ -291,11 +291,11 @@ func (b *treeBuilder) load(n *treeNode) error {
 	if n.hash.IsZero() {
 		return nil
 	}
-	t, err := b.s.getTree(b.op, n.hash)
+	entries, err := b.s.treeEntries(b.op, n.hash)
 	if err != nil {
 		return err
 	}
-	for _, e := range t.Entries {
+	for _, e := range entries {
 		n.files[e.Name] = treeEntry{mode: e.Mode, hash: e.Hash}
 	}
 	return nil
@@ -452,5 +452,8 @@ func (b *treeBuilder) encodeNode(n *treeNode, isRoot bool) (h plumbing.Hash, emp
 		return plumbing.ZeroHash, false, fault.Wrap(b.op, fault.Internal, err, "encode tree")
 	}
 	b.pending = append(b.pending, obj)
+	// The seat's next write reads this tree back: a tree is its hash's content whether or not
+	// this commit lands, so caching it now is never wrong.
+	b.s.trees.put(obj.Hash(), entries)
 	return obj.Hash(), len(entries) == 0, nil
 }

@@ -10,9 +10,9 @@ import (
 // maxCachedTreeEntries bounds the tree cache by the entries it holds (about 5 MB).
 const maxCachedTreeEntries = 1 << 16
 
-// treeCache keeps decoded trees' entries by tree hash for path lookups: every kip_commit reads
-// its seat's tree and the directory of its path, which the previous commit of the seat mostly
-// left unchanged, and decoding a directory of many entries each time was a tenth of a
+// treeCache keeps trees' entries by tree hash for path lookups and the tree builder: every
+// kip_commit reads its seat's tree and the directory of its path, which the seat's previous
+// commit wrote, and decoding a directory of many entries twice per commit was a tenth of the
 // commit's CPU. A tree is immutable by its hash, so an entry is never stale; the cache is
 // emptied when it would exceed its bound. Slices it hands out are read, never written.
 type treeCache struct {
