@@ -58,7 +58,7 @@ func witnessCosign(ctx context.Context, c *busclient.Client, cfg Config, p progr
 	if err != nil {
 		return nil, nil, fmt.Errorf("witness: %w", err)
 	}
-	note, err := w.cosignDeployment(ctx, c)
+	note, err := w.cosignFrom(ctx, busSource{c})
 	if err != nil {
 		return nil, nil, fmt.Errorf("witness %s: %w", w.signer.Name(), err)
 	}

@@ -282,9 +282,28 @@ func TestTlog_WitnessInBackup(t *testing.T) {
 	if code, out, errs := witnessCLI(w2...); code != 0 || strings.Count(out, "\n— ") != 2 || !strings.Contains(out, fmt.Sprintf("\n%v\n", cp2["size"])) {
 		t.Fatalf("witness --data: %d %q %s", code, out, errs)
 	}
+	// A third asks over HTTP, the gateway's GET /checkpoint and POST /checkpoint/consistency,
+	// with the log key given.
+	w3 := []string{"--key", filepath.Join(t.TempDir(), "w3.key"), "--state", filepath.Join(t.TempDir(), "w3"),
+		"--log-key", cp2["key"].(string), "--url", "http://" + n.gw.Addr()}
+	if code, out, errs := witnessCLI(w3...); code != 0 || strings.Count(out, "\n— ") != 2 {
+		t.Fatalf("witness --url: %d %q %s", code, out, errs)
+	}
 	landAndAnchor(t, s, data, "3e")
-	if code, out, errs := witnessCLI(w2...); code != 0 || strings.Count(out, "\n— ") != 2 {
-		t.Fatalf("witness --data after a land: %d %q %s", code, out, errs)
+	_, cp3, _ := admin(t, "--data", data, "checkpoint")
+	for _, w := range [][]string{w2, w3} {
+		if code, out, errs := witnessCLI(w...); code != 0 || strings.Count(out, "\n— ") != 2 || !strings.Contains(out, fmt.Sprintf("\n%v\n", cp3["size"])) {
+			t.Fatalf("witness %v after a land: %d %q %s", w[len(w)-1], code, out, errs)
+		}
+	}
+	// The public consistency endpoint refuses what is not a checkpoint of this log.
+	resp, err := http.Post("http://"+n.gw.Addr()+"/checkpoint/consistency", "application/json", strings.NewReader(`{"from":"not a checkpoint"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest {
+		t.Fatalf("POST /checkpoint/consistency with junk: %d", resp.StatusCode)
 	}
 
 	// An intruder holding the log key shows the first witness another history of the same
@@ -293,7 +312,6 @@ func TestTlog_WitnessInBackup(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, cp3, _ := admin(t, "--data", data, "checkpoint")
 	real, _, err := tlog.Open([]byte(cp3["checkpoint"].(string)), cp3["key"].(string))
 	if err != nil {
 		t.Fatal(err)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
@@ -9,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -134,17 +136,86 @@ func (w *witness) cosign(msg []byte, proof []string) ([]byte, error) {
 	return out, nil
 }
 
-// cosignDeployment has the witness ask the deployment itself: the latest checkpoint, and the
-// consistency proof from the last cosigned checkpoint when the tree has grown, then cosign.
-func (w *witness) cosignDeployment(ctx context.Context, c *busclient.Client) ([]byte, error) {
+// logSource is where a witness asks a deployment for its latest checkpoint and for the
+// consistency proof from an earlier one: the bus (admin's credentials) or the gateway's public
+// GET /checkpoint and POST /checkpoint/consistency.
+type logSource interface {
+	// latest returns the latest signed checkpoint and, when the source names it, the log key.
+	latest(ctx context.Context) (note []byte, key string, err error)
+	consistency(ctx context.Context, from []byte) (schema.TlogProof, error)
+}
+
+// busSource asks over the bus.
+type busSource struct{ c *busclient.Client }
+
+func (b busSource) latest(ctx context.Context) ([]byte, string, error) {
 	var cp schema.TlogCheckpoint
-	if err := c.Query(ctx, bus.Audit, schema.QAuditCheckpoint, nil, &cp); err != nil {
+	err := b.c.Query(ctx, bus.Audit, schema.QAuditCheckpoint, nil, &cp)
+	return []byte(cp.Note), cp.Key, err
+}
+
+func (b busSource) consistency(ctx context.Context, from []byte) (schema.TlogProof, error) {
+	var p schema.TlogProof
+	err := b.c.Query(ctx, bus.Audit, schema.QAuditConsistency, schema.TlogProveQuery{From: string(from)}, &p)
+	return p, err
+}
+
+// httpSource asks the gateway at base (http://host:port).
+type httpSource struct{ base string }
+
+// maxWitnessAnswer bounds what the witness reads from the gateway.
+const maxWitnessAnswer = 1 << 20
+
+func (h httpSource) do(ctx context.Context, method, path string, body []byte) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, method, strings.TrimSuffix(h.base, "/")+path, bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, maxWitnessAnswer))
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("%s %s: %s: %s", method, path, resp.Status, strings.TrimSpace(string(b)))
+	}
+	return b, nil
+}
+
+func (h httpSource) latest(ctx context.Context) ([]byte, string, error) {
+	b, err := h.do(ctx, http.MethodGet, "/checkpoint", nil)
+	return b, "", err
+}
+
+func (h httpSource) consistency(ctx context.Context, from []byte) (schema.TlogProof, error) {
+	var p schema.TlogProof
+	q, _ := json.Marshal(schema.TlogProveQuery{From: string(from)})
+	b, err := h.do(ctx, http.MethodPost, "/checkpoint/consistency", q)
+	if err == nil {
+		err = json.Unmarshal(b, &p)
+	}
+	return p, err
+}
+
+// cosignFrom has the witness ask the deployment itself: the latest checkpoint, and the
+// consistency proof from the last cosigned checkpoint when the tree has grown, then cosign.
+func (w *witness) cosignFrom(ctx context.Context, src logSource) ([]byte, error) {
+	msg, key, err := src.latest(ctx)
+	if err != nil {
 		return nil, err
 	}
 	if w.logKey == "" {
-		w.logKey = cp.Key
+		w.logKey = key
 	}
-	msg, proof := []byte(cp.Note), []string(nil)
+	if w.logKey == "" {
+		return nil, errors.New("witness: no log key (--log-key, or a state that pinned one)")
+	}
+	var proof []string
 	last, err := w.last()
 	if err != nil {
 		return nil, err
@@ -159,8 +230,8 @@ func (w *witness) cosignDeployment(ctx context.Context, c *busclient.Client) ([]
 			return nil, fmt.Errorf("witness state %s: %w", filepath.Join(w.state, witnessLast), err)
 		}
 		if cur.Size > old.Size {
-			var p schema.TlogProof
-			if err := c.Query(ctx, bus.Audit, schema.QAuditProve, schema.TlogProveQuery{From: string(last)}, &p); err != nil {
+			p, err := src.consistency(ctx, last)
+			if err != nil {
 				return nil, fmt.Errorf("consistency proof from the cosigned size %d: %w", old.Size, err)
 			}
 			// The proof leads to the latest checkpoint when it was made, which may be newer.
@@ -216,24 +287,27 @@ func verifierOf(s note.Signer) (note.Verifier, error) {
 }
 
 // cmdWitness is `stasima witness`: it cosigns the checkpoint in checkpointFile (with the
-// consistency proof file proofFile), or, when dep is set, asks that deployment for its latest
-// checkpoint and the consistency proof itself. It prints the checkpoint carrying the log's
+// consistency proof file proofFile), or asks the deployment for its latest checkpoint and the
+// consistency proof itself — over HTTP at url (the gateway), or over the bus when dep is set. It prints the checkpoint carrying the log's
 // signature and the witness's, and makes it the witness's latest.
-func cmdWitness(ctx context.Context, checkpointFile, keyFile, logKey, state, proofFile, name string, dep func(func(*busclient.Client) (any, error)) (any, error), stdout, stderr io.Writer) error {
+func cmdWitness(ctx context.Context, checkpointFile, keyFile, logKey, state, proofFile, name, url string, dep func(func(*busclient.Client) (any, error)) (any, error), stdout, stderr io.Writer) error {
 	w, err := openWitness(keyFile, logKey, state, name, stderr)
 	if err != nil {
 		return err
 	}
 	var out []byte
-	if checkpointFile == "" {
+	switch {
+	case url != "":
+		out, err = w.cosignFrom(ctx, httpSource{base: url})
+	case checkpointFile == "":
 		if dep == nil {
-			return fmt.Errorf("%w: give a checkpoint file, or --data/--config to ask the deployment", errUsage)
+			return fmt.Errorf("%w: give a checkpoint file, --url, or --data/--config to ask the deployment", errUsage)
 		}
 		_, err = dep(func(c *busclient.Client) (any, error) {
-			out, err = w.cosignDeployment(ctx, c)
+			out, err = w.cosignFrom(ctx, busSource{c})
 			return nil, err
 		})
-	} else {
+	default:
 		var b []byte
 		if b, err = os.ReadFile(checkpointFile); err != nil {
 			return err

@@ -117,9 +117,10 @@ var table = map[string]access{
 		queries: map[string][]string{
 			Capstore: {anyName},
 			Index:    {anyName},
-			// The latest signed audit checkpoint is public (GET /checkpoint); proofs are admin's.
+			// The latest signed audit checkpoint and consistency proofs between checkpoints are
+			// public (GET /checkpoint, POST /checkpoint/consistency); inclusion proofs are admin's.
 			Audit: {schema.QAuditEvents, schema.QAuditLatest, schema.QAuditPortBindings, schema.QAuditAwait,
-				schema.QAuditIsRead, schema.QAuditCheckpoint},
+				schema.QAuditIsRead, schema.QAuditCheckpoint, schema.QAuditConsistency},
 			Airlock: {schema.QAirlockCheck},
 		},
 		// The cockpit's summaries are the practitioner's: no gateway tool reads them. read_blobs

@@ -266,6 +266,9 @@ const (
 	// QAuditProve answers an inclusion proof (TlogProveQuery.Seq) or a consistency proof
 	// (TlogProveQuery.From) against the latest checkpoint.
 	QAuditProve = "prove"
+	// QAuditConsistency answers only consistency proofs (TlogProveQuery.From), the public
+	// half of prove that the gateway serves to witnesses (POST /checkpoint/consistency).
+	QAuditConsistency = "consistency"
 
 	TlogInclusion   = "inclusion"
 	TlogConsistency = "consistency"

@@ -68,6 +68,12 @@ func (s *Service) startQueries() error {
 		schema.QAuditAwait:      func(_ context.Context, r bus.Request) (any, error) { return s.await(r.Data) },
 		schema.QAuditCheckpoint: func(ctx context.Context, _ bus.Request) (any, error) { return s.latestCheckpoint(ctx) },
 		schema.QAuditProve:      bus.Query(s.Prove),
+		schema.QAuditConsistency: bus.Query(func(ctx context.Context, q schema.TlogProveQuery) (schema.TlogProof, error) {
+			if q.From == "" || q.Seq != 0 {
+				return schema.TlogProof{}, fault.E("audit.consistency", fault.ArgumentError, "want an earlier checkpoint (from) and no seq")
+			}
+			return s.Prove(ctx, q)
+		}),
 	}
 	r, err := bus.ServeQueries(s.nc, s.subj, s.log, s.m.tel, bus.QueriesConfig{Service: bus.Audit, Timeout: 5 * time.Minute, Concurrency: s.cfg.QueryConcurrency,
 		Caps: map[string]int{schema.QAuditAwait: 4 * bus.DefaultQueryConcurrency}}, tbl)

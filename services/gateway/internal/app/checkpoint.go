@@ -16,3 +16,11 @@ func (a *App) Checkpoint(ctx context.Context) (string, error) {
 	}
 	return cp.Note, nil
 }
+
+// Consistency returns the consistency proof from an earlier signed checkpoint (the note text)
+// to the latest, for POST /checkpoint/consistency: what a witness asks before cosigning.
+func (a *App) Consistency(ctx context.Context, from string) (schema.TlogProof, error) {
+	var p schema.TlogProof
+	err := a.be.Query(ctx, bus.Audit, schema.QAuditConsistency, schema.TlogProveQuery{From: from}, &p)
+	return p, err
+}

@@ -19,6 +19,9 @@ import (
 	"github.com/stasima/stasima/services/gateway/internal/toolspec"
 )
 
+// maxCheckpointBody bounds the checkpoint a witness posts: three lines and a few signatures.
+const maxCheckpointBody = 16 << 10
+
 // Mount registers /api/v1/tools, /api/v1/tools/{tool}, /api/v1/openapi.json, /healthz and
 // /readyz on mux.
 func Mount(mux *http.ServeMux, a *app.App, log *slog.Logger, maxBody int64) {
@@ -44,6 +47,26 @@ func Mount(mux *http.ServeMux, a *app.App, log *slog.Logger, maxBody int64) {
 		}
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = io.WriteString(w, note)
+	})
+	// A consistency proof from an earlier checkpoint ({"from": <its signed note>}) to the
+	// latest, public like the checkpoint: a witness elsewhere asks it before cosigning.
+	mux.HandleFunc("POST /checkpoint/consistency", func(w http.ResponseWriter, r *http.Request) {
+		var q struct {
+			From string `json:"from"`
+		}
+		dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxCheckpointBody))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&q); err != nil || q.From == "" {
+			writeErr(w, http.StatusBadRequest, "checkpoint", string(fault.ArgumentError), `want {"from": <an earlier signed checkpoint>} (at most 16 KiB)`)
+			return
+		}
+		p, err := a.Consistency(r.Context(), q.From)
+		if err != nil {
+			c := fault.ClassOf(err)
+			writeErr(w, c.HTTPStatus(), "checkpoint", string(c), err.Error())
+			return
+		}
+		writeJSON(w, http.StatusOK, p)
 	})
 	// The OpenAPI 3.1 document of this mirror, built from the catalogue behind tools/list.
 	mux.HandleFunc("GET "+toolspec.OpenAPIPath, func(w http.ResponseWriter, r *http.Request) {
