@@ -242,6 +242,9 @@ func TestUp_Deployment015(t *testing.T) {
 		if r.Tool == "announce" {
 			sameOrientation(t, i, got, want)
 		}
+		if r.Tool == "canon_state" {
+			got = without015Extensions(t, got)
+		}
 		gb, _ := json.Marshal(got)
 		wb, _ := json.Marshal(want)
 		if string(gb) != string(wb) {
