@@ -265,16 +265,33 @@ func (s *Service) backend() string {
 	return "sqlite"
 }
 
+// pubDrain bounds how long a stop waits for the checkpoints still queued for git.
+const pubDrain = 5 * time.Second
+
 // Stop stops the writer after its current batch, drains the command consumer, closes the store.
 func (s *Service) Stop(ctx context.Context) error {
+	writerDone := s.stop == nil
 	if s.stop != nil {
 		close(s.stop)
 		select {
 		case <-s.done:
+			writerDone = true
 		case <-ctx.Done():
 		}
 	}
 	if s.pubStop != nil {
+		// Once the writer has stopped nothing more is queued: the publisher commits what is
+		// left (a land just before a stop keeps its checkpoint commit), for a bounded time.
+		if writerDone {
+			close(s.toGit)
+			t := time.NewTimer(pubDrain)
+			select {
+			case <-s.pubDone:
+			case <-t.C:
+			case <-ctx.Done():
+			}
+			t.Stop()
+		}
 		s.pubStop()
 		<-s.pubDone
 	}

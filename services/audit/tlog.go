@@ -248,14 +248,18 @@ func (s *Service) checkpointAfter(rows []chain.Event) {
 }
 
 // publishCheckpoints commits the checkpoints of lands to git, in order, off the writer's path:
-// a land's rows are answered without waiting on capstore.
+// a land's rows are answered without waiting on capstore. It returns when toGit is closed and
+// drained, or when ctx ends.
 func (s *Service) publishCheckpoints(ctx context.Context, done chan<- struct{}) {
 	defer close(done)
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case note := <-s.toGit:
+		case note, ok := <-s.toGit:
+			if !ok {
+				return // stopped, and every queued checkpoint handled
+			}
 			res, err := s.commitCheckpoint(ctx, note)
 			if err != nil && ctx.Err() == nil {
 				s.log.Warn("commit checkpoint to git failed", "ref", refs.AuditCheckpoint, logkey.Err, err)
