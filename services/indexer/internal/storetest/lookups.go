@@ -150,7 +150,22 @@ func testLookups(t *testing.T, b Backend) {
 		for _, g := range gs {
 			got[[2]string{g.Thread, g.Author}] = g
 		}
-		if want := ThreadGroupsOf(all); !maps.Equal(got, want) {
+		want := ThreadGroupsOf(all)
+		// Path and ref are compared on each thread's newest group only: a store may leave
+		// them empty on the others (rows.ThreadGroup).
+		newest := map[string]int64{}
+		for _, g := range want {
+			newest[g.Thread] = max(newest[g.Thread], g.Latest)
+		}
+		for _, m := range []map[[2]string]rows.ThreadGroup{got, want} {
+			for k, g := range m {
+				if g.Latest != newest[g.Thread] {
+					g.Path, g.Ref = "", ""
+					m[k] = g
+				}
+			}
+		}
+		if !maps.Equal(got, want) {
 			t.Fatalf("ThreadGroups:\n got %+v\nwant %+v", got, want)
 		}
 	}
