@@ -2,6 +2,7 @@ package indexer
 
 import (
 	"context"
+	"maps"
 	"slices"
 	"sort"
 	"strings"
@@ -20,6 +21,9 @@ type Lookups interface {
 	Select(ctx context.Context, f rows.Filter) ([]rows.Row, error)
 	ThreadGroups(ctx context.Context) ([]rows.ThreadGroup, error)
 	RowsBySeq(ctx context.Context, seqs []int64) (map[int64]rows.Row, error)
+	// InboxCounts is, per author, the number of msg rows with seat among their recipients,
+	// only those at paths unless paths is empty.
+	InboxCounts(ctx context.Context, seat string, paths []string) (map[string]int, error)
 }
 
 // LookupInbox is Inbox for each seat (S-40/S-41) over the seat's messages only.
@@ -32,6 +36,68 @@ func LookupInbox(ctx context.Context, st Lookups, seats []string) (InboxAnswer, 
 		}
 		out.Inboxes[seat] = Inbox(rs, seat)
 	}
+	return out, nil
+}
+
+// LookupFlags is Frontier (S-43) for seat with read the paths it has read receipts for, at a
+// cost independent of the inbox's size (issue 15): the inbox is counted by sender in the store,
+// and only the superseding messages, the rows at the paths they supersede, and the dead and read
+// paths' counts are read. The superseded paths are found as Inbox finds them (S-41): old is
+// dead when a message of the inbox supersedes it and the newest inbox row at old has the same
+// author.
+func LookupFlags(ctx context.Context, st Lookups, seat string, read []string) (Flags, error) {
+	sup, err := st.Select(ctx, rows.Filter{Type: "msg", Recipient: seat, Superseding: true, Light: true})
+	if err != nil {
+		return Flags{}, err
+	}
+	authorOf := map[string]*string{} // nil: no inbox row at the path
+	for _, m := range sup {
+		for _, old := range m.Supersedes {
+			if _, ok := authorOf[old]; ok {
+				continue
+			}
+			rs, err := st.Select(ctx, rows.Filter{Type: "msg", Recipient: seat, Path: old, Light: true})
+			if err != nil {
+				return Flags{}, err
+			}
+			authorOf[old] = nil
+			if len(rs) > 0 {
+				authorOf[old] = &rs[len(rs)-1].AuthoringInstance
+			}
+		}
+	}
+	gone := map[string]bool{}
+	for _, p := range read {
+		gone[p] = true
+	}
+	for _, m := range sup {
+		for _, old := range m.Supersedes {
+			if a := authorOf[old]; a != nil && *a == m.AuthoringInstance {
+				gone[old] = true
+			}
+		}
+	}
+	counts, err := st.InboxCounts(ctx, seat, nil)
+	if err != nil {
+		return Flags{}, err
+	}
+	if len(gone) > 0 && len(counts) > 0 {
+		less, err := st.InboxCounts(ctx, seat, slices.Sorted(maps.Keys(gone)))
+		if err != nil {
+			return Flags{}, err
+		}
+		for a, n := range less {
+			counts[a] -= n
+		}
+	}
+	out := Flags{From: []string{}}
+	for a, n := range counts {
+		if n > 0 { // a write between the two counts can leave a sender below zero
+			out.Unread += n
+			out.From = append(out.From, a)
+		}
+	}
+	slices.Sort(out.From)
 	return out, nil
 }
 

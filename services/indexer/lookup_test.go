@@ -97,6 +97,31 @@ func checkLookups(t *testing.T, st lookupStore) {
 		want.Inboxes[s] = Inbox(all, s)
 	}
 	same("inbox", got, want, err)
+	flagged := 0
+	for _, seat := range seats {
+		inbox := Inbox(all, seat)
+		var every, first []string
+		for i, m := range inbox {
+			if i%2 == 1 {
+				every = append(every, m.Path)
+			}
+			if i < 3 {
+				first = append(first, m.Path)
+			}
+		}
+		for _, read := range [][]string{nil, every, first, append(first, "absent.md", ""), storetest.CountPaths(all)[3]} {
+			set := map[string]bool{}
+			for _, p := range read {
+				set[p] = true
+			}
+			f, err := LookupFlags(ctx, st, seat, read)
+			same("flags "+seat, f, Frontier(all, seat, set), err)
+			flagged += f.Unread
+		}
+	}
+	if flagged == 0 && len(all) > 100 {
+		t.Fatal("no seat has an unread message: the corpus does not exercise the flags")
+	}
 	for _, p := range append(paths, "absent.md", "") {
 		s, err := LookupStatusOf(ctx, st, p)
 		same("status_of "+p, s, StatusOf(all, p), err)
@@ -245,4 +270,101 @@ func exprName(x ast.Expr) string {
 		return id.Name
 	}
 	return "?"
+}
+
+// supersessionRows are S-41's edge cases for the flags: a sender's own edge (dead), another
+// sender's edge (ignored), a path held by two rows whose newest has another author, an edge to
+// a path outside the inbox, messages with no author, a bare scalar supersedes (D-32) and a
+// message to two seats.
+func supersessionRows(t *testing.T) []rows.Row {
+	t.Helper()
+	msg := func(ref, path, recipients, extra string) rows.Row {
+		r, err := rows.Derive(rows.Source{CanonRef: storetest.CanonRef, Ref: ref, Path: path, BlobOID: "oid-" + path,
+			Text: "---\ntype: msg\nrecipients: [" + recipients + "]\nsubject: s\n" + extra + "---\n\nbody"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	recto, gnomon, scholiast, canon := storetest.RefOf("Recto"), storetest.RefOf("Gnomon"), storetest.RefOf("Scholiast"), storetest.CanonRef
+	return []rows.Row{
+		msg(recto, "messages/a.md", "Verso", ""),
+		msg(recto, "messages/b.md", "Verso", "supersedes: [messages/a.md]\n"),
+		msg(gnomon, "messages/c.md", "Verso", "supersedes: [messages/b.md]\n"),
+		msg(gnomon, "messages/d.md", "Verso", ""),
+		msg(canon, "messages/d.md", "Verso", "origin_author: Scholiast\n"),
+		msg(gnomon, "messages/e.md", "Verso", "supersedes: [messages/d.md]\n"),
+		msg(scholiast, "messages/f.md", "Verso, Recto", "supersedes: [messages/d.md, messages/absent.md, messages/f.md]\n"),
+		msg(canon, "messages/g.md", "Verso", ""),
+		msg(canon, "messages/h.md", "Verso", "supersedes: [messages/g.md]\n"),
+		msg(recto, "messages/i.md", "Verso", "supersedes: messages/b.md\n"),
+		msg(recto, "messages/j.md", "Verso, Verso", "supersedes: []\n"),
+	}
+}
+
+// checkSupersessionFlags holds LookupFlags to Frontier over supersessionRows for several read
+// sets, and asserts the corpus kills what S-41 says it kills.
+func checkSupersessionFlags(t *testing.T, st lookupStore) {
+	t.Helper()
+	ctx := context.Background()
+	all, err := st.All(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, seat := range []string{"Verso", "Recto", "Nobody"} {
+		for _, read := range [][]string{nil, {"messages/c.md"}, {"messages/a.md", "messages/a.md"}, {"messages/d.md", "messages/j.md"}} {
+			set := map[string]bool{}
+			for _, p := range read {
+				set[p] = true
+			}
+			got, err := LookupFlags(ctx, st, seat, read)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := Frontier(all, seat, set); !reflect.DeepEqual(got, want) {
+				t.Fatalf("flags %s read %q:\n got %+v\nwant %+v", seat, read, got, want)
+			}
+		}
+	}
+	// a, b, d (both rows), f (its own edge) and g are dead: of 11 rows, c, e, h, i and j are left.
+	if got := Frontier(all, "Verso", nil); got.Unread != 5 || !slices.Equal(got.From, []string{"", "Gnomon", "Recto"}) {
+		t.Errorf("Verso's frontier = %+v: want 5 unread from \"\", Gnomon and Recto (the corpus no longer kills a, b, d, f and g)", got)
+	}
+}
+
+// S-41/S-43: the flags equal the oracle on the supersession edge cases, on SQLite and PostgreSQL.
+func TestLookupFlags_Supersessions(t *testing.T) {
+	open := map[string]func(t *testing.T) lookupStore{
+		"sqlite": func(t *testing.T) lookupStore {
+			st, err := sqliteindex.Open(context.Background(), filepath.Join(t.TempDir(), "map_index.sqlite"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { st.Close() })
+			return st
+		},
+		"postgres": func(t *testing.T) lookupStore {
+			st, err := pgindex.Open(context.Background(), pgtest.Schema(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { st.Close() })
+			return st
+		},
+	}
+	for name, o := range open {
+		t.Run(name, func(t *testing.T) {
+			st := o(t)
+			up, ok := st.(interface {
+				Upsert(ctx context.Context, version int64, rs ...rows.Row) (int, error)
+			})
+			if !ok {
+				t.Fatal("store cannot be written")
+			}
+			if _, err := up.Upsert(context.Background(), 1, supersessionRows(t)...); err != nil {
+				t.Fatal(err)
+			}
+			checkSupersessionFlags(t, st)
+		})
+	}
 }

@@ -14,6 +14,7 @@ import (
 // (search.md §5–§8).
 const (
 	QInbox          = "inbox"
+	QFlags          = "flags"
 	QVantagesFor    = "vantages_for"
 	QThreads        = "threads"
 	QThreadEntries  = "thread_entries"
@@ -79,6 +80,50 @@ func Inbox(all []rows.Row, seat string) []Message {
 	for i := range out {
 		out[i].SupersededBy = by[out[i].Path]
 	}
+	return out
+}
+
+// FlagsRequest names the seats whose frontier flags are wanted (one seat for imp_flags with
+// instance_id, the roster without) and, per seat, the message paths it has read receipts for
+// (read state lives in audit, U-16).
+type FlagsRequest struct {
+	Seats []string            `json:"seats"`
+	Read  map[string][]string `json:"read"`
+}
+
+// Flags is one seat's frontier (S-43): how many inbox messages are neither superseded nor
+// read, and their sorted distinct senders.
+type Flags struct {
+	Unread int      `json:"unread"`
+	From   []string `json:"from"`
+}
+
+// FlagsAnswer maps each requested seat to its flags.
+type FlagsAnswer struct {
+	Flags map[string]Flags `json:"flags"`
+}
+
+// Frontier is S-43 for one seat: the messages of Inbox(all, seat) whose path is neither
+// superseded (S-41) nor in read, counted, with their senders sorted and distinct.
+func Frontier(all []rows.Row, seat string, read map[string]bool) Flags {
+	msgs := Inbox(all, seat)
+	dead := map[string]bool{}
+	for _, m := range msgs {
+		if m.SupersededBy != "" {
+			dead[m.Path] = true
+		}
+	}
+	out := Flags{From: []string{}}
+	for _, m := range msgs {
+		if dead[m.Path] || read[m.Path] {
+			continue
+		}
+		out.Unread++
+		if !slices.Contains(out.From, m.From) {
+			out.From = append(out.From, m.From)
+		}
+	}
+	slices.Sort(out.From)
 	return out
 }
 
@@ -435,6 +480,21 @@ func (s *Service) scryEndpoints() map[string]func(context.Context, []byte) (any,
 				return nil, err
 			}
 			return LookupInbox(ctx, s.store, q.Seats)
+		},
+		QFlags: func(ctx context.Context, b []byte) (any, error) {
+			var q FlagsRequest
+			if err := decode(b, &q); err != nil {
+				return nil, err
+			}
+			out := FlagsAnswer{Flags: make(map[string]Flags, len(q.Seats))}
+			for _, seat := range q.Seats {
+				f, err := LookupFlags(ctx, s.store, seat, q.Read[seat])
+				if err != nil {
+					return nil, err
+				}
+				out.Flags[seat] = f
+			}
+			return out, nil
 		},
 		QVantagesFor: func(ctx context.Context, b []byte) (any, error) {
 			var q VantagesRequest

@@ -61,12 +61,56 @@ func (s *Store) Select(ctx context.Context, f rows.Filter) ([]rows.Row, error) {
 		add(`md5(btrim(body_text, E' \n\r\t')) = md5($?::text)`, *f.Body)
 		where = append(where, fmt.Sprintf(`btrim(body_text, E' \n\r\t') = $%d`, len(args)))
 	}
+	if f.Superseding {
+		where = append(where, `cardinality(supersedes) > 0`)
+	}
 	body := "body_text"
 	if f.Light {
 		body = "''"
 	}
 	return s.query(ctx, "index.select", `SELECT `+fmt.Sprintf(selCols, body)+` FROM map_entries WHERE `+
 		strings.Join(where, " AND ")+` ORDER BY ins_seq`, args...)
+}
+
+// InboxCounts returns, per authoring_instance, how many msg rows hold seat among their
+// recipients (S-40), only those at paths unless paths is empty, counted through the recipients
+// index without reading the messages (issue 15). Stored text is clean (NUL and invalid UTF-8
+// replaced), so a seat or path that is not matches no row.
+func (s *Store) InboxCounts(ctx context.Context, seat string, paths []string) (map[string]int, error) {
+	out := map[string]int{}
+	if clean(seat) != seat {
+		return out, nil
+	}
+	q := `SELECT authoring_instance, count(*) FROM map_entries WHERE type = 'msg' AND recipients @> ARRAY[$1::text]`
+	args := []any{seat}
+	if len(paths) > 0 {
+		kept := make([]string, 0, len(paths))
+		for _, p := range paths {
+			if clean(p) == p {
+				kept = append(kept, p)
+			}
+		}
+		if len(kept) == 0 {
+			return out, nil
+		}
+		q += ` AND path = ANY($2::text[])`
+		args = append(args, kept)
+	}
+	res, err := s.pool.Query(ctx, q+` GROUP BY authoring_instance`, args...)
+	if err != nil {
+		return nil, fault.Wrap("index.inbox_counts", fault.BackendUnavailable, err, "query")
+	}
+	var (
+		author string
+		n      int
+	)
+	if _, err := pgx.ForEachRow(res, []any{&author, &n}, func() error {
+		out[author] += n
+		return nil
+	}); err != nil {
+		return nil, fault.Wrap("index.inbox_counts", fault.BackendUnavailable, err, "query")
+	}
+	return out, nil
 }
 
 // ThreadGroups returns the (thread, author) groups of the rows with a non-empty thread (S-61)

@@ -273,6 +273,9 @@ type Filter struct {
 	Recipient  string  // Recipients contains Recipient
 	Link       string  // Links contains Link
 	Body       *string // body_text with " \n\r\t" stripped from both ends equals *Body
+	// Superseding keeps the rows whose Supersedes is not empty (S-41's edges, without reading
+	// the messages that carry none). It is not a key.
+	Superseding bool
 	// Light leaves BodyText empty: the caller needs only the row's other fields.
 	Light bool
 }
@@ -290,7 +293,7 @@ func (f Filter) Match(r Row) bool {
 		(f.CanonState == "" || r.CanonState == f.CanonState) &&
 		(f.Recipient == "" || slices.Contains(r.Recipients, f.Recipient)) &&
 		(f.Link == "" || slices.Contains(r.Links, f.Link)) &&
-		(f.Body == nil || StripBody(r.BodyText) == *f.Body)
+		(f.Body == nil || StripBody(r.BodyText) == *f.Body) && (!f.Superseding || len(r.Supersedes) > 0)
 }
 
 // StripBody strips " \n\r\t" from both ends of s (S-52's comparison of stored bodies).

@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/stasima/stasima/pkg/fault"
@@ -177,6 +178,11 @@ func (s *Store) Select(ctx context.Context, f rows.Filter) ([]rows.Row, error) {
 	if f.Body != nil {
 		key(keyBody, bodyKey(*f.Body))
 	}
+	if f.Superseding {
+		// Every list column that decodes to a non-empty list, and a few that do not (a JSON
+		// null, "", [ ]): the decoded lists are checked below.
+		where = append(where, `supersedes IS NOT NULL AND supersedes NOT IN ('', '[]')`)
+	}
 	body := "body_text"
 	if f.Light {
 		body = "NULL"
@@ -184,14 +190,68 @@ func (s *Store) Select(ctx context.Context, f rows.Filter) ([]rows.Row, error) {
 	cols := strings.Replace(strings.Replace(columns, "body_text, embedding", body+", NULL", 1), "\n\t", " ", -1)
 	rs, err := s.query(ctx, "index.select", `SELECT `+cols+`, rowid FROM map_entries WHERE `+
 		strings.Join(where, " AND ")+` ORDER BY rowid`, args...)
-	if err != nil || f.Body == nil {
+	if err != nil || f.Body == nil && !f.Superseding {
 		return rs, err
 	}
-	// The key is a hash: keep only the rows whose body is the one asked for.
+	// The body key is a hash and the supersedes test a superset: keep only the rows f matches.
 	out := rs[:0]
 	for _, r := range rs {
-		if rows.StripBody(r.BodyText) == *f.Body {
+		if (f.Body == nil || rows.StripBody(r.BodyText) == *f.Body) && (!f.Superseding || len(r.Supersedes) > 0) {
 			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
+// InboxCounts returns, per authoring_instance ("" for none), how many msg rows hold seat among
+// their recipients (S-40), only those at paths unless paths is empty: the inbox's size by
+// sender, counted from the recipient keys without reading the messages (issue 15).
+func (s *Store) InboxCounts(ctx context.Context, seat string, paths []string) (map[string]int, error) {
+	out := map[string]int{}
+	q := `SELECT coalesce(e.authoring_instance, ''), count(*) FROM map_keys k JOIN map_entries e ON e.rowid = k.seq
+		WHERE k.kind = ? AND k.key = ? AND e.type = 'msg'`
+	count := func(args []any, and string) error {
+		res, err := s.db.QueryContext(ctx, q+and+` GROUP BY 1`, args...)
+		if err != nil {
+			return fault.Wrap("index.inbox_counts", fault.BackendUnavailable, err, "query")
+		}
+		defer res.Close()
+		for res.Next() {
+			var (
+				author string
+				n      int
+			)
+			if err := res.Scan(&author, &n); err != nil {
+				return fault.Wrap("index.inbox_counts", fault.Internal, err, "read count")
+			}
+			out[author] += n
+		}
+		if err := res.Err(); err != nil {
+			return fault.Wrap("index.inbox_counts", fault.BackendUnavailable, err, "query")
+		}
+		return nil
+	}
+	if len(paths) == 0 {
+		if err := count([]any{keyRecipient, seat}, ""); err != nil {
+			return nil, err
+		}
+		return out, nil
+	}
+	// In chunks of distinct paths (SQLite bounds the parameters): each row is at one path, so
+	// the chunks' counts add up.
+	set := slices.Clone(paths)
+	slices.Sort(set)
+	set = slices.Compact(set)
+	const chunk = 500
+	for len(set) > 0 {
+		n := min(chunk, len(set))
+		args := []any{keyRecipient, seat}
+		for _, p := range set[:n] {
+			args = append(args, p)
+		}
+		set = set[n:]
+		if err := count(args, ` AND e.path IN (?`+strings.Repeat(", ?", n-1)+`)`); err != nil {
+			return nil, err
 		}
 	}
 	return out, nil

@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"context"
+	"fmt"
 	"maps"
 	"reflect"
 	"slices"
@@ -70,6 +71,9 @@ func Filters(all []rows.Row) []rows.Filter {
 		if f.Light {
 			key += "\x00l"
 		}
+		if f.Superseding {
+			key += "\x00s"
+		}
 		if !set[key] {
 			set[key] = true
 			fs = append(fs, f)
@@ -85,6 +89,8 @@ func Filters(all []rows.Row) []rows.Filter {
 		}
 		for _, s := range r.Recipients {
 			add(rows.Filter{Type: "msg", Recipient: s, Light: true})
+			add(rows.Filter{Type: "msg", Recipient: s, Superseding: true, Light: true})
+			add(rows.Filter{Type: "msg", Recipient: s, Path: r.Path, Light: true})
 		}
 		for _, l := range r.Links {
 			add(rows.Filter{Type: "vap", Link: l, Light: true})
@@ -97,6 +103,46 @@ func Filters(all []rows.Row) []rows.Filter {
 		add(f)
 	}
 	return fs
+}
+
+// InboxCountsOf is what InboxCounts(seat, paths) must answer, in the Go of S-40 over every
+// row: per author, the msg rows whose recipients hold seat, only those at paths unless it is
+// empty.
+func InboxCountsOf(all []rows.Row, seat string, paths []string) map[string]int {
+	out := map[string]int{}
+	for _, r := range all {
+		if r.Type == "msg" && slices.Contains(r.Recipients, seat) && (len(paths) == 0 || slices.Contains(paths, r.Path)) {
+			out[r.AuthoringInstance]++
+		}
+	}
+	return out
+}
+
+// CountPaths returns path sets to count an inbox at, from the message paths of all: none (the
+// whole inbox), each alone, every other one, all of them twice over, and absent or odd ones.
+func CountPaths(all []rows.Row) [][]string {
+	var msgs []string
+	for _, r := range all {
+		if r.Type == "msg" {
+			msgs = append(msgs, r.Path)
+		}
+	}
+	out := [][]string{nil, {"absent.md"}, {"", "absent.md", "messages/\x00.md"}, append(slices.Clone(msgs), msgs...)}
+	var every []string
+	for i, p := range msgs {
+		if i%2 == 0 {
+			every = append(every, p)
+		}
+		if i < 40 {
+			out = append(out, []string{p})
+		}
+	}
+	// Over a thousand paths: more than one statement's worth of parameters.
+	many := slices.Clone(every)
+	for i := 0; i < 1200; i++ {
+		many = append(many, fmt.Sprintf("messages/none-%d.md", i))
+	}
+	return append(out, every, many)
 }
 
 // ThreadGroupsOf is what ThreadGroups must answer, in the Go of S-61 over every row.
@@ -167,6 +213,27 @@ func testLookups(t *testing.T, b Backend) {
 		}
 		if !maps.Equal(got, want) {
 			t.Fatalf("ThreadGroups:\n got %+v\nwant %+v", got, want)
+		}
+		seats := []string{"Nobody", ""}
+		for _, r := range all {
+			seats = append(seats, r.Recipients...)
+		}
+		slices.Sort(seats)
+		counted := 0
+		for _, seat := range slices.Compact(seats) {
+			for _, ps := range CountPaths(all) {
+				got, err := st.InboxCounts(ctx, seat, ps)
+				if err != nil {
+					t.Fatalf("InboxCounts(%q, %d paths): %v", seat, len(ps), err)
+				}
+				if want := InboxCountsOf(all, seat, ps); !maps.Equal(got, want) {
+					t.Fatalf("InboxCounts(%q, %q):\n got %v\nwant %v", seat, ps, got, want)
+				}
+				counted += len(got)
+			}
+		}
+		if counted == 0 && len(all) > 100 {
+			t.Fatal("no inbox counted a message: the corpus does not exercise InboxCounts")
 		}
 	}
 	check(all)

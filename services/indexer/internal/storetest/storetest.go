@@ -40,6 +40,7 @@ type Store interface {
 	Select(ctx context.Context, f rows.Filter) ([]rows.Row, error)
 	ThreadGroups(ctx context.Context) ([]rows.ThreadGroup, error)
 	RowsBySeq(ctx context.Context, seqs []int64) (map[int64]rows.Row, error)
+	InboxCounts(ctx context.Context, seat string, paths []string) (map[string]int, error)
 	Close() error
 }
 
