@@ -344,12 +344,19 @@ func TestCockpit_CloseAndInbox(t *testing.T) {
 	if !strings.Contains(inbox, `<tr class="unread">`) || !strings.Contains(inbox, "please &lt;b&gt;land&lt;/b&gt;") {
 		t.Fatalf("inbox:\n%s", inbox)
 	}
+	// The seats page counts the practitioner's frontier as imp_flags does (S-43).
+	if _, seats := r.get(t, r.base+"/seats"); !strings.Contains(seats, `<td class="unread"><strong>1</strong> <span class="muted">from Recto </span></td>`) {
+		t.Fatalf("seats before read:\n%s", seats)
+	}
 	resp, pg = r.post(t, "/inbox", "/inbox/read", url.Values{"path": {"messages/to-prac.md"}})
 	if resp.StatusCode != http.StatusOK || !strings.Contains(pg, `<td class="op">read_receipt</td>`) {
 		t.Fatalf("mark read: %d\n%s", resp.StatusCode, pg)
 	}
 	if _, inbox = r.get(t, r.base+"/inbox"); !strings.Contains(inbox, `<tr class="read">`) || strings.Contains(inbox, `<tr class="unread">`) {
 		t.Fatalf("inbox after read:\n%s", inbox)
+	}
+	if _, seats := r.get(t, r.base+"/seats"); strings.Contains(seats, "<strong>") || !strings.Contains(seats, `<td class="unread">0</td>`) {
+		t.Fatalf("seats after read:\n%s", seats)
 	}
 }
 

@@ -11,7 +11,29 @@ const (
 	CmdVapRecord = "vap_record"
 	// QPerf is perf_scry's ledger query (D-23, T-perf_scry-1).
 	QPerf = "perf"
+	// QIndexFlags is the indexer's frontier flags query (S-43, imp_flags).
+	QIndexFlags = "flags"
 )
+
+// FlagsQuery names the seats whose frontier flags (S-43) are wanted (one seat for imp_flags with
+// instance_id, the roster without) and, per seat, the message paths it has read receipts for:
+// read state lives in audit (U-16), the inbox in the index.
+type FlagsQuery struct {
+	Seats []string            `json:"seats"`
+	Read  map[string][]string `json:"read"`
+}
+
+// Flags is one seat's frontier (S-43, T-imp_flags-1): how many inbox messages are neither
+// superseded nor read, and their sorted distinct senders.
+type Flags struct {
+	Unread int      `json:"unread"`
+	From   []string `json:"from"`
+}
+
+// FlagsAnswer maps each seat of a FlagsQuery to its flags.
+type FlagsAnswer struct {
+	Flags map[string]Flags `json:"flags"`
+}
 
 // ImpSend is the capstore half of imp_send (T-imp_send-5…8): the gateway has applied the
 // identity twin, lanes, binding and the thread form; supersedes are normalized.

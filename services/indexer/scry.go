@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/stasima/stasima/pkg/pytext"
+	"github.com/stasima/stasima/pkg/schema"
 	"github.com/stasima/stasima/services/indexer/internal/rows"
 )
 
@@ -14,7 +15,7 @@ import (
 // (search.md §5–§8).
 const (
 	QInbox          = "inbox"
-	QFlags          = "flags"
+	QFlags          = schema.QIndexFlags
 	QVantagesFor    = "vantages_for"
 	QThreads        = "threads"
 	QThreadEntries  = "thread_entries"
@@ -83,25 +84,12 @@ func Inbox(all []rows.Row, seat string) []Message {
 	return out
 }
 
-// FlagsRequest names the seats whose frontier flags are wanted (one seat for imp_flags with
-// instance_id, the roster without) and, per seat, the message paths it has read receipts for
-// (read state lives in audit, U-16).
-type FlagsRequest struct {
-	Seats []string            `json:"seats"`
-	Read  map[string][]string `json:"read"`
-}
-
-// Flags is one seat's frontier (S-43): how many inbox messages are neither superseded nor
-// read, and their sorted distinct senders.
-type Flags struct {
-	Unread int      `json:"unread"`
-	From   []string `json:"from"`
-}
-
-// FlagsAnswer maps each requested seat to its flags.
-type FlagsAnswer struct {
-	Flags map[string]Flags `json:"flags"`
-}
+// FlagsRequest, Flags and FlagsAnswer are the flags query's contract (S-43).
+type (
+	FlagsRequest = schema.FlagsQuery
+	Flags        = schema.Flags
+	FlagsAnswer  = schema.FlagsAnswer
+)
 
 // Frontier is S-43 for one seat: the messages of Inbox(all, seat) whose path is neither
 // superseded (S-41) nor in read, counted, with their senders sorted and distinct.

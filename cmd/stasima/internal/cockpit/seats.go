@@ -3,14 +3,12 @@ package cockpit
 import (
 	"context"
 	"net/http"
-	"slices"
 	"sort"
 
 	"github.com/stasima/stasima/pkg/bus"
 	"github.com/stasima/stasima/pkg/busclient"
 	"github.com/stasima/stasima/pkg/refs"
 	"github.com/stasima/stasima/pkg/schema"
-	"github.com/stasima/stasima/services/indexer"
 )
 
 // seatRow is one seat on the seats page.
@@ -77,46 +75,28 @@ func (s *Server) seatRows(ctx context.Context) ([]seatRow, error) {
 		sort.Strings(row.Ports)
 	}
 	sort.Strings(names)
-	var in indexer.InboxAnswer
-	if err := s.bus.Query(ctx, bus.Index, indexer.QInbox, indexer.InboxRequest{Seats: names}, &in); err != nil {
-		return nil, err
-	}
 	receipts, err := busclient.AuditEvents(ctx, s.bus, schema.AuditFilter{Op: schema.S("read_receipt")}, 0)
 	if err != nil {
 		return nil, err
 	}
-	read := map[string]map[string]bool{}
+	q := schema.FlagsQuery{Seats: names, Read: map[string][]string{}}
 	for _, rr := range receipts {
-		if rr.Actor == nil || rr.TargetPath == nil {
-			continue
+		if rr.Actor != nil && rr.TargetPath != nil {
+			q.Read[*rr.Actor] = append(q.Read[*rr.Actor], *rr.TargetPath)
 		}
-		if read[*rr.Actor] == nil {
-			read[*rr.Actor] = map[string]bool{}
-		}
-		read[*rr.Actor][*rr.TargetPath] = true
+	}
+	var flags schema.FlagsAnswer
+	if err := s.bus.Query(ctx, bus.Index, schema.QIndexFlags, q, &flags); err != nil {
+		return nil, err
 	}
 	out := make([]seatRow, 0, len(names))
 	for _, seat := range names {
 		row := bySeat[seat]
-		row.Unread, row.From = frontier(in.Inboxes[seat], read[seat])
+		row.Unread, row.From = flags.Flags[seat].Unread, flags.Flags[seat].From
+		if row.From == nil {
+			row.From = []string{}
+		}
 		out = append(out, *row)
 	}
 	return out, nil
-}
-
-// frontier is S-43: the messages neither superseded nor read, and their sorted senders.
-func frontier(msgs []indexer.Message, read map[string]bool) (int, []string) {
-	from := []string{}
-	n := 0
-	for _, m := range msgs {
-		if m.SupersededBy != "" || read[m.Path] {
-			continue
-		}
-		n++
-		if !slices.Contains(from, m.From) {
-			from = append(from, m.From)
-		}
-	}
-	slices.Sort(from)
-	return n, from
 }

@@ -163,46 +163,47 @@ func (a *App) impCheck(ctx context.Context, args toolspec.Args, _ Session) (any,
 	return map[string]any{"messages": msgs}, nil
 }
 
-type flags struct {
-	Unread int      `json:"unread"`
-	From   []string `json:"from"`
-}
-
-// frontier is S-43: inbox messages not superseded and without a read receipt by the seat.
-func frontier(msgs []message, read map[string]bool) flags {
-	dead := map[string]bool{}
-	for _, m := range msgs {
-		if m.SupersededBy != "" {
-			dead[m.Path] = true
+// flagsOf asks the indexer for the frontier (S-43) of each seat, passing the paths each has read
+// receipts for: the index counts the inbox by sender and subtracts the dead and read paths, so
+// the answer's cost does not grow with the inbox (issue 15).
+func (a *App) flagsOf(ctx context.Context, seats []string, read map[string]map[string]bool) (map[string]schema.Flags, error) {
+	paths := make(map[string][]string, len(seats))
+	for _, seat := range seats {
+		ps := make([]string, 0, len(read[seat]))
+		for p := range read[seat] {
+			ps = append(ps, p)
 		}
+		slices.Sort(ps)
+		paths[seat] = ps
 	}
-	out := flags{From: []string{}}
-	for _, m := range msgs {
-		if dead[m.Path] || read[m.Path] {
-			continue
-		}
-		out.Unread++
-		if !slices.Contains(out.From, m.From) {
-			out.From = append(out.From, m.From)
-		}
+	var ans schema.FlagsAnswer
+	if err := a.be.Query(ctx, bus.Index, schema.QIndexFlags, schema.FlagsQuery{Seats: seats, Read: paths}, &ans); err != nil {
+		return nil, err
 	}
-	slices.Sort(out.From)
-	return out
+	out := make(map[string]schema.Flags, len(seats))
+	for _, seat := range seats {
+		f := ans.Flags[seat]
+		if f.From == nil {
+			f.From = []string{}
+		}
+		out[seat] = f
+	}
+	return out, nil
 }
 
 // impFlags is T-imp_flags-1/2. The roster form lists perspectives exactly once
 // (T-perf_scry-2) and asks the index and audit once each, whatever the roster size.
 func (a *App) impFlags(ctx context.Context, args toolspec.Args, _ Session) (any, error) {
 	if seat := args.String("instance_id"); seat != "" {
-		in, err := a.inboxes(ctx, []string{seat})
-		if err != nil {
-			return nil, err
-		}
 		read, err := a.receipts(ctx, seat)
 		if err != nil {
 			return nil, err
 		}
-		return frontier(in[seat], read[seat]), nil
+		out, err := a.flagsOf(ctx, []string{seat}, read)
+		if err != nil {
+			return nil, err
+		}
+		return out[seat], nil
 	}
 	ps, err := a.perspectives(ctx)
 	if err != nil {
@@ -215,21 +216,17 @@ func (a *App) impFlags(ctx context.Context, args toolspec.Args, _ Session) (any,
 		}
 	}
 	slices.Sort(seats)
-	in, err := a.inboxes(ctx, seats)
-	if err != nil {
-		return nil, err
-	}
 	read, err := a.receipts(ctx, "")
 	if err != nil {
 		return nil, err
 	}
-	out := make(map[string]flags, len(seats))
-	for _, seat := range seats {
-		out[seat] = frontier(in[seat], read[seat])
+	out, err := a.flagsOf(ctx, seats, read)
+	if err != nil {
+		return nil, err
 	}
 	return struct {
-		Seats  map[string]flags `json:"seats"`
-		Roster int              `json:"roster"`
+		Seats  map[string]schema.Flags `json:"seats"`
+		Roster int                     `json:"roster"`
 	}{out, len(seats)}, nil
 }
 
