@@ -4,7 +4,6 @@
 package mcpserver
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -172,23 +171,13 @@ func Call(ctx context.Context, a *app.App, log *slog.Logger, t toolspec.Tool, ra
 	if err != nil {
 		return errorResult(t.Name, err, log)
 	}
-	text, err := Encode(out)
+	compact, text, err := encode(out)
 	if err != nil {
 		return errorResult(t.Name, err, log)
 	}
-	return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: text}}, StructuredContent: json.RawMessage(text)}
-}
-
-// Encode renders a result as T-common-4 text: 2-space indented UTF-8 JSON, no HTML escaping.
-func Encode(v any) (string, error) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	enc.SetIndent("", "  ")
-	if err := enc.Encode(v); err != nil {
-		return "", err
-	}
-	return string(bytes.TrimRight(buf.Bytes(), "\n")), nil
+	// The structured content is the compact encoding: the SDK compacts it on the wire, fewer
+	// bytes to scan (issue 15).
+	return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: text}}, StructuredContent: json.RawMessage(compact)}
 }
 
 // Message is the public message of an error: its own for refusals, a generic one with a
