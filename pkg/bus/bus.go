@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -219,8 +220,7 @@ func CommandReply(result any, err error, intents []string, eventSeq uint64) []by
 	if err == nil {
 		raw, merr := json.Marshal(result)
 		if merr == nil {
-			b, _ := json.Marshal(Reply{OK: true, Result: raw, Intents: intents, EventSeq: eventSeq})
-			return b
+			return okBytes(raw, intents, eventSeq)
 		}
 		err = merr
 	}
@@ -240,7 +240,25 @@ func OKReply(result any, intents ...string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return json.Marshal(Reply{OK: true, Result: raw, Intents: intents})
+	return okBytes(raw, intents, 0), nil
+}
+
+// okPrefix opens every successful reply: its result comes first.
+const okPrefix = `{"ok":true,"result":`
+
+// okBytes is json.Marshal(Reply{OK: true, Result: raw, …}) for raw from json.Marshal, without
+// compacting raw a second time (issue 15: a canon listing is megabytes).
+func okBytes(raw []byte, intents []string, eventSeq uint64) []byte {
+	b := make([]byte, 0, len(okPrefix)+len(raw)+64)
+	b = append(append(b, okPrefix...), raw...)
+	if len(intents) > 0 {
+		ids, _ := json.Marshal(intents)
+		b = append(append(b, `,"intents":`...), ids...)
+	}
+	if eventSeq != 0 {
+		b = strconv.AppendUint(append(b, `,"event_seq":`...), eventSeq, 10)
+	}
+	return append(b, '}')
 }
 
 // ErrReply encodes err as a failed reply; errors without a class become Internal with a
@@ -286,6 +304,15 @@ func DecodeReplyIntents(b []byte, result any) ([]string, error) {
 
 // DecodeCommandReply decodes a command reply, returning its barrier fields with its error.
 func DecodeCommandReply(b []byte, result any) (Reply, error) {
+	// A reply that is only its result decodes it once, not the reply and then its result again
+	// (issue 15). Anything else — intents, a result of the wrong shape — takes the long way,
+	// which also reports the error; json.Unmarshal validates before it writes.
+	if result != nil && len(b) > len(okPrefix) && string(b[:len(okPrefix)]) == okPrefix && b[len(b)-1] == '}' {
+		raw := b[len(okPrefix) : len(b)-1]
+		if json.Unmarshal(raw, result) == nil {
+			return Reply{OK: true, Result: raw}, nil
+		}
+	}
 	var r Reply
 	if err := json.Unmarshal(b, &r); err != nil {
 		return Reply{}, fault.Wrap("bus.reply", fault.BackendUnavailable, err, "undecodable reply")
