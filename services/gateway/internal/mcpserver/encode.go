@@ -2,8 +2,11 @@ package mcpserver
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"strings"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
 // Encode renders a result as T-common-4 text: 2-space indented UTF-8 JSON, no HTML escaping.
@@ -114,4 +117,55 @@ func stringEnd(src []byte, i int) int {
 		}
 	}
 	return len(src)
+}
+
+// encodedResult is a tool result on its way to the wire: the SDK would marshal its text block,
+// then compact that, the structured content and the whole result in turn; encodedResult writes
+// the same bytes with the text marshalled once and the structured content copied as it is
+// (issue 15). Anything it does not recognise is the SDK's own encoding.
+type encodedResult struct{ *mcp.CallToolResult }
+
+// MarshalJSON is (*mcp.CallToolResult).MarshalJSON for a result that is one text block and raw
+// structured content, and no other field (a probe marshals the rest: it must be only content).
+func (r encodedResult) MarshalJSON() ([]byte, error) {
+	res := r.CallToolResult
+	sc, ok := res.StructuredContent.(json.RawMessage)
+	if !ok || len(sc) == 0 || len(res.Content) != 1 {
+		return res.MarshalJSON()
+	}
+	tc, ok := res.Content[0].(*mcp.TextContent)
+	if !ok {
+		return res.MarshalJSON()
+	}
+	probe := *res
+	probe.Content, probe.StructuredContent = nil, nil
+	if rest, err := probe.MarshalJSON(); err != nil || string(rest) != `{"content":null}` {
+		return res.MarshalJSON()
+	}
+	text, err := tc.MarshalJSON()
+	if err != nil {
+		return nil, err
+	}
+	b := make([]byte, 0, len(text)+len(sc)+64)
+	b = append(append(b, `{"content":[`...), text...)
+	b = append(b, `],"structuredContent":`...)
+	// The SDK's json.Marshal escapes <, >, & and U+2028/9 (UTF-8 E2 80 A8/A9) as it compacts.
+	if bytes.IndexByte(sc, '<') >= 0 || bytes.IndexByte(sc, '>') >= 0 || bytes.IndexByte(sc, '&') >= 0 ||
+		bytes.IndexByte(sc, 0xE2) >= 0 {
+		var esc bytes.Buffer
+		json.HTMLEscape(&esc, sc)
+		sc = esc.Bytes()
+	}
+	return append(append(b, sc...), '}'), nil
+}
+
+// preEncoded hands the SDK each tool result as an encodedResult.
+func preEncoded(next mcp.MethodHandler) mcp.MethodHandler {
+	return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
+		res, err := next(ctx, method, req)
+		if r, ok := res.(*mcp.CallToolResult); ok && r != nil && err == nil {
+			return encodedResult{r}, nil
+		}
+		return res, err
+	}
 }

@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
 // reference is the T-common-4 encoding as it was written before issue 15: json.Encoder with
@@ -146,4 +149,70 @@ func BenchmarkEncode(b *testing.B) {
 			}
 		}
 	})
+}
+
+// sdkBytes is how the SDK writes a result into a JSON-RPC response (jsonrpc2.jsonMarshal).
+func sdkBytes(t testing.TB, v any) string {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		t.Fatal(err)
+	}
+	return buf.String()
+}
+
+// TestEncodedResult_WireUnchanged: a result handed to the SDK as an encodedResult is written
+// byte for byte as the SDK writes the *mcp.CallToolResult itself, including the results it
+// leaves to the SDK (errors, metadata, other content).
+func TestEncodedResult_WireUnchanged(t *testing.T) {
+	var results []*mcp.CallToolResult
+	values := append(encodeValues(), map[string]any{"raw": json.RawMessage("\"<a\u2028b> & \u2014\"")})
+	for _, v := range values {
+		compact, text, err := encode(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		results = append(results, &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: text}},
+			StructuredContent: json.RawMessage(compact)})
+	}
+	withMeta := *results[9]
+	withMeta.Meta = mcp.Meta{"k": "v"}
+	annotated := &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "x", Meta: mcp.Meta{"a": 1}}},
+		StructuredContent: json.RawMessage(`{}`)}
+	results = append(results, &withMeta, annotated,
+		errorResult("kip_get", fmt.Errorf("boom <&>"), slog.New(slog.DiscardHandler)),
+		&mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "a"}, &mcp.TextContent{Text: "b"}}},
+		&mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "a"}}, StructuredContent: map[string]any{"x": "<"}})
+	for i, res := range results {
+		want := sdkBytes(t, res)
+		if got := sdkBytes(t, encodedResult{res}); got != want {
+			t.Errorf("result %d:\n got %s\nwant %s", i, got, want)
+		}
+		want, got := sdkBytes(t, map[string]any{"result": res}), sdkBytes(t, map[string]any{"result": encodedResult{res}})
+		if got != want {
+			t.Errorf("result %d in a response:\n got %s\nwant %s", i, got, want)
+		}
+	}
+}
+
+// BenchmarkResultWire is the SDK's encoding of a 1,000-entry listing's result: the
+// *mcp.CallToolResult as it was, and the encodedResult.
+func BenchmarkResultWire(b *testing.B) {
+	compact, text, err := encode(benchListing())
+	if err != nil {
+		b.Fatal(err)
+	}
+	res := &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: text}}, StructuredContent: json.RawMessage(compact)}
+	for _, c := range []struct {
+		name string
+		v    any
+	}{{"before", res}, {"after", encodedResult{res}}} {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				sdkBytes(b, c.v)
+			}
+		})
+	}
 }

@@ -57,7 +57,7 @@ func New(a *app.App, log *slog.Logger, maxSessions int) *mcp.Server {
 				return Call(ctx, a, log, t, req.Params.Arguments, sess), nil
 			})
 	}
-	srv.AddReceivingMiddleware(live.track, unknownTools, registrationOrder)
+	srv.AddReceivingMiddleware(live.track, unknownTools, registrationOrder, preEncoded)
 	return srv
 }
 
