@@ -3,6 +3,8 @@
 // are added, never repurposed.
 package schema
 
+import "encoding/json"
+
 // Capstore command verbs (stasima.capstore.cmd.<verb>).
 const (
 	CmdKipCommit = "kip_commit"
@@ -185,6 +187,13 @@ type CanonPositionsAnswer struct {
 type ListPathsAnswer struct {
 	RefFound bool     `json:"ref_found"`
 	Paths    []string `json:"paths"`
+}
+
+// ListPathsRawAnswer is ListPathsAnswer read with its paths left encoded, for a reader that
+// only passes them on (canon_state's entries: issue 15, a 100k-path list decoded to be encoded).
+type ListPathsRawAnswer struct {
+	RefFound bool            `json:"ref_found"`
+	Paths    json.RawMessage `json:"paths"`
 }
 
 // ListRefsQuery lists refs under a prefix.

@@ -1,6 +1,7 @@
 package app
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -121,13 +122,13 @@ func (a *App) slotBody(ctx context.Context, canon, path string) (string, error) 
 }
 
 type canonStateResult struct {
-	CanonTip  *string    `json:"canon_tip"`
-	Seq       string     `json:"seq"`
-	Display   string     `json:"display"`
-	NextSeq   string     `json:"next_seq"`
-	Attention int        `json:"practitioner_attention"`
-	Entries   []string   `json:"entries"`
-	Lands     []landItem `json:"lands"`
+	CanonTip  *string         `json:"canon_tip"`
+	Seq       string          `json:"seq"`
+	Display   string          `json:"display"`
+	NextSeq   string          `json:"next_seq"`
+	Attention int             `json:"practitioner_attention"`
+	Entries   json.RawMessage `json:"entries"` // every canon path (T-canon_state), as capstore encoded it
+	Lands     []landItem      `json:"lands"`
 	// Checkpoint is the audit log's latest signed checkpoint (a C2SP tlog-checkpoint note),
 	// null when the log has no key: a Go extension after 0.1.5's fields (README deviations).
 	Checkpoint *string `json:"checkpoint"`
@@ -149,8 +150,12 @@ func (a *App) canonState(ctx context.Context, _ toolspec.Args, _ Session) (any, 
 	if err := a.be.Query(ctx, bus.Capstore, schema.QCanonSeq, nil, &seq); err != nil {
 		return nil, err
 	}
-	var paths schema.ListPathsAnswer
+	var paths schema.ListPathsRawAnswer
 	if err := a.be.Query(ctx, bus.Capstore, schema.QListPaths, schema.RefQuery{Ref: a.cfg.CanonRef}, &paths); err != nil {
+		return nil, err
+	}
+	entries, err := passOnPaths(paths.Paths)
+	if err != nil {
 		return nil, err
 	}
 	op := "land_merge"
@@ -179,9 +184,32 @@ func (a *App) canonState(ctx context.Context, _ toolspec.Args, _ Session) (any, 
 		Display:    hexseq.Display(seq.Seq),
 		NextSeq:    hexseq.Next(seq.Seq),
 		Attention:  a.attention(ctx), // T-common-20
-		Entries:    paths.Paths,
+		Entries:    entries,
 		Lands:      lands,
 	}, nil
+}
+
+// passOnPaths returns capstore's encoded path list as canon_state writes it: unchanged when it
+// holds no escape (json.Marshal and the unescaped T-common-4 encoder then write the same bytes),
+// else decoded and encoded the T-common-4 way, so <, > and & stay literal (issue 15: at 100k
+// entries the decode and encode were most of the answer's CPU).
+func passOnPaths(raw json.RawMessage) (json.RawMessage, error) {
+	if len(raw) > 0 && bytes.IndexByte(raw, '\\') < 0 {
+		return raw, nil
+	}
+	var paths []string
+	if len(raw) > 0 {
+		if err := json.Unmarshal(raw, &paths); err != nil {
+			return nil, fault.Wrap("canon_state", fault.Internal, err, "undecodable path list")
+		}
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(paths); err != nil {
+		return nil, fault.Wrap("canon_state", fault.Internal, err, "encode path list")
+	}
+	return bytes.TrimRight(buf.Bytes(), "\n"), nil
 }
 
 type whoamiResult struct {
