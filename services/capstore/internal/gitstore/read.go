@@ -1,8 +1,10 @@
 package gitstore
 
 import (
+	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-git/go-git/v5/plumbing"
@@ -249,10 +251,61 @@ func (s *Store) ListPathsUnder(commitOID, under string) ([]string, error) {
 			}
 		}
 	}
+	if cached, ok := s.lists.get(root, prefix); ok {
+		return cached, nil
+	}
 	if err := walk(root, prefix); err != nil {
 		return nil, err
 	}
 	// A git tree walk already yields byte order; sorting makes it a guarantee.
 	sort.Strings(paths)
-	return paths, nil
+	s.lists.put(root, prefix, paths)
+	return slices.Clip(paths), nil
+}
+
+// listCache keeps the latest large listings by tree: a tree is immutable, so a listing never goes
+// stale, and canon_state lists the same canon tree until a land (issue 15: the walk of a
+// 100k-entry tree was a third of the answer). The slices are shared: callers only read them.
+type listCache struct {
+	mu   sync.Mutex
+	keys []listKey // oldest first
+	vals map[listKey][]string
+}
+
+type listKey struct {
+	tree   plumbing.Hash
+	prefix string
+}
+
+const (
+	listCacheEntries = 4   // listings kept
+	listCacheMin     = 256 // paths below which a walk is cheaper than the memory it would hold
+)
+
+func (c *listCache) get(tree plumbing.Hash, prefix string) ([]string, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	v, ok := c.vals[listKey{tree, prefix}]
+	return v, ok
+}
+
+func (c *listCache) put(tree plumbing.Hash, prefix string, paths []string) {
+	if len(paths) < listCacheMin {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	k := listKey{tree, prefix}
+	if c.vals == nil {
+		c.vals = map[listKey][]string{}
+	}
+	if _, ok := c.vals[k]; ok {
+		return
+	}
+	if len(c.keys) == listCacheEntries {
+		delete(c.vals, c.keys[0])
+		c.keys = c.keys[1:]
+	}
+	c.keys = append(c.keys, k)
+	c.vals[k] = slices.Clip(paths)
 }

@@ -52,6 +52,7 @@ type Store struct {
 	refLocks map[string]chan struct{} // per-ref write lock (ARCH-9), a 1-slot semaphore
 
 	committer committer // group commit of ref updates (batch.go)
+	lists     listCache // the latest large listings by tree (read.go)
 	// batchHook, when set, runs as a batch starts. Tests only; set it before
 	// the store is used concurrently.
 	batchHook func(batch []*refUpdate)

@@ -662,3 +662,41 @@ func TestStore_OutOfBandWriter(t *testing.T) {
 	})
 	fsck(t, s, dir)
 }
+
+// TestStore_ListPaths_CachedByTree: a large listing read again, or read after a commit, is the
+// listing of that commit's tree; appending to a returned listing leaves the kept one alone.
+func TestStore_ListPaths_CachedByTree(t *testing.T) {
+	s, _, _ := newStore(t)
+	var changes []Change
+	var want []string
+	for i := 0; i < 2*listCacheMin; i++ {
+		p := fmt.Sprintf("d/e%04d.md", i)
+		changes, want = append(changes, put(p, "body "+p)), append(want, p)
+	}
+	first := mustCommit(t, s, seatRequest("refs/heads/main", "", "op-1", changes...))
+	for i := 0; i < 2; i++ {
+		for _, under := range []string{"", "d"} {
+			got, err := s.ListPathsUnder(first.OID, under)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(got, want) {
+				t.Fatalf("read %d under %q: %d paths, want %d", i, under, len(got), len(want))
+			}
+			_ = append(got, "scribble")
+		}
+	}
+	second := mustCommit(t, s, seatRequest("refs/heads/main", first.OID, "op-2", put("d/new.md", "new")))
+	got, err := s.ListPaths(second.OID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want2 := append(slices.Clone(want), "d/new.md")
+	sort.Strings(want2)
+	if !slices.Equal(got, want2) {
+		t.Errorf("after a commit: %d paths, want %d", len(got), len(want2))
+	}
+	if again, _ := s.ListPaths(first.OID); !slices.Equal(again, want) {
+		t.Errorf("the first commit's listing changed: %d paths", len(again))
+	}
+}
