@@ -3,6 +3,7 @@ package bus
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"reflect"
 	"testing"
 
@@ -75,4 +76,47 @@ func TestReply_DecodeFastPathAgrees(t *testing.T) {
 			t.Errorf("%s: class %v, want %v", b, fault.ClassOf(err), fe.Class)
 		}
 	}
+}
+
+// BenchmarkReply is a 100,000-path list_paths reply (canon_state at 100k entries) encoded and
+// decoded: the two passes each way it took before issue 15, and OKReply/DecodeReply.
+func BenchmarkReply(b *testing.B) {
+	type answer struct {
+		RefFound bool     `json:"ref_found"`
+		Paths    []string `json:"paths"`
+	}
+	ans := answer{RefFound: true, Paths: make([]string, 100_000)}
+	for i := range ans.Paths {
+		ans.Paths[i] = fmt.Sprintf("big/e%05d.md", i)
+	}
+	b.Run("encode-before", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			raw, _ := json.Marshal(ans)
+			_, _ = json.Marshal(Reply{OK: true, Result: raw})
+		}
+	})
+	b.Run("encode-after", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			_, _ = OKReply(ans)
+		}
+	})
+	body, _ := OKReply(ans)
+	b.Run("decode-before", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			var r Reply
+			var got answer
+			_ = json.Unmarshal(body, &r)
+			_ = decodeReply(r, &got)
+		}
+	})
+	b.Run("decode-after", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			var got answer
+			_ = DecodeReply(body, &got)
+		}
+	})
 }
