@@ -47,9 +47,21 @@ func (inert) Transform(doc *ast.Document, reader text.Reader, _ parser.Context) 
 		return ast.WalkContinue, nil
 	})
 	for _, img := range images {
-		alt := "[image: " + string(img.Text(reader.Source())) + " — " + string(img.Destination) + "]" //nolint:staticcheck
+		alt := "[image: " + plainText(img, reader.Source()) + " — " + string(img.Destination) + "]"
 		img.Parent().ReplaceChild(img.Parent(), img, ast.NewString([]byte(alt)))
 	}
+}
+
+// plainText is the text under n: its text nodes' bytes in order (an image's alt text).
+func plainText(n ast.Node, src []byte) string {
+	var b strings.Builder
+	_ = ast.Walk(n, func(c ast.Node, entering bool) (ast.WalkStatus, error) {
+		if t, ok := c.(*ast.Text); ok && entering {
+			b.Write(t.Segment.Value(src))
+		}
+		return ast.WalkContinue, nil
+	})
+	return b.String()
 }
 
 // safeLink accepts relative, fragment, http, https and mailto destinations.

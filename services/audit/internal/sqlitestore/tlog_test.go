@@ -374,25 +374,6 @@ func (m memTree) Put(_ context.Context, nodes []chain.TreeNode) error {
 	return nil
 }
 
-func loadTree(t *testing.T, s *sqlitestore.Store) memTree {
-	t.Helper()
-	rows, err := s.DB().QueryContext(t.Context(), `SELECT level, idx, hash FROM merkle_nodes`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	m := memTree{}
-	for rows.Next() {
-		var level, idx int64
-		var h []byte
-		if err := rows.Scan(&level, &idx, &h); err != nil {
-			t.Fatal(err)
-		}
-		m[compact.NewNodeID(uint(level), uint64(idx))] = h
-	}
-	return m
-}
-
 func buildTree(t *testing.T, rows []chain.Event) memTree {
 	t.Helper()
 	m := memTree{}
