@@ -101,6 +101,32 @@ func LookupFlags(ctx context.Context, st Lookups, seat string, read []string) (F
 	return out, nil
 }
 
+// LookupAttention is Attention (T-common-20) for seat with read the paths it has read receipts
+// for, counted in the store without reading the messages (issue 15): the inbox's rows minus those
+// at the read paths. Supersession does not enter: attention counts the flat inbox.
+func LookupAttention(ctx context.Context, st Lookups, seat string, read []string) (int, error) {
+	counts, err := st.InboxCounts(ctx, seat, nil)
+	if err != nil {
+		return 0, err
+	}
+	if len(read) > 0 && len(counts) > 0 {
+		less, err := st.InboxCounts(ctx, seat, read)
+		if err != nil {
+			return 0, err
+		}
+		for a, n := range less {
+			counts[a] -= n
+		}
+	}
+	n := 0
+	for _, c := range counts {
+		if c > 0 { // a write between the two counts can leave a sender below zero
+			n += c
+		}
+	}
+	return n, nil
+}
+
 // LookupStatusOf is StatusOf (S-54) over the rows at path.
 func LookupStatusOf(ctx context.Context, st Lookups, path string) (string, error) {
 	rs, err := atPath(ctx, st, path)

@@ -97,7 +97,7 @@ func checkLookups(t *testing.T, st lookupStore) {
 		want.Inboxes[s] = Inbox(all, s)
 	}
 	same("inbox", got, want, err)
-	flagged := 0
+	flagged, attended := 0, 0
 	for _, seat := range seats {
 		inbox := Inbox(all, seat)
 		var every, first []string
@@ -117,10 +117,16 @@ func checkLookups(t *testing.T, st lookupStore) {
 			f, err := LookupFlags(ctx, st, seat, read)
 			same("flags "+seat, f, Frontier(all, seat, set), err)
 			flagged += f.Unread
+			n, err := LookupAttention(ctx, st, seat, read)
+			same("attention "+seat, n, Attention(all, seat, set), err)
+			attended += n
 		}
 	}
 	if flagged == 0 && len(all) > 100 {
 		t.Fatal("no seat has an unread message: the corpus does not exercise the flags")
+	}
+	if attended == 0 && len(all) > 100 {
+		t.Fatal("no seat has attention: the corpus does not exercise it")
 	}
 	for _, p := range append(paths, "absent.md", "") {
 		s, err := LookupStatusOf(ctx, st, p)
@@ -324,11 +330,22 @@ func checkSupersessionFlags(t *testing.T, st lookupStore) {
 			if want := Frontier(all, seat, set); !reflect.DeepEqual(got, want) {
 				t.Fatalf("flags %s read %q:\n got %+v\nwant %+v", seat, read, got, want)
 			}
+			n, err := LookupAttention(ctx, st, seat, read)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := Attention(all, seat, set); n != want {
+				t.Fatalf("attention %s read %q = %d, want %d", seat, read, n, want)
+			}
 		}
 	}
 	// a, b, d (both rows), f (its own edge) and g are dead: of 11 rows, c, e, h, i and j are left.
 	if got := Frontier(all, "Verso", nil); got.Unread != 5 || !slices.Equal(got.From, []string{"", "Gnomon", "Recto"}) {
 		t.Errorf("Verso's frontier = %+v: want 5 unread from \"\", Gnomon and Recto (the corpus no longer kills a, b, d, f and g)", got)
+	}
+	// Attention is the flat inbox: all 11 rows, superseded or not, less the read ones.
+	if got := Attention(all, "Verso", map[string]bool{"messages/d.md": true}); got != 9 {
+		t.Errorf("Verso's attention with d read = %d, want 9 (11 rows, both of d's read)", got)
 	}
 }
 

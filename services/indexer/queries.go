@@ -8,17 +8,18 @@ import (
 
 	"github.com/stasima/stasima/pkg/bus"
 	"github.com/stasima/stasima/pkg/fault"
+	"github.com/stasima/stasima/pkg/schema"
 	"github.com/stasima/stasima/services/indexer/internal/ranking"
 )
 
 // Query names (stasima.index.q.<name>).
 const (
-	QEnvelopesFor  = "envelopes_for"
-	QSearch        = "search"
-	QAuthorsOf     = "authors_of"
-	QAuthorsOfBody = "authors_of_body"
+	QEnvelopesFor  = schema.QIndexEnvelopesFor
+	QSearch        = schema.QIndexSearch
+	QAuthorsOf     = schema.QIndexAuthorsOf
+	QAuthorsOfBody = schema.QIndexAuthorsOfBody
 	QWatermark     = "watermark"
-	QAwait         = "await"
+	QAwait         = schema.QIndexAwait
 )
 
 // DefaultSearchLimit is map_search's limit when the request names none.

@@ -14,14 +14,15 @@ import (
 // Query names of the index-scoped lookups behind messages, vantages and scries
 // (search.md §5–§8).
 const (
-	QInbox          = "inbox"
+	QInbox          = schema.QIndexInbox
 	QFlags          = schema.QIndexFlags
-	QVantagesFor    = "vantages_for"
-	QThreads        = "threads"
-	QThreadEntries  = "thread_entries"
-	QArgTerms       = "arg_terms"
-	QArgDefinitions = "arg_definitions"
-	QStatusOf       = "status_of"
+	QAttention      = schema.QIndexAttention
+	QVantagesFor    = schema.QIndexVantagesFor
+	QThreads        = schema.QIndexThreads
+	QThreadEntries  = schema.QIndexThreadEntries
+	QArgTerms       = schema.QIndexArgTerms
+	QArgDefinitions = schema.QIndexArgDefinitions
+	QStatusOf       = schema.QIndexStatusOf
 )
 
 // previewLen is the preview length of vantages and argot definitions, in characters.
@@ -34,7 +35,7 @@ const previewLen = 240
 // name (D-30).
 
 // InboxRequest names the seats whose inboxes are wanted (one seat for imp_check, the roster
-// for imp_flags, "practitioner" for attention).
+// for the cockpit).
 type InboxRequest struct {
 	Seats []string `json:"seats"`
 }
@@ -113,6 +114,24 @@ func Frontier(all []rows.Row, seat string, read map[string]bool) Flags {
 	}
 	slices.Sort(out.From)
 	return out
+}
+
+// AttentionRequest and AttentionAnswer are the attention query's contract (T-common-20).
+type (
+	AttentionRequest = schema.AttentionQuery
+	AttentionAnswer  = schema.AttentionAnswer
+)
+
+// Attention is T-common-20/S-45 for one seat: how many messages of Inbox(all, seat) — the flat
+// inbox, superseded messages included (not the frontier) — have a path not in read.
+func Attention(all []rows.Row, seat string, read map[string]bool) int {
+	n := 0
+	for _, m := range Inbox(all, seat) {
+		if !read[m.Path] {
+			n++
+		}
+	}
+	return n
 }
 
 // VantagesRequest is S-51 with vap_for's paging (T-vap_for-2). All skips paging (kip_get's
@@ -483,6 +502,17 @@ func (s *Service) scryEndpoints() map[string]func(context.Context, []byte) (any,
 				out.Flags[seat] = f
 			}
 			return out, nil
+		},
+		QAttention: func(ctx context.Context, b []byte) (any, error) {
+			var q AttentionRequest
+			if err := decode(b, &q); err != nil {
+				return nil, err
+			}
+			n, err := LookupAttention(ctx, s.store, q.Seat, q.Read)
+			if err != nil {
+				return nil, err
+			}
+			return AttentionAnswer{Unread: n}, nil
 		},
 		QVantagesFor: func(ctx context.Context, b []byte) (any, error) {
 			var q VantagesRequest

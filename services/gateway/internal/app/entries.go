@@ -253,7 +253,7 @@ func (a *App) listEntries(ctx context.Context, args toolspec.Args, _ Session) (a
 	// empty fields, never a guess (T-list_entries-2), and so does every path while the index
 	// cannot answer (it is a cache; git is truth).
 	var env map[string]listEntry
-	if err := a.be.Query(ctx, bus.Index, "envelopes_for", schema.RefQuery{Ref: ref, Under: filter}, &env); err != nil {
+	if err := a.be.Query(ctx, bus.Index, schema.QIndexEnvelopesFor, schema.RefQuery{Ref: ref, Under: filter}, &env); err != nil {
 		a.log.Warn("listing without enrichment", "ref", ref, "err", err)
 	}
 	out := []listEntry{}

@@ -111,7 +111,7 @@ func (a *App) inboxes(ctx context.Context, seats []string) (map[string][]message
 	var ans struct {
 		Inboxes map[string][]message `json:"inboxes"`
 	}
-	if err := a.be.Query(ctx, bus.Index, "inbox", map[string]any{"seats": seats}, &ans); err != nil {
+	if err := a.be.Query(ctx, bus.Index, schema.QIndexInbox, map[string]any{"seats": seats}, &ans); err != nil {
 		return nil, err
 	}
 	return ans.Inboxes, nil
@@ -259,25 +259,25 @@ func (a *App) appendRead(ctx context.Context, session, seat, path string) error 
 }
 
 // attention is T-common-20/S-45: the practitioner's flat inbox (not the frontier) minus the
-// messages the practitioner has read. The index is a cache: when it cannot answer, 0.
+// messages the practitioner has read, counted by the index without reading the messages (issue
+// 15). The index is a cache: when it cannot answer, 0.
 func (a *App) attention(ctx context.Context) int {
-	in, err := a.inboxes(ctx, []string{practitioner})
-	if err != nil {
-		a.log.Warn("practitioner attention unavailable", "err", err)
-		return 0
-	}
 	read, err := a.receipts(ctx, practitioner)
 	if err != nil {
 		a.log.Warn("practitioner attention unavailable", "err", err)
 		return 0
 	}
-	n := 0
-	for _, m := range in[practitioner] {
-		if !read[practitioner][m.Path] {
-			n++
-		}
+	paths := make([]string, 0, len(read[practitioner]))
+	for p := range read[practitioner] {
+		paths = append(paths, p)
 	}
-	return n
+	slices.Sort(paths)
+	var ans schema.AttentionAnswer
+	if err := a.be.Query(ctx, bus.Index, schema.QIndexAttention, schema.AttentionQuery{Seat: practitioner, Read: paths}, &ans); err != nil {
+		a.log.Warn("practitioner attention unavailable", "err", err)
+		return 0
+	}
+	return ans.Unread
 }
 
 func nonNilStrings(s []string) []string {

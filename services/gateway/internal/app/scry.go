@@ -15,10 +15,10 @@ func (a *App) threadScry(ctx context.Context, args toolspec.Args, _ Session) (an
 	var res json.RawMessage
 	tag := args.String("thread")
 	if tag == "" {
-		err := a.be.Query(ctx, bus.Index, "threads", nil, &res)
+		err := a.be.Query(ctx, bus.Index, schema.QIndexThreads, nil, &res)
 		return res, err
 	}
-	err := a.be.Query(ctx, bus.Index, "thread_entries",
+	err := a.be.Query(ctx, bus.Index, schema.QIndexThreadEntries,
 		map[string]any{"thread": tag, "limit": args.Int("limit"), "offset": args.Int("offset")}, &res)
 	return res, err
 }
@@ -28,11 +28,11 @@ func (a *App) argScry(ctx context.Context, args toolspec.Args, _ Session) (any, 
 	var res json.RawMessage
 	term := args.String("term")
 	if term == "" {
-		err := a.be.Query(ctx, bus.Index, "arg_terms", nil, &res)
+		err := a.be.Query(ctx, bus.Index, schema.QIndexArgTerms, nil, &res)
 		return res, err
 	}
 	term = strings.TrimSuffix(term[strings.LastIndexByte(term, '/')+1:], ".md")
-	err := a.be.Query(ctx, bus.Index, "arg_definitions", map[string]string{"term": term}, &res)
+	err := a.be.Query(ctx, bus.Index, schema.QIndexArgDefinitions, map[string]string{"term": term}, &res)
 	return res, err
 }
 

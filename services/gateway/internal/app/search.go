@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 
 	"github.com/stasima/stasima/pkg/bus"
+	"github.com/stasima/stasima/pkg/schema"
 	"github.com/stasima/stasima/services/gateway/internal/toolspec"
 )
 
@@ -17,7 +18,7 @@ func (a *App) mapSearch(ctx context.Context, args toolspec.Args, _ Session) (any
 		"include_superseded": args.Bool("include_superseded"), "include_weak": args.Bool("include_weak"),
 	}
 	var res json.RawMessage
-	err := a.be.Query(ctx, bus.Index, "search", req, &res)
+	err := a.be.Query(ctx, bus.Index, schema.QIndexSearch, req, &res)
 	return res, err
 }
 
@@ -26,7 +27,7 @@ func (a *App) authorsOf(ctx context.Context, path string) ([]string, error) {
 	var ans struct {
 		Authors []string `json:"authors"`
 	}
-	err := a.be.Query(ctx, bus.Index, "authors_of", map[string]string{"path": path}, &ans)
+	err := a.be.Query(ctx, bus.Index, schema.QIndexAuthorsOf, map[string]string{"path": path}, &ans)
 	return ans.Authors, err
 }
 
@@ -38,7 +39,7 @@ func (a *App) authorsOfBody(ctx context.Context, body string) ([]struct{ Author,
 			Path   string `json:"path"`
 		} `json:"authors"`
 	}
-	err := a.be.Query(ctx, bus.Index, "authors_of_body", map[string]string{"body": body}, &ans)
+	err := a.be.Query(ctx, bus.Index, schema.QIndexAuthorsOfBody, map[string]string{"body": body}, &ans)
 	out := make([]struct{ Author, Path string }, len(ans.Authors))
 	for i, x := range ans.Authors {
 		out[i] = struct{ Author, Path string }{x.Author, x.Path}

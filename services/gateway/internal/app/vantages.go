@@ -105,7 +105,7 @@ func (a *App) vapFor(ctx context.Context, args toolspec.Args, _ Session) (any, e
 		"limit": args.Int("limit"), "offset": args.Int("offset"), "full": args.String("detail") == "full",
 	}
 	var res json.RawMessage
-	err := a.be.Query(ctx, bus.Index, "vantages_for", req, &res)
+	err := a.be.Query(ctx, bus.Index, schema.QIndexVantagesFor, req, &res)
 	return res, err
 }
 
@@ -114,7 +114,7 @@ func (a *App) vantagesOn(ctx context.Context, entry string) ([]vantage, error) {
 	var ans struct {
 		Vantages []vantage `json:"vantages"`
 	}
-	if err := a.be.Query(ctx, bus.Index, "vantages_for", map[string]any{"entry": entry, "all": true}, &ans); err != nil {
+	if err := a.be.Query(ctx, bus.Index, schema.QIndexVantagesFor, map[string]any{"entry": entry, "all": true}, &ans); err != nil {
 		return nil, err
 	}
 	if ans.Vantages == nil {
