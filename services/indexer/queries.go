@@ -31,44 +31,29 @@ const (
 	DefaultAwait = 10 * time.Second
 )
 
-// RefRequest names a ref (envelopes_for).
-type RefRequest struct {
-	Ref   string `json:"ref"`
-	Under string `json:"under,omitempty"` // only the path Under and the paths below it
-}
+// RefRequest names a ref (envelopes_for); the contract lives in pkg/schema.
+type RefRequest = schema.RefQuery
 
 // Envelope is the listing enrichment of one path (S-53).
 type Envelope = ranking.Envelope
 
-// SearchRequest is map_search (S-10…S-15). Limit nil means
-// DefaultSearchLimit; a Limit below 1 returns no hits (D-16).
-type SearchRequest struct {
-	InstanceID        string `json:"instance_id"`
-	Query             string `json:"query"`
-	Scope             string `json:"scope"`
-	Type              string `json:"type"`
-	Limit             *int   `json:"limit,omitempty"`
-	IncludeSuperseded bool   `json:"include_superseded"`
-	IncludeWeak       bool   `json:"include_weak"`
-}
+// SearchRequest is map_search (S-10…S-15); Limit nil means DefaultSearchLimit. The contract
+// lives in pkg/schema.
+type SearchRequest = schema.SearchQuery
 
 // SearchResult is {results, below_floor} with 0.1.5's hit fields (S-13, S-14).
 type SearchResult = ranking.Result
 
-// PathRequest names a path (authors_of).
-type PathRequest struct {
-	Path string `json:"path"`
-}
+// PathRequest names a path (authors_of); the contract lives in pkg/schema.
+type PathRequest = schema.PathQuery
 
 // AuthorsAnswer lists sorted distinct authoring seats (S-50).
 type AuthorsAnswer struct {
 	Authors []string `json:"authors"`
 }
 
-// BodyRequest carries a body (authors_of_body).
-type BodyRequest struct {
-	Body string `json:"body"`
-}
+// BodyRequest carries a body (authors_of_body); the contract lives in pkg/schema.
+type BodyRequest = schema.BodyQuery
 
 // AuthorPath is one author of a body and their exemplar path.
 type AuthorPath struct {
@@ -83,11 +68,9 @@ type BodyAuthorsAnswer struct {
 }
 
 // AwaitRequest is the index barrier (ARCH-7, S-30): answer once the EVENTS stream sequence
-// StreamSeq is applied, or fail after TimeoutMS (default 10 s, at most 1 min).
-type AwaitRequest struct {
-	StreamSeq uint64 `json:"stream_seq"`
-	TimeoutMS int    `json:"timeout_ms"`
-}
+// StreamSeq is applied, or fail after TimeoutMS (default 10 s, at most 1 min). The contract
+// lives in pkg/schema.
+type AwaitRequest = schema.IndexAwaitQuery
 
 // WatermarkAnswer is the last applied EVENTS stream sequence (await and watermark).
 type WatermarkAnswer struct {

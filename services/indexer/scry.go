@@ -35,10 +35,8 @@ const previewLen = 240
 // name (D-30).
 
 // InboxRequest names the seats whose inboxes are wanted (one seat for imp_check, the roster
-// for the cockpit).
-type InboxRequest struct {
-	Seats []string `json:"seats"`
-}
+// for the cockpit); the contract lives in pkg/schema.
+type InboxRequest = schema.InboxQuery
 
 // Message is one inbox item (S-41): authored fields only (S-42); SupersededBy is a path or "".
 type Message struct {
@@ -135,16 +133,8 @@ func Attention(all []rows.Row, seat string, read map[string]bool) int {
 }
 
 // VantagesRequest is S-51 with vap_for's paging (T-vap_for-2). All skips paging (kip_get's
-// with_vantages); Full adds the horizon (detail=full).
-type VantagesRequest struct {
-	Entry      string `json:"entry"`
-	Author     string `json:"author"`
-	CanonState string `json:"canon_state"`
-	Limit      int    `json:"limit"`
-	Offset     int    `json:"offset"`
-	Full       bool   `json:"full"`
-	All        bool   `json:"all"`
-}
+// with_vantages); Full adds the horizon (detail=full). The contract lives in pkg/schema.
+type VantagesRequest = schema.VantagesQuery
 
 // Vantage is one vap_for item (T-vap_for-3/4); Horizon only with Full.
 type Vantage struct {
@@ -288,12 +278,8 @@ func Threads(all []rows.Row) ThreadsAnswer {
 	return out
 }
 
-// ThreadRequest is thread_entries(tag, limit, offset) (S-62).
-type ThreadRequest struct {
-	Thread string `json:"thread"`
-	Limit  int    `json:"limit"`
-	Offset int    `json:"offset"`
-}
+// ThreadRequest is thread_entries(tag, limit, offset) (S-62); the contract lives in pkg/schema.
+type ThreadRequest = schema.ThreadQuery
 
 // ThreadEntry is one row of a thread (T-thread_scry-2); Title falls back to the subject.
 type ThreadEntry struct {
@@ -380,10 +366,9 @@ func ArgTerms(all []rows.Row) ArgTermsAnswer {
 	return out
 }
 
-// TermRequest names one argot term (already reduced to its last segment without ".md").
-type TermRequest struct {
-	Term string `json:"term"`
-}
+// TermRequest names one argot term (already reduced to its last segment without ".md"); the
+// contract lives in pkg/schema.
+type TermRequest = schema.TermQuery
 
 // Holder is one row carrying a definition.
 type Holder struct {

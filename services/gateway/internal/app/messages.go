@@ -111,7 +111,7 @@ func (a *App) inboxes(ctx context.Context, seats []string) (map[string][]message
 	var ans struct {
 		Inboxes map[string][]message `json:"inboxes"`
 	}
-	if err := a.be.Query(ctx, bus.Index, schema.QIndexInbox, map[string]any{"seats": seats}, &ans); err != nil {
+	if err := a.be.Query(ctx, bus.Index, schema.QIndexInbox, schema.InboxQuery{Seats: seats}, &ans); err != nil {
 		return nil, err
 	}
 	return ans.Inboxes, nil

@@ -19,7 +19,7 @@ func (a *App) threadScry(ctx context.Context, args toolspec.Args, _ Session) (an
 		return res, err
 	}
 	err := a.be.Query(ctx, bus.Index, schema.QIndexThreadEntries,
-		map[string]any{"thread": tag, "limit": args.Int("limit"), "offset": args.Int("offset")}, &res)
+		schema.ThreadQuery{Thread: tag, Limit: args.Int("limit"), Offset: args.Int("offset")}, &res)
 	return res, err
 }
 
@@ -32,7 +32,7 @@ func (a *App) argScry(ctx context.Context, args toolspec.Args, _ Session) (any, 
 		return res, err
 	}
 	term = strings.TrimSuffix(term[strings.LastIndexByte(term, '/')+1:], ".md")
-	err := a.be.Query(ctx, bus.Index, schema.QIndexArgDefinitions, map[string]string{"term": term}, &res)
+	err := a.be.Query(ctx, bus.Index, schema.QIndexArgDefinitions, schema.TermQuery{Term: term}, &res)
 	return res, err
 }
 

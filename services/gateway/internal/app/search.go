@@ -12,10 +12,11 @@ import (
 // mapSearch relays map_search to the indexer (S-10…S-15): attributed pointers, live-only by
 // default, messages and vantages never included (INV-10).
 func (a *App) mapSearch(ctx context.Context, args toolspec.Args, _ Session) (any, error) {
-	req := map[string]any{
-		"instance_id": args.String("instance_id"), "query": args.String("query"), "scope": args.String("scope"),
-		"type": args.String("type"), "limit": args.Int("limit"),
-		"include_superseded": args.Bool("include_superseded"), "include_weak": args.Bool("include_weak"),
+	limit := args.Int("limit")
+	req := schema.SearchQuery{
+		InstanceID: args.String("instance_id"), Query: args.String("query"), Scope: args.String("scope"),
+		Type: args.String("type"), Limit: &limit,
+		IncludeSuperseded: args.Bool("include_superseded"), IncludeWeak: args.Bool("include_weak"),
 	}
 	var res json.RawMessage
 	err := a.be.Query(ctx, bus.Index, schema.QIndexSearch, req, &res)
@@ -27,7 +28,7 @@ func (a *App) authorsOf(ctx context.Context, path string) ([]string, error) {
 	var ans struct {
 		Authors []string `json:"authors"`
 	}
-	err := a.be.Query(ctx, bus.Index, schema.QIndexAuthorsOf, map[string]string{"path": path}, &ans)
+	err := a.be.Query(ctx, bus.Index, schema.QIndexAuthorsOf, schema.PathQuery{Path: path}, &ans)
 	return ans.Authors, err
 }
 
@@ -39,7 +40,7 @@ func (a *App) authorsOfBody(ctx context.Context, body string) ([]struct{ Author,
 			Path   string `json:"path"`
 		} `json:"authors"`
 	}
-	err := a.be.Query(ctx, bus.Index, schema.QIndexAuthorsOfBody, map[string]string{"body": body}, &ans)
+	err := a.be.Query(ctx, bus.Index, schema.QIndexAuthorsOfBody, schema.BodyQuery{Body: body}, &ans)
 	out := make([]struct{ Author, Path string }, len(ans.Authors))
 	for i, x := range ans.Authors {
 		out[i] = struct{ Author, Path string }{x.Author, x.Path}

@@ -100,9 +100,9 @@ type vapRecordResult struct {
 
 // vapFor is T-vap_for-1…4, answered by the indexer (S-51, S-54).
 func (a *App) vapFor(ctx context.Context, args toolspec.Args, _ Session) (any, error) {
-	req := map[string]any{
-		"entry": args.String("entry"), "author": args.String("author"), "canon_state": args.String("canon_state"),
-		"limit": args.Int("limit"), "offset": args.Int("offset"), "full": args.String("detail") == "full",
+	req := schema.VantagesQuery{
+		Entry: args.String("entry"), Author: args.String("author"), CanonState: args.String("canon_state"),
+		Limit: args.Int("limit"), Offset: args.Int("offset"), Full: args.String("detail") == "full",
 	}
 	var res json.RawMessage
 	err := a.be.Query(ctx, bus.Index, schema.QIndexVantagesFor, req, &res)
@@ -114,7 +114,7 @@ func (a *App) vantagesOn(ctx context.Context, entry string) ([]vantage, error) {
 	var ans struct {
 		Vantages []vantage `json:"vantages"`
 	}
-	if err := a.be.Query(ctx, bus.Index, schema.QIndexVantagesFor, map[string]any{"entry": entry, "all": true}, &ans); err != nil {
+	if err := a.be.Query(ctx, bus.Index, schema.QIndexVantagesFor, schema.VantagesQuery{Entry: entry, All: true}, &ans); err != nil {
 		return nil, err
 	}
 	if ans.Vantages == nil {
