@@ -27,7 +27,6 @@ import (
 	"github.com/stasima/stasima/pkg/refs"
 	"github.com/stasima/stasima/pkg/schema"
 	"github.com/stasima/stasima/services/airlock"
-	"github.com/stasima/stasima/services/indexer"
 )
 
 // withBackend runs fn against the deployment of cfg's data dir: the running one, or an
@@ -173,7 +172,7 @@ func adminBootstrap(ctx context.Context, c *busclient.Client, cfg Config, dir st
 	}
 	for _, ref := range indexed {
 		var env map[string]json.RawMessage
-		if err := c.Query(ctx, bus.Index, indexer.QEnvelopesFor, indexer.RefRequest{Ref: ref}, &env); err != nil {
+		if err := c.Query(ctx, bus.Index, schema.QIndexEnvelopesFor, schema.RefQuery{Ref: ref}, &env); err != nil {
 			return nil, err
 		}
 		res.Indexed += len(env)

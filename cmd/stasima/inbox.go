@@ -41,7 +41,7 @@ func inboxList(ctx context.Context, c *busclient.Client, all bool) (any, error) 
 	var ans struct {
 		Inboxes map[string][]inboxItem `json:"inboxes"`
 	}
-	if err := c.Query(ctx, bus.Index, schema.QIndexInbox, map[string]any{"seats": []string{inboxSeat}}, &ans); err != nil {
+	if err := c.Query(ctx, bus.Index, schema.QIndexInbox, schema.InboxQuery{Seats: []string{inboxSeat}}, &ans); err != nil {
 		return nil, err
 	}
 	items := ans.Inboxes[inboxSeat]

@@ -335,7 +335,7 @@ func (c *Client) awaitIndex(ctx context.Context, seq uint64) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.indexBarrier+time.Second)
 	defer cancel()
-	err := c.Query(ctx, bus.Index, schema.QIndexAwait, map[string]any{"stream_seq": seq, "timeout_ms": int(c.indexBarrier / time.Millisecond)}, nil)
+	err := c.Query(ctx, bus.Index, schema.QIndexAwait, schema.IndexAwaitQuery{StreamSeq: seq, TimeoutMS: int(c.indexBarrier / time.Millisecond)}, nil)
 	if err != nil && c.log != nil {
 		c.log.Warn("index barrier passed before the index applied the commit", "stream_seq", seq, "err", err)
 	}

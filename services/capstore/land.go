@@ -49,7 +49,7 @@ func (s *Service) land(ctx context.Context, env bus.Envelope) (any, error) {
 	}
 	// O-land-7: the index applies git.land before the land reports (best effort: the land
 	// stands either way; git is truth).
-	if err := s.client.Query(ctx, bus.Index, schema.QIndexAwait, map[string]any{"stream_seq": landSeq, "timeout_ms": 60000}, nil); err != nil {
+	if err := s.client.Query(ctx, bus.Index, schema.QIndexAwait, schema.IndexAwaitQuery{StreamSeq: landSeq, TimeoutMS: 60000}, nil); err != nil {
 		s.log.Warn("land reported before the index applied it", "oid", done.OID, "err", err)
 	}
 	var head schema.AuditHead

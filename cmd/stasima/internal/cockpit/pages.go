@@ -325,7 +325,7 @@ func (s *Server) sides(ctx context.Context, v *proposalView) {
 			continue
 		}
 		var ans indexer.VantagesAnswer
-		if err := s.bus.Query(ctx, bus.Index, indexer.QVantagesFor, indexer.VantagesRequest{Entry: e.Path, Limit: sideLimit}, &ans); err != nil {
+		if err := s.bus.Query(ctx, bus.Index, schema.QIndexVantagesFor, schema.VantagesQuery{Entry: e.Path, Limit: sideLimit}, &ans); err != nil {
 			errs = append(errs, "vantages of "+e.Path+": "+err.Error())
 			continue
 		}
@@ -335,7 +335,7 @@ func (s *Server) sides(ctx context.Context, v *proposalView) {
 	}
 	for _, t := range v.Summary.Threads {
 		var ans indexer.ThreadAnswer
-		if err := s.bus.Query(ctx, bus.Index, indexer.QThreadEntries, indexer.ThreadRequest{Thread: t, Limit: sideLimit}, &ans); err != nil {
+		if err := s.bus.Query(ctx, bus.Index, schema.QIndexThreadEntries, schema.ThreadQuery{Thread: t, Limit: sideLimit}, &ans); err != nil {
 			errs = append(errs, "thread "+t+": "+err.Error())
 			continue
 		}
@@ -652,7 +652,7 @@ type inboxItem struct {
 func (s *Server) inbox(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	var ans indexer.InboxAnswer
-	if err := s.bus.Query(ctx, bus.Index, indexer.QInbox, indexer.InboxRequest{Seats: []string{practitioner}}, &ans); err != nil {
+	if err := s.bus.Query(ctx, bus.Index, schema.QIndexInbox, schema.InboxQuery{Seats: []string{practitioner}}, &ans); err != nil {
 		s.fail(w, r, "Inbox", err)
 		return
 	}

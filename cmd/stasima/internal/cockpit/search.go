@@ -69,9 +69,9 @@ func (s *Server) search(w http.ResponseWriter, r *http.Request) {
 	}
 	if f.Q != "" {
 		limit := f.Limit
-		req := indexer.SearchRequest{InstanceID: f.Seat, Query: f.Q, Scope: f.Scope, Type: f.Type, Limit: &limit,
+		req := schema.SearchQuery{InstanceID: f.Seat, Query: f.Q, Scope: f.Scope, Type: f.Type, Limit: &limit,
 			IncludeSuperseded: f.Superseded, IncludeWeak: f.Weak}
-		if err := s.bus.Query(r.Context(), bus.Index, indexer.QSearch, req, &f.Result); err != nil {
+		if err := s.bus.Query(r.Context(), bus.Index, schema.QIndexSearch, req, &f.Result); err != nil {
 			s.fail(w, r, "Search", err)
 			return
 		}
