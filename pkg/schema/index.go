@@ -19,6 +19,8 @@ const (
 	QIndexAwait = "await"
 	// QIndexAttention is the practitioner's unread count (T-common-20, S-45).
 	QIndexAttention = "attention"
+	// QIndexWatermark answers the last EVENTS stream sequence the index has applied.
+	QIndexWatermark = "watermark"
 )
 
 // AttentionQuery names a seat and the message paths it has read receipts for (read state lives

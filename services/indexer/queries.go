@@ -18,7 +18,7 @@ const (
 	QSearch        = schema.QIndexSearch
 	QAuthorsOf     = schema.QIndexAuthorsOf
 	QAuthorsOfBody = schema.QIndexAuthorsOfBody
-	QWatermark     = "watermark"
+	QWatermark     = schema.QIndexWatermark
 	QAwait         = schema.QIndexAwait
 )
 
