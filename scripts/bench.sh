@@ -41,6 +41,11 @@ run ./services/capstore/internal/gitstore/ '^BenchmarkPrepareCandidate10k' 5x
 echo "# map index: map_search p50/p95/p99 (hybrid and embedding, common and rare terms) and a store-level full reindex; BENCH_INDEX_N entries (default 10000; the issue's figures use 10000,100000)"
 STASIMA_BENCH_INDEX_N=${BENCH_INDEX_N:-10000} run ./services/indexer/internal/storetest/ '^BenchmarkReindex$' 1x
 STASIMA_BENCH_INDEX_N=${BENCH_INDEX_N:-10000} run ./services/indexer/internal/storetest/ '^BenchmarkSearch$' 200x
+echo "# encoding a tool result (1,000-entry listing: once, and as the MCP SDK writes it) and a 100,000-path bus reply"
+run ./services/gateway/internal/mcpserver/ 'BenchmarkEncode|BenchmarkResultWire' 200x
+run ./pkg/bus/ '^BenchmarkReply' 20x
+echo "# the cockpit's proposals page over 100 open proposals"
+run ./cmd/stasima/ '^BenchmarkCockpit_Proposals100$' 30x
 echo "# scale (issue 15): deployments of BENCH_SCALE entries (default 1000,100000) built from a generated repository and a reindex;"
 echo "# p50/p95/p99 of each read that once scanned the map, kip_get, list_entries of a 1,000-entry domain, propose; kip_commit at 16 seats"
 STASIMA_BENCH_SCALE=${BENCH_SCALE:-1000,100000} STASIMA_BENCH_PROFILE=${BENCH_SCALE_PROFILE:-} go test -timeout 60m -run '^$' -bench '^BenchmarkScale$' -benchtime 1x ./cmd/stasima/ 2>&1 | grep -E '^Benchmark' >>"$out" || true
@@ -66,6 +71,7 @@ function metric(name,   i) { for (i = 3; i < NF; i++) if ($(i+1) == name) return
   ml = metric("ms/land"); if (ml != "") line = line sprintf(" %9s ms per land", ml)
   by = metric("bytes/500-path-pull"); if (by != "") line = line sprintf(" %9s bytes for %s paths (pointers only)", by, metric("paths"))
   if (name ~ /Ledger/) line = line sprintf(" %9.3f ms per read", nsop / 1e6)
+  if (name ~ /Cockpit|Encode|ResultWire|Reply/) line = line sprintf(" %9.2f ms per op", nsop / 1e6)
   if (name ~ /PrepareCandidate/) line = line sprintf(" %9.1f ms per candidate", nsop / 1e6)
   print line
 }' "$out"
