@@ -35,6 +35,43 @@ type TreeTx interface {
 	Put(ctx context.Context, nodes []TreeNode) error
 }
 
+// TreeLog is a store's merkle_nodes table and its rows inside its write transaction, for
+// CatchUpTree; the store keeps only the SQL.
+type TreeLog interface {
+	TreeTx
+	// Size returns the number of leaves stored.
+	Size(ctx context.Context) (uint64, error)
+	// RowsAfter returns up to limit rows (seq and chain hash) with a seq above after, in seq
+	// order.
+	RowsAfter(ctx context.Context, after uint64, limit int) ([]Event, error)
+}
+
+// TreePage bounds the rows read at once while the tree catches up with the log.
+const TreePage = 5000
+
+// CatchUpTree brings the tree up to the log inside tx: it adds the rows after the tree's size
+// as leaves, page by page, until the log ends or a seq is missing.
+func CatchUpTree(ctx context.Context, tx TreeLog) error {
+	size, err := tx.Size(ctx)
+	if err != nil {
+		return fmt.Errorf("read tree size: %w", err)
+	}
+	for {
+		page, err := tx.RowsAfter(ctx, size, TreePage)
+		if err != nil {
+			return fmt.Errorf("read rows after %d: %w", size, err)
+		}
+		next, err := ExtendTree(ctx, tx, size, page)
+		if err != nil {
+			return fmt.Errorf("extend tree from %d: %w", size, err)
+		}
+		if len(page) < TreePage || next-size < uint64(len(page)) {
+			return nil
+		}
+		size = next
+	}
+}
+
 // TreeNode is one complete subtree node: level 0 is a leaf, level k covers 2^k leaves.
 type TreeNode struct {
 	ID   compact.NodeID

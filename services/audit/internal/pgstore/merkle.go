@@ -19,9 +19,6 @@ const createTree = `CREATE TABLE IF NOT EXISTS merkle_nodes (
 	level integer NOT NULL, idx bigint NOT NULL, hash bytea NOT NULL,
 	PRIMARY KEY (level, idx))`
 
-// treePage bounds the rows read at once while the tree catches up with the log.
-const treePage = 5000
-
 type querier interface {
 	QueryRow(context.Context, string, ...any) pgx.Row
 	Query(context.Context, string, ...any) (pgx.Rows, error)
@@ -39,8 +36,29 @@ func treeSize(ctx context.Context, q querier) (uint64, error) {
 	return uint64(idx) + 1, nil
 }
 
-// txTree is chain.TreeTx over a write transaction.
+// txTree is chain.TreeLog over a write transaction.
 type txTree struct{ tx pgx.Tx }
+
+func (t txTree) Size(ctx context.Context) (uint64, error) { return treeSize(ctx, t.tx) }
+
+func (t txTree) RowsAfter(ctx context.Context, after uint64, limit int) ([]chain.Event, error) {
+	rows, err := t.tx.Query(ctx, `SELECT seq, hash FROM audit_events WHERE seq > $1 ORDER BY seq LIMIT $2`, int64(after), limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var page []chain.Event
+	for rows.Next() {
+		var e chain.Event
+		var h *string
+		if err := rows.Scan(&e.Seq, &h); err != nil {
+			return nil, err
+		}
+		e.Hash = deref(h)
+		page = append(page, e)
+	}
+	return page, rows.Err()
+}
 
 func (t txTree) Node(ctx context.Context, id compact.NodeID) ([]byte, error) {
 	hs, err := nodes(ctx, t.tx, []compact.NodeID{id})
@@ -102,43 +120,13 @@ func nodes(ctx context.Context, q querier, ids []compact.NodeID) ([][]byte, erro
 	return out, nil
 }
 
-// extendTree brings the tree up to the log inside tx (which holds the table lock): it adds
-// the rows after the tree's size as leaves, page by page, until the log ends or a seq is
-// missing.
+// extendTree brings the tree up to the log inside tx, which holds the table lock
+// (chain.CatchUpTree).
 func extendTree(ctx context.Context, tx pgx.Tx) error {
-	size, err := treeSize(ctx, tx)
-	if err != nil {
-		return unavailable("tree", err, "read tree size")
+	if err := chain.CatchUpTree(ctx, txTree{tx}); err != nil {
+		return unavailable("tree", err, "catch the tree up with the log")
 	}
-	for {
-		rows, err := tx.Query(ctx, `SELECT seq, hash FROM audit_events WHERE seq > $1 ORDER BY seq LIMIT $2`, int64(size), treePage)
-		if err != nil {
-			return unavailable("tree", err, "read rows after %d", size)
-		}
-		var page []chain.Event
-		for rows.Next() {
-			var e chain.Event
-			var h *string
-			if err := rows.Scan(&e.Seq, &h); err != nil {
-				rows.Close()
-				return unavailable("tree", err, "read rows after %d", size)
-			}
-			e.Hash = deref(h)
-			page = append(page, e)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return unavailable("tree", err, "read rows after %d", size)
-		}
-		next, err := chain.ExtendTree(ctx, txTree{tx}, size, page)
-		if err != nil {
-			return unavailable("tree", err, "extend tree from %d", size)
-		}
-		if len(page) < treePage || next-size < uint64(len(page)) {
-			return nil
-		}
-		size = next
-	}
+	return nil
 }
 
 // buildTree creates merkle_nodes if needed and brings the tree up to the log, under the

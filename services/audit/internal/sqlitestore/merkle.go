@@ -19,9 +19,6 @@ const createTree = `CREATE TABLE IF NOT EXISTS merkle_nodes (
 	level INTEGER NOT NULL, idx INTEGER NOT NULL, hash BLOB NOT NULL,
 	PRIMARY KEY (level, idx)) WITHOUT ROWID`
 
-// treePage bounds the rows read at once while the tree catches up with the log.
-const treePage = 5000
-
 type querier interface {
 	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
 	QueryRowContext(context.Context, string, ...any) *sql.Row
@@ -39,8 +36,29 @@ func treeSize(ctx context.Context, q querier) (uint64, error) {
 	return uint64(idx) + 1, nil
 }
 
-// txTree is chain.TreeTx over a write transaction.
+// txTree is chain.TreeLog over a write transaction.
 type txTree struct{ tx *sql.Tx }
+
+func (t txTree) Size(ctx context.Context) (uint64, error) { return treeSize(ctx, t.tx) }
+
+func (t txTree) RowsAfter(ctx context.Context, after uint64, limit int) ([]chain.Event, error) {
+	rows, err := t.tx.QueryContext(ctx, `SELECT seq, hash FROM audit_events WHERE seq > ? ORDER BY seq LIMIT ?`, int64(after), limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var page []chain.Event
+	for rows.Next() {
+		var e chain.Event
+		var h sql.NullString
+		if err := rows.Scan(&e.Seq, &h); err != nil {
+			return nil, err
+		}
+		e.Hash = h.String
+		page = append(page, e)
+	}
+	return page, rows.Err()
+}
 
 func (t txTree) Node(ctx context.Context, id compact.NodeID) ([]byte, error) {
 	return node(ctx, t.tx, id)
@@ -69,41 +87,12 @@ func node(ctx context.Context, q querier, id compact.NodeID) ([]byte, error) {
 	return h, err
 }
 
-// extendTree brings the tree up to the log inside tx: it adds the rows after the tree's size
-// as leaves, page by page, until the log ends or a seq is missing.
+// extendTree brings the tree up to the log inside tx (chain.CatchUpTree).
 func extendTree(ctx context.Context, tx *sql.Tx) error {
-	size, err := treeSize(ctx, tx)
-	if err != nil {
-		return unavailable("tree", err, "read tree size")
+	if err := chain.CatchUpTree(ctx, txTree{tx}); err != nil {
+		return unavailable("tree", err, "catch the tree up with the log")
 	}
-	for {
-		rows, err := tx.QueryContext(ctx, `SELECT seq, hash FROM audit_events WHERE seq > ? ORDER BY seq LIMIT ?`, int64(size), treePage)
-		if err != nil {
-			return unavailable("tree", err, "read rows after %d", size)
-		}
-		var page []chain.Event
-		for rows.Next() {
-			var e chain.Event
-			var h sql.NullString
-			if err := rows.Scan(&e.Seq, &h); err != nil {
-				rows.Close()
-				return unavailable("tree", err, "read rows after %d", size)
-			}
-			e.Hash = h.String
-			page = append(page, e)
-		}
-		if err := rows.Close(); err != nil {
-			return unavailable("tree", err, "read rows after %d", size)
-		}
-		next, err := chain.ExtendTree(ctx, txTree{tx}, size, page)
-		if err != nil {
-			return unavailable("tree", err, "extend tree from %d", size)
-		}
-		if len(page) < treePage || next-size < uint64(len(page)) {
-			return nil
-		}
-		size = next
-	}
+	return nil
 }
 
 // TreeSize implements chain.Tree.
