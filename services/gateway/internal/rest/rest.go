@@ -57,13 +57,18 @@ func Mount(mux *http.ServeMux, a *app.App, log *slog.Logger, maxBody int64) {
 		dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxCheckpointBody))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&q); err != nil || q.From == "" {
-			writeErr(w, http.StatusBadRequest, "checkpoint", string(fault.ArgumentError), `want {"from": <an earlier signed checkpoint>} (at most 16 KiB)`)
+			status := http.StatusBadRequest
+			if mbe := (*http.MaxBytesError)(nil); errors.As(err, &mbe) {
+				status = http.StatusRequestEntityTooLarge // like the tool routes' cap
+			}
+			writeErr(w, status, "checkpoint", string(fault.ArgumentError), `want {"from": <an earlier signed checkpoint>} (at most 16 KiB)`)
 			return
 		}
 		p, err := a.Consistency(r.Context(), q.From)
 		if err != nil {
-			c := fault.ClassOf(err)
-			writeErr(w, c.HTTPStatus(), "checkpoint", string(c), err.Error())
+			// Message, as the tool routes do: an Internal fault is logged, not shown to the public.
+			c, msg := mcpserver.Message("checkpoint", err, log)
+			writeErr(w, c.HTTPStatus(), "checkpoint", string(c), msg)
 			return
 		}
 		writeJSON(w, http.StatusOK, p)
