@@ -45,11 +45,13 @@ func perimeterNode(t testing.TB, mode string, door bool) string {
 // route is one request of the agent surfaces.
 type route struct{ method, path, body string }
 
-// agentRoutes are every REST route (the tool list, a POST per tool, health) and /mcp.
+// agentRoutes are every REST route (the tool list, a POST per tool, health, the OpenAPI
+// document, the public checkpoint routes) and /mcp.
 func agentRoutes(t *testing.T, base string) []route {
 	t.Helper()
 	rs := []route{{"GET", "/api/v1/tools", ""}, {"GET", "/healthz", ""}, {"GET", "/readyz", ""},
-		{"GET", "/mcp", ""}, {"POST", "/mcp", `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{}}`}}
+		{"GET", "/mcp", ""}, {"POST", "/mcp", `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{}}`},
+		{"GET", "/api/v1/openapi.json", ""}, {"GET", "/checkpoint", ""}, {"POST", "/checkpoint/consistency", `{"from":"x"}`}}
 	// The names come from the contract file: under the door the live list needs a bearer.
 	var golden []struct{ Name string }
 	b, err := readGoldenTools()
