@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/url"
 	"os"
@@ -351,12 +352,19 @@ func load(dataDir, configPath, httpAddr string, servesHTTP bool) (Config, error)
 				if err != nil {
 					return Config{}, err
 				}
+				if d := x * float64(it.unit); d >= math.MaxInt64 || d <= math.MinInt64 {
+					return Config{}, fmt.Errorf("%s is out of range, got %v", it.name, it.v)
+				}
 				*it.dst = time.Duration(x * float64(it.unit))
 				continue
 			}
 			n, err := toInt(it.name, it.v)
 			if err != nil {
 				return Config{}, err
+			}
+			// A product past time.Duration's range would wrap, even to a small positive value.
+			if n > math.MaxInt64/int(it.unit) || n < math.MinInt64/int(it.unit) {
+				return Config{}, fmt.Errorf("%s is out of range, got %v", it.name, it.v)
 			}
 			*it.dst = time.Duration(n) * it.unit
 		}
@@ -558,19 +566,24 @@ func toInt(name string, v any) (int, error) {
 	return 0, fmt.Errorf("%s must be an integer, got %v", name, v)
 }
 
-// toFloat converts a number field (O-config-3).
+// toFloat converts a number field (O-config-3): finite only, so NaN and ±Inf (TOML's nan and
+// inf, or strconv's spellings in a variable) are refused like any other non-number.
 func toFloat(name string, v any) (float64, error) {
+	f, ok := math.NaN(), false
 	switch x := v.(type) {
 	case int64:
-		return float64(x), nil
+		f, ok = float64(x), true
 	case float64:
-		return x, nil
+		f, ok = x, true
 	case string:
-		if f, err := strconv.ParseFloat(strings.TrimSpace(x), 64); err == nil {
-			return f, nil
-		}
+		var err error
+		f, err = strconv.ParseFloat(strings.TrimSpace(x), 64)
+		ok = err == nil
 	}
-	return 0, fmt.Errorf("%s must be a number, got %v", name, v)
+	if !ok || math.IsNaN(f) || math.IsInf(f, 0) {
+		return 0, fmt.Errorf("%s must be a number, got %v", name, v)
+	}
+	return f, nil
 }
 
 func (c Config) capstore() capstore.Config {

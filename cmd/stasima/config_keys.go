@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strings"
 	"text/tabwriter"
+	"unicode/utf8"
 
 	"github.com/stasima/stasima/pkg/bus"
 	"github.com/stasima/stasima/pkg/hexseq"
@@ -98,6 +99,9 @@ func overlayEnv(f *fileConfig) error {
 		val := os.Getenv(configEnvVar(key))
 		if key == "" || strings.TrimSpace(val) == "" {
 			continue
+		}
+		if !utf8.ValidString(val) { // as the file, which TOML requires to be UTF-8
+			return fmt.Errorf("%s is not valid UTF-8", configEnvVar(key))
 		}
 		fv := v.Field(i)
 		switch {

@@ -301,6 +301,29 @@ embed_dim = 10
 			t.Fatalf("got %v", err)
 		}
 	})
+	for _, tt := range []struct{ env, val, want string }{ // hostile variables are refused, naming the key
+		{"STASIMA_MAX_BODY_BYTES", "99999999999999999999", "max_body_bytes must be an integer"},
+		{"STASIMA_MAX_BODY_BYTES", "-1", "max_body_bytes"},
+		{"STASIMA_EVENTS_MAX_AGE_DAYS", "9223372036854775807", "events_max_age_days"},
+		{"STASIMA_EVENTS_MAX_AGE_DAYS", "213504", "events_max_age_days is out of range"}, // would wrap to 25 minutes
+		{"STASIMA_AIRLOCK_CEILING_S", "9223372036854775807", "airlock_ceiling_s"},
+		{"STASIMA_REST_SESSION_IDLE_S", "-5", "rest_session_idle_s"},
+		{"STASIMA_GIT_TIMEOUT", "NaN", "git_timeout"},
+		{"STASIMA_GIT_TIMEOUT", "Inf", "git_timeout"},
+		{"STASIMA_GIT_NETWORK_TIMEOUT", "1e300", "git_network_timeout"},
+		{"STASIMA_GIT_NETWORK_TIMEOUT", "-Inf", "git_network_timeout"},
+		{"STASIMA_SEARCH_SCORE_FLOOR", "NaN", "search_score_floor"},
+		{"STASIMA_DEPLOYMENT_NAME", "bad\xffname", "STASIMA_DEPLOYMENT_NAME"},
+		{"STASIMA_APPROVERS", "\xfe", "STASIMA_APPROVERS"},
+	} {
+		t.Run("variable "+tt.env+"="+tt.val, func(t *testing.T) {
+			clearConfigEnv(t)
+			t.Setenv(tt.env, tt.val)
+			if _, err := loadConfig(t.TempDir(), "", ""); err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("got %v, want an error naming %q", err, tt.want)
+			}
+		})
+	}
 	t.Run("blank variables are not set", func(t *testing.T) { // O-config-2: non-empty values only
 		clearConfigEnv(t)
 		t.Setenv("STASIMA_DEPLOYMENT_NAME", "  ")
@@ -353,6 +376,9 @@ embed_dim = 10
 		{"number field", "git_timeout = \"fast\"", "git_timeout must be a number, got fast"},
 		{"network number field", "git_network_timeout = \"slow\"", "git_network_timeout must be a number, got slow"},
 		{"score floor", "search_score_floor = \"high\"", "search_score_floor must be a number, got high"},
+		{"score floor nan", "search_score_floor = nan", "search_score_floor must be a number, got NaN"},
+		{"timeout inf", "git_timeout = inf", "git_timeout must be a number, got +Inf"},
+		{"duration past its range", "airlock_lock_s = 9223372037", "airlock_lock_s is out of range, got 9223372037"},
 		{"session cap not integer", "mcp_max_sessions = \"lots\"", "mcp_max_sessions must be an integer, got lots"},
 		{"session cap zero", "mcp_max_sessions = 0", "mcp_max_sessions must be at least 1, got 0"},
 		{"session cap negative", "mcp_max_sessions = -5", "mcp_max_sessions must be at least 1, got -5"},
