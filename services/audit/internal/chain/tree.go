@@ -7,7 +7,6 @@ import (
 
 	"github.com/transparency-dev/merkle/compact"
 	"github.com/transparency-dev/merkle/proof"
-	"github.com/transparency-dev/merkle/rfc6962"
 
 	"github.com/stasima/stasima/pkg/tlog"
 )
@@ -78,8 +77,8 @@ type TreeNode struct {
 	Hash []byte
 }
 
-// Hasher is the tree's hasher: RFC 6962 over SHA-256.
-var Hasher = rfc6962.DefaultHasher
+// Hasher is the tree's hasher: tlog.Hasher, RFC 6962 over SHA-256.
+var Hasher = tlog.Hasher
 
 // ErrTreeGap reports a seq the tree cannot extend to because the row before it is missing.
 var ErrTreeGap = errors.New("audit tree: seqs are not contiguous")
