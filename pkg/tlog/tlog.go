@@ -64,6 +64,17 @@ func ParseCheckpoint(text string) (Checkpoint, error) {
 	return Checkpoint{Origin: lines[0], Size: size, Hash: h}, nil
 }
 
+// ParseNote parses the checkpoint of a signed note without checking its signatures — for a
+// holder of no key, or of the note it signed itself: the body before the blank line that opens
+// the signature lines, which must follow.
+func ParseNote(msg string) (Checkpoint, error) {
+	body, sigs, ok := strings.Cut(msg, "\n\n")
+	if !ok || !strings.HasPrefix(sigs, "— ") {
+		return Checkpoint{}, errors.New("checkpoint: no signature lines")
+	}
+	return ParseCheckpoint(body + "\n")
+}
+
 // GenerateKey returns a new Ed25519 note key pair named origin (C2SP: a log's key name is its
 // origin): the signer key (secret) and the verifier key (public), in the note package's text
 // forms.

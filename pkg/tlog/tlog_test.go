@@ -126,3 +126,25 @@ func TestVerify_Refusals(t *testing.T) {
 		})
 	}
 }
+
+func TestParseNote(t *testing.T) {
+	skey, _, _ := tlog.GenerateKey(rand.Reader, "o")
+	msg, err := tlog.Sign(tlog.Checkpoint{Origin: "o", Size: 5, Hash: make([]byte, 32)}, skey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c, err := tlog.ParseNote(string(msg)); err != nil || c.Size != 5 || c.Origin != "o" {
+		t.Fatalf("parse %q: %+v %v", msg, c, err)
+	}
+	body := "o\n5\nAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n"
+	for name, give := range map[string]string{
+		"body_only":         body,
+		"no_signature_line": body + "\nnot a signature\n",
+		"bad_body":          "o\n-5\nAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n\n— o sig\n",
+		"empty":             "",
+	} {
+		if _, err := tlog.ParseNote(give); err == nil {
+			t.Errorf("%s: parsed %q", name, give)
+		}
+	}
+}

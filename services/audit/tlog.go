@@ -274,8 +274,7 @@ func (s *Service) publishCheckpoints(ctx context.Context, done chan<- struct{}) 
 // commitCheckpoint has capstore commit a signed checkpoint on refs/cap/audit-checkpoint, the
 // one git writer; op_id checkpoint-<size>-<root12> makes a repeat a replay.
 func (s *Service) commitCheckpoint(ctx context.Context, note string) (schema.CheckpointResult, error) {
-	body, _, _ := strings.Cut(note, "\n\n")
-	c, err := tlog.ParseCheckpoint(body + "\n")
+	c, err := tlog.ParseNote(note)
 	if err != nil {
 		return schema.CheckpointResult{}, fault.Wrap("audit.checkpoint", fault.Internal, err, "own checkpoint")
 	}

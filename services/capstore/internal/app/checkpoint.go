@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/hex"
 	"fmt"
-	"strings"
 
 	"github.com/stasima/stasima/pkg/commitmsg"
 	"github.com/stasima/stasima/pkg/fault"
@@ -75,15 +74,10 @@ func (a *App) Checkpoint(ctx context.Context, c schema.CheckpointCommit) (schema
 	}
 }
 
-// checkpointOf parses the body of a signed checkpoint note (the text before the blank line
-// that opens the signatures).
+// checkpointOf parses the body of a signed checkpoint note (tlog.ParseNote) of a bounded size.
 func checkpointOf(note string) (tlog.Checkpoint, error) {
 	if len(note) > maxCheckpointBytes {
 		return tlog.Checkpoint{}, fmt.Errorf("note of %d bytes, at most %d", len(note), maxCheckpointBytes)
 	}
-	body, sigs, ok := strings.Cut(note, "\n\n")
-	if !ok || !strings.HasPrefix(sigs, "— ") {
-		return tlog.Checkpoint{}, fmt.Errorf("no signature lines")
-	}
-	return tlog.ParseCheckpoint(body + "\n")
+	return tlog.ParseNote(note)
 }
