@@ -95,6 +95,23 @@ func TestCockpit_ProposalSides(t *testing.T) {
 	if resp, _ := r.get(t, r.base+"/entry?ref=Verso"); resp.StatusCode != http.StatusBadRequest {
 		t.Fatalf("an entry without a path: %d", resp.StatusCode)
 	}
+	for _, tt := range []struct {
+		name, query string
+		want        int // 0: any refusal below 500
+	}{
+		{"no ref", "path=practice/side-note.md", http.StatusBadRequest},
+		{"a blank ref", "ref=+&path=practice/side-note.md", http.StatusBadRequest},
+		{"an over-long path", "ref=Verso&path=" + strings.Repeat("p", 501), http.StatusBadRequest},
+		{"an over-long ref", "ref=" + strings.Repeat("r", 501) + "&path=x.md", http.StatusBadRequest},
+		{"a path out of the tree", "ref=Verso&path=../../../etc/passwd", 0},
+		{"a path not UTF-8", "ref=Verso&path=%ff%fe.md", 0},
+		{"an unknown ref", "ref=refs/heads/nowhere&path=x.md", 0},
+	} {
+		resp, _ := r.get(t, r.base+"/entry?"+tt.query)
+		if (tt.want != 0 && resp.StatusCode != tt.want) || resp.StatusCode < 400 || resp.StatusCode >= 500 {
+			t.Errorf("entry with %s: %d, want %d (or a refusal below 500)", tt.name, resp.StatusCode, tt.want)
+		}
+	}
 }
 
 // TestCockpit_Seats: every perspective with its last write (a message is written on the
@@ -173,6 +190,11 @@ func TestCockpit_Search(t *testing.T) {
 		{"mine without a seat", "q=x&scope=mine"},
 		{"limit zero", "q=x&limit=0"},
 		{"limit too large", "q=x&limit=101"},
+		{"limit negative", "q=x&limit=-1"},
+		{"limit past int64", "q=x&limit=99999999999999999999"},
+		{"limit not a number", "q=x&limit=ten"},
+		{"over-long seat", "q=x&scope=mine&seat=" + strings.Repeat("s", 501)},
+		{"over-long type", "q=x&type=" + strings.Repeat("t", 501)},
 		{"over-long query", "q=" + strings.Repeat("y", 501)},
 	} {
 		resp, pg := r.get(t, r.base+"/search?"+tt.query)
