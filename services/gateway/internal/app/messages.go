@@ -169,12 +169,7 @@ func (a *App) impCheck(ctx context.Context, args toolspec.Args, _ Session) (any,
 func (a *App) flagsOf(ctx context.Context, seats []string, read map[string]map[string]bool) (map[string]schema.Flags, error) {
 	paths := make(map[string][]string, len(seats))
 	for _, seat := range seats {
-		ps := make([]string, 0, len(read[seat]))
-		for p := range read[seat] {
-			ps = append(ps, p)
-		}
-		slices.Sort(ps)
-		paths[seat] = ps
+		paths[seat] = readPaths(read[seat])
 	}
 	var ans schema.FlagsAnswer
 	if err := a.be.Query(ctx, bus.Index, schema.QIndexFlags, schema.FlagsQuery{Seats: seats, Read: paths}, &ans); err != nil {
@@ -267,17 +262,23 @@ func (a *App) attention(ctx context.Context) int {
 		a.log.Warn("practitioner attention unavailable", "err", err)
 		return 0
 	}
-	paths := make([]string, 0, len(read[practitioner]))
-	for p := range read[practitioner] {
-		paths = append(paths, p)
-	}
-	slices.Sort(paths)
 	var ans schema.AttentionAnswer
-	if err := a.be.Query(ctx, bus.Index, schema.QIndexAttention, schema.AttentionQuery{Seat: practitioner, Read: paths}, &ans); err != nil {
+	if err := a.be.Query(ctx, bus.Index, schema.QIndexAttention, schema.AttentionQuery{Seat: practitioner, Read: readPaths(read[practitioner])}, &ans); err != nil {
 		a.log.Warn("practitioner attention unavailable", "err", err)
 		return 0
 	}
 	return ans.Unread
+}
+
+// readPaths is one seat's read receipts (a set from receipts) as the sorted, non-nil list the
+// index's flags and attention queries take.
+func readPaths(set map[string]bool) []string {
+	ps := make([]string, 0, len(set))
+	for p := range set {
+		ps = append(ps, p)
+	}
+	slices.Sort(ps)
+	return ps
 }
 
 func nonNilStrings(s []string) []string {
