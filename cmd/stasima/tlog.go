@@ -17,6 +17,29 @@ import (
 	"github.com/stasima/stasima/services/audit"
 )
 
+// maxProofFile bounds a checkpoint, key, witness-state or proof file that verify-proof,
+// witness and admin prove read: a proof file is one bus reply, and the bus carries at most
+// 16 MB (deploy/nats.conf max_payload).
+const maxProofFile = 16 << 20
+
+// readProofFile reads the file at path, refusing one over maxProofFile bytes without reading
+// it all; a missing file's error stays os.ErrNotExist.
+func readProofFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxProofFile+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > maxProofFile {
+		return nil, fmt.Errorf("%s is over %d bytes: not a checkpoint, key or proof file", path, maxProofFile)
+	}
+	return b, nil
+}
+
 // adminCheckpoint is `admin checkpoint`: the latest signed checkpoint and the log's verifier key.
 func adminCheckpoint(ctx context.Context, c *busclient.Client, _ Config) (any, error) {
 	var cp schema.TlogCheckpoint
@@ -30,7 +53,7 @@ func adminCheckpoint(ctx context.Context, c *busclient.Client, _ Config) (any, e
 func adminProve(seqArg, from string) (adminFunc, error) {
 	var q schema.TlogProveQuery
 	if from != "" {
-		b, err := os.ReadFile(from)
+		b, err := readProofFile(from)
 		if err != nil {
 			return nil, err
 		}
@@ -67,13 +90,13 @@ func checkpointNote(b []byte) string {
 // consistent with that trusted earlier checkpoint: same size means same root.
 func cmdVerifyProof(file, key, trusted string, stdout io.Writer) error {
 	if fi, err := os.Stat(key); err == nil && !fi.IsDir() {
-		b, err := os.ReadFile(key)
+		b, err := readProofFile(key)
 		if err != nil {
 			return err
 		}
 		key = strings.TrimSpace(string(b))
 	}
-	b, err := os.ReadFile(file)
+	b, err := readProofFile(file)
 	if err != nil {
 		return err
 	}
@@ -82,7 +105,7 @@ func cmdVerifyProof(file, key, trusted string, stdout io.Writer) error {
 		return err
 	}
 	if trusted != "" {
-		tb, err := os.ReadFile(trusted)
+		tb, err := readProofFile(trusted)
 		if err != nil {
 			return err
 		}

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"database/sql"
 	"encoding/json"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -508,4 +510,57 @@ func intruderAnchor(t *testing.T, gitDir string, seq int64, head string) {
 	parent := git("", "rev-parse", "refs/cap/audit-anchor")
 	commit := git("", "commit-tree", tree, "-p", parent, "-m", fmt.Sprintf("audit anchor @ seq %d", seq))
 	git("", "update-ref", "refs/cap/audit-anchor", commit)
+}
+
+// verify-proof refuses hostile files with exit 1 and a message, and survives each: missing,
+// empty, oversized (refused unread), a directory, not UTF-8, a bogus kind, a proof without a
+// row, a checkpoint another key signed, and a malformed key.
+func TestTlog_VerifyProofRefusals(t *testing.T) {
+	dir := t.TempDir()
+	skey, vkey, err := tlog.GenerateKey(rand.Reader, "example.org/log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherS, _, _ := tlog.GenerateKey(rand.Reader, "example.org/log")
+	sign := func(skey string) string {
+		msg, err := tlog.Sign(tlog.Checkpoint{Origin: "example.org/log", Size: 3, Hash: make([]byte, 32)}, skey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(msg)
+	}
+	write := func(name, data string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(data), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	big := write("big", "")
+	if err := os.Truncate(big, maxProofFile+1); err != nil {
+		t.Fatal(err)
+	}
+	good := write("good", sign(skey))
+	tests := []struct{ name, key, file string }{
+		{"missing", vkey, filepath.Join(dir, "absent")},
+		{"empty", vkey, write("empty", "")},
+		{"oversized", vkey, big},
+		{"directory", vkey, dir},
+		{"not_utf8", vkey, write("bin", "\xff\xfe\x00\x01")},
+		{"bogus_kind", vkey, write("kind", `{"kind":"bogus","checkpoint":"x"}`)},
+		{"inclusion_without_row", vkey, write("norow", `{"kind":"inclusion","checkpoint":`+strconv.Quote(sign(skey))+`}`)},
+		{"forged_checkpoint", vkey, write("forged", sign(otherS))},
+		{"malformed_key", "not+a+key", good},
+		{"oversized_key_file", big, good},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if code, out := verifyProofCLI("--key", tt.key, tt.file); code != 1 || out == "" || strings.Contains(tt.name, "oversized") && !strings.Contains(out, "is over") {
+				t.Errorf("exit %d, output %q; want a refusal", code, out)
+			}
+		})
+	}
+	if code, out := verifyProofCLI("--key", vkey, good); code != 0 {
+		t.Fatalf("the good checkpoint: exit %d %s", code, out)
+	}
 }

@@ -52,7 +52,7 @@ type witness struct {
 // openWitness loads the witness key (created 0600 when missing; its verifier key then goes to
 // stderr) and the pinned log key, which must agree with logKey when both are given.
 func openWitness(keyFile, logKey, state, name string, stderr io.Writer) (*witness, error) {
-	if b, err := os.ReadFile(logKey); err == nil {
+	if b, err := readProofFile(logKey); err == nil {
 		logKey = strings.TrimSpace(string(b))
 	}
 	signer, err := witnessKey(keyFile, name, stderr)
@@ -63,7 +63,7 @@ func openWitness(keyFile, logKey, state, name string, stderr io.Writer) (*witnes
 		return nil, err
 	}
 	w := &witness{signer: signer, logKey: logKey, state: state}
-	if b, err := os.ReadFile(filepath.Join(state, witnessLogKey)); err == nil {
+	if b, err := readProofFile(filepath.Join(state, witnessLogKey)); err == nil {
 		pinned := strings.TrimSpace(string(b))
 		if w.logKey != "" && w.logKey != pinned {
 			return nil, fmt.Errorf("witness state %s is for log key %s, not %s", state, pinned, w.logKey)
@@ -77,7 +77,7 @@ func openWitness(keyFile, logKey, state, name string, stderr io.Writer) (*witnes
 
 // last returns the last checkpoint this witness cosigned, nil before the first.
 func (w *witness) last() ([]byte, error) {
-	b, err := os.ReadFile(filepath.Join(w.state, witnessLast))
+	b, err := readProofFile(filepath.Join(w.state, witnessLast))
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
 	}
@@ -309,12 +309,12 @@ func cmdWitness(ctx context.Context, checkpointFile, keyFile, logKey, state, pro
 		})
 	default:
 		var b []byte
-		if b, err = os.ReadFile(checkpointFile); err != nil {
+		if b, err = readProofFile(checkpointFile); err != nil {
 			return err
 		}
 		var proof []string
 		if proofFile != "" {
-			pb, err := os.ReadFile(proofFile)
+			pb, err := readProofFile(proofFile)
 			if err != nil {
 				return err
 			}
