@@ -30,10 +30,8 @@ func (s *Store) History(tipOID, path string) ([]CommitInfo, error) {
 	if path == "" {
 		return nil, fault.E(op, fault.ArgumentError, "history needs a path")
 	}
-	segs := strings.Split(strings.Trim(path, "/"), "/")
-
 	w := &historyWalk{
-		s: s, op: op, segs: segs,
+		s: s, op: op, path: strings.Trim(path, "/"),
 		commits: make(map[plumbing.Hash]*object.Commit),
 		entries: make(map[plumbing.Hash]treeEntry),
 		seen:    make(map[plumbing.Hash]bool),
@@ -97,7 +95,7 @@ func info(c *object.Commit) CommitInfo {
 type historyWalk struct {
 	s       *Store
 	op      string
-	segs    []string
+	path    string                           // without leading or trailing "/"
 	commits map[plumbing.Hash]*object.Commit // loaded, not yet popped
 	entries map[plumbing.Hash]treeEntry      // commit → its entry at the path
 	seen    map[plumbing.Hash]bool           // ever queued
@@ -125,7 +123,7 @@ func (w *historyWalk) entry(h plumbing.Hash) (treeEntry, error) {
 	if err != nil {
 		return treeEntry{}, err
 	}
-	e, err := w.s.pathEntry(w.op, c.TreeHash, w.segs)
+	e, err := w.s.pathEntry(w.op, c.TreeHash, w.path)
 	if err != nil {
 		return treeEntry{}, err
 	}

@@ -9,7 +9,6 @@ import (
 
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
-	"github.com/go-git/go-git/v5/plumbing/object"
 )
 
 // CommitInfo describes one commit.
@@ -82,24 +81,21 @@ type Blob struct {
 // pass maxBytes, returning at least one path; an unknown commit is fault.RefNotFound.
 func (s *Store) ReadBlobs(commitOID string, paths []string, maxBytes int) ([]Blob, error) {
 	const op = "gitstore.read_blobs"
-	h, err := parseOID(op, commitOID)
+	root, err := s.commitTree(op, commitOID)
 	if err != nil {
 		return nil, err
 	}
-	c, err := s.getCommit(op, h)
-	if err != nil {
-		return nil, err
-	}
+	// Each tree's entries come from the shared tree cache and are indexed by name once per call.
 	trees := map[plumbing.Hash]map[string]treeEntry{}
-	lookup := func(tree plumbing.Hash, name string) (treeEntry, bool, error) {
+	child := func(tree plumbing.Hash, name string) (treeEntry, bool, error) {
 		m, ok := trees[tree]
 		if !ok {
-			t, err := s.getTree(op, tree)
+			entries, err := s.treeEntries(op, tree)
 			if err != nil {
 				return treeEntry{}, false, err
 			}
-			m = make(map[string]treeEntry, len(t.Entries))
-			for _, e := range t.Entries {
+			m = make(map[string]treeEntry, len(entries))
+			for _, e := range entries {
 				m[e.Name] = treeEntry{mode: e.Mode, hash: e.Hash}
 			}
 			trees[tree] = m
@@ -114,18 +110,11 @@ func (s *Store) ReadBlobs(commitOID string, paths []string, maxBytes int) ([]Blo
 			break
 		}
 		b := Blob{Path: p}
-		cur := treeEntry{mode: filemode.Dir, hash: c.TreeHash}
-		found := p != ""
-		for _, seg := range strings.Split(p, "/") {
-			if !found || cur.mode != filemode.Dir || seg == "" {
-				found = false
-				break
-			}
-			if cur, found, err = lookup(cur.hash, seg); err != nil {
-				return nil, err
-			}
+		cur, err := walkPath(root, p, child)
+		if err != nil {
+			return nil, err
 		}
-		if found && !cur.hash.IsZero() && cur.mode.IsFile() {
+		if isFile(cur) {
 			data, err := s.getBlob(op, cur.hash)
 			if err != nil {
 				return nil, err
@@ -141,48 +130,68 @@ func (s *Store) ReadBlobs(commitOID string, paths []string, maxBytes int) ([]Blo
 	return out, nil
 }
 
-// entryAt finds the file entry at commit:path.
-func (s *Store) entryAt(op, commitOID, path string) (treeEntry, bool, error) {
+// commitTree returns the root tree of commitOID; an unknown commit is fault.RefNotFound.
+func (s *Store) commitTree(op, commitOID string) (plumbing.Hash, error) {
 	h, err := parseOID(op, commitOID)
 	if err != nil {
-		return treeEntry{}, false, err
+		return plumbing.ZeroHash, err
 	}
 	c, err := s.getCommit(op, h)
 	if err != nil {
+		return plumbing.ZeroHash, err
+	}
+	return c.TreeHash, nil
+}
+
+// isFile reports whether e is a file entry (a blob, a symlink), not a directory or a submodule.
+func isFile(e treeEntry) bool { return !e.hash.IsZero() && e.mode.IsFile() }
+
+// entryAt finds the file entry at commit:path.
+func (s *Store) entryAt(op, commitOID, path string) (treeEntry, bool, error) {
+	root, err := s.commitTree(op, commitOID)
+	if err != nil {
 		return treeEntry{}, false, err
 	}
-	if path == "" {
-		return treeEntry{}, false, nil
-	}
-	e, err := s.pathEntry(op, c.TreeHash, strings.Split(path, "/"))
-	if err != nil || e.hash.IsZero() || !e.mode.IsFile() {
+	e, err := s.pathEntry(op, root, path)
+	if err != nil || !isFile(e) {
 		return treeEntry{}, false, err
 	}
 	return e, true, nil
 }
 
-// pathEntry returns the entry (file or directory) at segs under tree; the zero
-// entry when absent.
-func (s *Store) pathEntry(op string, tree plumbing.Hash, segs []string) (treeEntry, error) {
+// pathEntry returns the entry (file or directory) at path under tree; the zero entry when
+// absent.
+func (s *Store) pathEntry(op string, tree plumbing.Hash, path string) (treeEntry, error) {
+	return walkPath(tree, path, func(dir plumbing.Hash, name string) (treeEntry, bool, error) {
+		entries, err := s.treeEntries(op, dir)
+		if err != nil {
+			return treeEntry{}, false, err
+		}
+		for _, e := range entries {
+			if e.Name == name {
+				return treeEntry{mode: e.Mode, hash: e.Hash}, true, nil
+			}
+		}
+		return treeEntry{}, false, nil
+	})
+}
+
+// walkPath descends from tree along path's "/"-separated names, looking each up with child; the
+// zero entry when path is empty, has an empty name, or passes through a non-directory.
+func walkPath(tree plumbing.Hash, path string, child func(dir plumbing.Hash, name string) (treeEntry, bool, error)) (treeEntry, error) {
+	if path == "" {
+		return treeEntry{}, nil
+	}
 	cur := treeEntry{mode: filemode.Dir, hash: tree}
-	for _, seg := range segs {
+	for _, seg := range strings.Split(path, "/") {
 		if cur.mode != filemode.Dir || seg == "" {
 			return treeEntry{}, nil
 		}
-		entries, err := s.treeEntries(op, cur.hash)
-		if err != nil {
+		e, ok, err := child(cur.hash, seg)
+		if err != nil || !ok {
 			return treeEntry{}, err
 		}
-		found := false
-		for _, e := range entries {
-			if e.Name == seg {
-				cur, found = treeEntry{mode: e.Mode, hash: e.Hash}, true
-				break
-			}
-		}
-		if !found {
-			return treeEntry{}, nil
-		}
+		cur = e
 	}
 	return cur, nil
 }
@@ -197,11 +206,7 @@ func (s *Store) ListPaths(commitOID string) ([]string, error) {
 // descends to under's tree and walks only that subtree.
 func (s *Store) ListPathsUnder(commitOID, under string) ([]string, error) {
 	const op = "gitstore.list_paths"
-	h, err := parseOID(op, commitOID)
-	if err != nil {
-		return nil, err
-	}
-	c, err := s.getCommit(op, h)
+	root, err := s.commitTree(op, commitOID)
 	if err != nil {
 		return nil, err
 	}
@@ -224,31 +229,18 @@ func (s *Store) ListPathsUnder(commitOID, under string) ([]string, error) {
 		}
 		return nil
 	}
-	root, prefix := c.TreeHash, ""
+	prefix := ""
 	if under != "" {
-		parts := strings.Split(under, "/")
-		for i, name := range parts {
-			t, err := s.getTree(op, root)
-			if err != nil {
-				return nil, err
-			}
-			var found *object.TreeEntry
-			for j := range t.Entries {
-				if t.Entries[j].Name == name {
-					found = &t.Entries[j]
-					break
-				}
-			}
-			switch {
-			case found == nil:
-				return []string{}, nil
-			case found.Mode == filemode.Dir:
-				root, prefix = found.Hash, prefix+name+"/"
-			case found.Mode.IsFile() && i == len(parts)-1:
-				return []string{under}, nil
-			default:
-				return []string{}, nil
-			}
+		e, err := s.pathEntry(op, root, under)
+		switch {
+		case err != nil:
+			return nil, err
+		case e.mode == filemode.Dir:
+			root, prefix = e.hash, under+"/"
+		case isFile(e):
+			return []string{under}, nil
+		default:
+			return []string{}, nil
 		}
 	}
 	if cached, ok := s.lists.get(root, prefix); ok {
