@@ -77,25 +77,14 @@ func LookupFlags(ctx context.Context, st Lookups, seat string, read []string) (F
 			}
 		}
 	}
-	counts, err := st.InboxCounts(ctx, seat, nil)
+	counts, err := unreadBySender(ctx, st, seat, slices.Sorted(maps.Keys(gone)))
 	if err != nil {
 		return Flags{}, err
 	}
-	if len(gone) > 0 && len(counts) > 0 {
-		less, err := st.InboxCounts(ctx, seat, slices.Sorted(maps.Keys(gone)))
-		if err != nil {
-			return Flags{}, err
-		}
-		for a, n := range less {
-			counts[a] -= n
-		}
-	}
 	out := Flags{From: []string{}}
 	for a, n := range counts {
-		if n > 0 { // a write between the two counts can leave a sender below zero
-			out.Unread += n
-			out.From = append(out.From, a)
-		}
+		out.Unread += n
+		out.From = append(out.From, a)
 	}
 	slices.Sort(out.From)
 	return out, nil
@@ -105,26 +94,39 @@ func LookupFlags(ctx context.Context, st Lookups, seat string, read []string) (F
 // for, counted in the store without reading the messages (issue 15): the inbox's rows minus those
 // at the read paths. Supersession does not enter: attention counts the flat inbox.
 func LookupAttention(ctx context.Context, st Lookups, seat string, read []string) (int, error) {
-	counts, err := st.InboxCounts(ctx, seat, nil)
+	counts, err := unreadBySender(ctx, st, seat, read)
 	if err != nil {
 		return 0, err
 	}
-	if len(read) > 0 && len(counts) > 0 {
-		less, err := st.InboxCounts(ctx, seat, read)
+	n := 0
+	for _, c := range counts {
+		n += c
+	}
+	return n, nil
+}
+
+// unreadBySender is, per sender with any, how many of seat's inbox messages are not at the paths
+// gone: the inbox counted in the store, less its rows at gone.
+func unreadBySender(ctx context.Context, st Lookups, seat string, gone []string) (map[string]int, error) {
+	counts, err := st.InboxCounts(ctx, seat, nil)
+	if err != nil {
+		return nil, err
+	}
+	if len(gone) > 0 && len(counts) > 0 {
+		less, err := st.InboxCounts(ctx, seat, gone)
 		if err != nil {
-			return 0, err
+			return nil, err
 		}
 		for a, n := range less {
 			counts[a] -= n
 		}
 	}
-	n := 0
-	for _, c := range counts {
-		if c > 0 { // a write between the two counts can leave a sender below zero
-			n += c
+	for a, n := range counts {
+		if n <= 0 { // none left, or below zero when a write fell between the two counts
+			delete(counts, a)
 		}
 	}
-	return n, nil
+	return counts, nil
 }
 
 // LookupStatusOf is StatusOf (S-54) over the rows at path.
