@@ -193,10 +193,14 @@ func (s *Store) ListRefs(prefix string) ([]Ref, error) {
 			refs = append(refs, Ref{Name: name, OID: h.String()})
 		}
 	}
-	err := filepath.WalkDir(s.walkRoot(prefix), func(p string, d fs.DirEntry, err error) error {
+	root := s.walkRoot(prefix)
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			if errors.Is(err, fs.ErrNotExist) { // raced with a removal
 				return nil
+			}
+			if p == root && (errors.Is(err, syscall.ENOTDIR) || errors.Is(err, syscall.EINVAL)) {
+				return nil // the prefix's directory cannot exist (a file in its way, a NUL): no loose ref starts with it
 			}
 			return err
 		}

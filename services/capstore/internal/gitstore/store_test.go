@@ -603,6 +603,13 @@ func TestStore_SetRefAndListRefs(t *testing.T) {
 		"refs/cap/perspectives/none/":   nil,
 		"refs/tags/":                    {"refs/tags/packed", "refs/tags/state/3c"},
 		"refs/../refs/tags/":            nil,
+		// Hostile prefixes list nothing and are no backend fault: a NUL, invalid UTF-8, a
+		// directory part that is a loose ref's file.
+		"refs/cap/perspectives/\x00/":     nil,
+		"refs/cap/\x00perspectives/seat":  nil,
+		"refs/cap/perspectives/\xff\xfe/": nil,
+		"refs/cap/perspectives/loose/":    nil,
+		"refs/cap/perspectives/loose/x/y": nil,
 	} {
 		got, err := s.ListRefs(prefix)
 		var names []string
