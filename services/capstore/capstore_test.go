@@ -232,9 +232,29 @@ func TestService_ReadBlobs(t *testing.T) {
 	for i := range many {
 		many[i] = fmt.Sprintf("practice/e%d.md", i)
 	}
-	for _, q := range []schema.BlobsQuery{{OID: res.OID, Paths: many}, {Paths: paths}} {
+	for _, q := range []schema.BlobsQuery{{OID: res.OID, Paths: many}, {Paths: paths},
+		{OID: strings.Repeat("z", 40), Paths: paths}, {OID: strings.ToUpper(res.OID), Paths: paths},
+		{OID: res.OID + "\x00", Paths: paths}, {OID: "\xff\xfe", Paths: paths}} {
 		if err := c.Query(ctx, bus.Capstore, schema.QReadBlobs, q, &ans); fault.ClassOf(err) != fault.ArgumentError {
 			t.Errorf("read_blobs(%d paths, oid %q) err = %v, want ArgumentError", len(q.Paths), q.OID, err)
+		}
+	}
+	// Hostile paths are answered, each not found, in order; no paths is an empty answer.
+	for _, ps := range [][]string{{}, {"practice/e0.md\x00", "\x00", "practice/\xff\xfe.md", "/practice/e0.md",
+		"practice/../practice/e0.md", strings.Repeat("a/", 4096) + "b.md"}} {
+		var got schema.BlobsAnswer
+		if err := c.Query(ctx, bus.Capstore, schema.QReadBlobs, schema.BlobsQuery{OID: res.OID, Paths: ps}, &got); err != nil {
+			t.Errorf("read_blobs(%q) err = %v", ps, err)
+			continue
+		}
+		if len(got.Blobs) != len(ps) {
+			t.Errorf("read_blobs(%q) = %d blobs, want %d", ps, len(got.Blobs), len(ps))
+			continue
+		}
+		for i, b := range got.Blobs {
+			if b.Found {
+				t.Errorf("read_blobs(%q)[%d] = %+v, want not found", ps, i, b)
+			}
 		}
 	}
 }

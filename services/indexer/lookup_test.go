@@ -2,6 +2,7 @@ package indexer
 
 import (
 	"context"
+	"fmt"
 	"go/ast"
 	"go/parser"
 	"go/token"
@@ -90,7 +91,7 @@ func checkLookups(t *testing.T, st lookupStore) {
 		slices.Sort(*l)
 		*l = slices.Compact(*l)
 	}
-	seats := append(recipients, "Nobody", "")
+	seats := append(recipients, "Nobody", "", "\x00", "Pr\xffactitioner")
 	got, err := LookupInbox(ctx, st, seats)
 	want := InboxAnswer{Inboxes: map[string][]Message{}}
 	for _, s := range seats {
@@ -109,7 +110,12 @@ func checkLookups(t *testing.T, st lookupStore) {
 				first = append(first, m.Path)
 			}
 		}
-		for _, read := range [][]string{nil, every, first, append(first, "absent.md", ""), storetest.CountPaths(all)[3]} {
+		// Past the stores' parameter chunks, with hostile paths among the read ones.
+		many := append(slices.Clone(every), "\x00", "messages/\xffx.md", "messages/a\x00b.md")
+		for i := 0; len(many) < 1300; i++ {
+			many = append(many, fmt.Sprintf("messages/none-%d.md", i))
+		}
+		for _, read := range [][]string{nil, every, first, append(first, "absent.md", ""), storetest.CountPaths(all)[3], many} {
 			set := map[string]bool{}
 			for _, p := range read {
 				set[p] = true
