@@ -72,11 +72,6 @@ var schema = []string{
 	`ALTER TABLE map_entries ADD COLUMN IF NOT EXISTS commit_oid text NOT NULL DEFAULT ''`,
 }
 
-// sameCommit reports whether a row derived from commit was written from that very commit
-// already: then writing it again is a repeat of the same write (a re-announced or redelivered
-// event), not a new one, and the row keeps its ins_seq (S-6).
-func sameCommit(have, commit string) bool { return commit != "" && have == commit }
-
 // dropDF takes the lexemes of the rows d (a data-modifying CTE returning tsv) out of
 // map_term_df; it completes a statement beginning "WITH d AS (DELETE … RETURNING …)".
 const dropDF = `, c AS (SELECT u.lexeme, count(*) AS n FROM d, unnest(d.tsv) u GROUP BY u.lexeme),
@@ -303,12 +298,12 @@ func (s *Store) UpsertBatch(ctx context.Context, ws ...rows.Write) (int, error) 
 					continue
 				}
 				if i, ok := latest[k]; ok {
-					if todo[i].version >= w.Version || sameCommit(clean(todo[i].r.Commit), clean(r.Commit)) {
+					if rows.Held(todo[i].version, clean(todo[i].r.Commit), w.Version, clean(r.Commit)) {
 						continue
 					}
 					todo[i].live = false
 				} else if h, ok := have[k]; ok {
-					if h.version >= w.Version || sameCommit(h.commit, clean(r.Commit)) {
+					if rows.Held(h.version, h.commit, w.Version, clean(r.Commit)) {
 						continue
 					}
 					ch.deleted = append(ch.deleted, h.seq)

@@ -75,6 +75,13 @@ type Write struct {
 	Rows    []Row
 }
 
+// Held reports whether a row written at version from commit is already held by the row the
+// store has, written at haveVersion from haveCommit: an older or same-version event (S-32), or
+// the same commit again (a re-announced or redelivered event, S-6), is no new write.
+func Held(haveVersion int64, haveCommit string, version int64, commit string) bool {
+	return haveVersion >= version || commit != "" && haveCommit == commit
+}
+
 // Source is what Derive reads: one blob on one ref, plus the canon facts git alone can answer.
 type Source struct {
 	// CanonRef is the deployment's canon_ref; Ref == CanonRef makes a canon row.

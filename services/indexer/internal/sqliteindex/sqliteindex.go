@@ -342,7 +342,7 @@ func (s *Store) UpsertBatch(ctx context.Context, ws ...rows.Write) (int, error) 
 				var haveCommit string
 				err := st.version.QueryRowContext(ctx, r.Ref, r.Path).Scan(&have, &haveCommit)
 				switch {
-				case err == nil && (have >= w.Version || sameCommit(haveCommit, r.Commit)):
+				case err == nil && rows.Held(have, haveCommit, w.Version, r.Commit):
 					continue
 				case err != nil && !errors.Is(err, sql.ErrNoRows):
 					return err
@@ -360,11 +360,6 @@ func (s *Store) UpsertBatch(ctx context.Context, ws ...rows.Write) (int, error) 
 	})
 	return written, err
 }
-
-// sameCommit reports whether a row derived from commit was written from that very commit
-// already: then writing it again is a repeat of the same write (a re-announced or redelivered
-// event), not a new one, and the row keeps its ins_seq (S-6).
-func sameCommit(have, commit string) bool { return commit != "" && have == commit }
 
 // migrateVersions adds the commit column to a map_versions made before it existed.
 func migrateVersions(ctx context.Context, tx *sql.Tx) error {
