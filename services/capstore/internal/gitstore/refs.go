@@ -199,8 +199,8 @@ func (s *Store) ListRefs(prefix string) ([]Ref, error) {
 			if errors.Is(err, fs.ErrNotExist) { // raced with a removal
 				return nil
 			}
-			if p == root && (errors.Is(err, syscall.ENOTDIR) || errors.Is(err, syscall.EINVAL)) {
-				return nil // the prefix's directory cannot exist (a file in its way, a NUL): no loose ref starts with it
+			if p == root && (errors.Is(err, syscall.ENOTDIR) || errors.Is(err, syscall.EINVAL) || errors.Is(err, syscall.ENAMETOOLONG)) {
+				return nil // the prefix's directory cannot exist (a file in its way, a NUL, too long a name): no loose ref starts with it
 			}
 			return err
 		}

@@ -604,12 +604,14 @@ func TestStore_SetRefAndListRefs(t *testing.T) {
 		"refs/tags/":                    {"refs/tags/packed", "refs/tags/state/3c"},
 		"refs/../refs/tags/":            nil,
 		// Hostile prefixes list nothing and are no backend fault: a NUL, invalid UTF-8, a
-		// directory part that is a loose ref's file.
-		"refs/cap/perspectives/\x00/":     nil,
-		"refs/cap/\x00perspectives/seat":  nil,
-		"refs/cap/perspectives/\xff\xfe/": nil,
-		"refs/cap/perspectives/loose/":    nil,
-		"refs/cap/perspectives/loose/x/y": nil,
+		// directory part that is a loose ref's file, too long a name or path.
+		"refs/cap/perspectives/\x00/":                  nil,
+		"refs/cap/\x00perspectives/seat":               nil,
+		"refs/cap/perspectives/\xff\xfe/":              nil,
+		"refs/cap/perspectives/loose/":                 nil,
+		"refs/cap/perspectives/loose/x/y":              nil,
+		"refs/cap/" + strings.Repeat("x", 300) + "/":   nil,
+		"refs/cap/" + strings.Repeat("a/", 3000) + "b": nil,
 	} {
 		got, err := s.ListRefs(prefix)
 		var names []string
