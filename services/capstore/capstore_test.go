@@ -20,6 +20,7 @@ import (
 	"github.com/stasima/stasima/pkg/busclient"
 	"github.com/stasima/stasima/pkg/fault"
 	"github.com/stasima/stasima/pkg/natstest"
+	"github.com/stasima/stasima/pkg/refs"
 	"github.com/stasima/stasima/pkg/schema"
 	"github.com/stasima/stasima/services/capstore"
 )
@@ -255,6 +256,41 @@ func TestService_ReadBlobs(t *testing.T) {
 			if b.Found {
 				t.Errorf("read_blobs(%q)[%d] = %+v, want not found", ps, i, b)
 			}
+		}
+	}
+}
+
+// TestService_RefTipsAndSummaries_Hostile: ref_tips and proposal_summaries answer hostile
+// prefixes and proposal ids (NUL, invalid UTF-8, a loose ref's file as a directory, past the
+// file system's name bounds, a 20,000-id list) with nothing, never an error.
+func TestService_RefTipsAndSummaries_Hostile(t *testing.T) {
+	r := newRig(t)
+	r.start(t, 5*time.Second)
+	c := r.client(t, 10*time.Second)
+	ctx := context.Background()
+	var res schema.KipCommitResult
+	if err := c.Do(ctx, kip("Tertia", "e0", "op0"), &res); err != nil {
+		t.Fatal(err)
+	}
+	var tips schema.RefTips
+	if err := c.Query(ctx, bus.Capstore, schema.QRefTips, schema.ListRefsQuery{Prefix: refs.PerspectivePrefix}, &tips); err != nil || len(tips.Tips) != 1 {
+		t.Fatalf("ref_tips(perspectives) = %+v, %v; want Tertia's tip", tips, err)
+	}
+	seat := tips.Tips[0].Name
+	for _, prefix := range []string{"\x00", refs.PerspectivePrefix + "\x00/", "refs/\xff\xfe/", seat + "/", seat + "/x/y",
+		"refs/" + strings.Repeat("x", 300) + "/", "refs/" + strings.Repeat("a/", 3000), "../../etc/"} {
+		if err := c.Query(ctx, bus.Capstore, schema.QRefTips, schema.ListRefsQuery{Prefix: prefix}, &tips); err != nil || len(tips.Tips) != 0 {
+			t.Errorf("ref_tips(%q) = %+v, %v; want none", prefix, tips, err)
+		}
+	}
+	many := make([]string, 20000)
+	for i := range many {
+		many[i] = fmt.Sprintf("p%d", i)
+	}
+	for _, ids := range [][]string{{"\x00"}, {"\xff\xfe", ""}, {strings.Repeat("x", 5000)}, many} {
+		var sums schema.ProposalSummaries
+		if err := c.Query(ctx, bus.Capstore, schema.QProposalSummaries, schema.ProposalSummariesQuery{IDs: ids}, &sums); err != nil || len(sums.Summaries) != 0 {
+			t.Errorf("proposal_summaries(%d ids) = %+v, %v; want none", len(ids), sums, err)
 		}
 	}
 }
