@@ -145,7 +145,7 @@ func (s *Service) checkpointFile() string {
 // verifier holding the old one sees the fork.
 func (s *Service) loadCheckpoint(ctx context.Context) error {
 	file := s.checkpointFile()
-	b, err := os.ReadFile(file)
+	b, err := readCheckpointFile(file)
 	switch {
 	case errors.Is(err, os.ErrNotExist):
 	case err != nil:
@@ -162,6 +162,28 @@ func (s *Service) loadCheckpoint(ctx context.Context) error {
 	}
 	_, err = s.Checkpoint(ctx)
 	return err
+}
+
+// maxCheckpointFile bounds the persisted checkpoint read at start: three body lines and a
+// signature line.
+const maxCheckpointFile = 16 << 10
+
+// readCheckpointFile reads the persisted checkpoint, refusing one over maxCheckpointFile
+// bytes without reading it all; a missing file's error stays os.ErrNotExist.
+func readCheckpointFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxCheckpointFile+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > maxCheckpointFile {
+		return nil, fmt.Errorf("%s is over %d bytes: not a checkpoint", path, maxCheckpointFile)
+	}
+	return b, nil
 }
 
 func (s *Service) matchingCheckpoint(ctx context.Context, b []byte) (schema.TlogCheckpoint, error) {

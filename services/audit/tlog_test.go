@@ -2,9 +2,11 @@ package audit_test
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -208,5 +210,75 @@ func TestService_CheckpointPersisted(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(file); string(b) != fresh.Note {
 		t.Fatalf("persisted %q, want the fresh checkpoint", b)
+	}
+}
+
+// A persisted checkpoint that is hostile — garbage, oversized, signed by another key, or
+// claiming more rows than the log holds (signed with the log's own key) — never stops a start:
+// it is reported and a fresh checkpoint is signed over the log as it is.
+func TestService_CheckpointFileRefusals(t *testing.T) {
+	r := sqliteRig(t)
+	r.cfg.LogKey = filepath.Join(t.TempDir(), "audit-log.key")
+	file := strings.TrimSuffix(r.cfg.LogKey, ".key") + ".checkpoint"
+	_, app := r.start(t)
+	app.RequireStop()
+	kb, err := os.ReadFile(r.cfg.LogKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signed := func(skey string, size uint64) string {
+		msg, err := tlog.Sign(tlog.Checkpoint{Origin: r.cfg.Origin, Size: size, Hash: make([]byte, 32)}, skey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(msg)
+	}
+	otherS, _, _ := tlog.GenerateKey(rand.Reader, r.cfg.Origin)
+	tests := []struct{ name, give string }{
+		{"garbage", "\xff\x00not a checkpoint"},
+		{"oversized", strings.Repeat("x", 1<<20)},
+		{"other_key", signed(otherS, 0)},
+		{"beyond_the_log", signed(strings.Fields(string(kb))[0], math.MaxUint64)},
+	}
+	c := r.client(t, 10*time.Second)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := os.WriteFile(file, []byte(tt.give), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			_, app := r.start(t)
+			defer app.RequireStop()
+			var cp schema.TlogCheckpoint
+			if err := c.Query(context.Background(), bus.Audit, schema.QAuditCheckpoint, nil, &cp); err != nil || cp.Size != 0 || cp.Note == tt.give {
+				t.Fatalf("checkpoint %+v %v; want a fresh one over the empty log", cp, err)
+			}
+			if b, _ := os.ReadFile(file); string(b) != cp.Note {
+				t.Fatalf("persisted %.80q, want the fresh checkpoint", b)
+			}
+		})
+	}
+}
+
+// A hostile log key file stops the start with an error naming it, never a panic: one line,
+// two lines that are no keys, an oversized file, and a key of another origin.
+func TestService_LogKeyRefusals(t *testing.T) {
+	r := sqliteRig(t)
+	r.cfg.LogKey = filepath.Join(t.TempDir(), "audit-log.key")
+	otherS, otherV, _ := tlog.GenerateKey(rand.Reader, "other.example/log")
+	tests := []struct{ name, give, want string }{
+		{"one_line", "PRIVATE+KEY+x\n", "want the signer and verifier key lines"},
+		{"not_keys", "a\nb\n", "does not sign for origin"},
+		{"oversized", strings.Repeat("x", 1<<20), "want the signer and verifier key lines"},
+		{"other_origin", otherS + "\n" + otherV + "\n", "does not sign for origin"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := os.WriteFile(r.cfg.LogKey, []byte(tt.give), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := startErr(t, r); err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("start: %v; want %q", err, tt.want)
+			}
+		})
 	}
 }
