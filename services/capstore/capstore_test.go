@@ -293,4 +293,19 @@ func TestService_RefTipsAndSummaries_Hostile(t *testing.T) {
 			t.Errorf("proposal_summaries(%d ids) = %+v, %v; want none", len(ids), sums, err)
 		}
 	}
+	// Among many ids, the one proposal named is summarised alone.
+	var prop map[string]any
+	if err := c.Do(ctx, busclient.Command{Svc: bus.Capstore, Verb: schema.CmdBootstrap, Data: schema.Bootstrap{Actor: schema.Actor{Seat: "practitioner"},
+		Files: []schema.SeedFile{{Path: "practice/seed.md", Text: "seed\n"}}}}, &prop); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Do(ctx, busclient.Command{Svc: bus.Capstore, Verb: schema.CmdPropose, OpID: "prop-q", Data: schema.Propose{
+		Actor: schema.Actor{Seat: "Tertia"}, ProposalID: "q-1", OpID: "prop-q", Domain: "practice", Slug: "q", Body: "proposed"}}, &prop); err != nil {
+		t.Fatal(err)
+	}
+	var sums schema.ProposalSummaries
+	if err := c.Query(ctx, bus.Capstore, schema.QProposalSummaries, schema.ProposalSummariesQuery{IDs: append(many, "q-1")}, &sums); err != nil ||
+		len(sums.Summaries) != 1 || sums.Summaries["q-1"].Creator != "Tertia" {
+		t.Errorf("proposal_summaries(%d ids with q-1) = %+v, %v; want q-1's alone", len(many)+1, sums, err)
+	}
 }
