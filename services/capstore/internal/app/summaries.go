@@ -34,9 +34,13 @@ func (a *App) ProposalSummaries(q schema.ProposalSummariesQuery) (schema.Proposa
 			return out, unavailable(op, err)
 		}
 	}
+	want := make(map[string]bool, len(q.IDs)) // a set: the ids asked may be many, as the proposals
+	for _, id := range q.IDs {
+		want[id] = true
+	}
 	for _, r := range rs {
 		id, _ := refs.ProposalOf(r.Name)
-		if len(q.IDs) > 0 && !slices.Contains(q.IDs, id) {
+		if len(q.IDs) > 0 && !want[id] {
 			continue
 		}
 		s, err := a.summarise(r.OID, canon, hasCanon, onCanon)
