@@ -124,6 +124,20 @@ func ExtendTree(ctx context.Context, tx TreeTx, size uint64, rows []Event) (uint
 	return size, tx.Put(ctx, out)
 }
 
+// NodesInOrder returns the hashes of ids, index for index, from got (a store's answer keyed by
+// node); a node missing from got is not stored, an ErrTreeGap.
+func NodesInOrder(ids []compact.NodeID, got map[compact.NodeID][]byte) ([][]byte, error) {
+	out := make([][]byte, len(ids))
+	for i, id := range ids {
+		h, ok := got[id]
+		if !ok {
+			return nil, fmt.Errorf("node %d/%d not stored: %w", id.Level, id.Index, ErrTreeGap)
+		}
+		out[i] = h
+	}
+	return out, nil
+}
+
 var rangeFactory = compact.RangeFactory{Hash: Hasher.HashChildren}
 
 // RootAt returns the root hash of the tree's first size leaves (RFC 6962 MTH).

@@ -3,7 +3,6 @@ package pgstore
 import (
 	"context"
 	"errors"
-	"fmt"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/transparency-dev/merkle/compact"
@@ -109,15 +108,7 @@ func nodes(ctx context.Context, q querier, ids []compact.NodeID) ([][]byte, erro
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
-	out := make([][]byte, len(ids))
-	for i, id := range ids {
-		h, ok := got[id]
-		if !ok {
-			return nil, fmt.Errorf("node %d/%d not stored: %w", id.Level, id.Index, chain.ErrTreeGap)
-		}
-		out[i] = h
-	}
-	return out, nil
+	return chain.NodesInOrder(ids, got)
 }
 
 // extendTree brings the tree up to the log inside tx, which holds the table lock

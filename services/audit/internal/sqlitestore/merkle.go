@@ -141,13 +141,5 @@ func (s *Store) TreeNodes(ctx context.Context, ids []compact.NodeID) ([][]byte, 
 	if err := rows.Err(); err != nil {
 		return nil, unavailable("tree", err, "read nodes")
 	}
-	out := make([][]byte, len(ids))
-	for i, id := range ids {
-		h, ok := got[id]
-		if !ok {
-			return nil, fmt.Errorf("node %d/%d not stored: %w", id.Level, id.Index, chain.ErrTreeGap)
-		}
-		out[i] = h
-	}
-	return out, nil
+	return chain.NodesInOrder(ids, got)
 }
