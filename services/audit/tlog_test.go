@@ -19,6 +19,7 @@ import (
 
 	"github.com/stasima/stasima/pkg/bus"
 	"github.com/stasima/stasima/pkg/busclient"
+	"github.com/stasima/stasima/pkg/fault"
 	"github.com/stasima/stasima/pkg/schema"
 	"github.com/stasima/stasima/pkg/tlog"
 	"github.com/stasima/stasima/services/audit"
@@ -280,5 +281,59 @@ func TestService_LogKeyRefusals(t *testing.T) {
 				t.Fatalf("start: %v; want %q", err, tt.want)
 			}
 		})
+	}
+}
+
+// Hostile prove and consistency queries are argument errors and the service answers the next
+// query: no from, from with a seq, a from that is no note, one another key signed, one
+// claiming more rows than the latest checkpoint, and seqs out of range.
+func TestService_ProveRefusals(t *testing.T) {
+	r := sqliteRig(t)
+	r.cfg.LogKey = filepath.Join(t.TempDir(), "audit-log.key")
+	r.start(t)
+	c := r.client(t, 10*time.Second)
+	ctx := context.Background()
+	var cp schema.TlogCheckpoint
+	if err := c.Query(ctx, bus.Audit, schema.QAuditCheckpoint, nil, &cp); err != nil {
+		t.Fatal(err)
+	}
+	kb, err := os.ReadFile(r.cfg.LogKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherS, _, _ := tlog.GenerateKey(rand.Reader, r.cfg.Origin)
+	signed := func(skey string, size uint64) string {
+		msg, err := tlog.Sign(tlog.Checkpoint{Origin: r.cfg.Origin, Size: size, Hash: make([]byte, 32)}, skey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(msg)
+	}
+	tests := []struct {
+		name  string
+		query string
+		give  schema.TlogProveQuery
+	}{
+		{"consistency_no_from", schema.QAuditConsistency, schema.TlogProveQuery{}},
+		{"consistency_with_seq", schema.QAuditConsistency, schema.TlogProveQuery{From: cp.Note, Seq: 1}},
+		{"from_not_a_note", schema.QAuditConsistency, schema.TlogProveQuery{From: "\xff\x00garbage"}},
+		{"from_other_key", schema.QAuditConsistency, schema.TlogProveQuery{From: signed(otherS, 0)}},
+		{"from_beyond", schema.QAuditConsistency, schema.TlogProveQuery{From: signed(strings.Fields(string(kb))[0], math.MaxUint64)}},
+		{"prove_from_beyond", schema.QAuditProve, schema.TlogProveQuery{From: signed(strings.Fields(string(kb))[0], math.MaxUint64)}},
+		{"seq_zero", schema.QAuditProve, schema.TlogProveQuery{}},
+		{"seq_negative", schema.QAuditProve, schema.TlogProveQuery{Seq: math.MinInt64}},
+		{"seq_huge", schema.QAuditProve, schema.TlogProveQuery{Seq: math.MaxInt64}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var p schema.TlogProof
+			if err := c.Query(ctx, bus.Audit, tt.query, tt.give, &p); !fault.Is(err, fault.ArgumentError) {
+				t.Fatalf("%s %+v: %v, want an argument error", tt.query, tt.give, err)
+			}
+		})
+	}
+	var p schema.TlogProof
+	if err := c.Query(ctx, bus.Audit, schema.QAuditConsistency, schema.TlogProveQuery{From: cp.Note}, &p); err != nil {
+		t.Fatalf("a good consistency query after the refusals: %v", err)
 	}
 }
