@@ -132,3 +132,102 @@ func TestWitness_ForkDetected(t *testing.T) {
 		t.Fatalf("w1 cosign A20: %d %s", code, errs)
 	}
 }
+
+// The witness refuses hostile files with exit 1 and a message, and survives each: a
+// checkpoint that is garbage, oversized or signed by another key, a proof file that is no
+// consistency proof or an oversized path, a corrupt state, a state pinned to another log key,
+// and a witness key that others may read or that is no key.
+func TestWitness_Refusals(t *testing.T) {
+	skey, vkey, err := tlog.GenerateKey(rand.Reader, "stasima.test/audit")
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherS, otherV, _ := tlog.GenerateKey(rand.Reader, "stasima.test/audit")
+	sign := func(skey string, tr *testonly.Tree) []byte {
+		msg, err := tlog.Sign(tlog.Checkpoint{Origin: "stasima.test/audit", Size: tr.Size(), Hash: tr.Hash()}, skey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return msg
+	}
+	small, grown := forkLog(labels("r", 0, 4)...), forkLog(labels("r", 0, 8)...)
+	huge := make([]string, 10000)
+	for i := range huge {
+		huge[i] = tlog.Encode([][]byte{make([]byte, 32)})[0]
+	}
+	hugeProof, _ := json.Marshal(schema.TlogProof{Kind: schema.TlogConsistency, Proof: huge})
+	inclusion, _ := json.Marshal(schema.TlogProof{Kind: schema.TlogInclusion})
+	tests := []struct {
+		name  string
+		setup func(t *testing.T, dir string, w []string) []string // extra arguments
+	}{
+		{"checkpoint_garbage", func(t *testing.T, dir string, w []string) []string {
+			return []string{witnessFile(t, dir, "cp", "\xff\x00garbage", 0o644)}
+		}},
+		{"checkpoint_oversized", func(t *testing.T, dir string, w []string) []string {
+			p := witnessFile(t, dir, "cp", "", 0o644)
+			if err := os.Truncate(p, maxProofFile+1); err != nil {
+				t.Fatal(err)
+			}
+			return []string{p}
+		}},
+		{"checkpoint_other_key", func(t *testing.T, dir string, w []string) []string {
+			return []string{witnessFile(t, dir, "cp", string(sign(otherS, small)), 0o644)}
+		}},
+		{"proof_not_json", func(t *testing.T, dir string, w []string) []string {
+			return []string{"--proof", witnessFile(t, dir, "p", "{", 0o644), witnessFile(t, dir, "cp", string(sign(skey, small)), 0o644)}
+		}},
+		{"proof_inclusion_kind", func(t *testing.T, dir string, w []string) []string {
+			return []string{"--proof", witnessFile(t, dir, "p", string(inclusion), 0o644), witnessFile(t, dir, "cp", string(sign(skey, small)), 0o644)}
+		}},
+		{"proof_huge_path", func(t *testing.T, dir string, w []string) []string {
+			if code, _, errs := witnessCLI(append(w, witnessFile(t, dir, "cp4", string(sign(skey, small)), 0o644))...); code != 0 {
+				t.Fatalf("cosign the first: %d %s", code, errs)
+			}
+			return []string{"--proof", witnessFile(t, dir, "p", string(hugeProof), 0o644), witnessFile(t, dir, "cp", string(sign(skey, grown)), 0o644)}
+		}},
+		{"state_corrupt", func(t *testing.T, dir string, w []string) []string {
+			witnessFile(t, filepath.Join(dir, "state"), witnessLast, "\xff\x00garbage", 0o600)
+			return []string{witnessFile(t, dir, "cp", string(sign(skey, small)), 0o644)}
+		}},
+		{"state_other_log_key", func(t *testing.T, dir string, w []string) []string {
+			witnessFile(t, filepath.Join(dir, "state"), witnessLogKey, otherV+"\n", 0o600)
+			return []string{witnessFile(t, dir, "cp", string(sign(skey, small)), 0o644)}
+		}},
+		{"witness_key_readable", func(t *testing.T, dir string, w []string) []string {
+			wkey, _, _ := note.GenerateKey(rand.Reader, "w")
+			witnessFile(t, dir, "w.key", wkey+"\n", 0o644)
+			return []string{witnessFile(t, dir, "cp", string(sign(skey, small)), 0o644)}
+		}},
+		{"witness_key_garbage", func(t *testing.T, dir string, w []string) []string {
+			witnessFile(t, dir, "w.key", "PRIVATE+KEY+w+00000000+!!!!\n", 0o600)
+			return []string{witnessFile(t, dir, "cp", string(sign(skey, small)), 0o644)}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			if err := os.MkdirAll(filepath.Join(dir, "state"), 0o700); err != nil {
+				t.Fatal(err)
+			}
+			w := []string{"--key", filepath.Join(dir, "w.key"), "--log-key", vkey, "--state", filepath.Join(dir, "state")}
+			args := append(w, tt.setup(t, dir, w)...)
+			if code, out, errs := witnessCLI(args...); code != 1 || out != "" || errs == "" {
+				t.Fatalf("exit %d, stdout %.80q, stderr %.200q; want a refusal", code, out, errs)
+			}
+		})
+	}
+}
+
+// witnessFile writes data to dir/name with mode and returns its path.
+func witnessFile(t *testing.T, dir, name, data string, mode os.FileMode) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, []byte(data), mode); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(p, mode); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
