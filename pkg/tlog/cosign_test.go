@@ -1,6 +1,7 @@
 package tlog
 
 import (
+	"bytes"
 	"crypto/ed25519"
 	"crypto/rand"
 	"strings"
@@ -57,5 +58,49 @@ func TestCosignatureV1(t *testing.T) {
 	cv2, _ := NewCosignatureVerifier(c2.VerifierKey())
 	if n, err := note.Open(out, note.VerifierList(lv, cv2)); err != nil || len(n.Sigs) != 1 || len(n.UnverifiedSigs) != 1 {
 		t.Fatalf("with another cosigner key: %v; the cosignature must stay unverified", err)
+	}
+}
+
+// Malformed cosigner keys and cosignatures are refused, never a panic.
+func TestCosignatureV1_Refusals(t *testing.T) {
+	_, priv, _ := ed25519.GenerateKey(rand.Reader)
+	c, err := NewCosigner("w", priv, func() uint64 { return 1 })
+	if err != nil {
+		t.Fatal(err)
+	}
+	good := c.VerifierKey()
+	parts := strings.SplitN(good, "+", 3)
+	for name, vkey := range map[string]string{
+		"empty":         "",
+		"no_hash":       "w",
+		"no_name":       "+" + parts[1] + "+" + parts[2],
+		"short_hash":    "w+1234+" + parts[2],
+		"hash_mismatch": "w+00000000+" + parts[2],
+		"not_base64":    "w+" + parts[1] + "+!!!!",
+		"ed25519_type":  "w+" + parts[1] + "+AQ" + parts[2][2:],
+		"short_key":     "w+" + parts[1] + "+BAAA",
+	} {
+		if _, err := NewCosignatureVerifier(vkey); err == nil {
+			t.Errorf("%s: accepted %q", name, vkey)
+		}
+	}
+	cv, _ := NewCosignatureVerifier(good)
+	for _, sig := range [][]byte{nil, make([]byte, 8), make([]byte, 8+ed25519.SignatureSize), append(bytes.Repeat([]byte{0xff}, 8), make([]byte, ed25519.SignatureSize)...)} {
+		if cv.Verify([]byte("o\n1\nx\n"), sig) {
+			t.Errorf("verified signature %x", sig)
+		}
+	}
+	for _, s := range []string{"", "!!", "AAAA"} {
+		if _, err := CosignatureTime(s); err == nil {
+			t.Errorf("cosignature time of %q", s)
+		}
+	}
+	for _, name := range []string{"", "a+b", "a b", "a\nb"} {
+		if _, err := NewCosigner(name, priv, nil); err == nil {
+			t.Errorf("cosigner name %q accepted", name)
+		}
+	}
+	if _, err := NewCosigner("w", priv[:10], nil); err == nil {
+		t.Error("short private key accepted")
 	}
 }
