@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 
@@ -180,6 +181,12 @@ func TestUp_FirstSession(t *testing.T) {
 		"body": "v", "op_id": "pv-1"}); !strings.Contains(e, "reconcile with current canon") {
 		t.Fatalf("Verso before reconcile: %q", e)
 	}
+	// canon_state before the land lists the bootstrap's paths; the gateway keeps that list, so
+	// the answer after the land shows whether it is kept per canon commit.
+	before := mustCall(t, s, "canon_state", nil)
+	if slices.Contains(anyStrings(before["entries"]), "practice/durability.md") {
+		t.Fatalf("canon_state before the land lists the proposal: %v", before["entries"])
+	}
 	lp := mustCall(t, s, "list_proposals", nil)
 	if st := lp["statuses"].(map[string]any)["p-durability"].(map[string]any); st["status"] != "open" {
 		t.Fatalf("before land: %v", lp)
@@ -201,6 +208,10 @@ func TestUp_FirstSession(t *testing.T) {
 	cs := mustCall(t, s, "canon_state", nil)
 	if cs["canon_tip"] != oid || cs["seq"] != "3c" || cs["display"] != "::3C" || cs["next_seq"] != "3d" {
 		t.Fatalf("canon_state after land: %v", cs)
+	}
+	if after := anyStrings(cs["entries"]); len(after) != len(anyStrings(before["entries"]))+2 ||
+		!slices.Contains(after, "practice/durability.md") || !slices.Contains(after, "meta/log/3c.md") {
+		t.Fatalf("canon_state entries after the land: %v (before %v)", after, before["entries"])
 	}
 	if lands := cs["lands"].([]any); len(lands) != 1 || lands[0].(map[string]any)["seq"] != "3c" || lands[0].(map[string]any)["by"] != "practitioner" {
 		t.Fatalf("lands: %v", cs["lands"])
@@ -423,4 +434,16 @@ func TestUp_LifecycleRefusals(t *testing.T) {
 			}
 		})
 	}
+}
+
+// anyStrings is a decoded JSON list of strings (nil for anything else).
+func anyStrings(v any) []string {
+	l, _ := v.([]any)
+	out := make([]string, 0, len(l))
+	for _, x := range l {
+		if s, ok := x.(string); ok {
+			out = append(out, s)
+		}
+	}
+	return out
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -217,6 +218,31 @@ func benchScale(b *testing.B, n int) {
 			reportPercentiles(b, lat)
 		})
 	}
+	// canon_state over the REST mirror, read to its last byte and not decoded: the server's own
+	// time for the 100k-path answer, apart from the MCP SDK's encoding and the client's decode.
+	b.Run("canon_state_rest", func(b *testing.B) {
+		url := "http://" + nd.gw.Addr() + "/api/v1/tools/canon_state"
+		restCall := func() {
+			resp, err := http.Post(url, "application/json", strings.NewReader("{}"))
+			if err != nil {
+				b.Fatal(err)
+			}
+			got, _ := io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK || got == 0 {
+				b.Fatalf("canon_state over REST: %s, %d bytes", resp.Status, got)
+			}
+		}
+		restCall() // warm
+		defer scaleProfile(b, n, "canon_state_rest")()
+		lat := make([]time.Duration, 0, samples)
+		for i := 0; i < samples; i++ {
+			t := time.Now()
+			restCall()
+			lat = append(lat, time.Since(t))
+		}
+		reportPercentiles(b, lat)
+	})
 	// Propose needs the seat reconciled with canon (T-propose-7): pull once, then reconcile.
 	scaleCall(b, s, "canon_diff", map[string]any{"instance_id": "Gnomon"})
 	scaleCall(b, s, "sup_reconcile", map[string]any{"instance_id": "Gnomon", "body": "read it"})

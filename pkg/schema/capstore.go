@@ -183,9 +183,11 @@ type CanonPositionsAnswer struct {
 	Positions map[string]int `json:"positions"`
 }
 
-// ListPathsAnswer lists every file of a ref's tree in byte order.
+// ListPathsAnswer lists every file of a ref's tree in byte order, and names the commit whose
+// tree it listed ("" when the ref is absent), so a reader can key what it keeps of the list.
 type ListPathsAnswer struct {
 	RefFound bool     `json:"ref_found"`
+	OID      string   `json:"oid,omitempty"`
 	Paths    []string `json:"paths"`
 }
 
@@ -193,6 +195,7 @@ type ListPathsAnswer struct {
 // only passes them on (canon_state's entries: issue 15, a 100k-path list decoded to be encoded).
 type ListPathsRawAnswer struct {
 	RefFound bool            `json:"ref_found"`
+	OID      string          `json:"oid,omitempty"`
 	Paths    json.RawMessage `json:"paths"`
 }
 

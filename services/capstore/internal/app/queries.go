@@ -83,7 +83,7 @@ func (a *App) ListPaths(q schema.RefQuery) (schema.ListPathsAnswer, error) {
 	if paths == nil {
 		paths = []string{}
 	}
-	return schema.ListPathsAnswer{RefFound: true, Paths: paths}, nil
+	return schema.ListPathsAnswer{RefFound: true, OID: oid, Paths: paths}, nil
 }
 
 // ListRefs lists refs under a prefix in byte order.

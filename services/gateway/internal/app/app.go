@@ -63,7 +63,9 @@ type App struct {
 	log   *slog.Logger
 	tools map[string]handler
 	bind  *binder
-	tel   *telemetry.Telemetry // tool call metrics and spans (nil: none)
+	// canonList keeps canon_state's last path list (issue 15).
+	canonList canonListing
+	tel       *telemetry.Telemetry // tool call metrics and spans (nil: none)
 }
 
 type handler func(ctx context.Context, a toolspec.Args, s Session) (any, error)

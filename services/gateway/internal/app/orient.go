@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/stasima/stasima/pkg/bus"
 	"github.com/stasima/stasima/pkg/busclient"
@@ -150,11 +151,7 @@ func (a *App) canonState(ctx context.Context, _ toolspec.Args, _ Session) (any, 
 	if err := a.be.Query(ctx, bus.Capstore, schema.QCanonSeq, nil, &seq); err != nil {
 		return nil, err
 	}
-	var paths schema.ListPathsRawAnswer
-	if err := a.be.Query(ctx, bus.Capstore, schema.QListPaths, schema.RefQuery{Ref: a.cfg.CanonRef}, &paths); err != nil {
-		return nil, err
-	}
-	entries, err := passOnPaths(paths.Paths)
+	canon, entries, err := a.canonEntries(ctx, canon)
 	if err != nil {
 		return nil, err
 	}
@@ -187,6 +184,44 @@ func (a *App) canonState(ctx context.Context, _ toolspec.Args, _ Session) (any, 
 		Entries:    entries,
 		Lands:      lands,
 	}, nil
+}
+
+// canonListing is the last canon path list canon_state answered, encoded, with the commit it
+// lists: canon moves only at a land, so at 100k entries most calls skip capstore's tree walk and
+// the 2.5 MB transfer (issue 15). It is a cache of git, lost with the process (ARCH-5).
+type canonListing struct {
+	mu      sync.Mutex
+	oid     string
+	entries json.RawMessage
+}
+
+// canonEntries returns canon's commit and its encoded path list: the kept list when tip is the
+// commit it lists, else capstore's, which then replaces it. The commit returned is the one
+// listed, so canon_tip and entries always describe one commit even when a land happens between
+// resolving tip and listing.
+func (a *App) canonEntries(ctx context.Context, tip string) (string, json.RawMessage, error) {
+	l := &a.canonList
+	l.mu.Lock()
+	oid, entries := l.oid, l.entries
+	l.mu.Unlock()
+	if tip != "" && tip == oid {
+		return oid, entries, nil
+	}
+	var paths schema.ListPathsRawAnswer
+	if err := a.be.Query(ctx, bus.Capstore, schema.QListPaths, schema.RefQuery{Ref: a.cfg.CanonRef}, &paths); err != nil {
+		return "", nil, err
+	}
+	entries, err := passOnPaths(paths.Paths)
+	if err != nil {
+		return "", nil, err
+	}
+	if !paths.RefFound || paths.OID == "" {
+		return tip, entries, nil // no canon yet, or a capstore that does not name the commit
+	}
+	l.mu.Lock()
+	l.oid, l.entries = paths.OID, entries
+	l.mu.Unlock()
+	return paths.OID, entries, nil
 }
 
 // passOnPaths returns capstore's encoded path list as canon_state writes it: unchanged when it
