@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
+	"github.com/nats-io/nats-server/v2/server"
 )
 
 // commitClientEnv names the gateway a re-executed test binary drives as the commit client of
@@ -28,9 +29,14 @@ const commitClientEnv = "STASIMA_BENCH_COMMIT_CLIENT"
 // barrier too), driven over MCP by 16 seats in a separate process. The server figure is this
 // process's getrusage between the client's start and end signals; the client reports its own
 // CPU separately, so neither figure carries the other. b.N is the commit count.
-func BenchmarkCommitCPU_16Seats(b *testing.B) { benchCommitCPU(b, 16) }
+func BenchmarkCommitCPU_16Seats(b *testing.B) { benchCommitCPU(b, 16, "kip_commit") }
 
-func benchCommitCPU(b *testing.B, seats int) {
+// BenchmarkMCPFloor_16Seats is BenchmarkCommitCPU_16Seats calling whoami, which reads nothing
+// over the bus: the server's CPU for the MCP request and answer alone, the floor under every
+// tool call's figure (issue 15).
+func BenchmarkMCPFloor_16Seats(b *testing.B) { benchCommitCPU(b, 16, "whoami") }
+
+func benchCommitCPU(b *testing.B, seats int, tool string) {
 	cfg, err := loadConfig(b.TempDir(), "", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)
@@ -43,7 +49,7 @@ func benchCommitCPU(b *testing.B, seats int) {
 
 	cmd := exec.Command(os.Args[0])
 	cmd.Env = append(os.Environ(), commitClientEnv+"="+n.gw.Addr(),
-		"STASIMA_BENCH_SEATS="+strconv.Itoa(seats), "STASIMA_BENCH_COMMITS="+strconv.Itoa(b.N))
+		"STASIMA_BENCH_SEATS="+strconv.Itoa(seats), "STASIMA_BENCH_COMMITS="+strconv.Itoa(b.N), "STASIMA_BENCH_TOOL="+tool)
 	cmd.Stderr = os.Stderr
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
@@ -64,6 +70,7 @@ func benchCommitCPU(b *testing.B, seats int) {
 	// Settle: the sessions' connects are done; measure only the commits.
 	time.Sleep(200 * time.Millisecond)
 	b.ResetTimer()
+	bus0 := busCounts(b, n)
 	cpu0 := processCPU()
 	if _, err := io.WriteString(stdin, "go\n"); err != nil {
 		b.Fatal(err)
@@ -72,6 +79,7 @@ func benchCommitCPU(b *testing.B, seats int) {
 		b.Fatalf("commit client: no result (%v)", out.Err())
 	}
 	server := processCPU() - cpu0
+	bus1 := busCounts(b, n)
 	b.StopTimer()
 	var clientUS, elapsedUS, p50US, p99US int64
 	var failed int
@@ -87,14 +95,41 @@ func benchCommitCPU(b *testing.B, seats int) {
 	b.ReportMetric(float64(b.N)/(float64(elapsedUS)/1e6), "commits/s")
 	b.ReportMetric(float64(p50US)/1000, "p50-ms")
 	b.ReportMetric(float64(p99US)/1000, "p99-ms")
+	// What the bus carried per commit: every message the server routed in (publishes, requests,
+	// replies, acks) and the messages JetStream stored, each written and synced (ARCH-13).
+	b.ReportMetric(float64(bus1.in-bus0.in)/float64(b.N), "bus-msgs/commit")
+	b.ReportMetric(float64(bus1.stored-bus0.stored)/float64(b.N), "stored-msgs/commit")
+}
+
+// busTotals is the embedded server's count of inbound messages and of messages its streams ever
+// stored (last sequence, which acked work-queue messages leave behind).
+type busTotals struct{ in, stored uint64 }
+
+func busCounts(b *testing.B, n *node) busTotals {
+	v, err := n.ns.Varz(nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	t := busTotals{in: uint64(v.InMsgs)}
+	js, err := n.ns.Jsz(&server.JSzOptions{Streams: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, a := range js.AccountDetails {
+		for _, st := range a.Streams {
+			t.stored += st.State.LastSeq
+		}
+	}
+	return t
 }
 
 // commitClient is the client process of BenchmarkCommitCPU: it opens one MCP session per seat,
-// says "ready", waits for "go" on stdin, runs the commits (each seat writing its own
-// perspective) and prints "done <cpu µs> <elapsed µs> <p50 µs> <p99 µs> <failures>".
+// says "ready", waits for "go" on stdin, runs the calls of STASIMA_BENCH_TOOL (kip_commit: each
+// seat writing its own perspective) and prints "done <cpu µs> <elapsed µs> <p50 µs> <p99 µs> <failures>".
 func commitClient(addr string) int {
 	seats, _ := strconv.Atoi(os.Getenv("STASIMA_BENCH_SEATS"))
 	total, _ := strconv.Atoi(os.Getenv("STASIMA_BENCH_COMMITS"))
+	tool := os.Getenv("STASIMA_BENCH_TOOL")
 	if seats < 1 || total < 1 {
 		fmt.Fprintln(os.Stderr, "commit client: STASIMA_BENCH_SEATS and STASIMA_BENCH_COMMITS must be positive")
 		return 2
@@ -132,9 +167,12 @@ func commitClient(addr string) int {
 					return
 				}
 				t := time.Now()
-				res, err := sessions[i].CallTool(context.Background(), &mcp.CallToolParams{Name: "kip_commit", Arguments: map[string]any{
-					"instance_id": seat, "domain": "practice", "slug": fmt.Sprintf("e-%d", k),
-					"body": "a small entry body, as agents write them", "op_id": fmt.Sprintf("cpu-%d", k)}})
+				args := map[string]any{"instance_id": seat}
+				if tool == "kip_commit" {
+					args = map[string]any{"instance_id": seat, "domain": "practice", "slug": fmt.Sprintf("e-%d", k),
+						"body": "a small entry body, as agents write them", "op_id": fmt.Sprintf("cpu-%d", k)}
+				}
+				res, err := sessions[i].CallTool(context.Background(), &mcp.CallToolParams{Name: tool, Arguments: args})
 				if err != nil || res.IsError {
 					fmt.Fprintf(os.Stderr, "commit %d: %v %v\n", k, err, res)
 					failed.Add(1)
