@@ -24,6 +24,9 @@ run ./services/capstore/internal/gitstore/ '^BenchmarkCommit' "${N}x"
 run ./cmd/stasima/ '^BenchmarkPipeline' "${N}x"
 echo "# server CPU per acknowledged kip_commit at 16 seats (issue 15): in-process up, the MCP client in its own process"
 run ./cmd/stasima/ '^BenchmarkCommitCPU_16Seats$' "${N}x"
+echo "# its floors: the spec's bus flow for one commit alone (embedded server, sync always, no service logic), and an MCP call that touches no bus (whoami)"
+run ./cmd/stasima/ '^BenchmarkBusFloor_16Seats$' "${N}x"
+run ./cmd/stasima/ '^BenchmarkMCPFloor_16Seats$' "${N}x"
 echo "# audit: appends through the writer (producers wait on the barrier), burst throughput, verify of 1,000,000 rows beside raw SHA-256"
 run ./services/audit/ '^BenchmarkWriter' "${N}x"
 run ./services/audit/internal/chain/ '^Benchmark(Verify|SHA256)$' 1x
@@ -66,7 +69,9 @@ function metric(name,   i) { for (i = 3; i < NF; i++) if ($(i+1) == name) return
   rp = metric("s/repo"); if (rp != "") line = line sprintf("   %s s to generate the repository", rp)
   cpu = metric("cpu-ms/commit"); if (cpu != "") line = line sprintf("   %s ms CPU per commit (server and client, one process)", cpu)
   scpu = metric("server-cpu-ms/commit")
-  if (scpu != "") { print sprintf("commit_cpu_ms_per_op %s   (server process; client %s ms per commit, separately)", scpu, metric("client-cpu-ms/commit")) }
+  msgs = metric("bus-msgs/commit"); if (msgs != "") line = line sprintf("   %s bus messages, %s stored, per op", msgs, metric("stored-msgs/commit"))
+  if (scpu != "" && name ~ /CommitCPU/) { print sprintf("commit_cpu_ms_per_op %s   (server process; client %s ms per commit, separately)", scpu, metric("client-cpu-ms/commit")) }
+  else if (scpu != "") line = line sprintf("   %s ms server CPU per op", scpu)
   if (name ~ /Verify|SHA256/) line = line sprintf("   %.2f s per 1,000,000 rows", nsop / 1e9)
   ml = metric("ms/land"); if (ml != "") line = line sprintf(" %9s ms per land", ml)
   by = metric("bytes/500-path-pull"); if (by != "") line = line sprintf(" %9s bytes for %s paths (pointers only)", by, metric("paths"))

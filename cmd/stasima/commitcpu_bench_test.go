@@ -70,7 +70,7 @@ func benchCommitCPU(b *testing.B, seats int, tool string) {
 	// Settle: the sessions' connects are done; measure only the commits.
 	time.Sleep(200 * time.Millisecond)
 	b.ResetTimer()
-	bus0 := busCounts(b, n)
+	bus0 := busCounts(b, n.ns)
 	cpu0 := processCPU()
 	if _, err := io.WriteString(stdin, "go\n"); err != nil {
 		b.Fatal(err)
@@ -79,7 +79,7 @@ func benchCommitCPU(b *testing.B, seats int, tool string) {
 		b.Fatalf("commit client: no result (%v)", out.Err())
 	}
 	server := processCPU() - cpu0
-	bus1 := busCounts(b, n)
+	bus1 := busCounts(b, n.ns)
 	b.StopTimer()
 	var clientUS, elapsedUS, p50US, p99US int64
 	var failed int
@@ -105,13 +105,13 @@ func benchCommitCPU(b *testing.B, seats int, tool string) {
 // stored (last sequence, which acked work-queue messages leave behind).
 type busTotals struct{ in, stored uint64 }
 
-func busCounts(b *testing.B, n *node) busTotals {
-	v, err := n.ns.Varz(nil)
+func busCounts(b *testing.B, ns *server.Server) busTotals {
+	v, err := ns.Varz(nil)
 	if err != nil {
 		b.Fatal(err)
 	}
 	t := busTotals{in: uint64(v.InMsgs)}
-	js, err := n.ns.Jsz(&server.JSzOptions{Streams: true})
+	js, err := ns.Jsz(&server.JSzOptions{Streams: true})
 	if err != nil {
 		b.Fatal(err)
 	}
