@@ -46,6 +46,8 @@ STASIMA_BENCH_INDEX_N=${BENCH_INDEX_N:-10000} run ./services/indexer/internal/st
 STASIMA_BENCH_INDEX_N=${BENCH_INDEX_N:-10000} run ./services/indexer/internal/storetest/ '^BenchmarkSearch$' 200x
 echo "# encoding a tool result (1,000-entry listing: once, and as the MCP SDK writes it) and a 100,000-path bus reply"
 run ./services/gateway/internal/mcpserver/ 'BenchmarkEncode|BenchmarkResultWire' 200x
+echo "# canon_state's answer at 100,000 canon paths: the gateway's encoding, the MCP SDK writing it into a response, an SDK client decoding it"
+run ./services/gateway/internal/mcpserver/ '^BenchmarkCanonStateWire$' 10x
 run ./pkg/bus/ '^BenchmarkReply' 20x
 echo "# the cockpit's proposals page over 100 open proposals"
 run ./cmd/stasima/ '^BenchmarkCockpit_Proposals100$' 30x
@@ -76,7 +78,7 @@ function metric(name,   i) { for (i = 3; i < NF; i++) if ($(i+1) == name) return
   ml = metric("ms/land"); if (ml != "") line = line sprintf(" %9s ms per land", ml)
   by = metric("bytes/500-path-pull"); if (by != "") line = line sprintf(" %9s bytes for %s paths (pointers only)", by, metric("paths"))
   if (name ~ /Ledger/) line = line sprintf(" %9.3f ms per read", nsop / 1e6)
-  if (name ~ /Cockpit|Encode|ResultWire|Reply/) line = line sprintf(" %9.2f ms per op", nsop / 1e6)
+  if (name ~ /Cockpit|Encode|ResultWire|CanonStateWire|Reply/) line = line sprintf(" %9.2f ms per op", nsop / 1e6)
   if (name ~ /PrepareCandidate/) line = line sprintf(" %9.1f ms per candidate", nsop / 1e6)
   print line
 }' "$out"

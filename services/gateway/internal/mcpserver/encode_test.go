@@ -216,3 +216,67 @@ func BenchmarkResultWire(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkCanonStateWire splits the cost of a canon_state answer at 100,000 canon paths
+// (T-canon_state: entries lists every path) between the gateway's encoding, the SDK's writing of
+// it into a JSON-RPC response (the result encoded, then the response around it: two passes over
+// every byte), and an SDK client's decoding of that response, with and without the optional
+// structured content (T-common-4). Issue 15 targets canon_state at p95 30 ms; these are the parts
+// no implementation of the tool can skip while it answers over the official SDK.
+func BenchmarkCanonStateWire(b *testing.B) {
+	paths := make([]string, 100_000)
+	for i := range paths {
+		paths[i] = fmt.Sprintf("d%03d/e%06d.md", i%97, i)
+	}
+	entries, err := json.Marshal(paths)
+	if err != nil {
+		b.Fatal(err)
+	}
+	answer := struct {
+		CanonTip string          `json:"canon_tip"`
+		Seq      string          `json:"seq"`
+		Entries  json.RawMessage `json:"entries"`
+	}{"0123456789abcdef0123456789abcdef01234567", "3c", entries}
+	compact, text, err := encode(answer)
+	if err != nil {
+		b.Fatal(err)
+	}
+	type response struct {
+		JSONRPC string          `json:"jsonrpc"`
+		ID      int             `json:"id"`
+		Result  json.RawMessage `json:"result"`
+	}
+	for _, c := range []struct {
+		name string
+		res  *mcp.CallToolResult
+	}{
+		{"text+structured", &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: text}}, StructuredContent: json.RawMessage(compact)}},
+		{"text-only", &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: text}}}},
+	} {
+		wire := []byte(sdkBytes(b, response{"2.0", 1, json.RawMessage(sdkBytes(b, encodedResult{c.res}))}))
+		b.Run(c.name+"/gateway-encode", func(b *testing.B) {
+			for b.Loop() {
+				if _, _, err := encode(answer); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(c.name+"/sdk-write", func(b *testing.B) {
+			b.SetBytes(int64(len(wire)))
+			for b.Loop() {
+				sdkBytes(b, response{"2.0", 1, json.RawMessage(sdkBytes(b, encodedResult{c.res}))})
+			}
+		})
+		b.Run(c.name+"/client-decode", func(b *testing.B) {
+			b.SetBytes(int64(len(wire)))
+			for b.Loop() {
+				var r struct {
+					Result mcp.CallToolResult `json:"result"`
+				}
+				if err := json.Unmarshal(wire, &r); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
