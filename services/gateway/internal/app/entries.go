@@ -238,9 +238,27 @@ func (a *App) listEntries(ctx context.Context, args toolspec.Args, _ Session) (a
 	refArg := args.String("ref")
 	ref := a.resolveRef(refArg)
 	filter, filterOK := treeFilter(args.String("path"))
-	// The filter goes to both queries, so listing one domain reads that domain (issue 15).
+	// The filter goes to both queries, so listing one domain reads that domain (issue 15), and
+	// the two run at once: the tree walk in capstore beside the index's read.
+	// Enrichment (S-53) is one index query for the ref; a path the index does not know gets
+	// empty fields, never a guess (T-list_entries-2), and so does every path while the index
+	// cannot answer (it is a cache; git is truth). A filter that leaves the tree asks nothing.
+	var env map[string]listEntry
+	enriched := make(chan struct{})
+	if filterOK {
+		go func() {
+			defer close(enriched)
+			if err := a.be.Query(ctx, bus.Index, schema.QIndexEnvelopesFor, schema.RefQuery{Ref: ref, Under: filter}, &env); err != nil {
+				a.log.Warn("listing without enrichment", "ref", ref, "err", err)
+			}
+		}()
+	} else {
+		close(enriched)
+	}
 	var ans schema.ListPathsAnswer
-	if err := a.be.Query(ctx, bus.Capstore, schema.QListPaths, schema.RefQuery{Ref: ref, Under: filter}, &ans); err != nil {
+	err := a.be.Query(ctx, bus.Capstore, schema.QListPaths, schema.RefQuery{Ref: ref, Under: filter}, &ans)
+	<-enriched
+	if err != nil {
 		return nil, err
 	}
 	if !ans.RefFound {
@@ -248,13 +266,6 @@ func (a *App) listEntries(ctx context.Context, args toolspec.Args, _ Session) (a
 	}
 	if !filterOK {
 		return nil, fault.E(op+".filter", fault.PathNotFound, "path %q leaves the tree of %s", args.String("path"), refArg)
-	}
-	// Enrichment (S-53) is one index query for the ref; a path the index does not know gets
-	// empty fields, never a guess (T-list_entries-2), and so does every path while the index
-	// cannot answer (it is a cache; git is truth).
-	var env map[string]listEntry
-	if err := a.be.Query(ctx, bus.Index, schema.QIndexEnvelopesFor, schema.RefQuery{Ref: ref, Under: filter}, &env); err != nil {
-		a.log.Warn("listing without enrichment", "ref", ref, "err", err)
 	}
 	out := []listEntry{}
 	for _, p := range ans.Paths {
