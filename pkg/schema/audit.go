@@ -303,3 +303,14 @@ type TlogProof struct {
 	LeafHash      string    `json:"leaf_hash,omitempty"`
 	Proof         []string  `json:"proof"`
 }
+
+// AuditAppended is the data of an audit.appended event (U-3): the row appended for IntentID.
+// Op, Actor and Outcome are null for a NULL column, as in the row.
+type AuditAppended struct {
+	Seq      int64   `json:"seq"`
+	Op       *string `json:"op"`
+	Actor    *string `json:"actor"`
+	Outcome  *string `json:"outcome"`
+	Hash     string  `json:"hash"`
+	IntentID string  `json:"intent_id"`
+}

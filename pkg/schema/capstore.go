@@ -28,6 +28,7 @@ const (
 const (
 	EvtGitCommit    = "git.commit"
 	EvtGitBootstrap = "git.bootstrap"
+	EvtGitAnchor    = "git.anchor"
 )
 
 // Actor carries who a command acts for and the audit session tag of the request.
@@ -265,4 +266,29 @@ type GitCommitted struct {
 type GitBootstrapped struct {
 	OID   string   `json:"oid"`
 	Paths []string `json:"paths"`
+}
+
+// GitLanded is the data of a git.land event: canon moved to OID by the land of ProposalRef,
+// from Parent (canon before it), as state Seq (lowercase hex).
+type GitLanded struct {
+	Ref         string `json:"ref"`
+	OID         string `json:"oid"`
+	Parent      string `json:"parent"`
+	ProposalRef string `json:"proposal_ref"`
+	Seq         string `json:"seq"`
+	ApprovedBy  string `json:"approved_by"`
+	Evidence    string `json:"evidence"`
+}
+
+// GitTagged is the data of a git.tag event (the state tag a land writes).
+type GitTagged struct {
+	Name string `json:"name"`
+	OID  string `json:"oid"`
+}
+
+// GitAnchored is the data of a git.anchor event: the audit head {Seq, Head} committed as OID.
+type GitAnchored struct {
+	OID  string `json:"oid"`
+	Seq  int64  `json:"seq"`
+	Head string `json:"head"`
 }

@@ -241,7 +241,7 @@ func checkProducer(subject, op string) error {
 }
 
 func (s *Service) publishAppended(e chain.Event, intentID string) {
-	data := map[string]any{"seq": e.Seq, "op": e.Op, "actor": e.Actor, "outcome": e.Outcome, "hash": e.Hash, "intent_id": intentID}
+	data := schema.AuditAppended{Seq: e.Seq, Op: nullable(e.Op), Actor: nullable(e.Actor), Outcome: nullable(e.Outcome), Hash: e.Hash, IntentID: intentID}
 	env, err := bus.NewEnvelope("audit.appended/"+intentID, schema.EvtAuditAdded, bus.Audit, "", "", time.Now(), data)
 	if err != nil {
 		return
@@ -286,4 +286,12 @@ func (s *Service) wake(rows []chain.Event) {
 		}
 		s.recent[r.IntentID] = r
 	}
+}
+
+// nullable is a column's text as an event field: nil for NULL.
+func nullable(t chain.Text) *string {
+	if !t.Valid {
+		return nil
+	}
+	return &t.String
 }

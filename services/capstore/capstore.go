@@ -313,8 +313,7 @@ func (s *Service) commands() bus.Handlers {
 			}
 			var evs []event
 			if !res.Replayed || redelivered {
-				evs = append(evs, event{id: "git.anchor/" + res.OID, typ: "git.anchor", opID: "anchor-" + c.Head[:12],
-					data: map[string]any{"oid": res.OID, "seq": res.Seq, "head": res.Head}})
+				evs = append(evs, anchorEvent(res, c.Head))
 			}
 			return res, evs, nil, nil
 		},

@@ -32,9 +32,9 @@ func (s *Service) land(ctx context.Context, env bus.Envelope) (any, error) {
 		rows[i].ID = fmt.Sprintf("land/%s/%d", done.OID, i)
 	}
 	landEv := event{id: schema.EvtGitLand + "/" + done.OID, typ: schema.EvtGitLand, opID: "land-" + done.OID[:12],
-		data: map[string]any{"ref": s.cfg.CanonRef, "oid": done.OID, "parent": done.Parent, "proposal_ref": done.ProposalRef, "seq": done.Seq,
-			"approved_by": c.ApprovedBy, "evidence": c.Evidence}}
-	tagEv := event{id: schema.EvtGitTag + "/" + done.Seq, typ: schema.EvtGitTag, data: map[string]any{"name": "refs/tags/state/" + done.Seq, "oid": done.OID}}
+		data: schema.GitLanded{Ref: s.cfg.CanonRef, OID: done.OID, Parent: done.Parent, ProposalRef: done.ProposalRef, Seq: done.Seq,
+			ApprovedBy: c.ApprovedBy, Evidence: c.Evidence}}
+	tagEv := event{id: schema.EvtGitTag + "/" + done.Seq, typ: schema.EvtGitTag, data: schema.GitTagged{Name: "refs/tags/state/" + done.Seq, OID: done.OID}}
 	landSeq, err := s.publishAll(ctx, []event{landEv, tagEv}, rows)
 	if err != nil {
 		return nil, fault.Wrap("land", fault.BackendUnavailable, err, "land of %s moved canon but its events did NOT complete", done.OID)
@@ -60,10 +60,16 @@ func (s *Service) land(ctx context.Context, env bus.Envelope) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, err := s.publishAll(ctx, []event{{id: "git.anchor/" + anc.OID, typ: "git.anchor", opID: "anchor-" + head.Head[:12],
-		data: map[string]any{"oid": anc.OID, "seq": anc.Seq, "head": anc.Head}}}, nil); err != nil {
+	if _, err := s.publishAll(ctx, []event{anchorEvent(anc, head.Head)}, nil); err != nil {
 		s.log.Warn("anchor event publish failed", "err", err)
 	}
 	n, _ := hexseq.Parse(done.Seq)
 	return schema.LandResult{Landed: done.OID, Seq: done.Seq, Display: hexseq.Display(n), Anchor: head}, nil
+}
+
+// anchorEvent is the git.anchor event of an anchor commit; its op id names the audit head the
+// anchor was asked for, so a redelivered anchor command publishes the same event.
+func anchorEvent(res schema.AnchorResult, head string) event {
+	return event{id: schema.EvtGitAnchor + "/" + res.OID, typ: schema.EvtGitAnchor, opID: "anchor-" + head[:min(12, len(head))],
+		data: schema.GitAnchored{OID: res.OID, Seq: res.Seq, Head: res.Head}}
 }

@@ -43,7 +43,7 @@ func TestService_CatchesUpAfterRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	r.publish(t, schema.EvtGitCommit, "not a commit") // refused: ArgumentError
-	last, _ := r.publish(t, schema.EvtGitLand, map[string]any{"ref": fixture.CanonRef, "oid": tip(t, r.d, fixture.CanonRef)})
+	last, _ := r.publish(t, schema.EvtGitLand, schema.GitLanded{Ref: fixture.CanonRef, OID: tip(t, r.d, fixture.CanonRef)})
 
 	r.startIndexer(t)
 	r.await(t, last)

@@ -334,11 +334,7 @@ func (s *Service) derive(ctx context.Context, seq uint64, env bus.Envelope) (eve
 		d.kind = unitBootstrap // S-33: the rebuild reads git itself, under the write lock
 		return d, nil
 	case schema.EvtGitLand:
-		var ev struct {
-			Ref    string `json:"ref"`
-			OID    string `json:"oid"`
-			Parent string `json:"parent"`
-		}
+		var ev schema.GitLanded
 		if err := decodeData(env, &ev); err != nil {
 			return d, err
 		}

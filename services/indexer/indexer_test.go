@@ -219,8 +219,8 @@ func TestService_IndexesGitEvents(t *testing.T) {
 	// A proposal commit is never indexed (S-3).
 	r.publish(t, schema.EvtGitCommit, schema.GitCommitted{Ref: refs.ProposalPrefix + "p1",
 		OID: tip(t, r.d, fixture.CanonRef), Paths: mdPaths(t, r.d, fixture.CanonRef)})
-	seq, _ := r.publish(t, schema.EvtGitLand, map[string]any{"ref": fixture.CanonRef, "oid": tip(t, r.d, fixture.CanonRef),
-		"proposal_ref": refs.ProposalPrefix + "p1", "seq": 1})
+	seq, _ := r.publish(t, schema.EvtGitLand, schema.GitLanded{Ref: fixture.CanonRef, OID: tip(t, r.d, fixture.CanonRef),
+		ProposalRef: refs.ProposalPrefix + "p1", Seq: "1"})
 	r.await(t, seq)
 	diffRows(t, byKey(r.indexed(t)), byKey(want))
 
@@ -251,7 +251,7 @@ func TestService_IndexesGitEvents(t *testing.T) {
 		t.Fatalf("redelivered event wrote %d rows, %v", n, err)
 	}
 	// A land that changes nothing rewrites nothing (S-36 holds already).
-	seq, _ = r.publish(t, schema.EvtGitLand, map[string]any{"ref": fixture.CanonRef, "oid": tip(t, r.d, fixture.CanonRef)})
+	seq, _ = r.publish(t, schema.EvtGitLand, schema.GitLanded{Ref: fixture.CanonRef, OID: tip(t, r.d, fixture.CanonRef)})
 	r.await(t, seq)
 	after, _ := r.svc.store.All(ctx)
 	if !reflect.DeepEqual(after, before) {

@@ -276,7 +276,12 @@ func (a *App) listEntries(ctx context.Context, args toolspec.Args, _ Session) (a
 		e.Path = p
 		out = append(out, e)
 	}
-	return map[string]any{"entries": out}, nil
+	return listEntriesResult{Entries: out}, nil
+}
+
+// listEntriesResult is list_entries' answer (T-list_entries).
+type listEntriesResult struct {
+	Entries []listEntry `json:"entries"`
 }
 
 // treeFilter normalizes a list_entries filter as git normalizes a path inside the tree.
@@ -322,7 +327,12 @@ func (a *App) kipHistory(ctx context.Context, args toolspec.Args, _ Session) (an
 	if !ans.RefFound {
 		return nil, fault.E(op, fault.RefNotFound, "%s: no such ref", ref)
 	}
-	return map[string]any{"history": ans.History}, nil
+	return kipHistoryResult{History: ans.History}, nil
+}
+
+// kipHistoryResult is kip_history's answer (T-kip_history).
+type kipHistoryResult struct {
+	History []schema.HistoryItem `json:"history"`
 }
 
 func parseEntry(b []byte) (*entry.Envelope, string) { return entry.Parse(text(b)) }

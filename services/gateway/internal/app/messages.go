@@ -160,7 +160,12 @@ func (a *App) impCheck(ctx context.Context, args toolspec.Args, _ Session) (any,
 	if msgs == nil {
 		msgs = []message{}
 	}
-	return map[string]any{"messages": msgs}, nil
+	return impCheckResult{Messages: msgs}, nil
+}
+
+// impCheckResult is imp_check's answer (T-imp_check).
+type impCheckResult struct {
+	Messages []message `json:"messages"`
 }
 
 // flagsOf asks the indexer for the frontier (S-43) of each seat, passing the paths each has read
