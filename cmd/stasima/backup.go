@@ -267,11 +267,11 @@ func adminRestore(ctx context.Context, cfg Config, from string, p progress) (any
 			}
 		}
 		p.step("rebuilding the map index")
-		var ri map[string]any
-		if err := c.Do(ctx, busclient.Command{Svc: bus.Index, Verb: "reindex", Data: struct{}{}}, &ri); err != nil {
+		var ri schema.ReindexResult
+		if err := c.Do(ctx, busclient.Command{Svc: bus.Index, Verb: schema.CmdIndexReindex, Data: struct{}{}}, &ri); err != nil {
 			return nil, err
 		}
-		out["reindexed"] = ri["reindexed"]
+		out["reindexed"] = ri.Reindexed
 		p.step("verifying the chain and the anchor")
 		var v schema.VerifyAnswer
 		if err := c.Query(ctx, bus.Audit, schema.QAuditVerify, nil, &v); err != nil {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/stasima/stasima/pkg/bus"
 	"github.com/stasima/stasima/pkg/busclient"
+	"github.com/stasima/stasima/pkg/schema"
 )
 
 func newAdminReindexCmd(a *adminOpts) *cobra.Command {
@@ -25,7 +26,7 @@ func newAdminReindexCmd(a *adminOpts) *cobra.Command {
 				}
 				defer b.finish()
 				var res json.RawMessage
-				err := c.Do(ctx, busclient.Command{Svc: bus.Index, Verb: "reindex", Data: struct{}{}}, &res)
+				err := c.Do(ctx, busclient.Command{Svc: bus.Index, Verb: schema.CmdIndexReindex, Data: struct{}{}}, &res)
 				return res, err
 			}, nil
 		}),

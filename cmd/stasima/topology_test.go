@@ -23,8 +23,9 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/nats-io/nats.go"
 
+	"github.com/stasima/stasima/pkg/bus"
 	"github.com/stasima/stasima/pkg/pgtest"
-	"github.com/stasima/stasima/services/indexer"
+	"github.com/stasima/stasima/pkg/schema"
 )
 
 // stasimaBin builds the binary once per test run.
@@ -321,8 +322,8 @@ func (tp *topology) mcp(t *testing.T) *mcp.ClientSession {
 // envelopes is the index's rows for a ref, as JSON (the index oracle).
 func envelopes(t *testing.T, nc *nats.Conn, ref string) (string, int) {
 	t.Helper()
-	b, _ := json.Marshal(indexer.RefRequest{Ref: ref})
-	m, err := nc.Request("stasima.index.q."+indexer.QEnvelopesFor, b, 10*time.Second)
+	b, _ := json.Marshal(schema.RefQuery{Ref: ref})
+	m, err := nc.Request(bus.MustSubjects(bus.DefaultPrefix).Query(bus.Index, schema.QIndexEnvelopesFor), b, 10*time.Second)
 	if err != nil {
 		t.Fatalf("envelopes_for %s: %v", ref, err)
 	}

@@ -7,15 +7,15 @@ import (
 	"github.com/stasima/stasima/pkg/bus"
 	"github.com/stasima/stasima/pkg/fault"
 	"github.com/stasima/stasima/pkg/logkey"
+	"github.com/stasima/stasima/pkg/schema"
 )
 
-// CmdReindex is the full rebuild command (stasima.index.cmd.reindex, S-34).
-const CmdReindex = "reindex"
+// CmdReindex is the full rebuild command (stasima.index.cmd.reindex, S-34); the contract lives
+// in pkg/schema.
+const CmdReindex = schema.CmdIndexReindex
 
-// ReindexResult is the reply of the reindex command.
-type ReindexResult struct {
-	Reindexed int `json:"reindexed"`
-}
+// ReindexResult is the reply of the reindex command; the contract lives in pkg/schema.
+type ReindexResult = schema.ReindexResult
 
 // commands is the index command table (stasima.index.cmd.<verb>): each is replied, failed or
 // not, then acked (ARCH-12). Reindex is safe to redeliver: it rebuilds the same index from git.

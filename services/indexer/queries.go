@@ -34,48 +34,41 @@ const (
 // RefRequest names a ref (envelopes_for); the contract lives in pkg/schema.
 type RefRequest = schema.RefQuery
 
-// Envelope is the listing enrichment of one path (S-53).
-type Envelope = ranking.Envelope
+// Envelope is the listing enrichment of one path (S-53); the contract lives in pkg/schema.
+type Envelope = schema.EntryEnvelope
 
 // SearchRequest is map_search (S-10…S-15); Limit nil means DefaultSearchLimit. The contract
 // lives in pkg/schema.
 type SearchRequest = schema.SearchQuery
 
-// SearchResult is {results, below_floor} with 0.1.5's hit fields (S-13, S-14).
-type SearchResult = ranking.Result
+// SearchResult is {results, below_floor} with 0.1.5's hit fields (S-13, S-14); the contract
+// lives in pkg/schema.
+type SearchResult = schema.SearchResult
 
 // PathRequest names a path (authors_of); the contract lives in pkg/schema.
 type PathRequest = schema.PathQuery
 
-// AuthorsAnswer lists sorted distinct authoring seats (S-50).
-type AuthorsAnswer struct {
-	Authors []string `json:"authors"`
-}
+// AuthorsAnswer lists sorted distinct authoring seats (S-50); the contract lives in pkg/schema.
+type AuthorsAnswer = schema.AuthorsAnswer
 
 // BodyRequest carries a body (authors_of_body); the contract lives in pkg/schema.
 type BodyRequest = schema.BodyQuery
 
-// AuthorPath is one author of a body and their exemplar path.
-type AuthorPath struct {
-	Author string `json:"author"`
-	Path   string `json:"path"`
-}
-
-// BodyAuthorsAnswer lists each author whose row carries the body, with the path of their first
-// such row in ins_seq order, in that order (S-52).
-type BodyAuthorsAnswer struct {
-	Authors []AuthorPath `json:"authors"`
-}
+// AuthorPath and BodyAuthorsAnswer are authors_of_body's answer (S-52); the contract lives in
+// pkg/schema.
+type (
+	AuthorPath        = schema.AuthorPath
+	BodyAuthorsAnswer = schema.BodyAuthorsAnswer
+)
 
 // AwaitRequest is the index barrier (ARCH-7, S-30): answer once the EVENTS stream sequence
 // StreamSeq is applied, or fail after TimeoutMS (default 10 s, at most 1 min). The contract
 // lives in pkg/schema.
 type AwaitRequest = schema.IndexAwaitQuery
 
-// WatermarkAnswer is the last applied EVENTS stream sequence (await and watermark).
-type WatermarkAnswer struct {
-	StreamSeq uint64 `json:"stream_seq"`
-}
+// WatermarkAnswer is the last applied EVENTS stream sequence (await and watermark); the
+// contract lives in pkg/schema.
+type WatermarkAnswer = schema.WatermarkAnswer
 
 // startQueries serves stasima.index.q.* in the index queue group. Each request runs on a
 // goroutine of its own, so a waiting await never stalls the other queries.

@@ -38,22 +38,11 @@ const previewLen = 240
 // for the cockpit); the contract lives in pkg/schema.
 type InboxRequest = schema.InboxQuery
 
-// Message is one inbox item (S-41): authored fields only (S-42); SupersededBy is a path or "".
-type Message struct {
-	Path         string   `json:"path"`
-	From         string   `json:"from"`
-	Subject      string   `json:"subject"`
-	Coordinates  []string `json:"coordinates"`
-	Ref          string   `json:"ref"`
-	Supersedes   []string `json:"supersedes"`
-	SupersededBy string   `json:"superseded_by"`
-}
-
-// InboxAnswer maps each requested seat to its flat inbox, tombstones resolved over the whole
-// inbox (S-41), ins_seq ascending. Read state is not the index's (it lives in audit).
-type InboxAnswer struct {
-	Inboxes map[string][]Message `json:"inboxes"`
-}
+// Message and InboxAnswer are the inbox query's answer (S-41); the contract lives in pkg/schema.
+type (
+	Message     = schema.InboxMessage
+	InboxAnswer = schema.InboxAnswer
+)
 
 // Inbox is S-40/S-41 for one seat: rows with type msg whose recipients contain seat exactly,
 // any ref, ins_seq ascending; superseded_by[old] = m.path when m's author wrote old (later
@@ -136,28 +125,12 @@ func Attention(all []rows.Row, seat string, read map[string]bool) int {
 // with_vantages); Full adds the horizon (detail=full). The contract lives in pkg/schema.
 type VantagesRequest = schema.VantagesQuery
 
-// Vantage is one vap_for item (T-vap_for-3/4); Horizon only with Full.
-type Vantage struct {
-	Path        string   `json:"path"`
-	Ref         string   `json:"ref"`
-	Author      string   `json:"author"`
-	Binds       []string `json:"binds"`
-	Vantage     string   `json:"vantage"`
-	CanonState  string   `json:"canon_state"`
-	Title       string   `json:"title"`
-	Preview     string   `json:"preview"`
-	BindsStatus string   `json:"binds_status"`
-	Horizon     *string  `json:"horizon,omitempty"`
-}
-
-// VantagesAnswer is vap_for's page.
-type VantagesAnswer struct {
-	Vantages  []Vantage `json:"vantages"`
-	Count     int       `json:"count"`
-	Total     int       `json:"total"`
-	Truncated bool      `json:"truncated"`
-	Offset    int       `json:"offset"`
-}
+// Vantage and VantagesAnswer are vap_for's page (T-vap_for-2…4); the contract lives in
+// pkg/schema.
+type (
+	Vantage        = schema.Vantage
+	VantagesAnswer = schema.VantagesAnswer
+)
 
 // VantagesFor is S-51 and T-vap_for-1…4: vap rows filtered by author and canon_state when given,
 // ordered by instance_depth then ins_seq descending when author is given (else ins_seq
@@ -238,23 +211,13 @@ func StatusOf(all []rows.Row, path string) string {
 	return status
 }
 
-// ThreadLatest names the newest row of a thread.
-type ThreadLatest struct {
-	Path string `json:"path"`
-	Ref  string `json:"ref"`
-}
-
-// ThreadSummary is one tag of threads() (S-61).
-type ThreadSummary struct {
-	Count   int          `json:"count"`
-	Authors []string     `json:"authors"`
-	Latest  ThreadLatest `json:"latest"`
-}
-
-// ThreadsAnswer is thread_scry with no tag (T-thread_scry-1); tags marshal sorted.
-type ThreadsAnswer struct {
-	Threads map[string]ThreadSummary `json:"threads"`
-}
+// ThreadLatest, ThreadSummary and ThreadsAnswer are the threads listing (S-61,
+// T-thread_scry-1); the contract lives in pkg/schema.
+type (
+	ThreadLatest  = schema.ThreadLatest
+	ThreadSummary = schema.ThreadSummary
+	ThreadsAnswer = schema.ThreadsAnswer
+)
 
 // Threads is S-61 over rows of every type with a non-empty thread.
 func Threads(all []rows.Row) ThreadsAnswer {
@@ -281,25 +244,12 @@ func Threads(all []rows.Row) ThreadsAnswer {
 // ThreadRequest is thread_entries(tag, limit, offset) (S-62); the contract lives in pkg/schema.
 type ThreadRequest = schema.ThreadQuery
 
-// ThreadEntry is one row of a thread (T-thread_scry-2); Title falls back to the subject.
-type ThreadEntry struct {
-	Path   string `json:"path"`
-	Ref    string `json:"ref"`
-	Author string `json:"author"`
-	Type   string `json:"type"`
-	Title  string `json:"title"`
-	Status string `json:"status"`
-}
-
-// ThreadAnswer is thread_scry for one tag; Offset echoes the argument unchanged.
-type ThreadAnswer struct {
-	Thread    string        `json:"thread"`
-	Entries   []ThreadEntry `json:"entries"`
-	Count     int           `json:"count"`
-	Total     int           `json:"total"`
-	Truncated bool          `json:"truncated"`
-	Offset    int           `json:"offset"`
-}
+// ThreadEntry and ThreadAnswer are one thread's page (S-62, T-thread_scry-2); the contract
+// lives in pkg/schema.
+type (
+	ThreadEntry  = schema.ThreadEntry
+	ThreadAnswer = schema.ThreadAnswer
+)
 
 // ThreadEntries is S-62 and T-thread_scry-2: the tag's rows newest first, offset skipped
 // (negative → 0), limit taken (negative → all).
@@ -327,17 +277,12 @@ func ThreadEntries(all []rows.Row, q ThreadRequest) ThreadAnswer {
 	return out
 }
 
-// ArgTerm is one term of arg_terms() (S-70).
-type ArgTerm struct {
-	Definitions int      `json:"definitions"`
-	Trees       []string `json:"trees"`
-	Canon       bool     `json:"canon"`
-}
-
-// ArgTermsAnswer is arg_scry with no term (T-arg_scry-1); terms marshal sorted.
-type ArgTermsAnswer struct {
-	Terms map[string]ArgTerm `json:"terms"`
-}
+// ArgTerm and ArgTermsAnswer are the argot terms listing (S-70, T-arg_scry-1); the contract
+// lives in pkg/schema.
+type (
+	ArgTerm        = schema.ArgTerm
+	ArgTermsAnswer = schema.ArgTermsAnswer
+)
 
 // ArgTerms is S-70: per term (last path segment without ".md") of the arg rows, the number of
 // distinct stripped bodies, the sorted distinct refs, and whether any row is canon.
@@ -370,27 +315,13 @@ func ArgTerms(all []rows.Row) ArgTermsAnswer {
 // contract lives in pkg/schema.
 type TermRequest = schema.TermQuery
 
-// Holder is one row carrying a definition.
-type Holder struct {
-	Ref    string `json:"ref"`
-	Author string `json:"author"`
-	Path   string `json:"path"`
-	Status string `json:"status"`
-}
-
-// Definition is one distinct stripped body of a term.
-type Definition struct {
-	Preview string   `json:"preview"`
-	Canon   bool     `json:"canon"`
-	Holders []Holder `json:"holders"`
-}
-
-// ArgDefinitionsAnswer is arg_scry for one term (T-arg_scry-2).
-type ArgDefinitionsAnswer struct {
-	Term        string       `json:"term"`
-	Definitions []Definition `json:"definitions"`
-	Count       int          `json:"count"`
-}
+// Holder, Definition and ArgDefinitionsAnswer are one term's definitions (S-71,
+// T-arg_scry-2); the contract lives in pkg/schema.
+type (
+	Holder               = schema.ArgHolder
+	Definition           = schema.ArgDefinition
+	ArgDefinitionsAnswer = schema.ArgDefinitionsAnswer
+)
 
 // ArgDefinitions is S-71: arg rows at exactly "<term>.md" or ending "/<term>.md" compared
 // ASCII-case-insensitively with "%" and "_" literal (D-27), grouped by stripped body; groups
@@ -535,7 +466,7 @@ func (s *Service) scryEndpoints() map[string]func(context.Context, []byte) (any,
 			if err != nil {
 				return nil, err
 			}
-			return map[string]string{"status": st}, nil
+			return schema.StatusOfAnswer{Status: st}, nil
 		},
 	}
 }

@@ -22,7 +22,6 @@ import (
 	"github.com/stasima/stasima/pkg/hexseq"
 	"github.com/stasima/stasima/pkg/refs"
 	"github.com/stasima/stasima/pkg/schema"
-	"github.com/stasima/stasima/services/indexer"
 )
 
 //go:embed templates/*.html
@@ -291,7 +290,7 @@ type proposalView struct {
 	// Vantages are the vantages bound to the proposal's entries (S-51), by entry path.
 	Vantages []entryVantages
 	// Threads are the entries of each thread the proposal's entries carry (S-62).
-	Threads []indexer.ThreadAnswer
+	Threads []schema.ThreadAnswer
 	// SideErr names a vantage or thread lookup the index could not answer; the review
 	// stands without them.
 	SideErr string
@@ -300,7 +299,7 @@ type proposalView struct {
 // entryVantages are the vantages bound to one path.
 type entryVantages struct {
 	Path     string
-	Vantages []indexer.Vantage
+	Vantages []schema.Vantage
 	Total    int
 }
 
@@ -324,7 +323,7 @@ func (s *Server) sides(ctx context.Context, v *proposalView) {
 		if strings.HasPrefix(e.Path, "meta/log/") {
 			continue
 		}
-		var ans indexer.VantagesAnswer
+		var ans schema.VantagesAnswer
 		if err := s.bus.Query(ctx, bus.Index, schema.QIndexVantagesFor, schema.VantagesQuery{Entry: e.Path, Limit: sideLimit}, &ans); err != nil {
 			errs = append(errs, "vantages of "+e.Path+": "+err.Error())
 			continue
@@ -334,7 +333,7 @@ func (s *Server) sides(ctx context.Context, v *proposalView) {
 		}
 	}
 	for _, t := range v.Summary.Threads {
-		var ans indexer.ThreadAnswer
+		var ans schema.ThreadAnswer
 		if err := s.bus.Query(ctx, bus.Index, schema.QIndexThreadEntries, schema.ThreadQuery{Thread: t, Limit: sideLimit}, &ans); err != nil {
 			errs = append(errs, "thread "+t+": "+err.Error())
 			continue
@@ -644,14 +643,14 @@ func sanitizeEventName(t string) string {
 
 // inboxItem is one practitioner message with its read state.
 type inboxItem struct {
-	indexer.Message
+	schema.InboxMessage
 	Read bool
 }
 
 // inbox lists the practitioner's messages (O-inbox-2): unread first, with a mark-read form.
 func (s *Server) inbox(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	var ans indexer.InboxAnswer
+	var ans schema.InboxAnswer
 	if err := s.bus.Query(ctx, bus.Index, schema.QIndexInbox, schema.InboxQuery{Seats: []string{practitioner}}, &ans); err != nil {
 		s.fail(w, r, "Inbox", err)
 		return

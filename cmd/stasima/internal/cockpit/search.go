@@ -13,7 +13,6 @@ import (
 	"github.com/stasima/stasima/pkg/fault"
 	"github.com/stasima/stasima/pkg/refs"
 	"github.com/stasima/stasima/pkg/schema"
-	"github.com/stasima/stasima/services/indexer"
 )
 
 // Search bounds: the hits a page shows by default and at most.
@@ -31,7 +30,7 @@ type searchForm struct {
 	Limit                int
 	Scopes               []string
 	Searched             bool
-	Result               indexer.SearchResult
+	Result               schema.SearchResult
 }
 
 // search is map_search over the index (S-10…S-15) as the practitioner: every hit attributed,

@@ -95,22 +95,9 @@ type impSendResult struct {
 	OID        string   `json:"oid"`
 }
 
-// message is one inbox item (S-41) as the indexer answers it.
-type message struct {
-	Path         string   `json:"path"`
-	From         string   `json:"from"`
-	Subject      string   `json:"subject"`
-	Coordinates  []string `json:"coordinates"`
-	Ref          string   `json:"ref"`
-	Supersedes   []string `json:"supersedes"`
-	SupersededBy string   `json:"superseded_by"`
-}
-
 // inboxes asks the indexer for the flat inboxes of seats (S-40/S-41), tombstones resolved.
-func (a *App) inboxes(ctx context.Context, seats []string) (map[string][]message, error) {
-	var ans struct {
-		Inboxes map[string][]message `json:"inboxes"`
-	}
+func (a *App) inboxes(ctx context.Context, seats []string) (map[string][]schema.InboxMessage, error) {
+	var ans schema.InboxAnswer
 	if err := a.be.Query(ctx, bus.Index, schema.QIndexInbox, schema.InboxQuery{Seats: seats}, &ans); err != nil {
 		return nil, err
 	}
@@ -155,17 +142,17 @@ func (a *App) impCheck(ctx context.Context, args toolspec.Args, _ Session) (any,
 		if err != nil {
 			return nil, err
 		}
-		msgs = slices.DeleteFunc(msgs, func(m message) bool { return read[seat][m.Path] })
+		msgs = slices.DeleteFunc(msgs, func(m schema.InboxMessage) bool { return read[seat][m.Path] })
 	}
 	if msgs == nil {
-		msgs = []message{}
+		msgs = []schema.InboxMessage{}
 	}
 	return impCheckResult{Messages: msgs}, nil
 }
 
 // impCheckResult is imp_check's answer (T-imp_check).
 type impCheckResult struct {
-	Messages []message `json:"messages"`
+	Messages []schema.InboxMessage `json:"messages"`
 }
 
 // flagsOf asks the indexer for the frontier (S-43) of each seat, passing the paths each has read

@@ -25,25 +25,14 @@ func (a *App) mapSearch(ctx context.Context, args toolspec.Args, _ Session) (any
 
 // authorsOf is S-50 through the indexer.
 func (a *App) authorsOf(ctx context.Context, path string) ([]string, error) {
-	var ans struct {
-		Authors []string `json:"authors"`
-	}
+	var ans schema.AuthorsAnswer
 	err := a.be.Query(ctx, bus.Index, schema.QIndexAuthorsOf, schema.PathQuery{Path: path}, &ans)
 	return ans.Authors, err
 }
 
 // authorsOfBody is S-52 through the indexer.
-func (a *App) authorsOfBody(ctx context.Context, body string) ([]struct{ Author, Path string }, error) {
-	var ans struct {
-		Authors []struct {
-			Author string `json:"author"`
-			Path   string `json:"path"`
-		} `json:"authors"`
-	}
+func (a *App) authorsOfBody(ctx context.Context, body string) ([]schema.AuthorPath, error) {
+	var ans schema.BodyAuthorsAnswer
 	err := a.be.Query(ctx, bus.Index, schema.QIndexAuthorsOfBody, schema.BodyQuery{Body: body}, &ans)
-	out := make([]struct{ Author, Path string }, len(ans.Authors))
-	for i, x := range ans.Authors {
-		out[i] = struct{ Author, Path string }{x.Author, x.Path}
-	}
-	return out, err
+	return ans.Authors, err
 }

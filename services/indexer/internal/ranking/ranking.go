@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/stasima/stasima/pkg/schema"
 	"github.com/stasima/stasima/services/indexer/internal/embed"
 	"github.com/stasima/stasima/services/indexer/internal/rows"
 )
@@ -103,35 +104,13 @@ func (q Query) Admits(m Meta) bool {
 	return true
 }
 
-// Hit is one attributed search result (S-13, INV-9). Matched (hybrid mode only) names the
-// sides that found it; Score is always the rounded embedding score.
-type Hit struct {
-	Path    string   `json:"path"`
-	Ref     string   `json:"ref"`
-	Author  string   `json:"author"`
-	IsCanon bool     `json:"is_canon"`
-	Type    string   `json:"type"`
-	Title   string   `json:"title"`
-	Status  string   `json:"status"`
-	Score   float64  `json:"score"`
-	Preview string   `json:"preview"`
-	Matched []string `json:"matched,omitempty"`
-}
-
-// Result is a search answer: the kept hits and how many were withheld under the floor (S-14).
-type Result struct {
-	Results    []Hit `json:"results"`
-	BelowFloor int   `json:"below_floor"`
-}
-
-// Envelope is the listing enrichment of one path (S-53); Tick and Thread are omitted when empty.
-type Envelope struct {
-	Title  string `json:"title"`
-	Status string `json:"status"`
-	Type   string `json:"type"`
-	Tick   string `json:"tick,omitempty"`
-	Thread string `json:"thread,omitempty"`
-}
+// Hit, Result and Envelope are the wire shapes of a search hit (S-13, INV-9), a search answer
+// (S-13, S-14) and a path's listing enrichment (S-53); the contract lives in pkg/schema.
+type (
+	Hit      = schema.SearchHit
+	Result   = schema.SearchResult
+	Envelope = schema.EntryEnvelope
+)
 
 // Envelopes returns {path: envelope} of rs (S-53).
 func Envelopes(rs []rows.Row) map[string]Envelope {
