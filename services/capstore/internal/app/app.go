@@ -45,6 +45,8 @@ type App struct {
 	now func() time.Time
 	// ledger meters every storage operation of git (perf_scry, D-23).
 	ledger *Ledger
+	// onCanon keeps the commits of canon's history at one canon tip (proposal_summaries).
+	onCanon canonHistory
 }
 
 // New assembles an App.

@@ -2,6 +2,7 @@ package app
 
 import (
 	"slices"
+	"sync"
 
 	"github.com/stasima/stasima/pkg/commitmsg"
 	"github.com/stasima/stasima/pkg/entry"
@@ -30,7 +31,7 @@ func (a *App) ProposalSummaries(q schema.ProposalSummariesQuery) (schema.Proposa
 	}
 	onCanon := map[string]bool{}
 	if hasCanon {
-		if err := a.walk(canon, func(c gitstore.CommitInfo) bool { onCanon[c.OID] = true; return true }); err != nil {
+		if onCanon, err = a.canonCommits(canon); err != nil {
 			return out, unavailable(op, err)
 		}
 	}
@@ -127,4 +128,52 @@ func (a *App) RefTips(q schema.ListRefsQuery) (schema.RefTips, error) {
 			Subject: commitmsg.Subject(c.Message), Time: c.Time.Unix()})
 	}
 	return out, nil
+}
+
+// canonHistory is the set of commits on canon's history at tip. The set is shared with the
+// requests that read it and never written after it is kept: a new tip gets a new set.
+type canonHistory struct {
+	mu  sync.Mutex
+	tip string
+	set map[string]bool
+}
+
+// canonCommits returns the commits of canon's history at tip, kept per canon tip so the
+// cockpit's proposals page does not walk all of canon's history per request (issue 15). When
+// the kept tip is an ancestor of tip (canon moved by lands) only the commits since are walked:
+// the walk stops at kept commits, and it reaches the kept tip exactly when the kept tip is an
+// ancestor, because every kept commit is an ancestor of it. Otherwise (canon moved elsewhere: a
+// restore, a fetch) the set is rebuilt.
+func (a *App) canonCommits(tip string) (map[string]bool, error) {
+	h := &a.onCanon
+	h.mu.Lock()
+	keptTip, kept := h.tip, h.set
+	h.mu.Unlock()
+	if keptTip == tip && kept != nil {
+		return kept, nil
+	}
+	set, reached := map[string]bool{}, false
+	err := a.walk(tip, func(c gitstore.CommitInfo) bool {
+		if kept[c.OID] {
+			reached = reached || c.OID == keptTip
+			return false
+		}
+		set[c.OID] = true
+		return true
+	})
+	if err == nil && kept != nil && !reached {
+		set = map[string]bool{}
+		err = a.walk(tip, func(c gitstore.CommitInfo) bool { set[c.OID] = true; return true })
+	} else if err == nil {
+		for oid := range kept {
+			set[oid] = true
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	h.mu.Lock()
+	h.tip, h.set = tip, set
+	h.mu.Unlock()
+	return set, nil
 }
