@@ -22,8 +22,33 @@ import (
 // and the audit intent, the audit writer's audit.appended event and ack, the indexer's ack, and
 // the audit and index barrier queries (ARCH-6, ARCH-7). Its server-cpu-ms/commit is the floor
 // under BenchmarkCommitCPU_16Seats's figure that only a different bus protocol could lower
-// (issue 15). b.N is the commit count.
+// (issue 15). Two such protocols are measured beside it, as spec changes to weigh: the audit
+// writer deriving a commit's row from the git.commit event instead of a separate intent on
+// AUDIT, and that plus audit.appended sent as a core notification, not stored. b.N is the
+// commit count.
 func BenchmarkBusFloor_16Seats(b *testing.B) {
+	for _, p := range []busFlow{{}, {auditFromEvent: true}, {auditFromEvent: true, appendedCore: true}} {
+		b.Run(p.String(), func(b *testing.B) { benchBusFloor(b, p) })
+	}
+}
+
+// busFlow is the bus protocol of one commit: the spec's (zero value) or a proposed change.
+type busFlow struct {
+	auditFromEvent bool // the audit writer consumes git.commit from EVENTS; no intent on AUDIT
+	appendedCore   bool // audit.appended is a core publish outside EVENTS, not stored
+}
+
+func (f busFlow) String() string {
+	switch {
+	case f.auditFromEvent && f.appendedCore:
+		return "audit-from-event+appended-core"
+	case f.auditFromEvent:
+		return "audit-from-event"
+	}
+	return "spec"
+}
+
+func benchBusFloor(b *testing.B, flow busFlow) {
 	const seats = 16
 	ns, err := embednats.Start(embednats.Options{StoreDir: b.TempDir()})
 	if err != nil {
@@ -79,23 +104,40 @@ func BenchmarkBusFloor_16Seats(b *testing.B) {
 	defer capNC.Close()
 	defer consume(capJS, subj.CommandsStream(), "capstore-commands", subj.Commands(bus.Capstore), func(m jetstream.Msg) {
 		i := seq.Add(1)
-		ev, err1 := capJS.PublishAsync(subj.Event("git.commit"), payload("git.commit", i), jetstream.WithMsgID(fmt.Sprint("e", i)))
-		in, err2 := capJS.PublishAsync(subj.Intent(bus.Capstore, "kip_commit"), payload("audit.intent", i), jetstream.WithMsgID(fmt.Sprint("i", i)))
-		if err1 != nil || err2 != nil {
-			b.Error(err1, err2)
+		futures := []jetstream.PubAckFuture{}
+		ev, err := capJS.PublishAsync(subj.Event("git.commit"), payload("git.commit", i), jetstream.WithMsgID(fmt.Sprint("e", i)))
+		if err != nil {
+			b.Error(err)
 			return
 		}
-		<-ev.Ok()
-		<-in.Ok()
+		futures = append(futures, ev)
+		if !flow.auditFromEvent {
+			in, err := capJS.PublishAsync(subj.Intent(bus.Capstore, "kip_commit"), payload("audit.intent", i), jetstream.WithMsgID(fmt.Sprint("i", i)))
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			futures = append(futures, in)
+		}
+		for _, f := range futures {
+			<-f.Ok()
+		}
 		_ = capNC.Publish(m.Headers().Get("Stasima-Reply"), []byte(`{"ok":true,"result":{}}`))
 		_ = m.Ack()
 	}).Stop()
-	// audit: append (not here), publish audit.appended, ack.
+	// audit: append (not here), publish audit.appended, ack; from its intent, or from the
+	// git.commit event on its own durable consumer of EVENTS.
 	audNC, audJS := conn()
 	defer audNC.Close()
-	defer consume(audJS, subj.AuditStream(), "audit-writer", "", func(m jetstream.Msg) {
+	stream, durable, filter := subj.AuditStream(), "audit-writer", ""
+	if flow.auditFromEvent {
+		stream, durable, filter = subj.EventsStream(), "audit-from-events", subj.Event("git.commit")
+	}
+	defer consume(audJS, stream, durable, filter, func(m jetstream.Msg) {
 		i := seq.Add(1)
-		if f, err := audJS.PublishAsync(subj.Event("audit.appended"), payload("audit.appended", i), jetstream.WithMsgID(fmt.Sprint("a", i))); err == nil {
+		if flow.appendedCore { // any core subject outside EVENTS: delivered, never stored
+			_ = audNC.Publish(subj.Progress(bus.Audit), payload("audit.appended", i))
+		} else if f, err := audJS.PublishAsync(subj.Event("audit.appended"), payload("audit.appended", i), jetstream.WithMsgID(fmt.Sprint("a", i))); err == nil {
 			<-f.Ok()
 		}
 		_ = m.Ack()
