@@ -63,7 +63,7 @@ function metric(name,   i) { for (i = 3; i < NF; i++) if ($(i+1) == name) return
   p50 = metric("p50-ms"); p95 = metric("p95-ms"); p99 = metric("p99-ms")
   if (cps == "" && rps == "" && name ~ /Commit/) cps = sprintf("%.0f", 1e9 / nsop)
   line = sprintf("%-44s", name)
-  if (cps != "") line = line sprintf(" %9s commits/s", cps)
+  if (cps != "") line = line sprintf(" %9s %s", cps, name ~ /MCPFloor/ ? "calls/s" : "commits/s")
   if (rps != "") line = line sprintf(" %9s rows/s", rps)
   if (p50 != "" && p95 != "") line = line sprintf("   p50 %s ms   p95 %s ms   p99 %s ms", p50, p95, p99)
   else if (p50 != "") line = line sprintf("   p50 %s ms   p99 %s ms", p50, p99)
