@@ -237,7 +237,7 @@ func (s *Service) allRows(ctx context.Context) ([]rows.Row, error) {
 // progress reports a full reindex's progress to a watching terminal (bus.Subjects.Progress;
 // best effort: nobody may be listening).
 func (s *Service) progress(phase string, done, total int) {
-	b, err := json.Marshal(schema.Progress{Job: CmdReindex, Phase: phase, Done: done, Total: total})
+	b, err := json.Marshal(schema.Progress{Job: schema.CmdIndexReindex, Phase: phase, Done: done, Total: total})
 	if err == nil {
 		_ = s.nc.Publish(s.subj.Progress(bus.Index), b)
 	}

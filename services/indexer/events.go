@@ -10,23 +10,16 @@ import (
 	"github.com/stasima/stasima/pkg/schema"
 )
 
-// CmdReindex is the full rebuild command (stasima.index.cmd.reindex, S-34); the contract lives
-// in pkg/schema.
-const CmdReindex = schema.CmdIndexReindex
-
-// ReindexResult is the reply of the reindex command; the contract lives in pkg/schema.
-type ReindexResult = schema.ReindexResult
-
 // commands is the index command table (stasima.index.cmd.<verb>): each is replied, failed or
 // not, then acked (ARCH-12). Reindex is safe to redeliver: it rebuilds the same index from git.
 func (s *Service) commands() bus.Handlers {
 	return bus.Handlers{
-		CmdReindex: func(ctx context.Context, _ bus.Command) bus.Answer {
+		schema.CmdIndexReindex: func(ctx context.Context, _ bus.Command) bus.Answer {
 			n, err := s.Reindex(ctx)
 			if err != nil {
 				s.log.Warn("reindex failed", logkey.Err, err)
 			}
-			return bus.AnswerOf(ReindexResult{Reindexed: n}, err)
+			return bus.AnswerOf(schema.ReindexResult{Reindexed: n}, err)
 		},
 	}
 }

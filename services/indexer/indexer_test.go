@@ -127,8 +127,8 @@ func (r *rig) query(t *testing.T, name string, req, res any) {
 // await is the ARCH-7 barrier as the gateway uses it.
 func (r *rig) await(t *testing.T, seq uint64) {
 	t.Helper()
-	var w WatermarkAnswer
-	r.query(t, QAwait, AwaitRequest{StreamSeq: seq, TimeoutMS: 30000}, &w)
+	var w schema.WatermarkAnswer
+	r.query(t, schema.QIndexAwait, schema.IndexAwaitQuery{StreamSeq: seq, TimeoutMS: 30000}, &w)
 	if w.StreamSeq < seq {
 		t.Fatalf("await %d answered at %d", seq, w.StreamSeq)
 	}
@@ -224,22 +224,22 @@ func TestService_IndexesGitEvents(t *testing.T) {
 	r.await(t, seq)
 	diffRows(t, byKey(r.indexed(t)), byKey(want))
 
-	var wm WatermarkAnswer
-	r.query(t, QWatermark, nil, &wm)
+	var wm schema.WatermarkAnswer
+	r.query(t, schema.QIndexWatermark, nil, &wm)
 	if wm.StreamSeq != seq {
 		t.Errorf("watermark %d, want %d", wm.StreamSeq, seq)
 	}
 
 	// envelopes_for answers every ref's rows (S-53).
 	for _, ref := range r.d.IndexedRefs(t) {
-		wantEnv := map[string]Envelope{}
+		wantEnv := map[string]schema.EntryEnvelope{}
 		for _, w := range want {
 			if w.Ref == ref {
-				wantEnv[w.Path] = Envelope{Title: w.Title, Status: w.Status, Type: w.Type, Tick: w.Tick, Thread: w.Thread}
+				wantEnv[w.Path] = schema.EntryEnvelope{Title: w.Title, Status: w.Status, Type: w.Type, Tick: w.Tick, Thread: w.Thread}
 			}
 		}
-		var got map[string]Envelope
-		r.query(t, QEnvelopesFor, RefRequest{Ref: ref}, &got)
+		var got map[string]schema.EntryEnvelope
+		r.query(t, schema.QIndexEnvelopesFor, schema.RefQuery{Ref: ref}, &got)
 		if !reflect.DeepEqual(got, wantEnv) {
 			t.Errorf("envelopes_for %s:\n got %v\nwant %v", ref, got, wantEnv)
 		}
@@ -276,8 +276,8 @@ func TestService_ReindexAndSearch(t *testing.T) {
 	r.await(t, seq)
 	diffRows(t, r.indexed(t), want)
 
-	var res ReindexResult
-	if err := r.client.Do(context.Background(), busclient.Command{Svc: bus.Index, Verb: CmdReindex, OpID: "reindex-1"}, &res); err != nil {
+	var res schema.ReindexResult
+	if err := r.client.Do(context.Background(), busclient.Command{Svc: bus.Index, Verb: schema.CmdIndexReindex, OpID: "reindex-1"}, &res); err != nil {
 		t.Fatal(err)
 	}
 	if res.Reindexed != 34 {
@@ -286,30 +286,30 @@ func TestService_ReindexAndSearch(t *testing.T) {
 	diffRows(t, r.indexed(t), want)
 
 	req, wantRes := fixtureSearch(t, r.d)
-	var got SearchResult
-	r.query(t, QSearch, req, &got)
+	var got schema.SearchResult
+	r.query(t, schema.QIndexSearch, req, &got)
 	if !reflect.DeepEqual(got, wantRes) {
 		t.Errorf("search:\n got %+v\nwant %+v", got, wantRes)
 	}
-	var none SearchResult
+	var none schema.SearchResult
 	zero := 0
 	req.Limit = &zero
-	r.query(t, QSearch, req, &none)
+	r.query(t, schema.QIndexSearch, req, &none)
 	if len(none.Results) != 0 || none.Results == nil {
 		t.Errorf("limit 0: %+v", none)
 	}
 }
 
-func fixtureSearch(t *testing.T, d fixture.Deployment) (SearchRequest, SearchResult) {
+func fixtureSearch(t *testing.T, d fixture.Deployment) (schema.SearchQuery, schema.SearchResult) {
 	t.Helper()
 	var reads []json.RawMessage
 	if err := json.Unmarshal(d.Expected(t)["reads"], &reads); err != nil {
 		t.Fatal(err)
 	}
 	var read struct {
-		Tool   string        `json:"tool"`
-		Args   SearchRequest `json:"args"`
-		Result SearchResult  `json:"result"`
+		Tool   string              `json:"tool"`
+		Args   schema.SearchQuery  `json:"args"`
+		Result schema.SearchResult `json:"result"`
 	}
 	if err := json.Unmarshal(reads[13], &read); err != nil {
 		t.Fatal(err)
@@ -324,8 +324,8 @@ func fixtureSearch(t *testing.T, d fixture.Deployment) (SearchRequest, SearchRes
 func TestService_Authors(t *testing.T) {
 	r := start(t)
 	want := derived(t, r.d)
-	var res ReindexResult
-	if err := r.client.Do(context.Background(), busclient.Command{Svc: bus.Index, Verb: CmdReindex}, &res); err != nil {
+	var res schema.ReindexResult
+	if err := r.client.Do(context.Background(), busclient.Command{Svc: bus.Index, Verb: schema.CmdIndexReindex}, &res); err != nil {
 		t.Fatal(err)
 	}
 	for _, w := range want {
@@ -336,30 +336,30 @@ func TestService_Authors(t *testing.T) {
 			}
 		}
 		slices.Sort(wantAuthors)
-		var got AuthorsAnswer
-		r.query(t, QAuthorsOf, PathRequest{Path: w.Path}, &got)
+		var got schema.AuthorsAnswer
+		r.query(t, schema.QIndexAuthorsOf, schema.PathQuery{Path: w.Path}, &got)
 		if !slices.Equal(got.Authors, wantAuthors) {
 			t.Errorf("authors_of %s = %v, want %v", w.Path, got.Authors, wantAuthors)
 		}
 
-		var wantBody []AuthorPath
+		var wantBody []schema.AuthorPath
 		for _, o := range want {
 			if o.AuthoringInstance != "" && strings.Trim(o.BodyText, " \n\r\t") == strings.TrimSpace(w.BodyText) &&
-				!slices.ContainsFunc(wantBody, func(a AuthorPath) bool { return a.Author == o.AuthoringInstance }) {
-				wantBody = append(wantBody, AuthorPath{Author: o.AuthoringInstance, Path: o.Path})
+				!slices.ContainsFunc(wantBody, func(a schema.AuthorPath) bool { return a.Author == o.AuthoringInstance }) {
+				wantBody = append(wantBody, schema.AuthorPath{Author: o.AuthoringInstance, Path: o.Path})
 			}
 		}
-		var gotBody BodyAuthorsAnswer
-		r.query(t, QAuthorsOfBody, BodyRequest{Body: "\n " + w.BodyText + "\t\n"}, &gotBody)
+		var gotBody schema.BodyAuthorsAnswer
+		r.query(t, schema.QIndexAuthorsOfBody, schema.BodyQuery{Body: "\n " + w.BodyText + "\t\n"}, &gotBody)
 		if len(wantBody) == 0 {
-			wantBody = []AuthorPath{}
+			wantBody = []schema.AuthorPath{}
 		}
 		if !reflect.DeepEqual(gotBody.Authors, wantBody) {
 			t.Errorf("authors_of_body of %s:%s = %v, want %v", w.Ref, w.Path, gotBody.Authors, wantBody)
 		}
 	}
-	var none AuthorsAnswer
-	r.query(t, QAuthorsOf, PathRequest{Path: "absent.md"}, &none)
+	var none schema.AuthorsAnswer
+	r.query(t, schema.QIndexAuthorsOf, schema.PathQuery{Path: "absent.md"}, &none)
 	if none.Authors == nil || len(none.Authors) != 0 {
 		t.Errorf("authors_of absent = %#v", none.Authors)
 	}
@@ -368,9 +368,9 @@ func TestService_Authors(t *testing.T) {
 // ARCH-7: await answers at once for an applied sequence and fails, saying so, at its timeout.
 func TestService_AwaitBarrier(t *testing.T) {
 	r := start(t)
-	var w WatermarkAnswer
-	r.query(t, QAwait, AwaitRequest{StreamSeq: 0, TimeoutMS: 1}, &w)
-	err := r.client.Query(context.Background(), bus.Index, QAwait, AwaitRequest{StreamSeq: 1 << 40, TimeoutMS: 1}, &w)
+	var w schema.WatermarkAnswer
+	r.query(t, schema.QIndexAwait, schema.IndexAwaitQuery{StreamSeq: 0, TimeoutMS: 1}, &w)
+	err := r.client.Query(context.Background(), bus.Index, schema.QIndexAwait, schema.IndexAwaitQuery{StreamSeq: 1 << 40, TimeoutMS: 1}, &w)
 	if fault.ClassOf(err) != fault.BackendUnavailable || !strings.Contains(err.Error(), "did NOT complete") {
 		t.Fatalf("await of a future sequence: %v", err)
 	}

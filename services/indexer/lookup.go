@@ -9,6 +9,7 @@ import (
 
 	"github.com/stasima/stasima/pkg/fault"
 	"github.com/stasima/stasima/pkg/pytext"
+	"github.com/stasima/stasima/pkg/schema"
 	"github.com/stasima/stasima/services/indexer/internal/rows"
 )
 
@@ -27,12 +28,12 @@ type Lookups interface {
 }
 
 // LookupInbox is Inbox for each seat (S-40/S-41) over the seat's messages only.
-func LookupInbox(ctx context.Context, st Lookups, seats []string) (InboxAnswer, error) {
-	out := InboxAnswer{Inboxes: map[string][]Message{}}
+func LookupInbox(ctx context.Context, st Lookups, seats []string) (schema.InboxAnswer, error) {
+	out := schema.InboxAnswer{Inboxes: map[string][]schema.InboxMessage{}}
 	for _, seat := range seats {
 		rs, err := st.Select(ctx, rows.Filter{Type: "msg", Recipient: seat, Light: true})
 		if err != nil {
-			return InboxAnswer{}, err
+			return schema.InboxAnswer{}, err
 		}
 		out.Inboxes[seat] = Inbox(rs, seat)
 	}
@@ -45,10 +46,10 @@ func LookupInbox(ctx context.Context, st Lookups, seats []string) (InboxAnswer, 
 // paths' counts are read. The superseded paths are found as Inbox finds them (S-41): old is
 // dead when a message of the inbox supersedes it and the newest inbox row at old has the same
 // author.
-func LookupFlags(ctx context.Context, st Lookups, seat string, read []string) (Flags, error) {
+func LookupFlags(ctx context.Context, st Lookups, seat string, read []string) (schema.Flags, error) {
 	sup, err := st.Select(ctx, rows.Filter{Type: "msg", Recipient: seat, Superseding: true, Light: true})
 	if err != nil {
-		return Flags{}, err
+		return schema.Flags{}, err
 	}
 	authorOf := map[string]*string{} // nil: no inbox row at the path
 	for _, m := range sup {
@@ -58,7 +59,7 @@ func LookupFlags(ctx context.Context, st Lookups, seat string, read []string) (F
 			}
 			rs, err := st.Select(ctx, rows.Filter{Type: "msg", Recipient: seat, Path: old, Light: true})
 			if err != nil {
-				return Flags{}, err
+				return schema.Flags{}, err
 			}
 			authorOf[old] = nil
 			if len(rs) > 0 {
@@ -79,9 +80,9 @@ func LookupFlags(ctx context.Context, st Lookups, seat string, read []string) (F
 	}
 	counts, err := unreadBySender(ctx, st, seat, slices.Sorted(maps.Keys(gone)))
 	if err != nil {
-		return Flags{}, err
+		return schema.Flags{}, err
 	}
-	out := Flags{From: []string{}}
+	out := schema.Flags{From: []string{}}
 	for a, n := range counts {
 		out.Unread += n
 		out.From = append(out.From, a)
@@ -148,10 +149,10 @@ func atPath(ctx context.Context, st Lookups, path string) ([]rows.Row, error) {
 
 // LookupVantagesFor is VantagesFor (S-51, T-vap_for-1…4): the matching vantages' keys are
 // selected and ordered, and only the page's rows are read in full.
-func LookupVantagesFor(ctx context.Context, st Lookups, q VantagesRequest, canonRef string) (VantagesAnswer, error) {
+func LookupVantagesFor(ctx context.Context, st Lookups, q schema.VantagesQuery, canonRef string) (schema.VantagesAnswer, error) {
 	keys, err := st.Select(ctx, rows.Filter{Type: "vap", Author: q.Author, CanonState: q.CanonState, Link: q.Entry, Light: true})
 	if err != nil {
-		return VantagesAnswer{}, err
+		return schema.VantagesAnswer{}, err
 	}
 	sort.SliceStable(keys, func(i, j int) bool {
 		if q.Author != "" && keys[i].InstanceDepth != keys[j].InstanceDepth {
@@ -159,7 +160,7 @@ func LookupVantagesFor(ctx context.Context, st Lookups, q VantagesRequest, canon
 		}
 		return keys[i].InsSeq > keys[j].InsSeq
 	})
-	out := VantagesAnswer{Vantages: []Vantage{}, Total: len(keys)}
+	out := schema.VantagesAnswer{Vantages: []schema.Vantage{}, Total: len(keys)}
 	page := keys
 	if !q.All {
 		start := max(0, q.Offset)
@@ -175,7 +176,7 @@ func LookupVantagesFor(ctx context.Context, st Lookups, q VantagesRequest, canon
 	}
 	full, err := st.RowsBySeq(ctx, seqs)
 	if err != nil {
-		return VantagesAnswer{}, err
+		return schema.VantagesAnswer{}, err
 	}
 	bound := map[string][]rows.Row{}
 	for _, k := range page {
@@ -183,13 +184,13 @@ func LookupVantagesFor(ctx context.Context, st Lookups, q VantagesRequest, canon
 		if !ok { // replaced between the two reads
 			continue
 		}
-		v := Vantage{Path: r.Path, Ref: r.Ref, Author: r.AuthoringInstance, Binds: nonNilList(r.Links), Vantage: r.Vantage,
+		v := schema.Vantage{Path: r.Path, Ref: r.Ref, Author: r.AuthoringInstance, Binds: nonNilList(r.Links), Vantage: r.Vantage,
 			CanonState: r.CanonState, Title: r.Title, Preview: prefix(r.BodyText, previewLen)}
 		if len(r.Links) > 0 {
 			b := r.Links[0]
 			if _, ok := bound[b]; !ok {
 				if bound[b], err = atPath(ctx, st, b); err != nil {
-					return VantagesAnswer{}, err
+					return schema.VantagesAnswer{}, err
 				}
 			}
 			v.BindsStatus = bindsStatus(bound[b], b, r.Ref, canonRef)
@@ -206,12 +207,12 @@ func LookupVantagesFor(ctx context.Context, st Lookups, q VantagesRequest, canon
 }
 
 // LookupThreads is Threads (S-61) from the thread index's (thread, author) groups.
-func LookupThreads(ctx context.Context, st Lookups) (ThreadsAnswer, error) {
+func LookupThreads(ctx context.Context, st Lookups) (schema.ThreadsAnswer, error) {
 	gs, err := st.ThreadGroups(ctx)
 	if err != nil {
-		return ThreadsAnswer{}, err
+		return schema.ThreadsAnswer{}, err
 	}
-	out := ThreadsAnswer{Threads: map[string]ThreadSummary{}}
+	out := schema.ThreadsAnswer{Threads: map[string]schema.ThreadSummary{}}
 	latest := map[string]int64{}
 	for _, g := range gs {
 		t := out.Threads[g.Thread]
@@ -225,7 +226,7 @@ func LookupThreads(ctx context.Context, st Lookups) (ThreadsAnswer, error) {
 		}
 		if g.Latest > latest[g.Thread] {
 			latest[g.Thread] = g.Latest
-			t.Latest = ThreadLatest{Path: g.Path, Ref: g.Ref}
+			t.Latest = schema.ThreadLatest{Path: g.Path, Ref: g.Ref}
 		}
 		out.Threads[g.Thread] = t
 	}
@@ -233,33 +234,33 @@ func LookupThreads(ctx context.Context, st Lookups) (ThreadsAnswer, error) {
 }
 
 // LookupThreadEntries is ThreadEntries (S-62) over the tag's rows.
-func LookupThreadEntries(ctx context.Context, st Lookups, q ThreadRequest) (ThreadAnswer, error) {
+func LookupThreadEntries(ctx context.Context, st Lookups, q schema.ThreadQuery) (schema.ThreadAnswer, error) {
 	if q.Thread == "" {
-		return ThreadAnswer{}, fault.E("index.thread_entries", fault.ArgumentError,
+		return schema.ThreadAnswer{}, fault.E("index.thread_entries", fault.ArgumentError,
 			"thread is empty: threads lists the tags, thread_entries reads one")
 	}
 	rs, err := st.Select(ctx, rows.Filter{Thread: q.Thread, Light: true})
 	if err != nil {
-		return ThreadAnswer{}, err
+		return schema.ThreadAnswer{}, err
 	}
 	return ThreadEntries(rs, q), nil
 }
 
 // LookupArgTerms is ArgTerms (S-70) over the arg rows.
-func LookupArgTerms(ctx context.Context, st Lookups) (ArgTermsAnswer, error) {
+func LookupArgTerms(ctx context.Context, st Lookups) (schema.ArgTermsAnswer, error) {
 	rs, err := st.Select(ctx, rows.Filter{Type: "arg"})
 	if err != nil {
-		return ArgTermsAnswer{}, err
+		return schema.ArgTermsAnswer{}, err
 	}
 	return ArgTerms(rs), nil
 }
 
 // LookupArgDefinitions is ArgDefinitions (S-71) over the term's arg rows: the arg rows' keys
 // are selected without their bodies, and only the term's rows are read in full.
-func LookupArgDefinitions(ctx context.Context, st Lookups, term string) (ArgDefinitionsAnswer, error) {
+func LookupArgDefinitions(ctx context.Context, st Lookups, term string) (schema.ArgDefinitionsAnswer, error) {
 	keys, err := st.Select(ctx, rows.Filter{Type: "arg", Light: true})
 	if err != nil {
-		return ArgDefinitionsAnswer{}, err
+		return schema.ArgDefinitionsAnswer{}, err
 	}
 	suffix := asciiLower("/" + term + ".md")
 	var seqs []int64
@@ -270,7 +271,7 @@ func LookupArgDefinitions(ctx context.Context, st Lookups, term string) (ArgDefi
 	}
 	full, err := st.RowsBySeq(ctx, seqs)
 	if err != nil {
-		return ArgDefinitionsAnswer{}, err
+		return schema.ArgDefinitionsAnswer{}, err
 	}
 	rs := make([]rows.Row, 0, len(seqs))
 	for _, seq := range seqs { // ins_seq order, as ArgDefinitions reads them
@@ -283,11 +284,11 @@ func LookupArgDefinitions(ctx context.Context, st Lookups, term string) (ArgDefi
 
 // LookupAuthorsOf is S-50: the sorted distinct non-empty authors of rows at exactly path, any
 // ref, over the rows at path.
-func LookupAuthorsOf(ctx context.Context, st Lookups, path string) (AuthorsAnswer, error) {
-	out := AuthorsAnswer{Authors: []string{}}
+func LookupAuthorsOf(ctx context.Context, st Lookups, path string) (schema.AuthorsAnswer, error) {
+	out := schema.AuthorsAnswer{Authors: []string{}}
 	rs, err := atPath(ctx, st, path)
 	if err != nil {
-		return AuthorsAnswer{}, err
+		return schema.AuthorsAnswer{}, err
 	}
 	for _, r := range rs {
 		if r.AuthoringInstance != "" && !slices.Contains(out.Authors, r.AuthoringInstance) {
@@ -301,20 +302,20 @@ func LookupAuthorsOf(ctx context.Context, st Lookups, path string) (AuthorsAnswe
 // LookupAuthorsOfBody is S-52: for each non-empty author, the first row (ins_seq ascending)
 // whose body_text stripped of " \n\r\t" equals body stripped of Python whitespace, over the
 // rows with that body (the body index).
-func LookupAuthorsOfBody(ctx context.Context, st Lookups, body string) (BodyAuthorsAnswer, error) {
+func LookupAuthorsOfBody(ctx context.Context, st Lookups, body string) (schema.BodyAuthorsAnswer, error) {
 	want := pytext.Strip(body)
 	rs, err := st.Select(ctx, rows.Filter{Body: &want})
 	if err != nil {
-		return BodyAuthorsAnswer{}, err
+		return schema.BodyAuthorsAnswer{}, err
 	}
-	out := BodyAuthorsAnswer{Authors: []AuthorPath{}}
+	out := schema.BodyAuthorsAnswer{Authors: []schema.AuthorPath{}}
 	seen := map[string]bool{}
 	for _, r := range rs {
 		if r.AuthoringInstance == "" || seen[r.AuthoringInstance] {
 			continue
 		}
 		seen[r.AuthoringInstance] = true
-		out.Authors = append(out.Authors, AuthorPath{Author: r.AuthoringInstance, Path: r.Path})
+		out.Authors = append(out.Authors, schema.AuthorPath{Author: r.AuthoringInstance, Path: r.Path})
 	}
 	return out, nil
 }

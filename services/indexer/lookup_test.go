@@ -16,6 +16,7 @@ import (
 
 	"github.com/stasima/stasima/pkg/pgtest"
 	"github.com/stasima/stasima/pkg/pytext"
+	"github.com/stasima/stasima/pkg/schema"
 	"github.com/stasima/stasima/services/indexer/internal/fixture"
 	"github.com/stasima/stasima/services/indexer/internal/pgindex"
 	"github.com/stasima/stasima/services/indexer/internal/rows"
@@ -24,8 +25,8 @@ import (
 )
 
 // authorsOfAll is the oracle of AuthorsOf (S-50) over every row.
-func authorsOfAll(all []rows.Row, path string) AuthorsAnswer {
-	out := AuthorsAnswer{Authors: []string{}}
+func authorsOfAll(all []rows.Row, path string) schema.AuthorsAnswer {
+	out := schema.AuthorsAnswer{Authors: []string{}}
 	for _, r := range all {
 		if r.Path == path && r.AuthoringInstance != "" && !slices.Contains(out.Authors, r.AuthoringInstance) {
 			out.Authors = append(out.Authors, r.AuthoringInstance)
@@ -36,16 +37,16 @@ func authorsOfAll(all []rows.Row, path string) AuthorsAnswer {
 }
 
 // authorsOfBodyAll is the oracle of AuthorsOfBody (S-52) over every row.
-func authorsOfBodyAll(all []rows.Row, body string) BodyAuthorsAnswer {
+func authorsOfBodyAll(all []rows.Row, body string) schema.BodyAuthorsAnswer {
 	want := pytext.Strip(body)
-	out := BodyAuthorsAnswer{Authors: []AuthorPath{}}
+	out := schema.BodyAuthorsAnswer{Authors: []schema.AuthorPath{}}
 	seen := map[string]bool{}
 	for _, r := range all {
 		if r.AuthoringInstance == "" || seen[r.AuthoringInstance] || strings.Trim(r.BodyText, " \n\r\t") != want {
 			continue
 		}
 		seen[r.AuthoringInstance] = true
-		out.Authors = append(out.Authors, AuthorPath{Author: r.AuthoringInstance, Path: r.Path})
+		out.Authors = append(out.Authors, schema.AuthorPath{Author: r.AuthoringInstance, Path: r.Path})
 	}
 	return out
 }
@@ -93,7 +94,7 @@ func checkLookups(t *testing.T, st lookupStore) {
 	}
 	seats := append(recipients, "Nobody", "", "\x00", "Pr\xffactitioner")
 	got, err := LookupInbox(ctx, st, seats)
-	want := InboxAnswer{Inboxes: map[string][]Message{}}
+	want := schema.InboxAnswer{Inboxes: map[string][]schema.InboxMessage{}}
 	for _, s := range seats {
 		want.Inboxes[s] = Inbox(all, s)
 	}
@@ -147,7 +148,7 @@ func checkLookups(t *testing.T, st lookupStore) {
 	th, err := LookupThreads(ctx, st)
 	same("threads", th, Threads(all), err)
 	for _, tag := range append(threads, "absent") {
-		for _, q := range []ThreadRequest{{Thread: tag, Limit: -1}, {Thread: tag, Limit: 2, Offset: 1}, {Thread: tag, Limit: 0, Offset: -3}} {
+		for _, q := range []schema.ThreadQuery{{Thread: tag, Limit: -1}, {Thread: tag, Limit: 2, Offset: 1}, {Thread: tag, Limit: 0, Offset: -3}} {
 			a, err := LookupThreadEntries(ctx, st, q)
 			same("thread_entries "+tag, a, ThreadEntries(all, q), err)
 		}
@@ -160,7 +161,7 @@ func checkLookups(t *testing.T, st lookupStore) {
 	}
 	for _, e := range append(entries, "", "absent.md") {
 		for _, author := range []string{"", "Recto", "Verso", "practitioner"} {
-			for _, q := range []VantagesRequest{{Limit: 3}, {Limit: 2, Offset: 1, Full: true, CanonState: "draft"},
+			for _, q := range []schema.VantagesQuery{{Limit: 3}, {Limit: 2, Offset: 1, Full: true, CanonState: "draft"},
 				{All: true}, {Limit: 0, Offset: -1}, {Limit: 5, Offset: 1 << 40}} {
 				q.Entry, q.Author = e, author
 				a, err := LookupVantagesFor(ctx, st, q, storetest.CanonRef)

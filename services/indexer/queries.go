@@ -12,16 +12,6 @@ import (
 	"github.com/stasima/stasima/services/indexer/internal/ranking"
 )
 
-// Query names (stasima.index.q.<name>).
-const (
-	QEnvelopesFor  = schema.QIndexEnvelopesFor
-	QSearch        = schema.QIndexSearch
-	QAuthorsOf     = schema.QIndexAuthorsOf
-	QAuthorsOfBody = schema.QIndexAuthorsOfBody
-	QWatermark     = schema.QIndexWatermark
-	QAwait         = schema.QIndexAwait
-)
-
 // DefaultSearchLimit is map_search's limit when the request names none.
 const DefaultSearchLimit = 10
 
@@ -31,81 +21,42 @@ const (
 	DefaultAwait = 10 * time.Second
 )
 
-// RefRequest names a ref (envelopes_for); the contract lives in pkg/schema.
-type RefRequest = schema.RefQuery
-
-// Envelope is the listing enrichment of one path (S-53); the contract lives in pkg/schema.
-type Envelope = schema.EntryEnvelope
-
-// SearchRequest is map_search (S-10…S-15); Limit nil means DefaultSearchLimit. The contract
-// lives in pkg/schema.
-type SearchRequest = schema.SearchQuery
-
-// SearchResult is {results, below_floor} with 0.1.5's hit fields (S-13, S-14); the contract
-// lives in pkg/schema.
-type SearchResult = schema.SearchResult
-
-// PathRequest names a path (authors_of); the contract lives in pkg/schema.
-type PathRequest = schema.PathQuery
-
-// AuthorsAnswer lists sorted distinct authoring seats (S-50); the contract lives in pkg/schema.
-type AuthorsAnswer = schema.AuthorsAnswer
-
-// BodyRequest carries a body (authors_of_body); the contract lives in pkg/schema.
-type BodyRequest = schema.BodyQuery
-
-// AuthorPath and BodyAuthorsAnswer are authors_of_body's answer (S-52); the contract lives in
-// pkg/schema.
-type (
-	AuthorPath        = schema.AuthorPath
-	BodyAuthorsAnswer = schema.BodyAuthorsAnswer
-)
-
-// AwaitRequest is the index barrier (ARCH-7, S-30): answer once the EVENTS stream sequence
-// StreamSeq is applied, or fail after TimeoutMS (default 10 s, at most 1 min). The contract
-// lives in pkg/schema.
-type AwaitRequest = schema.IndexAwaitQuery
-
-// WatermarkAnswer is the last applied EVENTS stream sequence (await and watermark); the
-// contract lives in pkg/schema.
-type WatermarkAnswer = schema.WatermarkAnswer
-
 // startQueries serves stasima.index.q.* in the index queue group. Each request runs on a
 // goroutine of its own, so a waiting await never stalls the other queries.
 func (s *Service) startQueries() error {
 	endpoints := map[string]func(context.Context, []byte) (any, error){
-		QEnvelopesFor: func(ctx context.Context, b []byte) (any, error) {
-			var q RefRequest
+		schema.QIndexEnvelopesFor: func(ctx context.Context, b []byte) (any, error) {
+			var q schema.RefQuery
 			if err := decode(b, &q); err != nil {
 				return nil, err
 			}
 			return s.store.EnvelopesUnder(ctx, q.Ref, q.Under)
 		},
-		QSearch: func(ctx context.Context, b []byte) (any, error) {
-			var q SearchRequest
+		schema.QIndexSearch: func(ctx context.Context, b []byte) (any, error) {
+			var q schema.SearchQuery
 			if err := decode(b, &q); err != nil {
 				return nil, err
 			}
 			return s.Search(ctx, q)
 		},
-		QAuthorsOf: func(ctx context.Context, b []byte) (any, error) {
-			var q PathRequest
+		schema.QIndexAuthorsOf: func(ctx context.Context, b []byte) (any, error) {
+			var q schema.PathQuery
 			if err := decode(b, &q); err != nil {
 				return nil, err
 			}
 			return s.AuthorsOf(ctx, q.Path)
 		},
-		QAuthorsOfBody: func(ctx context.Context, b []byte) (any, error) {
-			var q BodyRequest
+		schema.QIndexAuthorsOfBody: func(ctx context.Context, b []byte) (any, error) {
+			var q schema.BodyQuery
 			if err := decode(b, &q); err != nil {
 				return nil, err
 			}
 			return s.AuthorsOfBody(ctx, q.Body)
 		},
-		QWatermark: func(context.Context, []byte) (any, error) {
-			return WatermarkAnswer{StreamSeq: s.mark.get()}, nil
+		schema.QIndexWatermark: func(context.Context, []byte) (any, error) {
+			return schema.WatermarkAnswer{StreamSeq: s.mark.get()}, nil
 		},
-		QAwait: func(_ context.Context, b []byte) (any, error) { return s.await(b) },
+		schema.QIndexAwait: func(_ context.Context, b []byte) (any, error) { return s.await(b) },
 	}
 	for name, fn := range s.scryEndpoints() {
 		endpoints[name] = fn
@@ -115,7 +66,7 @@ func (s *Service) startQueries() error {
 		tbl[name] = func(ctx context.Context, r bus.Request) (any, error) { return fn(ctx, r.Data) }
 	}
 	r, err := bus.ServeQueries(s.nc, s.subj, s.log, s.tel, bus.QueriesConfig{Service: bus.Index, Timeout: time.Minute, Concurrency: s.cfg.QueryConcurrency,
-		Caps: map[string]int{QAwait: 4 * bus.DefaultQueryConcurrency}}, tbl)
+		Caps: map[string]int{schema.QIndexAwait: 4 * bus.DefaultQueryConcurrency}}, tbl)
 	if err != nil {
 		return fmt.Errorf("indexer: queries: %w", err)
 	}
@@ -125,10 +76,10 @@ func (s *Service) startQueries() error {
 
 // Search answers map_search in the configured search_mode (S-10…S-15 in embedding mode,
 // keyword ∪ embedding in hybrid mode) with search_score_floor, else the embedder's floor.
-func (s *Service) Search(ctx context.Context, q SearchRequest) (SearchResult, error) {
+func (s *Service) Search(ctx context.Context, q schema.SearchQuery) (schema.SearchResult, error) {
 	vec, err := s.emb.EmbedQuery(ctx, q.Query)
 	if err != nil {
-		return SearchResult{}, fault.Wrap("index.search", fault.BackendUnavailable, err, "embed query")
+		return schema.SearchResult{}, fault.Wrap("index.search", fault.BackendUnavailable, err, "embed query")
 	}
 	limit := DefaultSearchLimit
 	if q.Limit != nil {
@@ -150,20 +101,20 @@ func (s *Service) Search(ctx context.Context, q SearchRequest) (SearchResult, er
 }
 
 // AuthorsOf is S-50: the sorted distinct non-empty authors of rows at exactly path, any ref.
-func (s *Service) AuthorsOf(ctx context.Context, path string) (AuthorsAnswer, error) {
+func (s *Service) AuthorsOf(ctx context.Context, path string) (schema.AuthorsAnswer, error) {
 	return LookupAuthorsOf(ctx, s.store, path)
 }
 
 // AuthorsOfBody is S-52: for each non-empty author, the first row (ins_seq ascending) whose
 // body_text stripped of " \n\r\t" equals body stripped of Python whitespace.
-func (s *Service) AuthorsOfBody(ctx context.Context, body string) (BodyAuthorsAnswer, error) {
+func (s *Service) AuthorsOfBody(ctx context.Context, body string) (schema.BodyAuthorsAnswer, error) {
 	return LookupAuthorsOfBody(ctx, s.store, body)
 }
 
 // await is the ARCH-7 barrier: it answers once stream_seq is applied (at once when it is
 // already), else fails BackendUnavailable at the timeout, saying the wait did not complete.
 func (s *Service) await(b []byte) (any, error) {
-	var q AwaitRequest
+	var q schema.IndexAwaitQuery
 	if err := decode(b, &q); err != nil {
 		return nil, err
 	}
@@ -179,7 +130,7 @@ func (s *Service) await(b []byte) (any, error) {
 		return nil, fault.E("index.await", fault.BackendUnavailable,
 			"event %d not indexed within %s (applied up to %d): the index barrier did NOT complete", q.StreamSeq, timeout, cur)
 	}
-	return WatermarkAnswer{StreamSeq: cur}, nil
+	return schema.WatermarkAnswer{StreamSeq: cur}, nil
 }
 
 func decode(b []byte, v any) error {

@@ -160,8 +160,8 @@ func TestService_ReindexEqualsIncremental(t *testing.T) {
 	if want := 2600 + 5*450; len(incremental) != want {
 		t.Fatalf("%d rows indexed by events, want %d", len(incremental), want)
 	}
-	var res ReindexResult
-	if err := r.client.Do(context.Background(), busclient.Command{Svc: bus.Index, Verb: CmdReindex, OpID: "reindex-gen"}, &res); err != nil {
+	var res schema.ReindexResult
+	if err := r.client.Do(context.Background(), busclient.Command{Svc: bus.Index, Verb: schema.CmdIndexReindex, OpID: "reindex-gen"}, &res); err != nil {
 		t.Fatalf("reindex: %v", err)
 	}
 	if res.Reindexed != len(incremental) {

@@ -11,20 +11,6 @@ import (
 	"github.com/stasima/stasima/services/indexer/internal/rows"
 )
 
-// Query names of the index-scoped lookups behind messages, vantages and scries
-// (search.md §5–§8).
-const (
-	QInbox          = schema.QIndexInbox
-	QFlags          = schema.QIndexFlags
-	QAttention      = schema.QIndexAttention
-	QVantagesFor    = schema.QIndexVantagesFor
-	QThreads        = schema.QIndexThreads
-	QThreadEntries  = schema.QIndexThreadEntries
-	QArgTerms       = schema.QIndexArgTerms
-	QArgDefinitions = schema.QIndexArgDefinitions
-	QStatusOf       = schema.QIndexStatusOf
-)
-
 // previewLen is the preview length of vantages and argot definitions, in characters.
 const previewLen = 240
 
@@ -34,28 +20,18 @@ const previewLen = 240
 // every storage backend answers them identically (S-80) and exact membership holds for every
 // name (D-30).
 
-// InboxRequest names the seats whose inboxes are wanted (one seat for imp_check, the roster
-// for the cockpit); the contract lives in pkg/schema.
-type InboxRequest = schema.InboxQuery
-
-// Message and InboxAnswer are the inbox query's answer (S-41); the contract lives in pkg/schema.
-type (
-	Message     = schema.InboxMessage
-	InboxAnswer = schema.InboxAnswer
-)
-
 // Inbox is S-40/S-41 for one seat: rows with type msg whose recipients contain seat exactly,
 // any ref, ins_seq ascending; superseded_by[old] = m.path when m's author wrote old (later
 // edges win; another author's edge is ignored).
-func Inbox(all []rows.Row, seat string) []Message {
-	out := []Message{}
+func Inbox(all []rows.Row, seat string) []schema.InboxMessage {
+	out := []schema.InboxMessage{}
 	authorOf := map[string]string{}
 	for _, r := range all {
 		if r.Type != "msg" || !slices.Contains(r.Recipients, seat) {
 			continue
 		}
 		authorOf[r.Path] = r.AuthoringInstance
-		out = append(out, Message{Path: r.Path, From: r.AuthoringInstance, Subject: r.Subject,
+		out = append(out, schema.InboxMessage{Path: r.Path, From: r.AuthoringInstance, Subject: r.Subject,
 			Coordinates: nonNilList(r.Links), Ref: r.Ref, Supersedes: nonNilList(r.Supersedes)})
 	}
 	by := map[string]string{}
@@ -72,16 +48,9 @@ func Inbox(all []rows.Row, seat string) []Message {
 	return out
 }
 
-// FlagsRequest, Flags and FlagsAnswer are the flags query's contract (S-43).
-type (
-	FlagsRequest = schema.FlagsQuery
-	Flags        = schema.Flags
-	FlagsAnswer  = schema.FlagsAnswer
-)
-
 // Frontier is S-43 for one seat: the messages of Inbox(all, seat) whose path is neither
 // superseded (S-41) nor in read, counted, with their senders sorted and distinct.
-func Frontier(all []rows.Row, seat string, read map[string]bool) Flags {
+func Frontier(all []rows.Row, seat string, read map[string]bool) schema.Flags {
 	msgs := Inbox(all, seat)
 	dead := map[string]bool{}
 	for _, m := range msgs {
@@ -89,7 +58,7 @@ func Frontier(all []rows.Row, seat string, read map[string]bool) Flags {
 			dead[m.Path] = true
 		}
 	}
-	out := Flags{From: []string{}}
+	out := schema.Flags{From: []string{}}
 	for _, m := range msgs {
 		if dead[m.Path] || read[m.Path] {
 			continue
@@ -103,12 +72,6 @@ func Frontier(all []rows.Row, seat string, read map[string]bool) Flags {
 	return out
 }
 
-// AttentionRequest and AttentionAnswer are the attention query's contract (T-common-20).
-type (
-	AttentionRequest = schema.AttentionQuery
-	AttentionAnswer  = schema.AttentionAnswer
-)
-
 // Attention is T-common-20/S-45 for one seat: how many messages of Inbox(all, seat) — the flat
 // inbox, superseded messages included (not the frontier) — have a path not in read.
 func Attention(all []rows.Row, seat string, read map[string]bool) int {
@@ -121,21 +84,10 @@ func Attention(all []rows.Row, seat string, read map[string]bool) int {
 	return n
 }
 
-// VantagesRequest is S-51 with vap_for's paging (T-vap_for-2). All skips paging (kip_get's
-// with_vantages); Full adds the horizon (detail=full). The contract lives in pkg/schema.
-type VantagesRequest = schema.VantagesQuery
-
-// Vantage and VantagesAnswer are vap_for's page (T-vap_for-2…4); the contract lives in
-// pkg/schema.
-type (
-	Vantage        = schema.Vantage
-	VantagesAnswer = schema.VantagesAnswer
-)
-
 // VantagesFor is S-51 and T-vap_for-1…4: vap rows filtered by author and canon_state when given,
 // ordered by instance_depth then ins_seq descending when author is given (else ins_seq
 // descending), then kept when links contain entry exactly; paged unless All.
-func VantagesFor(all []rows.Row, q VantagesRequest, canonRef string) VantagesAnswer {
+func VantagesFor(all []rows.Row, q schema.VantagesQuery, canonRef string) schema.VantagesAnswer {
 	var vs []rows.Row
 	for _, r := range all {
 		if r.Type != "vap" || q.Author != "" && r.AuthoringInstance != q.Author || q.CanonState != "" && r.CanonState != q.CanonState {
@@ -152,7 +104,7 @@ func VantagesFor(all []rows.Row, q VantagesRequest, canonRef string) VantagesAns
 	if q.Entry != "" {
 		vs = slices.DeleteFunc(vs, func(r rows.Row) bool { return !slices.Contains(r.Links, q.Entry) })
 	}
-	out := VantagesAnswer{Vantages: []Vantage{}, Total: len(vs)}
+	out := schema.VantagesAnswer{Vantages: []schema.Vantage{}, Total: len(vs)}
 	page := vs
 	if !q.All {
 		// The page end saturates: start + limit overflows int for a limit near 2^63, which
@@ -165,7 +117,7 @@ func VantagesFor(all []rows.Row, q VantagesRequest, canonRef string) VantagesAns
 		out.Offset = start
 	}
 	for _, r := range page {
-		v := Vantage{Path: r.Path, Ref: r.Ref, Author: r.AuthoringInstance, Binds: nonNilList(r.Links), Vantage: r.Vantage,
+		v := schema.Vantage{Path: r.Path, Ref: r.Ref, Author: r.AuthoringInstance, Binds: nonNilList(r.Links), Vantage: r.Vantage,
 			CanonState: r.CanonState, Title: r.Title, Preview: prefix(r.BodyText, previewLen)}
 		if len(r.Links) > 0 {
 			v.BindsStatus = bindsStatus(all, r.Links[0], r.Ref, canonRef)
@@ -211,17 +163,9 @@ func StatusOf(all []rows.Row, path string) string {
 	return status
 }
 
-// ThreadLatest, ThreadSummary and ThreadsAnswer are the threads listing (S-61,
-// T-thread_scry-1); the contract lives in pkg/schema.
-type (
-	ThreadLatest  = schema.ThreadLatest
-	ThreadSummary = schema.ThreadSummary
-	ThreadsAnswer = schema.ThreadsAnswer
-)
-
 // Threads is S-61 over rows of every type with a non-empty thread.
-func Threads(all []rows.Row) ThreadsAnswer {
-	out := ThreadsAnswer{Threads: map[string]ThreadSummary{}}
+func Threads(all []rows.Row) schema.ThreadsAnswer {
+	out := schema.ThreadsAnswer{Threads: map[string]schema.ThreadSummary{}}
 	for _, r := range all { // ins_seq ascending: the last row seen is the newest
 		if r.Thread == "" {
 			continue
@@ -235,26 +179,16 @@ func Threads(all []rows.Row) ThreadsAnswer {
 			t.Authors = append(t.Authors, r.AuthoringInstance)
 			slices.Sort(t.Authors)
 		}
-		t.Latest = ThreadLatest{Path: r.Path, Ref: r.Ref}
+		t.Latest = schema.ThreadLatest{Path: r.Path, Ref: r.Ref}
 		out.Threads[r.Thread] = t
 	}
 	return out
 }
 
-// ThreadRequest is thread_entries(tag, limit, offset) (S-62); the contract lives in pkg/schema.
-type ThreadRequest = schema.ThreadQuery
-
-// ThreadEntry and ThreadAnswer are one thread's page (S-62, T-thread_scry-2); the contract
-// lives in pkg/schema.
-type (
-	ThreadEntry  = schema.ThreadEntry
-	ThreadAnswer = schema.ThreadAnswer
-)
-
 // ThreadEntries is S-62 and T-thread_scry-2: the tag's rows newest first, offset skipped
 // (negative → 0), limit taken (negative → all).
-func ThreadEntries(all []rows.Row, q ThreadRequest) ThreadAnswer {
-	out := ThreadAnswer{Thread: q.Thread, Entries: []ThreadEntry{}, Offset: q.Offset}
+func ThreadEntries(all []rows.Row, q schema.ThreadQuery) schema.ThreadAnswer {
+	out := schema.ThreadAnswer{Thread: q.Thread, Entries: []schema.ThreadEntry{}, Offset: q.Offset}
 	var rs []rows.Row
 	for i := len(all) - 1; i >= 0; i-- {
 		if all[i].Thread == q.Thread {
@@ -269,7 +203,7 @@ func ThreadEntries(all []rows.Row, q ThreadRequest) ThreadAnswer {
 		if title == "" {
 			title = r.Subject
 		}
-		out.Entries = append(out.Entries, ThreadEntry{Path: r.Path, Ref: r.Ref, Author: r.AuthoringInstance,
+		out.Entries = append(out.Entries, schema.ThreadEntry{Path: r.Path, Ref: r.Ref, Author: r.AuthoringInstance,
 			Type: r.Type, Title: title, Status: r.Status})
 	}
 	out.Count = len(out.Entries)
@@ -277,17 +211,10 @@ func ThreadEntries(all []rows.Row, q ThreadRequest) ThreadAnswer {
 	return out
 }
 
-// ArgTerm and ArgTermsAnswer are the argot terms listing (S-70, T-arg_scry-1); the contract
-// lives in pkg/schema.
-type (
-	ArgTerm        = schema.ArgTerm
-	ArgTermsAnswer = schema.ArgTermsAnswer
-)
-
 // ArgTerms is S-70: per term (last path segment without ".md") of the arg rows, the number of
 // distinct stripped bodies, the sorted distinct refs, and whether any row is canon.
-func ArgTerms(all []rows.Row) ArgTermsAnswer {
-	out := ArgTermsAnswer{Terms: map[string]ArgTerm{}}
+func ArgTerms(all []rows.Row) schema.ArgTermsAnswer {
+	out := schema.ArgTermsAnswer{Terms: map[string]schema.ArgTerm{}}
 	bodies := map[string]map[string]bool{}
 	for _, r := range all {
 		if r.Type != "arg" {
@@ -311,25 +238,13 @@ func ArgTerms(all []rows.Row) ArgTermsAnswer {
 	return out
 }
 
-// TermRequest names one argot term (already reduced to its last segment without ".md"); the
-// contract lives in pkg/schema.
-type TermRequest = schema.TermQuery
-
-// Holder, Definition and ArgDefinitionsAnswer are one term's definitions (S-71,
-// T-arg_scry-2); the contract lives in pkg/schema.
-type (
-	Holder               = schema.ArgHolder
-	Definition           = schema.ArgDefinition
-	ArgDefinitionsAnswer = schema.ArgDefinitionsAnswer
-)
-
 // ArgDefinitions is S-71: arg rows at exactly "<term>.md" or ending "/<term>.md" compared
 // ASCII-case-insensitively with "%" and "_" literal (D-27), grouped by stripped body; groups
 // canon-first, then by holder count descending, then by preview ascending; holders by ref.
-func ArgDefinitions(all []rows.Row, term string) ArgDefinitionsAnswer {
-	out := ArgDefinitionsAnswer{Term: term, Definitions: []Definition{}}
+func ArgDefinitions(all []rows.Row, term string) schema.ArgDefinitionsAnswer {
+	out := schema.ArgDefinitionsAnswer{Term: term, Definitions: []schema.ArgDefinition{}}
 	suffix := asciiLower("/" + term + ".md")
-	groups := map[string]*Definition{}
+	groups := map[string]*schema.ArgDefinition{}
 	var order []string
 	for _, r := range all {
 		if r.Type != "arg" || r.Path != term+".md" && !strings.HasSuffix(asciiLower(r.Path), suffix) {
@@ -338,12 +253,12 @@ func ArgDefinitions(all []rows.Row, term string) ArgDefinitionsAnswer {
 		body := pytext.Strip(r.BodyText)
 		g := groups[body]
 		if g == nil {
-			g = &Definition{Preview: prefix(body, previewLen), Holders: []Holder{}}
+			g = &schema.ArgDefinition{Preview: prefix(body, previewLen), Holders: []schema.ArgHolder{}}
 			groups[body] = g
 			order = append(order, body)
 		}
 		g.Canon = g.Canon || r.IsCanon
-		g.Holders = append(g.Holders, Holder{Ref: r.Ref, Author: r.AuthoringInstance, Path: r.Path, Status: r.Status})
+		g.Holders = append(g.Holders, schema.ArgHolder{Ref: r.Ref, Author: r.AuthoringInstance, Path: r.Path, Status: r.Status})
 	}
 	for _, b := range order {
 		g := groups[b]
@@ -397,19 +312,19 @@ func nonNilList(s []string) []string {
 // scryEndpoints are the stasima.index.q.* endpoints of this file.
 func (s *Service) scryEndpoints() map[string]func(context.Context, []byte) (any, error) {
 	return map[string]func(context.Context, []byte) (any, error){
-		QInbox: func(ctx context.Context, b []byte) (any, error) {
-			var q InboxRequest
+		schema.QIndexInbox: func(ctx context.Context, b []byte) (any, error) {
+			var q schema.InboxQuery
 			if err := decode(b, &q); err != nil {
 				return nil, err
 			}
 			return LookupInbox(ctx, s.store, q.Seats)
 		},
-		QFlags: func(ctx context.Context, b []byte) (any, error) {
-			var q FlagsRequest
+		schema.QIndexFlags: func(ctx context.Context, b []byte) (any, error) {
+			var q schema.FlagsQuery
 			if err := decode(b, &q); err != nil {
 				return nil, err
 			}
-			out := FlagsAnswer{Flags: make(map[string]Flags, len(q.Seats))}
+			out := schema.FlagsAnswer{Flags: make(map[string]schema.Flags, len(q.Seats))}
 			for _, seat := range q.Seats {
 				f, err := LookupFlags(ctx, s.store, seat, q.Read[seat])
 				if err != nil {
@@ -419,8 +334,8 @@ func (s *Service) scryEndpoints() map[string]func(context.Context, []byte) (any,
 			}
 			return out, nil
 		},
-		QAttention: func(ctx context.Context, b []byte) (any, error) {
-			var q AttentionRequest
+		schema.QIndexAttention: func(ctx context.Context, b []byte) (any, error) {
+			var q schema.AttentionQuery
 			if err := decode(b, &q); err != nil {
 				return nil, err
 			}
@@ -428,37 +343,37 @@ func (s *Service) scryEndpoints() map[string]func(context.Context, []byte) (any,
 			if err != nil {
 				return nil, err
 			}
-			return AttentionAnswer{Unread: n}, nil
+			return schema.AttentionAnswer{Unread: n}, nil
 		},
-		QVantagesFor: func(ctx context.Context, b []byte) (any, error) {
-			var q VantagesRequest
+		schema.QIndexVantagesFor: func(ctx context.Context, b []byte) (any, error) {
+			var q schema.VantagesQuery
 			if err := decode(b, &q); err != nil {
 				return nil, err
 			}
 			return LookupVantagesFor(ctx, s.store, q, s.cfg.CanonRef)
 		},
-		QThreads: func(ctx context.Context, _ []byte) (any, error) {
+		schema.QIndexThreads: func(ctx context.Context, _ []byte) (any, error) {
 			return LookupThreads(ctx, s.store)
 		},
-		QThreadEntries: func(ctx context.Context, b []byte) (any, error) {
-			var q ThreadRequest
+		schema.QIndexThreadEntries: func(ctx context.Context, b []byte) (any, error) {
+			var q schema.ThreadQuery
 			if err := decode(b, &q); err != nil {
 				return nil, err
 			}
 			return LookupThreadEntries(ctx, s.store, q)
 		},
-		QArgTerms: func(ctx context.Context, _ []byte) (any, error) {
+		schema.QIndexArgTerms: func(ctx context.Context, _ []byte) (any, error) {
 			return LookupArgTerms(ctx, s.store)
 		},
-		QArgDefinitions: func(ctx context.Context, b []byte) (any, error) {
-			var q TermRequest
+		schema.QIndexArgDefinitions: func(ctx context.Context, b []byte) (any, error) {
+			var q schema.TermQuery
 			if err := decode(b, &q); err != nil {
 				return nil, err
 			}
 			return LookupArgDefinitions(ctx, s.store, q.Term)
 		},
-		QStatusOf: func(ctx context.Context, b []byte) (any, error) {
-			var q PathRequest
+		schema.QIndexStatusOf: func(ctx context.Context, b []byte) (any, error) {
+			var q schema.PathQuery
 			if err := decode(b, &q); err != nil {
 				return nil, err
 			}

@@ -5,6 +5,7 @@ import (
 	"math"
 	"testing"
 
+	"github.com/stasima/stasima/pkg/schema"
 	"github.com/stasima/stasima/services/indexer/internal/rows"
 )
 
@@ -52,7 +53,7 @@ func TestInbox(t *testing.T) {
 	}
 }
 
-func summary(ms []Message) string {
+func summary(ms []schema.InboxMessage) string {
 	s := ""
 	for _, m := range ms {
 		s += m.Path + "→" + m.SupersededBy + " "
@@ -76,7 +77,7 @@ func TestVantagesFor(t *testing.T) {
 		vap(rp, "Recto", "vantages/3.md", 2, "c.md", "e.md"),
 		vap(rp, "Recto", "vantages/4.md", 0),
 	)
-	paths := func(a VantagesAnswer) string {
+	paths := func(a schema.VantagesAnswer) string {
 		s := ""
 		for _, v := range a.Vantages {
 			s += v.Path + ":" + v.BindsStatus + " "
@@ -85,22 +86,22 @@ func TestVantagesFor(t *testing.T) {
 	}
 	tests := []struct {
 		name string
-		give VantagesRequest
+		give schema.VantagesQuery
 		want string
 	}{
-		{"recency across refs", VantagesRequest{Limit: 16}, "vantages/4.md: vantages/3.md:landed-status vantages/2.md:superseded vantages/1.md:superseded [4/4 t=false o=0]"},
-		{"author orders by depth", VantagesRequest{Author: "Recto", Limit: 16}, "vantages/1.md:superseded vantages/3.md:landed-status vantages/4.md: [3/3 t=false o=0]"},
-		{"entry exact", VantagesRequest{Entry: "e.md", Limit: 16}, "vantages/3.md:landed-status vantages/2.md:superseded vantages/1.md:superseded [3/3 t=false o=0]"},
-		{"entry not normalized", VantagesRequest{Entry: "e", Limit: 16}, "[0/0 t=false o=0]"},
-		{"limit 0 means 1", VantagesRequest{Entry: "e.md"}, "vantages/3.md:landed-status [1/3 t=true o=0]"},
-		{"negative offset", VantagesRequest{Entry: "e.md", Limit: 1, Offset: -4}, "vantages/3.md:landed-status [1/3 t=true o=0]"},
-		{"last page", VantagesRequest{Entry: "e.md", Limit: 2, Offset: 2}, "vantages/1.md:superseded [1/3 t=false o=2]"},
-		{"past the end", VantagesRequest{Entry: "e.md", Limit: 2, Offset: 7}, "[0/3 t=false o=7]"},
+		{"recency across refs", schema.VantagesQuery{Limit: 16}, "vantages/4.md: vantages/3.md:landed-status vantages/2.md:superseded vantages/1.md:superseded [4/4 t=false o=0]"},
+		{"author orders by depth", schema.VantagesQuery{Author: "Recto", Limit: 16}, "vantages/1.md:superseded vantages/3.md:landed-status vantages/4.md: [3/3 t=false o=0]"},
+		{"entry exact", schema.VantagesQuery{Entry: "e.md", Limit: 16}, "vantages/3.md:landed-status vantages/2.md:superseded vantages/1.md:superseded [3/3 t=false o=0]"},
+		{"entry not normalized", schema.VantagesQuery{Entry: "e", Limit: 16}, "[0/0 t=false o=0]"},
+		{"limit 0 means 1", schema.VantagesQuery{Entry: "e.md"}, "vantages/3.md:landed-status [1/3 t=true o=0]"},
+		{"negative offset", schema.VantagesQuery{Entry: "e.md", Limit: 1, Offset: -4}, "vantages/3.md:landed-status [1/3 t=true o=0]"},
+		{"last page", schema.VantagesQuery{Entry: "e.md", Limit: 2, Offset: 2}, "vantages/1.md:superseded [1/3 t=false o=2]"},
+		{"past the end", schema.VantagesQuery{Entry: "e.md", Limit: 2, Offset: 7}, "[0/3 t=false o=7]"},
 		// Issue 13: start + limit overflowed int and sliced out of range, taking the process down.
-		{"max limit from offset 1", VantagesRequest{Entry: "e.md", Limit: math.MaxInt, Offset: 1}, "vantages/2.md:superseded vantages/1.md:superseded [2/3 t=false o=1]"},
-		{"max limit and offset", VantagesRequest{Entry: "e.md", Limit: math.MaxInt, Offset: math.MaxInt}, "[0/3 t=false o=9223372036854775807]"},
-		{"min limit and offset", VantagesRequest{Entry: "e.md", Limit: math.MinInt, Offset: math.MinInt}, "vantages/3.md:landed-status [1/3 t=true o=0]"},
-		{"all", VantagesRequest{Entry: "e.md", All: true}, "vantages/3.md:landed-status vantages/2.md:superseded vantages/1.md:superseded [3/3 t=false o=0]"},
+		{"max limit from offset 1", schema.VantagesQuery{Entry: "e.md", Limit: math.MaxInt, Offset: 1}, "vantages/2.md:superseded vantages/1.md:superseded [2/3 t=false o=1]"},
+		{"max limit and offset", schema.VantagesQuery{Entry: "e.md", Limit: math.MaxInt, Offset: math.MaxInt}, "[0/3 t=false o=9223372036854775807]"},
+		{"min limit and offset", schema.VantagesQuery{Entry: "e.md", Limit: math.MinInt, Offset: math.MinInt}, "vantages/3.md:landed-status [1/3 t=true o=0]"},
+		{"all", schema.VantagesQuery{Entry: "e.md", All: true}, "vantages/3.md:landed-status vantages/2.md:superseded vantages/1.md:superseded [3/3 t=false o=0]"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -109,8 +110,8 @@ func TestVantagesFor(t *testing.T) {
 			}
 		})
 	}
-	pointer := VantagesFor(all, VantagesRequest{Limit: 1}, testCanon).Vantages[0]
-	full := VantagesFor(all, VantagesRequest{Limit: 1, Full: true}, testCanon).Vantages[0]
+	pointer := VantagesFor(all, schema.VantagesQuery{Limit: 1}, testCanon).Vantages[0]
+	full := VantagesFor(all, schema.VantagesQuery{Limit: 1, Full: true}, testCanon).Vantages[0]
 	if pointer.Horizon != nil || full.Horizon == nil || *full.Horizon != "horizon of vantages/4.md" || pointer.Preview != *full.Horizon {
 		t.Fatalf("detail (T-vap_for-3): %+v / %+v", pointer, full)
 	}
@@ -137,11 +138,11 @@ func TestThreads(t *testing.T) {
 		rows.Row{Ref: testCanon, Path: "e.md", Type: "kno", Title: "E"},
 	)
 	th := Threads(all).Threads
-	if len(th) != 2 || th["t"].Count != 3 || fmt.Sprint(th["t"].Authors) != "[A B]" || th["t"].Latest != (ThreadLatest{Path: "c.md", Ref: testCanon}) ||
+	if len(th) != 2 || th["t"].Count != 3 || fmt.Sprint(th["t"].Authors) != "[A B]" || th["t"].Latest != (schema.ThreadLatest{Path: "c.md", Ref: testCanon}) ||
 		th["u"].Count != 1 || th["u"].Authors == nil {
 		t.Fatalf("threads: %+v", th)
 	}
-	titles := func(a ThreadAnswer) string {
+	titles := func(a schema.ThreadAnswer) string {
 		s := ""
 		for _, e := range a.Entries {
 			s += e.Title + " "
@@ -149,18 +150,18 @@ func TestThreads(t *testing.T) {
 		return fmt.Sprintf("%s[%d/%d t=%v o=%d]", s, a.Count, a.Total, a.Truncated, a.Offset)
 	}
 	tests := []struct {
-		give ThreadRequest
+		give schema.ThreadQuery
 		want string
 	}{
-		{ThreadRequest{Thread: "t", Limit: 16}, "C subj A [3/3 t=false o=0]"},
-		{ThreadRequest{Thread: "t", Limit: 1}, "C [1/3 t=true o=0]"},
-		{ThreadRequest{Thread: "t", Limit: -1, Offset: 1}, "subj A [2/3 t=false o=1]"},
-		{ThreadRequest{Thread: "t", Limit: 1, Offset: -5}, "C [1/3 t=true o=-5]"},
-		{ThreadRequest{Thread: "t", Limit: 0}, "[0/3 t=true o=0]"},
-		{ThreadRequest{Thread: "none", Limit: 16}, "[0/0 t=false o=0]"},
-		{ThreadRequest{Thread: "t", Limit: math.MaxInt, Offset: 2}, "A [1/3 t=false o=2]"},
-		{ThreadRequest{Thread: "t", Limit: math.MaxInt, Offset: math.MaxInt}, "[0/3 t=false o=9223372036854775807]"},
-		{ThreadRequest{Thread: "t", Limit: math.MinInt, Offset: math.MinInt}, "C subj A [3/3 t=false o=-9223372036854775808]"},
+		{schema.ThreadQuery{Thread: "t", Limit: 16}, "C subj A [3/3 t=false o=0]"},
+		{schema.ThreadQuery{Thread: "t", Limit: 1}, "C [1/3 t=true o=0]"},
+		{schema.ThreadQuery{Thread: "t", Limit: -1, Offset: 1}, "subj A [2/3 t=false o=1]"},
+		{schema.ThreadQuery{Thread: "t", Limit: 1, Offset: -5}, "C [1/3 t=true o=-5]"},
+		{schema.ThreadQuery{Thread: "t", Limit: 0}, "[0/3 t=true o=0]"},
+		{schema.ThreadQuery{Thread: "none", Limit: 16}, "[0/0 t=false o=0]"},
+		{schema.ThreadQuery{Thread: "t", Limit: math.MaxInt, Offset: 2}, "A [1/3 t=false o=2]"},
+		{schema.ThreadQuery{Thread: "t", Limit: math.MaxInt, Offset: math.MaxInt}, "[0/3 t=false o=9223372036854775807]"},
+		{schema.ThreadQuery{Thread: "t", Limit: math.MinInt, Offset: math.MinInt}, "C subj A [3/3 t=false o=-9223372036854775808]"},
 	}
 	for _, tt := range tests {
 		if got := titles(ThreadEntries(all, tt.give)); got != tt.want {

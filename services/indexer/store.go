@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/stasima/stasima/pkg/schema"
 	"github.com/stasima/stasima/services/indexer/internal/embed"
 	"github.com/stasima/stasima/services/indexer/internal/pgindex"
 	"github.com/stasima/stasima/services/indexer/internal/ranking"
@@ -35,12 +36,12 @@ type Store interface {
 	// ListByRef returns the rows of ref, ins_seq ascending.
 	ListByRef(ctx context.Context, ref string) ([]rows.Row, error)
 	// EnvelopesFor is S-53.
-	EnvelopesFor(ctx context.Context, ref string) (map[string]ranking.Envelope, error)
+	EnvelopesFor(ctx context.Context, ref string) (map[string]schema.EntryEnvelope, error)
 	// EnvelopesUnder is EnvelopesFor kept to the path under and the paths below it ("" is every
 	// path), through the (ref, path) key.
-	EnvelopesUnder(ctx context.Context, ref, under string) (map[string]ranking.Envelope, error)
+	EnvelopesUnder(ctx context.Context, ref, under string) (map[string]schema.EntryEnvelope, error)
 	// Search is map_search (S-10…S-15; hybrid per ranking.Search).
-	Search(ctx context.Context, q ranking.Query) (ranking.Result, error)
+	Search(ctx context.Context, q ranking.Query) (schema.SearchResult, error)
 	// Lookups are the scry lookups' indexed selections (lookup.go).
 	Lookups
 	Close() error

@@ -8,6 +8,7 @@ import (
 	"github.com/stasima/stasima/pkg/bus"
 	"github.com/stasima/stasima/pkg/busclient"
 	"github.com/stasima/stasima/pkg/pgtest"
+	"github.com/stasima/stasima/pkg/schema"
 	"github.com/stasima/stasima/services/indexer/internal/ranking"
 )
 
@@ -17,8 +18,8 @@ import (
 func TestService_PostgresIndex(t *testing.T) {
 	dsn := pgtest.Schema(t)
 	r := start(t, func(c *Config) { c.IndexDSN, c.DBPath = dsn, "" })
-	var res ReindexResult
-	if err := r.client.Do(context.Background(), busclient.Command{Svc: bus.Index, Verb: CmdReindex, OpID: "pg-reindex"}, &res); err != nil {
+	var res schema.ReindexResult
+	if err := r.client.Do(context.Background(), busclient.Command{Svc: bus.Index, Verb: schema.CmdIndexReindex, OpID: "pg-reindex"}, &res); err != nil {
 		t.Fatal(err)
 	}
 	if res.Reindexed != 34 {
@@ -26,14 +27,14 @@ func TestService_PostgresIndex(t *testing.T) {
 	}
 	diffRows(t, r.indexed(t), derived(t, r.d))
 	req, want := fixtureSearch(t, r.d)
-	var got SearchResult
-	r.query(t, QSearch, req, &got)
+	var got schema.SearchResult
+	r.query(t, schema.QIndexSearch, req, &got)
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("search:\n got %+v\nwant %+v", got, want)
 	}
 	r.svc.cfg.SearchMode = ranking.ModeHybrid
-	var hy SearchResult
-	r.query(t, QSearch, req, &hy)
+	var hy schema.SearchResult
+	r.query(t, schema.QIndexSearch, req, &hy)
 	if len(hy.Results) == 0 || hy.Results[0].Path != want.Results[0].Path || len(hy.Results[0].Matched) == 0 {
 		t.Errorf("hybrid: %+v", hy)
 	}

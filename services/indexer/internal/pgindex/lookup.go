@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/stasima/stasima/pkg/fault"
+	"github.com/stasima/stasima/pkg/schema"
 	"github.com/stasima/stasima/services/indexer/internal/rows"
 )
 
@@ -135,7 +136,7 @@ func (s *Store) ThreadGroups(ctx context.Context) ([]rows.ThreadGroup, error) {
 
 // EnvelopesUnder returns {path: envelope} for the rows of ref at under or below it ("" is every
 // row of ref; S-53, T-list_entries-2), through the (ref, path text_pattern_ops) index.
-func (s *Store) EnvelopesUnder(ctx context.Context, ref, under string) (map[string]Envelope, error) {
+func (s *Store) EnvelopesUnder(ctx context.Context, ref, under string) (map[string]schema.EntryEnvelope, error) {
 	q := `SELECT path, title, status, type, tick, thread FROM map_entries WHERE ref = $1`
 	args := []any{planned, clean(ref)}
 	if under != "" {
@@ -147,10 +148,10 @@ func (s *Store) EnvelopesUnder(ctx context.Context, ref, under string) (map[stri
 	if err != nil {
 		return nil, fault.Wrap("index.envelopes", fault.BackendUnavailable, err, "query")
 	}
-	out := map[string]Envelope{}
+	out := map[string]schema.EntryEnvelope{}
 	var (
 		p string
-		e Envelope
+		e schema.EntryEnvelope
 	)
 	_, err = pgx.ForEachRow(res, []any{&p, &e.Title, &e.Status, &e.Type, &e.Tick, &e.Thread}, func() error {
 		out[p] = e

@@ -30,11 +30,13 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/stasima/stasima/pkg/fault"
+	"github.com/stasima/stasima/pkg/schema"
 	"github.com/stasima/stasima/services/indexer/internal/ranking"
 	"github.com/stasima/stasima/services/indexer/internal/rows"
 )
 
-var schema = []string{
+// tableSchema is the index's tables and indexes in PostgreSQL, created on open.
+var tableSchema = []string{
 	`SELECT pg_advisory_xact_lock(7220150001)`, // one migrator at a time
 	`CREATE SEQUENCE IF NOT EXISTS map_ins_seq`,
 	`CREATE TABLE IF NOT EXISTS map_entries (
@@ -122,7 +124,7 @@ func (s *Store) Close() error {
 
 func (s *Store) migrate(ctx context.Context) error {
 	return s.tx(ctx, "index.migrate", func(tx pgx.Tx) error {
-		for _, stmt := range schema {
+		for _, stmt := range tableSchema {
 			if _, err := tx.Exec(ctx, stmt); err != nil {
 				return fmt.Errorf("schema: %w", err)
 			}
@@ -460,11 +462,8 @@ func (s *Store) ListByRef(ctx context.Context, ref string) ([]rows.Row, error) {
 	return s.query(ctx, "index.list_ref", `SELECT `+rowCols+` FROM map_entries WHERE ref = $1 ORDER BY ins_seq`, clean(ref))
 }
 
-// Envelope is the listing enrichment of one path (S-53).
-type Envelope = ranking.Envelope
-
 // EnvelopesFor returns {path: envelope} for every row of ref (S-53).
-func (s *Store) EnvelopesFor(ctx context.Context, ref string) (map[string]Envelope, error) {
+func (s *Store) EnvelopesFor(ctx context.Context, ref string) (map[string]schema.EntryEnvelope, error) {
 	return s.EnvelopesUnder(ctx, ref, "")
 }
 
@@ -499,20 +498,13 @@ func (s *Store) query(ctx context.Context, op, q string, args ...any) ([]rows.Ro
 	return out, nil
 }
 
-// Query, Hit and Result are map_search's types (package ranking).
-type (
-	Query  = ranking.Query
-	Hit    = ranking.Hit
-	Result = ranking.Result
-)
-
 // Search answers map_search (ranking.Search). It reads only (S-16).
-func (s *Store) Search(ctx context.Context, q Query) (Result, error) {
+func (s *Store) Search(ctx context.Context, q ranking.Query) (schema.SearchResult, error) {
 	if q.Limit < 1 {
-		return Result{Results: []Hit{}}, nil
+		return schema.SearchResult{Results: []schema.SearchHit{}}, nil
 	}
 	if err := s.ensure(ctx); err != nil {
-		return Result{Results: []Hit{}}, err
+		return schema.SearchResult{Results: []schema.SearchHit{}}, err
 	}
 	return ranking.Search(ctx, s.vt, s, q)
 }
@@ -539,7 +531,7 @@ const planned = pgx.QueryExecModeExec
 
 // KeywordTopK implements ranking.Source over the tsvector: matches ranked by ts_rank
 // descending, then ins_seq ascending, with the S-10 filter in SQL.
-func (s *Store) KeywordTopK(ctx context.Context, q Query, phrases [][]string, k int) ([]int64, error) {
+func (s *Store) KeywordTopK(ctx context.Context, q ranking.Query, phrases [][]string, k int) ([]int64, error) {
 	where := []string{`tsv @@ to_tsquery('simple', $1)`, `type NOT IN ('msg', 'vap')`}
 	args := []any{clean(TSQuery(phrases)), k}
 	if !q.IncludeSuperseded {

@@ -104,19 +104,11 @@ func (q Query) Admits(m Meta) bool {
 	return true
 }
 
-// Hit, Result and Envelope are the wire shapes of a search hit (S-13, INV-9), a search answer
-// (S-13, S-14) and a path's listing enrichment (S-53); the contract lives in pkg/schema.
-type (
-	Hit      = schema.SearchHit
-	Result   = schema.SearchResult
-	Envelope = schema.EntryEnvelope
-)
-
 // Envelopes returns {path: envelope} of rs (S-53).
-func Envelopes(rs []rows.Row) map[string]Envelope {
-	out := make(map[string]Envelope, len(rs))
+func Envelopes(rs []rows.Row) map[string]schema.EntryEnvelope {
+	out := make(map[string]schema.EntryEnvelope, len(rs))
 	for _, r := range rs {
-		out[r.Path] = Envelope{Title: r.Title, Status: r.Status, Type: r.Type, Tick: r.Tick, Thread: r.Thread}
+		out[r.Path] = schema.EntryEnvelope{Title: r.Title, Status: r.Status, Type: r.Type, Tick: r.Tick, Thread: r.Thread}
 	}
 	return out
 }
@@ -174,8 +166,8 @@ type Source interface {
 // takes the top Depth of each side, fuses them by reciprocal rank (ties: keyword matches first,
 // then higher embedding score, then ins_seq ascending), cuts to Limit, and withholds under the
 // floor only the hits no keyword matched.
-func Search(ctx context.Context, vt *Vectors, src Source, q Query) (Result, error) {
-	res := Result{Results: []Hit{}}
+func Search(ctx context.Context, vt *Vectors, src Source, q Query) (schema.SearchResult, error) {
+	res := schema.SearchResult{Results: []schema.SearchHit{}}
 	if q.Limit < 1 {
 		return res, nil
 	}
@@ -480,8 +472,8 @@ func cmpAsc(a, b int64) int {
 }
 
 // build applies S-12…S-14 to ranked candidates (already cut to Limit) and reads their rows.
-func build(ctx context.Context, src Source, q Query, cands []Candidate) (Result, error) {
-	res := Result{Results: []Hit{}}
+func build(ctx context.Context, src Source, q Query, cands []Candidate) (schema.SearchResult, error) {
+	res := schema.SearchResult{Results: []schema.SearchHit{}}
 	if len(cands) > q.Limit {
 		cands = cands[:q.Limit]
 	}
@@ -504,7 +496,7 @@ func build(ctx context.Context, src Source, q Query, cands []Candidate) (Result,
 			res.BelowFloor++
 			continue
 		}
-		h := Hit{Path: r.Path, Ref: r.Ref, Author: r.AuthoringInstance, IsCanon: r.IsCanon,
+		h := schema.SearchHit{Path: r.Path, Ref: r.Ref, Author: r.AuthoringInstance, IsCanon: r.IsCanon,
 			Type: r.Type, Title: r.Title, Status: r.Status, Score: score, Preview: Preview(r.BodyText, PreviewLen)}
 		if hybrid {
 			h.Matched = []string{}

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/stasima/stasima/pkg/fault"
+	"github.com/stasima/stasima/pkg/schema"
 	"github.com/stasima/stasima/services/indexer/internal/rows"
 )
 
@@ -335,7 +336,7 @@ func (s *Store) newestRows(ctx context.Context, seqs []any, fn func(seq int64, p
 // EnvelopesUnder returns {path: envelope} for the rows of ref at under or below it ("" is every
 // row of ref; S-53, T-list_entries-2), through the (ref, path) key: "under/" ≤ path < "under0"
 // is exactly the paths below under, '0' following '/' in byte order. NULL fields read as "".
-func (s *Store) EnvelopesUnder(ctx context.Context, ref, under string) (map[string]Envelope, error) {
+func (s *Store) EnvelopesUnder(ctx context.Context, ref, under string) (map[string]schema.EntryEnvelope, error) {
 	q := `SELECT path, coalesce(title, ''), coalesce(status, ''), coalesce(type, ''), coalesce(tick, ''),
 		coalesce(thread, '') FROM map_entries WHERE ref = ?`
 	args := []any{ref}
@@ -348,11 +349,11 @@ func (s *Store) EnvelopesUnder(ctx context.Context, ref, under string) (map[stri
 		return nil, fault.Wrap("index.envelopes", fault.BackendUnavailable, err, "query")
 	}
 	defer res.Close()
-	out := map[string]Envelope{}
+	out := map[string]schema.EntryEnvelope{}
 	for res.Next() {
 		var (
 			p string
-			e Envelope
+			e schema.EntryEnvelope
 		)
 		if err := res.Scan(&p, &e.Title, &e.Status, &e.Type, &e.Tick, &e.Thread); err != nil {
 			return nil, fault.Wrap("index.envelopes", fault.Internal, err, "read row")

@@ -30,14 +30,15 @@ import (
 	"sync"
 
 	"github.com/stasima/stasima/pkg/fault"
+	"github.com/stasima/stasima/pkg/schema"
 	"github.com/stasima/stasima/services/indexer/internal/ranking"
 	"github.com/stasima/stasima/services/indexer/internal/rows"
 
 	_ "modernc.org/sqlite" // the pure-Go driver, registered as "sqlite"
 )
 
-// schema is 0.1.5's DDL verbatim (table and indexes), then the Go-only tables.
-var schema = []string{
+// tableSchema is 0.1.5's DDL verbatim (table and indexes), then the Go-only tables.
+var tableSchema = []string{
 	`CREATE TABLE IF NOT EXISTS map_entries (
                 ref TEXT NOT NULL, path TEXT NOT NULL, is_canon INTEGER NOT NULL,
                 authoring_instance TEXT, content_oid TEXT, type TEXT, title TEXT, status TEXT,
@@ -111,7 +112,7 @@ func (s *Store) Close() error { return s.db.Close() }
 
 func (s *Store) migrate(ctx context.Context) error {
 	return s.tx(ctx, "index.migrate", func(tx *sql.Tx) error {
-		for _, stmt := range schema {
+		for _, stmt := range tableSchema {
 			if _, err := tx.ExecContext(ctx, stmt); err != nil {
 				return fmt.Errorf("schema: %w", err)
 			}
@@ -553,12 +554,9 @@ func (s *Store) ListByRef(ctx context.Context, ref string) ([]rows.Row, error) {
 		`SELECT `+columns+`, rowid FROM map_entries WHERE ref = ? ORDER BY rowid`, ref)
 }
 
-// Envelope is the listing enrichment of one path (S-53).
-type Envelope = ranking.Envelope
-
 // EnvelopesFor returns {path: envelope} for every row of ref (S-53, T-list_entries-2); NULL
 // fields read as "".
-func (s *Store) EnvelopesFor(ctx context.Context, ref string) (map[string]Envelope, error) {
+func (s *Store) EnvelopesFor(ctx context.Context, ref string) (map[string]schema.EntryEnvelope, error) {
 	return s.EnvelopesUnder(ctx, ref, "")
 }
 
@@ -616,21 +614,14 @@ func scanRow(sc interface{ Scan(...any) error }) (rows.Row, error) {
 	return r, err
 }
 
-// Query, Hit and Result are map_search's types (package ranking).
-type (
-	Query  = ranking.Query
-	Hit    = ranking.Hit
-	Result = ranking.Result
-)
-
 // Search answers map_search (S-10…S-15 in embedding mode; keyword ∪ embedding in hybrid mode,
 // see ranking.Search). It reads only (S-16).
-func (s *Store) Search(ctx context.Context, q Query) (Result, error) {
+func (s *Store) Search(ctx context.Context, q ranking.Query) (schema.SearchResult, error) {
 	if q.Limit < 1 {
-		return Result{Results: []Hit{}}, nil
+		return schema.SearchResult{Results: []schema.SearchHit{}}, nil
 	}
 	if err := s.ensure(ctx); err != nil {
-		return Result{Results: []Hit{}}, err
+		return schema.SearchResult{Results: []schema.SearchHit{}}, err
 	}
 	return ranking.Search(ctx, s.vt, s, q)
 }
@@ -639,7 +630,7 @@ func (s *Store) Search(ctx context.Context, q Query) (Result, error) {
 // tokens are letters and digits only, so no query syntax can form), the phrases are ORed,
 // ranked by bm25 then rowid. The S-10 filter is applied from the vector table's copy of each
 // row's fields, fetching more matches until k are admitted or the matches run out.
-func (s *Store) KeywordTopK(ctx context.Context, q Query, phrases [][]string, k int) ([]int64, error) {
+func (s *Store) KeywordTopK(ctx context.Context, q ranking.Query, phrases [][]string, k int) ([]int64, error) {
 	match := matchExpr(phrases)
 	var out []int64
 	// fetch grows fourfold and saturates: a k near 2^62 (map_search's limit is any int64, S-12)

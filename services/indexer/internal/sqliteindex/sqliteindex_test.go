@@ -8,6 +8,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/stasima/stasima/pkg/schema"
 	"github.com/stasima/stasima/services/indexer/internal/embed"
 	"github.com/stasima/stasima/services/indexer/internal/fixture"
 	"github.com/stasima/stasima/services/indexer/internal/ranking"
@@ -59,10 +60,10 @@ type mapSearchRead struct {
 		Query      string `json:"query"`
 		Scope      string `json:"scope"`
 	} `json:"args"`
-	Result Result `json:"result"`
+	Result schema.SearchResult `json:"result"`
 }
 
-func fixtureSearch(t *testing.T, d fixture.Deployment) (Query, Result) {
+func fixtureSearch(t *testing.T, d fixture.Deployment) (ranking.Query, schema.SearchResult) {
 	t.Helper()
 	var reads []json.RawMessage
 	if err := json.Unmarshal(d.Expected(t)["reads"], &reads); err != nil {
@@ -76,7 +77,7 @@ func fixtureSearch(t *testing.T, d fixture.Deployment) (Query, Result) {
 		t.Fatalf("read 13 is %q", read.Tool)
 	}
 	// The tool defaults: limit 10, no type, live only, stub floor 0.0.
-	return Query{Vector: embed.StubVector(read.Args.Query), InstanceID: read.Args.InstanceID,
+	return ranking.Query{Vector: embed.StubVector(read.Args.Query), InstanceID: read.Args.InstanceID,
 		Scope: read.Args.Scope, Limit: 10, Floor: embed.Stub{}.DefaultFloor()}, read.Result
 }
 
@@ -165,7 +166,7 @@ func TestStore_WrittenTextMatchesShipped(t *testing.T) {
 // its rows by keyword at once.
 func TestStore_ShippedIndexKeywordSearch(t *testing.T) {
 	st, _ := openShipped(t)
-	res, err := st.Search(context.Background(), Query{Mode: ranking.ModeHybrid, Text: "weft",
+	res, err := st.Search(context.Background(), ranking.Query{Mode: ranking.ModeHybrid, Text: "weft",
 		Vector: embed.StubVector("weft"), Limit: 50, IncludeSuperseded: true})
 	if err != nil {
 		t.Fatal(err)

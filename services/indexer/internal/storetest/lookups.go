@@ -9,8 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/stasima/stasima/pkg/schema"
 	"github.com/stasima/stasima/services/indexer/internal/fixture"
-	"github.com/stasima/stasima/services/indexer/internal/ranking"
 	"github.com/stasima/stasima/services/indexer/internal/rows"
 )
 
@@ -288,7 +288,7 @@ func testEnvelopesUnder(t *testing.T, b Backend) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := map[string]ranking.Envelope{}
+		want := map[string]schema.EntryEnvelope{}
 		for p, e := range all {
 			if under == "" || p == under || strings.HasPrefix(p, under+"/") {
 				want[p] = e

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stasima/stasima/pkg/schema"
 	"github.com/stasima/stasima/services/indexer/internal/embed"
 	"github.com/stasima/stasima/services/indexer/internal/fixture"
 	"github.com/stasima/stasima/services/indexer/internal/ranking"
@@ -33,9 +34,9 @@ type Store interface {
 	MaxVersion(ctx context.Context) (int64, error)
 	All(ctx context.Context) ([]rows.Row, error)
 	ListByRef(ctx context.Context, ref string) ([]rows.Row, error)
-	EnvelopesFor(ctx context.Context, ref string) (map[string]ranking.Envelope, error)
-	EnvelopesUnder(ctx context.Context, ref, under string) (map[string]ranking.Envelope, error)
-	Search(ctx context.Context, q ranking.Query) (ranking.Result, error)
+	EnvelopesFor(ctx context.Context, ref string) (map[string]schema.EntryEnvelope, error)
+	EnvelopesUnder(ctx context.Context, ref, under string) (map[string]schema.EntryEnvelope, error)
+	Search(ctx context.Context, q ranking.Query) (schema.SearchResult, error)
 	PhraseDF(ctx context.Context, phrase []string, limit int) (int, error)
 	Select(ctx context.Context, f rows.Filter) ([]rows.Row, error)
 	ThreadGroups(ctx context.Context) ([]rows.ThreadGroup, error)
@@ -121,7 +122,7 @@ func Derived(t testing.TB, d fixture.Deployment) []rows.Row {
 }
 
 // FixtureSearch returns the query and answer of expected.json's map_search read (index 13).
-func FixtureSearch(t testing.TB, d fixture.Deployment) (ranking.Query, ranking.Result) {
+func FixtureSearch(t testing.TB, d fixture.Deployment) (ranking.Query, schema.SearchResult) {
 	t.Helper()
 	var reads []json.RawMessage
 	if err := json.Unmarshal(d.Expected(t)["reads"], &reads); err != nil {
@@ -134,7 +135,7 @@ func FixtureSearch(t testing.TB, d fixture.Deployment) (ranking.Query, ranking.R
 			Query      string `json:"query"`
 			Scope      string `json:"scope"`
 		} `json:"args"`
-		Result ranking.Result `json:"result"`
+		Result schema.SearchResult `json:"result"`
 	}
 	if err := json.Unmarshal(reads[13], &read); err != nil {
 		t.Fatal(err)
@@ -197,7 +198,7 @@ func seed(t *testing.T, b Backend) Store {
 	return st
 }
 
-func paths(r ranking.Result) []string {
+func paths(r schema.SearchResult) []string {
 	var out []string
 	for _, h := range r.Results {
 		out = append(out, h.Path)
@@ -484,7 +485,7 @@ func testEnvelopesDelete(t *testing.T, b Backend) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]ranking.Envelope{
+	want := map[string]schema.EntryEnvelope{
 		"b.md": {Title: "b.md", Status: "superseded", Type: "kno"},
 		"c.md": {Title: "c.md", Status: "active", Type: "msg"},
 		"g.md": {Title: "g.md", Status: "active", Type: "log", Tick: "1a", Thread: "wave"},
@@ -634,7 +635,7 @@ func cmpOr(s, d string) string {
 	return s
 }
 
-func key(h ranking.Hit) string {
+func key(h schema.SearchHit) string {
 	if h.IsCanon {
 		return "canon:" + h.Path
 	}
