@@ -1,6 +1,7 @@
 package bus
 
 import (
+	"maps"
 	"slices"
 	"strings"
 
@@ -227,12 +228,12 @@ func (s Subjects) Permissions(user string) Permissions {
 
 	// Its own inbox: replies to its requests, JetStream acknowledgements and pull deliveries.
 	sub(s.InboxPrefix(user) + ".>")
-	for _, svc := range sortedKeys(a.commands) {
+	for _, svc := range slices.Sorted(maps.Keys(a.commands)) {
 		for _, verb := range a.commands[svc] {
 			pub(s.Command(svc, verb))
 		}
 	}
-	for _, svc := range sortedKeys(a.queries) {
+	for _, svc := range slices.Sorted(maps.Keys(a.queries)) {
 		for _, name := range a.queries[svc] {
 			if name == anyName {
 				pub(s.Query(svc, "*"))
@@ -275,7 +276,7 @@ func (s Subjects) Permissions(user string) Permissions {
 		name := s.streamName(st)
 		pub("$JS.API.STREAM.CREATE."+name, "$JS.API.STREAM.UPDATE."+name, "$JS.API.STREAM.INFO."+name)
 	}
-	for _, st := range sortedKeys(a.consumers) {
+	for _, st := range slices.Sorted(maps.Keys(a.consumers)) {
 		stream := s.streamName(st)
 		for _, c := range a.consumers[st] {
 			pub("$JS.API.CONSUMER.CREATE."+stream+"."+c, "$JS.API.CONSUMER.CREATE."+stream+"."+c+".>",
@@ -294,13 +295,4 @@ func (s Subjects) Permissions(user string) Permissions {
 			"$KV."+bucket+".>")
 	}
 	return p
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }

@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"html/template"
 	"io/fs"
+	"maps"
 	"net/http"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -581,7 +583,7 @@ func (s *Server) revert(w http.ResponseWriter, r *http.Request) {
 	var out map[string]any
 	_ = json.Unmarshal(res, &out)
 	d := done{Action: "Reverted " + id, Back: "/airlock"}
-	for _, k := range sortedKeys(out) {
+	for _, k := range slices.Sorted(maps.Keys(out)) {
 		d.Fields = append(d.Fields, [2]string{k, fmt.Sprint(out[k])})
 	}
 	d.Row = s.latest(ctx, schema.AuditFilter{Op: schema.S("airlock_revert"), TargetRef: schema.S(refs.Proposal(id))})
@@ -768,13 +770,4 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
-}
-
-func sortedKeys(m map[string]any) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

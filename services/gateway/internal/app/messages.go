@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"maps"
 	"slices"
 
 	"github.com/stasima/stasima/pkg/bus"
@@ -265,12 +266,7 @@ func (a *App) attention(ctx context.Context) int {
 // readPaths is one seat's read receipts (a set from receipts) as the sorted, non-nil list the
 // index's flags and attention queries take.
 func readPaths(set map[string]bool) []string {
-	ps := make([]string, 0, len(set))
-	for p := range set {
-		ps = append(ps, p)
-	}
-	slices.Sort(ps)
-	return ps
+	return nonNilStrings(slices.Sorted(maps.Keys(set)))
 }
 
 func nonNilStrings(s []string) []string {
