@@ -43,6 +43,12 @@ func TestService_CatchesUpAfterRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	r.publish(t, schema.EvtGitCommit, "not a commit") // refused: ArgumentError
+	// A land whose data is not schema.GitLanded (a number for the oid, garbage bytes) is refused
+	// the same way; the indexer goes on to the next event.
+	r.publish(t, schema.EvtGitLand, map[string]any{"ref": fixture.CanonRef, "oid": 42, "seq": 1})
+	if _, err := r.js.Publish(ctx, r.subj.Event(schema.EvtGitLand), []byte("\x00garbage")); err != nil {
+		t.Fatal(err)
+	}
 	last, _ := r.publish(t, schema.EvtGitLand, schema.GitLanded{Ref: fixture.CanonRef, OID: tip(t, r.d, fixture.CanonRef)})
 
 	r.startIndexer(t)
