@@ -35,48 +35,20 @@ func benchPipeline(b *testing.B, seats int, indexed bool) {
 		b.Fatal(err)
 	}
 	defer n.stop(context.Background())
-	sessions := make([]*mcp.ClientSession, seats)
-	for i := range sessions {
-		c := mcp.NewClient(&mcp.Implementation{Name: "bench", Version: "1"}, nil)
-		s, err := c.Connect(context.Background(), &mcp.StreamableClientTransport{Endpoint: "http://" + n.gw.Addr() + "/mcp"}, nil)
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer s.Close()
-		sessions[i] = s
+	sessions, err := openSessions(n.gw.Addr(), seats)
+	if err != nil {
+		b.Fatal(err)
 	}
-	var next atomic.Int64
-	lat := make([][]time.Duration, seats)
-	var wg sync.WaitGroup
+	defer closeSessions(sessions)
 	b.ResetTimer()
 	cpu0 := processCPU()
 	start := time.Now()
-	for i := 0; i < seats; i++ {
-		wg.Add(1)
-		go func(i int) {
-			defer wg.Done()
-			seat := fmt.Sprintf("bench-%02d", i)
-			for {
-				k := next.Add(1)
-				if k > int64(b.N) {
-					return
-				}
-				t0 := time.Now()
-				res, err := sessions[i].CallTool(context.Background(), &mcp.CallToolParams{Name: "kip_commit", Arguments: map[string]any{
-					"instance_id": seat, "domain": "practice", "slug": fmt.Sprintf("e-%d", k),
-					"body": "a small entry body, as agents write them", "op_id": fmt.Sprintf("b-%d", k),
-				}})
-				if err != nil || res.IsError {
-					b.Errorf("commit %d: %v %v", k, err, res)
-					return
-				}
-				lat[i] = append(lat[i], time.Since(t0))
-			}
-		}(i)
-	}
-	wg.Wait()
+	lat, failed := driveSeats(sessions, int64(b.N), "kip_commit", commitArgs("b"))
 	elapsed := time.Since(start)
 	b.StopTimer()
+	for _, err := range failed {
+		b.Error(err)
+	}
 	reportLatency(b, elapsed, lat)
 	b.ReportMetric(float64((processCPU()-cpu0).Microseconds())/1000/float64(b.N), "cpu-ms/commit")
 }
@@ -108,3 +80,66 @@ func BenchmarkPipeline_1Seat(b *testing.B)          { benchPipeline(b, 1, false)
 func BenchmarkPipeline_16Seats(b *testing.B)        { benchPipeline(b, 16, false) }
 func BenchmarkPipelineIndexed_1Seat(b *testing.B)   { benchPipeline(b, 1, true) }
 func BenchmarkPipelineIndexed_16Seats(b *testing.B) { benchPipeline(b, 16, true) }
+
+// openSessions opens n MCP sessions to the gateway at addr, one per benchmark seat.
+func openSessions(addr string, n int) ([]*mcp.ClientSession, error) {
+	sessions := make([]*mcp.ClientSession, 0, n)
+	for range n {
+		c := mcp.NewClient(&mcp.Implementation{Name: "bench", Version: "1"}, nil)
+		s, err := c.Connect(context.Background(), &mcp.StreamableClientTransport{Endpoint: "http://" + addr + "/mcp"}, nil)
+		if err != nil {
+			closeSessions(sessions)
+			return nil, err
+		}
+		sessions = append(sessions, s)
+	}
+	return sessions, nil
+}
+
+func closeSessions(sessions []*mcp.ClientSession) {
+	for _, s := range sessions {
+		s.Close()
+	}
+}
+
+// driveSeats makes total calls of tool over sessions: one goroutine per session, acting as seat
+// bench-<i>, each taking the next call number k (1…total) until none is left, with args(seat, k)
+// as the call's arguments. It returns each session's latencies of the calls that succeeded and
+// an error per call that did not.
+func driveSeats(sessions []*mcp.ClientSession, total int64, tool string, args func(seat string, k int64) map[string]any) ([][]time.Duration, []error) {
+	var next atomic.Int64
+	lat := make([][]time.Duration, len(sessions))
+	var mu sync.Mutex
+	var failed []error
+	var wg sync.WaitGroup
+	for i, s := range sessions {
+		wg.Go(func() {
+			seat := fmt.Sprintf("bench-%02d", i)
+			for k := next.Add(1); k <= total; k = next.Add(1) {
+				t := time.Now()
+				res, err := s.CallTool(context.Background(), &mcp.CallToolParams{Name: tool, Arguments: args(seat, k)})
+				if err == nil && res.IsError {
+					err = fmt.Errorf("%v", res.Content)
+				}
+				if err != nil {
+					mu.Lock()
+					failed = append(failed, fmt.Errorf("%s %d: %w", tool, k, err))
+					mu.Unlock()
+					continue
+				}
+				lat[i] = append(lat[i], time.Since(t))
+			}
+		})
+	}
+	wg.Wait()
+	return lat, failed
+}
+
+// commitArgs is kip_commit's arguments for call k of seat: a small entry of its own perspective,
+// its op id prefix-k.
+func commitArgs(prefix string) func(seat string, k int64) map[string]any {
+	return func(seat string, k int64) map[string]any {
+		return map[string]any{"instance_id": seat, "domain": "practice", "slug": fmt.Sprintf("e-%d", k),
+			"body": "a small entry body, as agents write them", "op_id": fmt.Sprintf("%s-%d", prefix, k)}
+	}
+}

@@ -11,12 +11,9 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/nats-io/nats-server/v2/server"
 )
 
@@ -134,16 +131,15 @@ func commitClient(addr string) int {
 		fmt.Fprintln(os.Stderr, "commit client: STASIMA_BENCH_SEATS and STASIMA_BENCH_COMMITS must be positive")
 		return 2
 	}
-	sessions := make([]*mcp.ClientSession, seats)
-	for i := range sessions {
-		c := mcp.NewClient(&mcp.Implementation{Name: "bench", Version: "1"}, nil)
-		s, err := c.Connect(context.Background(), &mcp.StreamableClientTransport{Endpoint: "http://" + addr + "/mcp"}, nil)
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "commit client:", err)
-			return 1
-		}
-		defer s.Close()
-		sessions[i] = s
+	sessions, err := openSessions(addr, seats)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "commit client:", err)
+		return 1
+	}
+	defer closeSessions(sessions)
+	args := func(seat string, _ int64) map[string]any { return map[string]any{"instance_id": seat} }
+	if tool == "kip_commit" {
+		args = commitArgs("cpu")
 	}
 	fmt.Println("ready")
 	in := bufio.NewScanner(os.Stdin)
@@ -152,37 +148,10 @@ func commitClient(addr string) int {
 	}
 	cpu0 := processCPU()
 	start := time.Now()
-	var next atomic.Int64
-	var failed atomic.Int64
-	lat := make([][]time.Duration, seats)
-	var wg sync.WaitGroup
-	for i := range sessions {
-		wg.Add(1)
-		go func(i int) {
-			defer wg.Done()
-			seat := fmt.Sprintf("bench-%02d", i)
-			for {
-				k := next.Add(1)
-				if k > int64(total) {
-					return
-				}
-				t := time.Now()
-				args := map[string]any{"instance_id": seat}
-				if tool == "kip_commit" {
-					args = map[string]any{"instance_id": seat, "domain": "practice", "slug": fmt.Sprintf("e-%d", k),
-						"body": "a small entry body, as agents write them", "op_id": fmt.Sprintf("cpu-%d", k)}
-				}
-				res, err := sessions[i].CallTool(context.Background(), &mcp.CallToolParams{Name: tool, Arguments: args})
-				if err != nil || res.IsError {
-					fmt.Fprintf(os.Stderr, "commit %d: %v %v\n", k, err, res)
-					failed.Add(1)
-					continue
-				}
-				lat[i] = append(lat[i], time.Since(t))
-			}
-		}(i)
+	lat, failed := driveSeats(sessions, int64(total), tool, args)
+	for _, err := range failed {
+		fmt.Fprintln(os.Stderr, err)
 	}
-	wg.Wait()
 	elapsed := time.Since(start)
 	cpu := processCPU() - cpu0
 	var all []time.Duration
@@ -194,6 +163,6 @@ func commitClient(addr string) int {
 	if len(all) > 0 {
 		p50, p99 = all[len(all)/2], all[len(all)*99/100]
 	}
-	fmt.Printf("done %d %d %d %d %d\n", cpu.Microseconds(), elapsed.Microseconds(), p50.Microseconds(), p99.Microseconds(), failed.Load())
+	fmt.Printf("done %d %d %d %d %d\n", cpu.Microseconds(), elapsed.Microseconds(), p50.Microseconds(), p99.Microseconds(), len(failed))
 	return 0
 }

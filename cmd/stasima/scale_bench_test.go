@@ -14,8 +14,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -162,16 +160,11 @@ func benchScale(b *testing.B, n int) {
 		b.ReportMetric(built.Seconds(), "s/repo")
 		b.ReportMetric(time.Since(t1).Seconds(), "s/reindex")
 	})
-	sessions := make([]*mcp.ClientSession, 16)
-	for i := range sessions {
-		cl := mcp.NewClient(&mcp.Implementation{Name: "bench", Version: "1"}, nil)
-		s, err := cl.Connect(context.Background(), &mcp.StreamableClientTransport{Endpoint: "http://" + nd.gw.Addr() + "/mcp"}, nil)
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer s.Close()
-		sessions[i] = s
+	sessions, err := openSessions(nd.gw.Addr(), 16)
+	if err != nil {
+		b.Fatal(err)
 	}
+	defer closeSessions(sessions)
 	s := sessions[0]
 	big := min(bigDomain, n/2)
 	// Perspectives for the roster (imp_flags) and announce's seat.
@@ -259,35 +252,13 @@ func benchScale(b *testing.B, n int) {
 	})
 	b.Run("kip_commit_16seats", func(b *testing.B) {
 		const total = 2400 // seconds of commits: a throughput ratio between two runs, not their noise
-		var next atomic.Int64
-		lat := make([][]time.Duration, len(sessions))
-		var wg sync.WaitGroup
 		defer scaleProfile(b, n, "kip_commit_16seats")()
 		cpu0 := processCPU()
 		start := time.Now()
-		for i := range sessions {
-			wg.Add(1)
-			go func(i int) {
-				defer wg.Done()
-				seat := fmt.Sprintf("bench-%02d", i)
-				for {
-					k := next.Add(1)
-					if k > total {
-						return
-					}
-					t := time.Now()
-					res, err := sessions[i].CallTool(context.Background(), &mcp.CallToolParams{Name: "kip_commit", Arguments: map[string]any{
-						"instance_id": seat, "domain": "practice", "slug": fmt.Sprintf("e-%d", k),
-						"body": "a small entry body, as agents write them", "op_id": fmt.Sprintf("c-%d", k)}})
-					if err != nil || res.IsError {
-						b.Errorf("commit %d: %v %v", k, err, res)
-						return
-					}
-					lat[i] = append(lat[i], time.Since(t))
-				}
-			}(i)
+		lat, failed := driveSeats(sessions, total, "kip_commit", commitArgs("c"))
+		for _, err := range failed {
+			b.Error(err)
 		}
-		wg.Wait()
 		reportLatency(b, time.Since(start), lat)
 		b.ReportMetric(float64((processCPU()-cpu0).Microseconds())/1000/total, "cpu-ms/commit")
 	})
