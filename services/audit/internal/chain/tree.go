@@ -71,6 +71,27 @@ func CatchUpTree(ctx context.Context, tx TreeLog) error {
 	}
 }
 
+// AppendToTree adds appended, the rows an append just wrote (seq order), to the tree inside
+// tx: as they are when the tree ends right before the first of them, which is the case after
+// every append (the tree is caught up at open and by every write), so the append does not read
+// back what it wrote; otherwise by CatchUpTree from the log.
+func AppendToTree(ctx context.Context, tx TreeLog, appended []Event) error {
+	size, err := tx.Size(ctx)
+	if err != nil {
+		return fmt.Errorf("read tree size: %w", err)
+	}
+	if len(appended) > 0 && appended[0].Seq == int64(size)+1 {
+		next, err := ExtendTree(ctx, tx, size, appended)
+		if err != nil {
+			return fmt.Errorf("extend tree from %d: %w", size, err)
+		}
+		if next == size+uint64(len(appended)) {
+			return nil
+		}
+	}
+	return CatchUpTree(ctx, tx)
+}
+
 // TreeNode is one complete subtree node: level 0 is a leaf, level k covers 2^k leaves.
 type TreeNode struct {
 	ID   compact.NodeID

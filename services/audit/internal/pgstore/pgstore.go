@@ -319,6 +319,7 @@ func (s *Store) AppendBatch(ctx context.Context, intents []chain.Intent) ([]chai
 		return nil, unavailable("append", err, "read tail")
 	}
 	out := make([]chain.Event, len(intents))
+	var appended []chain.Event
 	batch := &pgx.Batch{}
 	for i := range intents {
 		in := &intents[i]
@@ -334,13 +335,14 @@ func (s *Store) AppendBatch(ctx context.Context, intents []chain.Intent) ([]chai
 		last = chain.Tail{Seq: e.Seq, Hash: e.Hash}
 		existing[in.ID] = e
 		out[i] = e
+		appended = append(appended, e)
 	}
 	if batch.Len() > 0 {
 		if err := tx.SendBatch(ctx, batch).Close(); err != nil {
 			return nil, unavailable("append", err, "insert")
 		}
-		if err := extendTree(ctx, tx); err != nil {
-			return nil, err
+		if err := chain.AppendToTree(ctx, txTree{tx}, appended); err != nil {
+			return nil, unavailable("tree", err, "add the appended rows to the tree")
 		}
 	}
 	if err := tx.Commit(ctx); err != nil {

@@ -392,6 +392,7 @@ func (s *Store) AppendBatch(ctx context.Context, intents []chain.Intent) ([]chai
 	defer insKeys.Close()
 
 	out := make([]chain.Event, len(intents))
+	var appended []chain.Event
 	seen := make(map[string]int, len(intents))
 	for i := range intents {
 		in := &intents[i]
@@ -417,9 +418,10 @@ func (s *Store) AppendBatch(ctx context.Context, intents []chain.Intent) ([]chai
 		}
 		last = chain.Tail{Seq: e.Seq, Hash: e.Hash}
 		out[i] = e
+		appended = append(appended, e)
 	}
-	if err := extendTree(ctx, tx); err != nil {
-		return nil, err
+	if err := chain.AppendToTree(ctx, txTree{tx}, appended); err != nil {
+		return nil, unavailable("tree", err, "add the appended rows to the tree")
 	}
 	if err := tx.Commit(); err != nil {
 		return nil, unavailable("append", err, "commit")
