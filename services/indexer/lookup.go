@@ -51,20 +51,20 @@ func LookupFlags(ctx context.Context, st Lookups, seat string, read []string) (s
 	if err != nil {
 		return schema.Flags{}, err
 	}
-	authorOf := map[string]*string{} // nil: no inbox row at the path
+	// The author of the newest inbox row at each superseded path, in one lookup of them all.
+	var olds []string
 	for _, m := range sup {
-		for _, old := range m.Supersedes {
-			if _, ok := authorOf[old]; ok {
-				continue
-			}
-			rs, err := st.Select(ctx, rows.Filter{Type: "msg", Recipient: seat, Path: old, Light: true})
-			if err != nil {
-				return schema.Flags{}, err
-			}
-			authorOf[old] = nil
-			if len(rs) > 0 {
-				authorOf[old] = &rs[len(rs)-1].AuthoringInstance
-			}
+		olds = append(olds, m.Supersedes...)
+	}
+	authorOf := map[string]string{} // absent: no inbox row at the path
+	if len(olds) > 0 {
+		slices.Sort(olds)
+		rs, err := st.Select(ctx, rows.Filter{Type: "msg", Recipient: seat, Paths: slices.Compact(olds), Light: true})
+		if err != nil {
+			return schema.Flags{}, err
+		}
+		for _, r := range rs { // oldest first: the newest row at a path is the last written
+			authorOf[r.Path] = r.AuthoringInstance
 		}
 	}
 	gone := map[string]bool{}
@@ -73,7 +73,7 @@ func LookupFlags(ctx context.Context, st Lookups, seat string, read []string) (s
 	}
 	for _, m := range sup {
 		for _, old := range m.Supersedes {
-			if a := authorOf[old]; a != nil && *a == m.AuthoringInstance {
+			if a, ok := authorOf[old]; ok && a == m.AuthoringInstance {
 				gone[old] = true
 			}
 		}

@@ -49,6 +49,19 @@ func (s *Store) Select(ctx context.Context, f rows.Filter) ([]rows.Row, error) {
 			add(c.col+` = $?`, clean(c.v))
 		}
 	}
+	if len(f.Paths) > 0 {
+		// Stored text is clean, so a path that is not matches no row.
+		var ps []string
+		for _, p := range f.Paths {
+			if clean(p) == p {
+				ps = append(ps, p)
+			}
+		}
+		if len(ps) == 0 {
+			return nil, nil
+		}
+		add(`path = ANY($?::text[])`, ps)
+	}
 	if f.Recipient != "" {
 		add(`recipients @> ARRAY[$?::text]`, clean(f.Recipient))
 	}

@@ -272,14 +272,15 @@ func isDigit(r rune) bool { return r >= '0' && r <= '9' }
 // every set field must hold. A filter with no key field (Type, Path, Thread, Author, Recipient,
 // Link or Body) is refused, so no lookup reads every row.
 type Filter struct {
-	Type       string  // type equals Type
-	Path       string  // path equals Path
-	Thread     string  // thread equals Thread
-	Author     string  // authoring_instance equals Author
-	CanonState string  // canon_state equals CanonState
-	Recipient  string  // Recipients contains Recipient
-	Link       string  // Links contains Link
-	Body       *string // body_text with " \n\r\t" stripped from both ends equals *Body
+	Type       string   // type equals Type
+	Path       string   // path equals Path
+	Paths      []string // path is one of Paths (when not empty): one lookup for many paths
+	Thread     string   // thread equals Thread
+	Author     string   // authoring_instance equals Author
+	CanonState string   // canon_state equals CanonState
+	Recipient  string   // Recipients contains Recipient
+	Link       string   // Links contains Link
+	Body       *string  // body_text with " \n\r\t" stripped from both ends equals *Body
 	// Superseding keeps the rows whose Supersedes is not empty (S-41's edges, without reading
 	// the messages that carry none). It is not a key.
 	Superseding bool
@@ -289,13 +290,14 @@ type Filter struct {
 
 // Keyed reports whether f names at least one indexed key.
 func (f Filter) Keyed() bool {
-	return f.Type != "" || f.Path != "" || f.Thread != "" || f.Author != "" || f.Recipient != "" ||
-		f.Link != "" || f.Body != nil
+	return f.Type != "" || f.Path != "" || len(f.Paths) > 0 || f.Thread != "" || f.Author != "" ||
+		f.Recipient != "" || f.Link != "" || f.Body != nil
 }
 
 // Match reports whether r satisfies f (the stores' SQL, in Go: the contract suite's oracle).
 func (f Filter) Match(r Row) bool {
 	return (f.Type == "" || r.Type == f.Type) && (f.Path == "" || r.Path == f.Path) &&
+		(len(f.Paths) == 0 || slices.Contains(f.Paths, r.Path)) &&
 		(f.Thread == "" || r.Thread == f.Thread) && (f.Author == "" || r.AuthoringInstance == f.Author) &&
 		(f.CanonState == "" || r.CanonState == f.CanonState) &&
 		(f.Recipient == "" || slices.Contains(r.Recipients, f.Recipient)) &&

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"database/sql"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -166,6 +167,14 @@ func (s *Store) Select(ctx context.Context, f rows.Filter) ([]rows.Row, error) {
 	eq("thread", f.Thread)
 	eq("authoring_instance", f.Author)
 	eq("canon_state", f.CanonState)
+	if len(f.Paths) > 0 {
+		// One parameter whatever the number of paths: SQLite bounds the parameters.
+		ps, err := json.Marshal(f.Paths)
+		if err != nil {
+			return nil, fault.Wrap("index.select", fault.Internal, err, "encode paths")
+		}
+		where, args = append(where, `path IN (SELECT value FROM json_each(?))`), append(args, string(ps))
+	}
 	key := func(kind int, v string) {
 		where = append(where, `rowid IN (SELECT seq FROM map_keys WHERE kind = ? AND key = ?)`)
 		args = append(args, kind, v)

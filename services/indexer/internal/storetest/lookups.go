@@ -64,7 +64,7 @@ func Filters(all []rows.Row) []rows.Filter {
 	var fs []rows.Filter
 	add := func(f rows.Filter) {
 		key := f.Type + "\x00" + f.Path + "\x00" + f.Thread + "\x00" + f.Author + "\x00" +
-			f.CanonState + "\x00" + f.Recipient + "\x00" + f.Link
+			f.CanonState + "\x00" + f.Recipient + "\x00" + f.Link + "\x00" + strings.Join(f.Paths, "\x01")
 		if f.Body != nil {
 			key += "\x00b" + *f.Body
 		}
@@ -80,6 +80,23 @@ func Filters(all []rows.Row) []rows.Filter {
 		}
 	}
 	body := func(s string) *string { return &s }
+	// Many paths at once (LookupFlags' superseded messages): every message path of the corpus,
+	// with paths no row has, one of them not valid UTF-8 and one holding a NUL.
+	var msgPaths []string
+	seats := map[string]bool{"Nobody": true}
+	for _, r := range all {
+		if r.Type == "msg" {
+			msgPaths = append(msgPaths, r.Path)
+		}
+		for _, s := range r.Recipients {
+			seats[s] = true
+		}
+	}
+	hostile := []string{"absent.md", "bad\xffutf8.md", "nul\x00.md"}
+	for s := range seats {
+		add(rows.Filter{Type: "msg", Recipient: s, Paths: append(slices.Clone(msgPaths), hostile...), Light: true})
+	}
+	add(rows.Filter{Paths: hostile})
 	for _, r := range all {
 		add(rows.Filter{Type: r.Type})
 		add(rows.Filter{Path: r.Path, Light: true})
@@ -91,6 +108,7 @@ func Filters(all []rows.Row) []rows.Filter {
 			add(rows.Filter{Type: "msg", Recipient: s, Light: true})
 			add(rows.Filter{Type: "msg", Recipient: s, Superseding: true, Light: true})
 			add(rows.Filter{Type: "msg", Recipient: s, Path: r.Path, Light: true})
+			add(rows.Filter{Type: "msg", Recipient: s, Paths: []string{r.Path, "absent.md"}, Light: true})
 		}
 		for _, l := range r.Links {
 			add(rows.Filter{Type: "vap", Link: l, Light: true})
